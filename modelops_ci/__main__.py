@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from modelops_ci.cli import main
+
+main()

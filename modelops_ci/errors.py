@@ -1,0 +1,68 @@
+"""One error hierarchy; each error knows its exit code (see the README's table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in one file, printed as `path:line:col: yaml.path: message (hint)`."""
+
+    path: str
+    line: int
+    col: int
+    yaml_path: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}"
+        what = f"{self.yaml_path}: {self.message}" if self.yaml_path else self.message
+        return f"{where}: {what}" + (f" ({self.hint})" if self.hint else "")
+
+
+class ModelopsError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+    exit_code = EXIT_INTERNAL
+
+    def render(self) -> str:
+        return str(self)
+
+
+class UserError(ModelopsError):
+    """The user's input or invocation is wrong; the message says how to fix it."""
+
+    exit_code = EXIT_USER_ERROR
+
+
+class SpecError(UserError):
+    """One or more problems in spec or policy files."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(
+        cls, path: str, message: str, hint: str = "", *, line: int = 1, col: int = 1,
+        yaml_path: str = "",
+    ) -> SpecError:
+        return cls([Problem(path, line, col, yaml_path, message, hint)])
+
+
+class MissingDependencyError(UserError):
+    """An optional dependency (the `ml` extra) is needed but not installed."""
+
+
+class CheckFailed(ModelopsError):
+    """A check ran and said no (stale compiled output, failed gate, refused verification)."""
+
+    exit_code = EXIT_GATE_FAILED

@@ -1,0 +1,1 @@
+"""The spec language: loading YAML with positions, JSON Schemas, resolution."""

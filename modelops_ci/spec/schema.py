@@ -1,0 +1,220 @@
+"""The JSON Schemas: loaded from package data, bundled per kind, and turned into Problems.
+
+Each kind's schema refers to shared `defs.json`; `bundle()` inlines those so the printed
+schema stands alone for editors and check-jsonschema. Files as written may hold `${...}`
+placeholders and partial specs filled by a template, so they are checked against a *lenient*
+flavour first; the resolved pipeline is checked against the strict one.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from modelops_ci.errors import Problem, UserError
+from modelops_ci.spec.nodes import locate, locate_key, yaml_path
+
+KINDS = {"Pipeline": "pipeline", "PipelineTemplate": "pipeline-template", "Policy": "policy"}
+Flavour = Literal["file", "resolved"]
+_LITERAL_DEFS = {"name", "labels", "metadata", "parameter", "placeholder"}
+_PLACEHOLDER = {"type": "string", "pattern": r"\$\{[^}]*\}", "x-placeholder": True}
+
+
+def _read(name: str) -> dict[str, Any]:
+    text = resources.files("modelops_ci.spec").joinpath("schemas", f"{name}.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def kind_for_cli(name: str) -> str:
+    """Map `pipeline`, `Pipeline`, `pipeline-template`, ... to the kind."""
+    wanted = name.replace("-", "").replace("_", "").lower()
+    for kind in KINDS:
+        if kind.lower() == wanted:
+            return kind
+    raise UserError(f"unknown kind '{name}': use one of {', '.join(KINDS.values())}")
+
+
+@cache
+def bundle(kind: str, flavour: Flavour = "file") -> dict[str, Any]:
+    """The stand-alone schema for `kind`: shared definitions inlined."""
+    schema = _rewrite_refs(_read(KINDS[kind]))
+    defs = copy.deepcopy(_read("defs")["$defs"])
+    if flavour == "file" and kind != "Policy":
+        defs = {name: body if name in _LITERAL_DEFS else _lenient(body) for name, body in defs.items()}
+        defs["placeholder"] = _PLACEHOLDER
+    schema["$defs"] = defs
+    return schema
+
+
+def _rewrite_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: value.replace("defs.json#", "#") if key == "$ref" else _rewrite_refs(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_rewrite_refs(item) for item in node]
+    return node
+
+
+def _lenient(node: Any, *, alternative: bool = False) -> Any:
+    """Allow a placeholder wherever a value goes, and partial objects (a template may fill them).
+
+    `required` stays in the alternatives of a oneOf: there it tells the forms apart.
+    """
+    if isinstance(node, list):
+        return [_lenient(item, alternative=alternative) for item in node]
+    if not isinstance(node, dict):
+        return node
+    dropped = {"dependentRequired", "minProperties"} | (set() if alternative else {"required"})
+    body = {
+        ("anyOf" if key == "oneOf" else key): _lenient(value, alternative=key == "oneOf")
+        for key, value in node.items()
+        if key not in dropped
+    }
+    if any(key in node for key in ("type", "enum", "const", "pattern")):
+        return {"anyOf": [body, {"$ref": "#/$defs/placeholder"}]}
+    return body
+
+
+@cache
+def _validator(kind: str, flavour: Flavour) -> jsonschema.protocols.Validator:
+    schema = bundle(kind, flavour)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)
+
+
+def check(doc: Any, kind: str, display: str, flavour: Flavour = "file") -> list[Problem]:
+    """Every schema problem of `doc`, located in its source file(s)."""
+    errors = _validator(kind, flavour).iter_errors(doc)
+    problems = {p for error in errors for p in _explain(doc, error, display)}
+    return sorted(problems)
+
+
+def _explain(root: Any, error: ValidationError, display: str) -> Iterator[Problem]:
+    for leaf in _leaves(error):
+        yield from _explain_leaf(root, leaf, display)
+
+
+def _explain_leaf(root: Any, error: ValidationError, display: str) -> Iterator[Problem]:
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in error.instance:
+            if key not in allowed:
+                yield _at(root, [*path, key], display, f"unknown key '{key}'",
+                          suggest(key, allowed), key_position=True)
+        return
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        name = error.instance
+        allowed = _enum_of(error.schema) or [a for e in error.context or [] for a in _enum_of(e.schema)]
+        yield _at(root, [*path, name], display, f"'{name}' is not allowed here",
+                  suggest(name, allowed), key_position=True)
+        return
+    message, hint = _message(error)
+    yield _at(root, path, display, message, hint)
+
+
+def _leaves(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors to show for `error`: inside anyOf/oneOf, those of the branch the user meant."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context or _describe_forms(error):
+        yield error
+        return
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        if not sub.schema.get("x-placeholder"):
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    if not branches:
+        yield error
+        return
+    # The branch that got furthest into the value is the one the user meant.
+    chosen = max(
+        branches.values(),
+        key=lambda errs: max((len(e.absolute_path), e.validator != "type") for e in errs),
+    )
+    for sub in chosen:
+        yield from _leaves(sub)
+
+
+def _describe_forms(error: ValidationError) -> str:
+    """For a mapping that fits none of several forms keyed by a required key: name the keys."""
+    forms = [_unwrap(form) for form in error.schema.get(error.validator, [])]
+    keys = [form.get("required", [None])[0] for form in forms]
+    if isinstance(error.instance, dict) and keys and all(keys):
+        return ", ".join(str(k) for k in keys)
+    return ""
+
+
+def _unwrap(form: dict[str, Any]) -> dict[str, Any]:
+    """The form itself, seen through the lenient placeholder wrapper."""
+    inner = form.get("anyOf", [])
+    if len(inner) == 2 and inner[1] == {"$ref": "#/$defs/placeholder"}:
+        unwrapped: dict[str, Any] = inner[0]
+        return unwrapped
+    return form
+
+
+def _message(error: ValidationError) -> tuple[str, str]:
+    value, schema, validator = error.instance, error.schema, error.validator
+    if validator in ("anyOf", "oneOf"):
+        forms = _describe_forms(error)
+        if forms:
+            return "does not match any allowed form", f"give exactly one of: {forms}"
+        return f"{_show(value)} is not valid here", "see `modelops-ci schema` for the allowed forms"
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"missing required key '{missing}'", "add it, or inherit it from a template"
+    if validator == "type":
+        expected = schema["type"] if isinstance(schema["type"], str) else " or ".join(schema["type"])
+        return f"expected {expected}, got {_type_name(value)} {_show(value)}", ""
+    if validator in ("enum", "const"):
+        allowed = _enum_of(schema)
+        return f"{_show(value)} is not allowed", suggest(str(value), allowed) or ""
+    if validator == "pattern":
+        return f"{_show(value)} has the wrong form", schema.get("description", "")
+    return error.message, ""
+
+
+def _enum_of(schema: dict[str, Any]) -> list[str]:
+    if "const" in schema:
+        return [str(schema["const"])]
+    return [str(v) for v in schema.get("enum", [])]
+
+
+def suggest(word: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"allowed: {', '.join(allowed)}" if allowed else ""
+
+
+def _at(root: Any, path: list[Any], display: str, message: str, hint: str,
+        *, key_position: bool = False) -> Problem:
+    mark = locate_key(root, path) if key_position else locate(root, path)
+    shown = mark.path if mark.path != "<generated>" else display
+    return Problem(shown, mark.line, mark.col, yaml_path(path), message, hint)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    for cls, name in ((bool, "boolean"), (dict, "mapping"), (list, "list"), (str, "string"),
+                      (int, "integer"), (float, "number")):
+        if isinstance(value, cls):
+            return name
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, dict | list) else _type_name(value)
+    return text if len(text) <= 60 else text[:57] + "..."
