@@ -1,0 +1,18 @@
+"""`modelops-ci ci`: the job CI runs on every commit, runnable the same way on a laptop."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from modelops_ci.compiler import compile_repo
+from modelops_ci.validate import validate
+
+
+def run_ci(root: Path) -> Iterator[str]:
+    """Validate, then check the compiled pipeline; yields progress lines, raises on failure."""
+    space = validate(root)
+    space.raise_problems()
+    yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
+    compiled = compile_repo(root, check=True)
+    yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"

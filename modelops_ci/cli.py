@@ -1,0 +1,164 @@
+"""Command-line wiring only: parse, call the module that does the work, print, map errors.
+
+Feature modules are imported inside each command so `--help` and the pre-commit hooks start
+fast (no jsonschema, pandas, DVC or MLflow until a command needs them).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from modelops_ci import __version__
+from modelops_ci.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    ModelopsError,
+)
+
+REPO_HELP = "Repository root (default: the current directory)."
+
+
+def _repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-C", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path(),
+        show_default=False, help=REPO_HELP,
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="modelops-ci",
+                      help="Show the version and exit.")
+def cli() -> None:
+    """GitOps for ML models: specs and policies in git, compiled to DVC, gated and promoted.
+
+    Exit codes: 0 success, 1 a gate or check failed, 2 invalid input or usage,
+    3 internal error (a bug), 130 interrupted.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--deep", is_flag=True,
+              help="Also import every plug-in and estimator and look for each data source (slower).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="How to print the problems.")
+@_repo_option
+def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> None:
+    """Check specs and policies under pipelines/ and policies/ (or PATHS).
+
+    Prints every problem as `path:line:col: yaml.path: message (hint)` and exits 2 if any.
+    """
+    from modelops_ci.validate import validate as run
+
+    space = run(repo, paths, deep=deep)
+    if output == "json":
+        click.echo(json.dumps({"files": space.files, "problems": [p.__dict__ for p in space.problems],
+                               "pipelines": [p.name for p in space.pipelines]}, indent=2))
+    space.raise_problems()
+    if output == "text":
+        click.echo(f"{len(space.files)} file(s) valid: {len(space.pipelines)} pipeline(s), "
+                   f"{len(space.policies)} polic{'y' if len(space.policies) == 1 else 'ies'}")
+
+
+@cli.command("compile")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 with a unified diff if the compiled files are stale.")
+@_repo_option
+def compile_command(check: bool, repo: Path) -> None:
+    """Compile the specs and policies into DVC pipelines (dvc.yaml + compiled/<pipeline>/).
+
+    Policies are applied as transformers: each gate a policy requires becomes a stage.
+    The output is byte-identical for the same inputs.
+    """
+    from modelops_ci.compiler import compile_repo
+
+    result = compile_repo(repo, check=check)
+    if check:
+        click.echo(f"compiled pipeline is fresh ({len(result.pipelines)} pipeline(s))")
+        return
+    for path in result.changed:
+        click.echo(f"wrote {path}")
+    click.echo(f"{len(result.pipelines)} pipeline(s) compiled, {len(result.changed)} file(s) changed")
+
+
+@cli.command()
+@click.argument("kind", metavar="KIND")
+def schema(kind: str) -> None:
+    """Print the JSON Schema of KIND (pipeline, pipeline-template or policy).
+
+    The schema is the one `validate` uses on files as written; point your editor's YAML
+    language server at it.
+    """
+    from modelops_ci.spec import schema as schemas
+
+    click.echo(json.dumps(schemas.bundle(schemas.kind_for_cli(kind)), indent=2))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path())
+def init(directory: Path) -> None:
+    """Scaffold a working ModelOps repo in DIRECTORY (default: here).
+
+    Runs `git init` and `dvc init` when needed, adds an example pipeline, template and
+    policy, a pre-commit config, and compiles. Existing files are never overwritten.
+    """
+    from modelops_ci.scaffold import scaffold
+
+    result = scaffold(directory)
+    for path in result.created:
+        click.echo(f"created {path}")
+    for path in result.kept:
+        click.echo(f"kept existing {path}")
+    click.echo("next: modelops-ci validate && modelops-ci compile --check")
+
+
+@cli.command()
+@_repo_option
+def ci(repo: Path) -> None:
+    """Run what CI runs on every commit: validate, then compile --check."""
+    from modelops_ci.ci import run_ci
+
+    for line in run_ci(repo):
+        click.echo(line)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: run the CLI and turn every outcome into the documented exit code."""
+    try:
+        cli.main(args=argv, prog_name="modelops-ci", standalone_mode=False)
+    except ModelopsError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USER_ERROR if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception:
+        sys.exit(_crash())
+    sys.exit(0)
+
+
+def _crash() -> int:
+    """Report an internal error briefly; the traceback goes to a log file, not the terminal."""
+    with tempfile.NamedTemporaryFile("w", prefix="modelops-ci-crash-", suffix=".log",
+                                     delete=False) as log:
+        traceback.print_exc(file=log)
+    kind, value, _ = sys.exc_info()
+    name = kind.__name__ if kind else "error"
+    click.echo(f"internal error: {name}: {value}\nThis is a bug in modelops-ci; the traceback is in "
+               f"{log.name}", err=True)
+    return EXIT_INTERNAL

@@ -1,0 +1,33 @@
+"""`modelops-ci compile`: the governed specs written out as DVC pipelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops_ci import workspace
+from modelops_ci.errors import CheckFailed
+from modelops_ci.executor import dvc
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What compile did: the files written (or found stale) and the pipelines compiled."""
+
+    changed: tuple[str, ...]
+    pipelines: tuple[str, ...]
+
+
+def compile_repo(root: Path, *, check: bool = False) -> Compiled:
+    """Write dvc.yaml files from the specs; with `check`, only compare and fail when stale."""
+    space = workspace.read(root)
+    space.raise_problems()
+    plan = dvc.plan(space.root, space.governed)
+    names = tuple(g.pipeline.name for g in space.governed if g.pipeline.enabled)
+    if check:
+        stale = dvc.diff(space.root, plan)
+        if stale:
+            raise CheckFailed(stale + "\nThe compiled DVC pipeline is stale: run `modelops-ci compile` "
+                              "and commit the result.")
+        return Compiled((), names)
+    return Compiled(tuple(dvc.write(space.root, plan)), names)

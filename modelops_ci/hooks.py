@@ -1,0 +1,55 @@
+"""The pre-commit hooks this repository offers, from one catalogue.
+
+`.pre-commit-hooks.yaml` is rendered from `HOOKS` (`python -m modelops_ci.hooks > .pre-commit-hooks.yaml`);
+a test keeps the two equal. Hook commands import no ML library, so they start fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+SPEC_FILES = r"^(pipelines|policies)/"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One entry of .pre-commit-hooks.yaml."""
+
+    id: str
+    name: str
+    description: str
+    entry: str
+    files: str
+    language: str = "python"
+    pass_filenames: bool = False
+    require_serial: bool = True
+
+
+HOOKS = (
+    Hook(
+        id="modelops-validate",
+        name="validate modelops specs and policies",
+        description="Schema, templates, placeholders and policy rules of pipelines/ and policies/.",
+        entry="modelops-ci validate",
+        files=SPEC_FILES,
+    ),
+    Hook(
+        id="modelops-compile-check",
+        name="check the compiled DVC pipeline is fresh",
+        description="Fails with a diff when dvc.yaml or compiled/ differ from what the specs compile to.",
+        entry="modelops-ci compile --check",
+        files=r"^(pipelines/|policies/|compiled/|dvc\.yaml$)",
+    ),
+)
+
+
+def render() -> str:
+    """The text of .pre-commit-hooks.yaml."""
+    import yaml
+
+    header = "# Generated from modelops_ci/hooks.py: python -m modelops_ci.hooks > .pre-commit-hooks.yaml\n"
+    return header + yaml.safe_dump([asdict(h) for h in HOOKS], sort_keys=False, width=120)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

