@@ -51,5 +51,20 @@ def render() -> str:
     return header + yaml.safe_dump([asdict(h) for h in HOOKS], sort_keys=False, width=120)
 
 
+def render_local_config() -> str:
+    """A .pre-commit-config.yaml that runs the catalogue's hooks with the installed modelops-ci.
+
+    `language: system` needs no network: the repo made by `init` already has the tool.
+    """
+    import yaml
+
+    local = [{"id": h.id, "name": h.name, "entry": h.entry, "language": "system", "files": h.files,
+              "pass_filenames": h.pass_filenames, "require_serial": h.require_serial} for h in HOOKS]
+    header = ("# pre-commit hooks for this ModelOps repo: pip install pre-commit && pre-commit install\n"
+              "# They use the modelops-ci installed in your environment (modelops-ci init wrote this).\n")
+    return header + yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]}, sort_keys=False,
+                                   width=120)
+
+
 if __name__ == "__main__":
     print(render(), end="")

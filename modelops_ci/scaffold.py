@@ -1,0 +1,88 @@
+"""`modelops-ci init`: a working ModelOps repository in one command."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from modelops_ci import git, hooks
+from modelops_ci.compiler import compile_repo
+from modelops_ci.errors import MissingDependencyError, UserError
+from modelops_ci.fsutil import write_atomic
+
+DOT_PREFIX = "dot-"  # package data cannot reliably ship dotfiles
+
+
+@dataclass
+class Scaffolded:
+    """What init did."""
+
+    root: Path
+    created: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def scaffold(directory: Path) -> Scaffolded:
+    """Make `directory` a ModelOps repo; existing files are kept, never overwritten."""
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    root = directory.resolve()
+    result = Scaffolded(root)
+    top = git.toplevel(root)
+    if top is None:
+        git.init(root)
+        result.created.append(".git/")
+    if not (root / ".dvc").is_dir():
+        _dvc_init(root, subdir=top is not None and top != root)
+        result.created.append(".dvc/")
+    for relative, text in _starter_files():
+        _place(root, relative, text, result)
+    _place(root, ".pre-commit-config.yaml", hooks.render_local_config(), result)
+    compiled = compile_repo(root)
+    result.created += [p for p in compiled.changed if p not in result.created]
+    return result
+
+
+def _place(root: Path, relative: str, text: str, result: Scaffolded) -> None:
+    target = root / relative
+    if target.exists():
+        result.kept.append(relative)
+        return
+    write_atomic(target, text)
+    result.created.append(relative)
+
+
+def _starter_files() -> list[tuple[str, str]]:
+    base = resources.files("modelops_ci").joinpath("starter")
+    return sorted(_walk(base, ""))
+
+
+def _walk(node: Traversable, prefix: str) -> list[tuple[str, str]]:
+    found = []
+    for child in node.iterdir():
+        name = child.name
+        if name.startswith(DOT_PREFIX):
+            name = "." + name[len(DOT_PREFIX):]
+        relative = f"{prefix}{name}"
+        if child.is_dir():
+            found += _walk(child, relative + "/")
+        elif not name.endswith((".pyc", ".pyo")):
+            found.append((relative, child.read_text(encoding="utf-8")))
+    return found
+
+
+def _dvc_init(root: Path, *, subdir: bool) -> None:
+    if importlib.util.find_spec("dvc") is None:
+        raise MissingDependencyError(
+            "dvc is not installed, and init needs it: pip install 'modelops-ci[ml]'")
+    command = [sys.executable, "-m", "dvc", "init", "-q"] + (["--subdir"] if subdir else [])
+    done = subprocess.run(command, cwd=root, env=git.clean_env(), capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise UserError(f"dvc init failed in {root}: {done.stderr.strip() or done.stdout.strip()}")

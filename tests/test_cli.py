@@ -1,0 +1,102 @@
+"""The CLI's wiring: help on everything, version, and the one exit-code table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+
+from modelops_ci import __version__
+from modelops_ci.cli import cli
+from tests.conftest import run_cli, run_exe
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_and_option_has_help() -> None:
+    missing = []
+    for path, command in _commands(cli):
+        if not (command.help or "").strip():
+            missing.append(" ".join(path))
+        for param in command.params:
+            if isinstance(param, click.Option) and not (param.help or "").strip():
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+    for param in cli.params:
+        if isinstance(param, click.Option) and not (param.help or "").strip():
+            missing.append(param.opts[0])
+    assert not missing, f"no help text: {missing}"
+    assert len(list(_commands(cli))) >= 5
+
+
+@pytest.mark.parametrize("name", ["validate", "compile", "schema", "init", "ci"])
+def test_help_of_each_command(name: str) -> None:
+    result = run_cli(name, "--help")
+    assert result.exit_code == 0
+    assert f"Usage: modelops-ci {name}" in result.stdout
+
+
+def test_version_from_the_installed_command() -> None:
+    result = run_exe("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"modelops-ci, version {__version__}"
+
+
+def test_usage_error_exits_2() -> None:
+    result = run_exe("validate", "--no-such-option")
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr
+
+
+def test_unknown_command_exits_2() -> None:
+    result = run_exe("valdate")
+    assert result.exit_code == 2
+    assert "validate" in result.stderr  # click suggests the close command
+
+
+def test_internal_error_exits_3_with_a_log_and_no_traceback(tmp_path: Path) -> None:
+    @cli.command("explode", hidden=True)
+    def explode() -> None:
+        raise RuntimeError("boom")
+
+    try:
+        result = run_cli("explode")
+    finally:
+        del cli.commands["explode"]
+    assert result.exit_code == 3
+    assert "internal error: RuntimeError: boom" in result.stderr
+    assert "Traceback" not in result.stderr
+    log = Path(result.stderr.strip().rsplit(" ", 1)[-1])
+    assert "Traceback" in log.read_text()
+    log.unlink()
+
+
+def test_interrupt_exits_130() -> None:
+    @cli.command("interrupt", hidden=True)
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        result = run_cli("interrupt")
+    finally:
+        del cli.commands["interrupt"]
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+
+
+def test_ci_on_the_example_repo_passes_then_fails_when_stale(example_repo: Path) -> None:
+    assert run_cli("compile", "-C", example_repo).exit_code == 0
+    result = run_cli("ci", "-C", example_repo)
+    assert result.exit_code == 0, result.stderr
+    assert "compile --check: 5 pipeline(s) fresh" in result.stdout
+    spec = example_repo / "pipelines" / "credit-risk.yaml"
+    spec.write_text(spec.read_text().replace("learning_rate: 0.1", "learning_rate: 0.05"))
+    stale = run_cli("ci", "-C", example_repo)
+    assert stale.exit_code == 1
+    assert "+    learning_rate: 0.05" in stale.stderr
