@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from modelops_ci.cli import main
 
 PROJECT = Path(__file__).resolve().parent.parent

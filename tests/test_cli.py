@@ -12,8 +12,10 @@ from modelops_ci import __version__
 from modelops_ci.cli import cli
 from tests.conftest import run_cli, run_exe
 
+Named = tuple[tuple[str, ...], click.Command]
 
-def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[Named]:
     for name, command in group.commands.items():
         yield (*prefix, name), command
         if isinstance(command, click.Group):
