@@ -63,14 +63,19 @@ def read(root: Path, paths: Iterable[Path] = (), env: Mapping[str, str] | None =
     policy_docs = [d for d in documents if d.kind == "Policy"]
     if paths:  # checking some files: the repo's policies still govern them
         policy_docs += [d for d in _quiet_policies(root, set(chosen))]
+    changed: list[Policy] = []
     for doc in policy_docs:
         policy, problems = read_policy(doc)
         space.policies.append(policy)
-        space.problems += problems if doc.path in chosen else []
+        if doc.path in chosen:
+            space.problems += problems
+            changed.append(policy)
     for doc in documents:
         if doc.kind == "Pipeline":
             _resolve(space, resolver, doc)
     _govern(space)
+    if paths and changed:  # a changed policy may break pipelines that did not change
+        space.problems += _governance_of_others(space, resolver, set(chosen), changed)
     _check_names(space)
     space.problems = sorted(set(space.problems))
     return space
@@ -113,6 +118,24 @@ def _quiet_policies(root: Path, chosen: set[Path]) -> list[Document]:
     return docs
 
 
+def _governance_of_others(space: Workspace, resolver: Resolver, chosen: set[Path],
+                          changed: list[Policy]) -> list[Problem]:
+    """What the repo's other pipelines that `changed` selects now fall short of."""
+    found: list[Problem] = []
+    for path in discover(space.root):
+        if path in chosen or not path.is_relative_to(space.root / PIPELINES_DIR):
+            continue
+        try:
+            doc = read_document(path, _display(space.root, path))
+            pipelines = resolver.pipelines(doc) if doc.kind == "Pipeline" else []
+        except SpecError:
+            continue  # reported when that file itself is validated
+        for pipeline in pipelines:
+            if any(policy.selects(pipeline) for policy in changed):
+                found += govern(pipeline, space.policies)[1]
+    return found
+
+
 def _resolve(space: Workspace, resolver: Resolver, doc: Document) -> None:
     try:
         space.pipelines += resolver.pipelines(doc)
@@ -140,5 +163,6 @@ def _check_names(space: Workspace) -> None:
         other_policy = policy_names.setdefault(policy.name, policy)
         if other_policy is not policy:
             space.problems.append(Problem(policy.source, 1, 1, "metadata.name",
-                                          f"policy name '{policy.name}' is also used by {other_policy.source}",
+                                          f"policy name '{policy.name}' is also used by "
+                                          f"{other_policy.source}",
                                           "policy names must be unique"))

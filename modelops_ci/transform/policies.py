@@ -14,7 +14,7 @@ from typing import Any
 from modelops_ci.errors import Problem
 from modelops_ci.spec import schema
 from modelops_ci.spec.model import Document, Pipeline, Policy
-from modelops_ci.spec.nodes import MDict, Mark, clone, locate
+from modelops_ci.spec.nodes import Mark, MDict, clone, locate
 
 CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier"}
 TASK_METRICS = {
@@ -42,13 +42,13 @@ def read_policy(doc: Document) -> tuple[Policy, list[Problem]]:
     spec = doc.data["spec"]
     stages = tuple(str(s) for s in spec["stages"])
     problems = []
-    promotion = spec.get("promotion") or MDict(spec.mark)
+    promotion: MDict = spec.get("promotion") or MDict(spec.mark)
     for stage in promotion:
         if stage not in stages:
             problems.append(_problem(promotion.key_mark(stage), f"spec.promotion.{stage}",
                                      f"'{stage}' is not one of the policy's stages",
                                      schema.suggest(stage, list(stages))))
-    compare = (spec.get("gates") or {}).get("compare") or {}
+    compare: MDict = (spec.get("gates") or MDict(spec.mark)).get("compare") or MDict(spec.mark)
     against = compare.get("against")
     if against is not None and against not in stages:
         problems.append(_problem(compare.value_mark("against"), "spec.gates.compare.against",
@@ -64,8 +64,9 @@ def govern(pipeline: Pipeline, policies: list[Policy]) -> tuple[Governed, list[P
     selecting = tuple(p for p in policies if p.selects(pipeline))
     problems: list[Problem] = []
     gates = clone(pipeline.gates)
-    for policy in selecting:
+    for index, policy in enumerate(selecting):
         problems.extend(_weakened(pipeline, policy))
+        problems.extend(_disagreements(pipeline, selecting[:index], policy))
         gates = _strictest(gates, policy.gates)
     problems.extend(_stage_conflicts(pipeline, selecting))
     problems.extend(_prerequisites(pipeline, gates, selecting))
@@ -93,7 +94,7 @@ def _leaves(node: Any, floor: Any, root: dict[str, Any], rule: dict[str, Any],
             path: list[str]) -> Iterator[tuple[list[str], Any, Any, Any]]:
     """(path, pipeline value, policy value, direction) for each threshold both set."""
     if isinstance(floor, dict):
-        for key, floor_value in floor.items():
+        for key, floor_value in {**floor, **_unset_flags(floor, root, rule)}.items():
             value = node.get(key) if isinstance(node, dict) else None
             sub_rule = _child(root, rule, key)
             if value is None and sub_rule.get("x-stricter") is False:
@@ -103,6 +104,17 @@ def _leaves(node: Any, floor: Any, root: dict[str, Any], rule: dict[str, Any],
         return
     if "x-stricter" in rule:
         yield path, node, floor, rule["x-stricter"]
+
+
+def _unset_flags(floor: dict[str, Any], root: dict[str, Any],
+                 rule: dict[str, Any]) -> dict[str, bool]:
+    """The flags whose strict value is false (`advisory`, `allow_first`) that `floor` leaves unset.
+
+    Unset means false: a policy that says nothing about `advisory` requires a blocking gate,
+    so a pipeline's `advisory: true` weakens it just as much as an explicit `advisory: false`.
+    """
+    return {key: False for key in rule.get("properties", {})
+            if key not in floor and _child(root, rule, key).get("x-stricter") is False}
 
 
 def _is_weaker(value: Any, floor: Any, direction: Any) -> bool:
@@ -122,29 +134,57 @@ def _weakened(pipeline: Pipeline, policy: Policy) -> Iterator[Problem]:
     for gate, floor in policy.gates.items():
         if gate not in own:
             continue
-        for path, value, required, direction in _leaves(own[gate], floor, root, _child(root, rule, gate), [gate]):
+        leaves = _leaves(own[gate], floor, root, _child(root, rule, gate), [gate])
+        for path, value, required, direction in leaves:
             if _is_weaker(value, required, direction):
                 where = locate(pipeline.spec, ["gates", *path])
                 floor_at = locate(policy.gates, path)
                 yield _problem(where, "spec.gates." + ".".join(path),
                                f"weakens policy '{policy.name}' ({policy.source}:{floor_at.line}): "
-                               f"{value!r} where the policy requires {_requirement(required, direction)}",
+                               f"{_show(value)} where the policy requires "
+                               f"{_requirement(required, direction)}",
                                "meet the policy, or change the policy by a reviewed PR")
 
 
 def _requirement(value: Any, direction: Any) -> str:
-    return {"higher": f"at least {value!r}", "lower": f"at most {value!r}"}.get(
-        str(direction), repr(value))
+    return {"higher": f"at least {_show(value)}", "lower": f"at most {_show(value)}"}.get(
+        str(direction), _show(value))
+
+
+def _show(value: Any) -> str:
+    """A value as it is written in YAML (`true`, not `True`)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
+def _disagreements(pipeline: Pipeline, earlier: tuple[Policy, ...],
+                   policy: Policy) -> Iterator[Problem]:
+    """Values two policies must agree on (`x-stricter: equal`): neither can be the stricter."""
+    root = schema.bundle("Policy", "resolved")
+    rule = _gates_schema()
+    for other in earlier:
+        for gate, floor in other.gates.items():
+            if gate not in policy.gates:
+                continue
+            leaves = _leaves(policy.gates[gate], floor, root, _child(root, rule, gate), [gate])
+            for path, value, required, direction in leaves:
+                if direction == "equal" and value != required:
+                    other_at = locate(other.gates, path)
+                    yield _problem(locate(policy.gates, path), "spec.gates." + ".".join(path),
+                                   f"pipeline '{pipeline.name}' is also governed by '{other.name}' "
+                                   f"({other.source}:{other_at.line}), which requires "
+                                   f"{_show(required)}, not {_show(value)}",
+                                   "policies that select the same pipeline must agree on it")
 
 
 def _strictest(gates: MDict, floor: MDict) -> MDict:
     """`gates` with every threshold of `floor` it lacks or sets more loosely."""
     root = schema.bundle("Policy", "resolved")
-    return _stricter_node(gates, floor, root, _gates_schema())
+    merged: MDict = _stricter_node(gates, floor, root, _gates_schema())
+    return merged
 
 
 def _stricter_node(node: Any, floor: Any, root: dict[str, Any], rule: dict[str, Any]) -> Any:
-    if not isinstance(floor, dict):
+    if not isinstance(floor, MDict):
         if node is None or _is_weaker(node, floor, rule.get("x-stricter")):
             return clone(floor)
         return node
@@ -155,6 +195,9 @@ def _stricter_node(node: Any, floor: Any, root: dict[str, Any], rule: dict[str, 
             out[key] = merged
         else:
             out.copy_entry(floor, key, merged)
+    for key in _unset_flags(floor, root, rule):
+        if out.get(key) is True:
+            out[key] = False  # the floor is blocking (unset means false)
     return out
 
 
@@ -167,13 +210,15 @@ def _stage_conflicts(pipeline: Pipeline, policies: tuple[Policy, ...]) -> Iterat
                            "policies that select the same pipeline must list the same stages")
 
 
-def _prerequisites(pipeline: Pipeline, gates: MDict, policies: tuple[Policy, ...]) -> Iterator[Problem]:
+def _prerequisites(pipeline: Pipeline, gates: MDict,
+                   policies: tuple[Policy, ...]) -> Iterator[Problem]:
     """A required gate the pipeline gives no means to evaluate counts as omitted."""
     spec, task = pipeline.spec, pipeline.task
-    by = {gate: next((p for p in policies if gate in p.gates), None) for gate in gates}
+    data = spec["data"]
 
-    def owner(gate: str) -> str:
-        policy = by.get(gate)
+    def owner(gate: str, metric: str | None = None) -> str:
+        policy = next((p for p in policies if gate in p.gates
+                       and (metric is None or metric in _gate_metrics(p.gates, gate))), None)
         return f"policy '{policy.name}'" if policy else "this pipeline"
 
     if "fairness" in gates:
@@ -181,26 +226,38 @@ def _prerequisites(pipeline: Pipeline, gates: MDict, policies: tuple[Policy, ...
             yield _problem(spec.value_mark("task"), "spec.task", f"{owner('fairness')} requires a "
                            f"fairness gate, which needs a classification task, not {task}",
                            "exclude this pipeline from the policy's selector")
-        elif not spec["data"].get("sensitive"):
-            yield _problem(spec["data"].mark, "spec.data.sensitive",
-                           f"{owner('fairness')} requires a fairness gate, but no sensitive features "
-                           "are declared", "list them under spec.data.sensitive")
+        elif not data.get("sensitive"):
+            yield _problem(data.mark, "spec.data.sensitive",
+                           f"{owner('fairness')} requires a fairness gate, but no sensitive "
+                           "features are declared", "list them under spec.data.sensitive")
+        elif gates["fairness"].get("intersectional") and len(data["sensitive"]) < 2:
+            yield _problem(data.value_mark("sensitive"), "spec.data.sensitive",
+                           f"{owner('fairness')} requires an intersectional fairness gate, which "
+                           "needs at least two sensitive features",
+                           "list another sensitive feature")
     if "drift" in gates and not (spec.get("drift") or {}).get("reference"):
-        yield _problem(spec.mark, "spec.drift.reference", f"{owner('drift')} requires a drift gate, "
-                       "but the pipeline names no drift reference", "add spec.drift.reference: train")
-    wanted = {str(m) for m in (gates.get("performance") or {}).get("metrics", {})}
-    if "compare" in gates:
-        wanted.add(str(gates["compare"]["metric"]))
+        yield _problem(spec.mark, "spec.drift.reference", f"{owner('drift')} requires a drift "
+                       "gate, but the pipeline names no drift reference",
+                       "add spec.drift.reference: train")
     listed = {str(m) for m in spec["metrics"]}
-    for metric in sorted(wanted):
-        gate = "compare" if metric not in (gates.get("performance") or {}).get("metrics", {}) else "performance"
-        if metric not in TASK_METRICS[task]:
-            yield _problem(spec.value_mark("task"), "spec.task", f"{owner(gate)} gates on {metric}, "
-                           f"which a {task} model does not have",
-                           f"{task} metrics: {', '.join(sorted(TASK_METRICS[task]))}")
-        elif metric not in listed:
-            yield _problem(spec.value_mark("metrics"), "spec.metrics", f"{owner(gate)} gates on "
-                           f"{metric}, which the pipeline does not compute", f"add {metric} to spec.metrics")
+    for gate in ("performance", "compare"):
+        for metric in sorted(_gate_metrics(gates, gate)):
+            if metric not in TASK_METRICS[task]:
+                yield _problem(spec.value_mark("task"), "spec.task", f"{owner(gate, metric)} "
+                               f"gates on {metric}, which a {task} model does not have",
+                               f"{task} metrics: {', '.join(sorted(TASK_METRICS[task]))}")
+            elif metric not in listed:
+                yield _problem(spec.value_mark("metrics"), "spec.metrics", f"{owner(gate, metric)} "
+                               f"gates on {metric}, which the pipeline does not compute",
+                               f"add {metric} to spec.metrics")
+
+
+def _gate_metrics(gates: Any, gate: str) -> set[str]:
+    """The metrics a performance or compare gate reads."""
+    body = gates.get(gate) or {}
+    if gate == "performance":
+        return {str(m) for m in body.get("metrics") or {}}
+    return {str(body["metric"])} if gate == "compare" and "metric" in body else set()
 
 
 def _problem(mark: Mark, path: str, message: str, hint: str = "") -> Problem:
