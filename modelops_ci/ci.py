@@ -14,5 +14,5 @@ def run_ci(root: Path) -> Iterator[str]:
     space = validate(root)
     space.raise_problems()
     yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
-    compiled = compile_repo(root, check=True)
+    compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"

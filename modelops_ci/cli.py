@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from modelops_ci import __version__
+from modelops_ci import __version__, offline
 from modelops_ci.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -86,7 +86,7 @@ def compile_command(check: bool, repo: Path) -> None:
         click.echo(f"compiled pipeline is fresh ({len(result.pipelines)} pipeline(s))")
         return
     for path in result.changed:
-        click.echo(f"wrote {path}")
+        click.echo(f"{'removed' if path in result.removed else 'wrote'} {path}")
     click.echo(f"{len(result.pipelines)} pipeline(s) compiled, {len(result.changed)} file(s) changed")
 
 
@@ -122,6 +122,42 @@ def init(directory: Path) -> None:
 
 
 @cli.command()
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@click.option("--all", "run_all", is_flag=True, help="Run every compiled pipeline.")
+@click.option("--force", is_flag=True, help="Re-run stages even when DVC finds them up to date.")
+@_repo_option
+def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> None:
+    """Run compiled pipelines through DVC (`dvc repro`): only what changed runs again.
+
+    Data and models go to the DVC cache (and the default remote), runs and model versions to
+    MLflow. Ends with a table: stage, ran or cached, seconds, key metrics.
+    """
+    from modelops_ci import run as runner
+    from modelops_ci.report.console import stage_line, summary_table
+
+    live = sys.stdout.isatty()
+    report = runner.run(repo, pipelines, run_all=run_all, force=force,
+                        on_stage=(lambda s: click.echo(stage_line(s))) if live else None)
+    click.echo(summary_table(report))
+
+
+@cli.command(hidden=True)
+@click.argument("step_name", metavar="STEP")
+@click.argument("pipeline")
+@_repo_option
+def step(step_name: str, pipeline: str, repo: Path) -> None:
+    """Run one STEP (ingest, split, train, evaluate) of PIPELINE; what the DVC stages call."""
+    from modelops_ci.steps import run_step
+
+    summary = run_step(repo, step_name, pipeline)
+    click.echo(f"{pipeline} {step_name}: " + ", ".join(f"{k}={_short(v)}" for k, v in summary.items()))
+
+
+def _short(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@cli.command()
 @_repo_option
 def ci(repo: Path) -> None:
     """Run what CI runs on every commit: validate, then compile --check."""
@@ -133,6 +169,7 @@ def ci(repo: Path) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every outcome into the documented exit code."""
+    offline.apply()
     try:
         cli.main(args=argv, prog_name="modelops-ci", standalone_mode=False)
     except ModelopsError as exc:

@@ -8,19 +8,24 @@ from pathlib import Path
 from modelops_ci import workspace
 from modelops_ci.errors import CheckFailed
 from modelops_ci.executor import dvc
+from modelops_ci.workspace import Workspace
 
 
 @dataclass(frozen=True)
 class Compiled:
-    """What compile did: the files written (or found stale) and the pipelines compiled."""
+    """What compile did: the files it changed (written or removed) and the pipelines compiled."""
 
     changed: tuple[str, ...]
     pipelines: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
-def compile_repo(root: Path, *, check: bool = False) -> Compiled:
-    """Write dvc.yaml files from the specs; with `check`, only compare and fail when stale."""
-    space = workspace.read(root)
+def compile_repo(root: Path, *, check: bool = False, space: Workspace | None = None) -> Compiled:
+    """Write dvc.yaml files from the specs; with `check`, only compare and fail when stale.
+
+    `space` is the repo already read (by `ci`, which validated it first).
+    """
+    space = space or workspace.read(root)
     space.raise_problems()
     plan = dvc.plan(space.root, space.governed)
     names = tuple(g.pipeline.name for g in space.governed if g.pipeline.enabled)
@@ -30,4 +35,4 @@ def compile_repo(root: Path, *, check: bool = False) -> Compiled:
             raise CheckFailed(stale + "\nThe compiled DVC pipeline is stale: run `modelops-ci compile` "
                               "and commit the result.")
         return Compiled((), names)
-    return Compiled(tuple(dvc.write(space.root, plan)), names)
+    return Compiled(tuple(dvc.write(space.root, plan)), names, plan.stale)

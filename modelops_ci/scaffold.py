@@ -14,8 +14,18 @@ from modelops_ci import git, hooks
 from modelops_ci.compiler import compile_repo
 from modelops_ci.errors import MissingDependencyError, UserError
 from modelops_ci.fsutil import write_atomic
+from modelops_ci.offline import QUIET_ENV
 
 DOT_PREFIX = "dot-"  # package data cannot reliably ship dotfiles
+# No analytics or update checks (nothing leaves the machine) and a default local remote inside
+# the ignored state folder; any DVC remote (S3...) replaces it by config only.
+DVC_CONFIG = """[core]
+    analytics = false
+    check_update = false
+    remote = local
+['remote "local"']
+    url = ../.modelops/dvc-remote
+"""
 
 
 @dataclass
@@ -82,7 +92,10 @@ def _dvc_init(root: Path, *, subdir: bool) -> None:
         raise MissingDependencyError(
             "dvc is not installed, and init needs it: pip install 'modelops-ci[ml]'")
     command = [sys.executable, "-m", "dvc", "init", "-q"] + (["--subdir"] if subdir else [])
-    done = subprocess.run(command, cwd=root, env=git.clean_env(), capture_output=True, text=True,
+    done = subprocess.run(command, cwd=root, env={**git.clean_env(), **QUIET_ENV}, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
         raise UserError(f"dvc init failed in {root}: {done.stderr.strip() or done.stdout.strip()}")
+    config = root / ".dvc" / "config"
+    if not config.read_text(encoding="utf-8").strip():
+        write_atomic(config, DVC_CONFIG)

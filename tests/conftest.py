@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelops_ci.cli import main
+from modelops_ci.offline import QUIET_ENV
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("pipelines", "policies")
@@ -34,6 +35,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
+    for name, value in QUIET_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 

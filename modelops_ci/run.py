@@ -1,0 +1,125 @@
+"""`modelops-ci run`: reproduce the compiled pipelines with DVC, stage by stage, and say what ran.
+
+DVC decides what is stale and runs it (its cache makes a second run of an unchanged commit a
+no-op); this module only picks the targets, times each stage, and pushes to the remote.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops_ci.errors import CheckFailed, ModelopsError, UserError
+from modelops_ci.layout import COMPILED_DIR, Layout
+from modelops_ci.offline import apply as stay_offline
+
+FINAL_STAGE = "evaluate"  # gate stages join the run when the gates land
+
+
+@dataclass
+class StageRun:
+    """One stage of one pipeline in this run."""
+
+    pipeline: str
+    stage: str
+    ran: bool
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    stages: list[StageRun] = field(default_factory=list)
+    pushed: bool = False
+
+
+def targets(root: Path, pipelines: Iterable[str], run_all: bool) -> list[str]:
+    """DVC targets for the named pipelines (or all compiled ones)."""
+    compiled = sorted(p.parent.name for p in (root / COMPILED_DIR).glob("*/dvc.yaml"))
+    names = list(pipelines) or (compiled if run_all else [])
+    if not names:
+        raise UserError("name the pipeline(s) to run, or pass --all")
+    unknown = [n for n in names if n not in compiled]
+    if unknown:
+        raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
+                        f"(compiled: {', '.join(compiled) or 'none'})")
+    return [f"{Layout(n).stages}:{FINAL_STAGE}" for n in names]
+
+
+def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, force: bool = False,
+        verbose: bool = False, on_stage: Callable[[StageRun], None] | None = None) -> RunReport:
+    """Reproduce the targets; `on_stage` hears about each stage as it finishes."""
+    root = root.resolve()
+    chosen = targets(root, pipelines, run_all)
+    stay_offline()
+    _put_tool_on_path()
+    if not verbose:  # our own per-stage lines and table replace DVC's chatter
+        logging.getLogger("dvc").setLevel(logging.WARNING)
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import _reproduce_stage  # the default repro_fn; we wrap it to time stages
+
+    report = RunReport()
+
+    def timed(stage: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        ran = _reproduce_stage(stage, **kwargs)
+        pipeline = Path(stage.path).parent.name
+        done = StageRun(pipeline, stage.name, ran is not None, time.perf_counter() - started)
+        if stage.name == "evaluate":
+            done.metrics = _metrics(root, pipeline)
+        report.stages.append(done)
+        if on_stage:
+            on_stage(done)
+        return ran
+
+    try:
+        with Repo(str(root)) as repo:
+            repo.reproduce(chosen, force=force, repro_fn=timed)
+            report.pushed = _push(repo)
+    except DvcException as exc:
+        raise _explain(exc) from None
+    return report
+
+
+def _put_tool_on_path() -> None:
+    # Stages call `modelops-ci`: make it the one running now, even from an unactivated venv.
+    here = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != here:
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+
+
+def _push(repo: Any) -> bool:
+    if not repo.config.get("core", {}).get("remote"):
+        return False
+    repo.push()
+    return True
+
+
+def _metrics(root: Path, pipeline: str) -> dict[str, float]:
+    path = root / Layout(pipeline).metrics
+    try:
+        loaded: dict[str, float] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded
+
+
+def _explain(exc: Exception) -> ModelopsError:
+    """Map a failed stage to our exit codes: its own message was already printed by the step."""
+    cause = exc.__cause__ or exc
+    code = getattr(cause, "returncode", None) or getattr(getattr(cause, "__cause__", None), "returncode", None)
+    message = f"dvc repro failed: {exc}" + (f" ({cause})" if cause is not exc else "")
+    if code == 2:
+        return UserError(message)
+    if code == 1:
+        return CheckFailed(message)
+    error = ModelopsError(message)
+    return error

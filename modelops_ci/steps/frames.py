@@ -1,0 +1,66 @@
+"""Reading and writing tables (parquet), atomically; and the columns a spec declares."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` so that a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(temp, index=False)
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def declared_features(data: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) feature columns as declared in the spec."""
+    features = data.get("features") or {}
+    return list(features.get("numeric") or []), list(features.get("categorical") or [])
+
+
+def derived_columns(data: dict[str, Any]) -> list[str]:
+    return [s["derive"] for s in data.get("sensitive") or [] if isinstance(s, dict)]
+
+
+def sensitive_columns(data: dict[str, Any]) -> list[str]:
+    return [s["derive"] if isinstance(s, dict) else str(s) for s in data.get("sensitive") or []]
+
+
+def feature_columns(data: dict[str, Any], frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(numeric, categorical): as declared, or inferred from the column types when not declared.
+
+    Inferred features leave out the target, the time column, dropped and derived columns.
+    """
+    numeric, categorical = declared_features(data)
+    if numeric or categorical:
+        return numeric, categorical
+    import pandas as pd
+
+    excluded = {data["target"]["column"], data.get("time"), *((data.get("features") or {}).get("drop") or []),
+                *derived_columns(data)}
+    for column in frame.columns:
+        if column in excluded:
+            continue
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            numeric.append(str(column))
+        else:
+            categorical.append(str(column))
+    return numeric, categorical

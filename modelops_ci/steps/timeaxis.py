@@ -1,0 +1,31 @@
+"""Turning a time column (dates, '1981 Q1' quarters, years) into sortable keys and calendar facts."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from modelops_ci.steps.context import StepContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*Q([1-4])\s*$", re.IGNORECASE)
+
+
+def time_key(ctx: StepContext, series: pd.Series) -> pd.Series:
+    """An ordered numeric key per row: quarters and dates become comparable numbers."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float)
+    text = series.astype(str)
+    quarters = text.str.extract(_QUARTER)
+    if quarters.notna().all().all():
+        return quarters[0].astype(int) * 4 + quarters[1].astype(int) - 1
+    parsed = pd.to_datetime(text, errors="coerce")
+    if parsed.isna().any():
+        bad = text[parsed.isna()].iloc[0]
+        raise ctx.fail("spec.data.time", f"time value {bad!r} is not a date, a quarter like '1981 Q1', "
+                       "or a number", "fix the time column")
+    return parsed.astype("int64").astype(float)

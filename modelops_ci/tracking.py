@@ -1,0 +1,142 @@
+"""MLflow: one run per trained model, with its params, metrics, lineage tags and the model itself
+(skops, never pickle) registered as a version of the model named after the pipeline.
+
+The tracking URI comes from MLFLOW_TRACKING_URI; by default a SQLite file in the repo's ignored
+state folder. MLflow is imported only here, and only by the steps that log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops_ci import git
+from modelops_ci.layout import STATE_DIR
+from modelops_ci.offline import apply as stay_offline
+from modelops_ci.steps.context import StepContext
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+INPUT_EXAMPLE_ROWS = 5
+
+
+def tracking_uri(root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / STATE_DIR / 'mlflow.db'}"
+
+
+def _mlflow(ctx: StepContext) -> Any:
+    stay_offline()
+    import logging
+
+    import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
+    uri = tracking_uri(ctx.root)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    experiment = str(ctx.params.get("family") or ctx.name)
+    if mlflow.get_experiment_by_name(experiment) is None:
+        # With a local store, artifacts go to the state folder (not ./mlruns in the cwd); a
+        # tracking server decides for itself.
+        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
+        location = (ctx.root / STATE_DIR / "mlartifacts").as_uri() if local else None
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
+    return mlflow
+
+
+def lineage_tags(ctx: StepContext, stage: str, inputs: list[str]) -> dict[str, str]:
+    commit = git.run("rev-parse", "HEAD", cwd=ctx.root, check=False).stdout.strip() or "uncommitted"
+    tags = {"modelops.pipeline": ctx.name, "modelops.stage": stage, "modelops.git_commit": commit}
+    for relative in inputs:
+        path = ctx.path(relative)
+        if path.is_file():
+            tags[f"modelops.md5.{relative}"] = _md5(path)  # DVC's own file hash
+    return tags
+
+
+def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[str, Any],
+                 sha256: str) -> None:
+    mlflow = _mlflow(ctx)
+    from mlflow.models import infer_signature
+
+    tags = {**lineage_tags(ctx, "train", [ctx.layout.train]), "modelops.model_sha256": sha256}
+    with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
+        mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
+        example = _input_example(ctx, train, facts)
+        with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints registry chatter
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="skops",
+                skops_trusted_types=facts_trusted(ctx),
+                signature=infer_signature(example, model.predict(example)),
+                input_example=example, registered_model_name=ctx.name,
+                pip_requirements=_requirements(),
+            )
+        if info.registered_model_version is not None:
+            client = mlflow.MlflowClient()
+            client.set_model_version_tag(ctx.name, str(info.registered_model_version), "sha256", sha256)
+
+
+def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str, Any]) -> None:
+    """Metrics go to the run that trained this exact model (found by its sha256)."""
+    mlflow = _mlflow(ctx)
+    found = mlflow.search_runs(filter_string=f"tags.`modelops.model_sha256` = '{facts['sha256']}'",
+                               max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
+    tags = lineage_tags(ctx, "evaluate", [ctx.layout.test])
+    run_id = found[0].info.run_id if found else None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"{ctx.name}-evaluate"):
+        mlflow.set_tags({k: v for k, v in tags.items() if k != "modelops.stage"})
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
+
+
+def facts_trusted(ctx: StepContext) -> list[str]:
+    from modelops_ci.model_store import read_card
+
+    return list(read_card(ctx.path(ctx.layout.model_card)).get("trusted_types", []))
+
+
+def _input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) -> Any:
+    if ctx.task == "forecast":
+        import numpy as np
+
+        from modelops_ci.steps.forecast import features, ordered_target
+
+        y = ordered_target(ctx, train)
+        start = max(facts["lags"])
+        rows = [features(y, t, facts["lags"], facts["season"]) for t in range(start, start + INPUT_EXAMPLE_ROWS)]
+        return np.asarray(rows, dtype=float)
+    return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)
+
+
+def _requirements() -> list[str]:
+    # Given explicitly so MLflow does not load the model in a subprocess to infer them.
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy", "pandas")]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
