@@ -60,11 +60,12 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     chosen = targets(root, pipelines, run_all)
     stay_offline()
     _put_tool_on_path()
-    if not verbose:  # our own per-stage lines and table replace DVC's chatter
-        logging.getLogger("dvc").setLevel(logging.WARNING)
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.repo.reproduce import _reproduce_stage  # the default repro_fn; we wrap it to time stages
+
+    if not verbose:  # our own per-stage lines and table replace DVC's chatter
+        logging.getLogger("dvc").setLevel(logging.WARNING)
 
     report = RunReport()
 

@@ -99,3 +99,93 @@ def write(repo: Path, relative: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+LOANS_SPEC = """\
+apiVersion: modelops/v1
+kind: Pipeline
+metadata:
+  name: loans
+  labels: {domain: test}
+spec:
+  task: classification
+  data:
+    source: {path: data/raw/loans.csv}
+    target: {column: default, positive: "yes"}
+    features:
+      numeric: [income, debt, age]
+      categorical: [region]
+    sensitive: [region, {derive: age_band, from: age, bins: [0, 40, 120]}]
+  split: {kind: stratified, test_size: 0.3, seed: 7}
+  model:
+    estimator: sklearn.linear_model.LogisticRegression
+    params: {C: 1.0, max_iter: 500}
+  metrics: [roc_auc, accuracy, brier]
+"""
+
+SALES_SPEC = """\
+apiVersion: modelops/v1
+kind: Pipeline
+metadata:
+  name: sales
+spec:
+  task: forecast
+  data:
+    source: {path: data/raw/sales.csv}
+    time: quarter
+    target: {column: units}
+  split: {kind: temporal, test_periods: 4}
+  model: {estimator: sklearn.linear_model.Ridge, params: {alpha: 1.0}, lags: [1, 4], season: 4}
+  metrics: [mae, smape, mase]
+"""
+
+
+def loans_csv(rows: int = 400, seed: int = 0) -> str:
+    """A small, deterministic credit table with a real signal."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 15, rows).round(1)
+    debt = rng.normal(20, 8, rows).round(1)
+    age = rng.integers(19, 75, rows)
+    region = rng.choice(["north", "south", "east"], rows)
+    risk = 0.08 * debt - 0.05 * income + rng.normal(0, 1, rows)
+    default = np.where(risk > np.quantile(risk, 0.7), "yes", "no")
+    lines = ["income,debt,age,region,default"]
+    lines += [f"{a},{b},{c},{d},{e}" for a, b, c, d, e in zip(income, debt, age, region, default, strict=True)]
+    return "\n".join(lines) + "\n"
+
+
+def sales_csv(years: int = 10) -> str:
+    import math
+
+    lines = ["quarter,units"]
+    for index in range(years * 4):
+        year, quarter = 2010 + index // 4, index % 4 + 1
+        units = 100 + 3 * index + 15 * math.sin(2 * math.pi * quarter / 4) + (index * 7 % 5)
+        lines.append(f"{year} Q{quarter},{units:.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def make_ml_repo(repo: Path) -> Path:
+    """A git + DVC repo with two small pipelines on CSV data, compiled and committed."""
+    from modelops_ci.scaffold import DVC_CONFIG
+
+    repo.mkdir(parents=True, exist_ok=True)
+    git("init", "-q", cwd=repo)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    (repo / ".dvc" / "config").write_text(DVC_CONFIG)
+    write(repo, ".gitignore", ".modelops/\n")
+    write(repo, "data/raw/loans.csv", loans_csv())
+    write(repo, "data/raw/sales.csv", sales_csv())
+    write(repo, "pipelines/loans.yaml", LOANS_SPEC)
+    write(repo, "pipelines/sales.yaml", SALES_SPEC)
+    assert run_exe("compile", cwd=repo).exit_code == 0
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "pipelines", cwd=repo)
+    return repo
+
+
+@pytest.fixture
+def ml_repo(tmp_path: Path) -> Path:
+    return make_ml_repo(tmp_path / "ml")

@@ -160,11 +160,16 @@ def _stages(item: Governed) -> Iterator[tuple[str, dict[str, Any]]]:
         body.update(extra)
         return step, body
 
+    given = _params(item)
+
+    def keys(*candidates: str) -> list[str]:
+        """The params among `candidates` this pipeline sets (DVC refuses a missing one)."""
+        return [key for key in candidates if _has(given, key)]
+
     yield stage("ingest", ["data"], _local_inputs(spec), [files.dataset, {files.profile: uncached}])
-    yield stage("split", ["data.target", "data.time", "data.features", "split"] if "time" in spec["data"]
-                else ["data.target", "data.features", "split"],
+    yield stage("split", keys("data.target", "data.time", "data.features", "split"),
                 [files.dataset], [files.train, files.test])
-    yield stage("train", ["task", "data", "model", "split.seed"], [files.train],
+    yield stage("train", keys("task", "data", "model", "split.seed"), [files.train],
                 [files.model, files.model_card])
     yield stage("evaluate", ["task", "data", "metrics"], [files.model, files.model_card, files.test],
                 [files.predictions], metrics=[{files.metrics: uncached}],
@@ -181,6 +186,15 @@ def _stages(item: Governed) -> Iterator[tuple[str, dict[str, Any]]]:
                         **({"always_changed": True} if gate == "compare" else {}))
     if gate_reports:
         yield stage("gates", ["gates", "governance"], gate_reports, [{files.gates: uncached}])
+
+
+def _has(tree: dict[str, Any], dotted: str) -> bool:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _gate_params(gate: str) -> list[str]:
