@@ -16,3 +16,8 @@ def run_ci(root: Path) -> Iterator[str]:
     yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
+    from modelops_ci.report.console import summary_table
+    from modelops_ci.run import run
+
+    if compiled.pipelines:
+        yield summary_table(run(root, run_all=True))

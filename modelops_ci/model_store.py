@@ -25,7 +25,7 @@ def save(model: Any, path: Path, card: Path, facts: dict[str, Any]) -> str:
     """Write the model and its card (sha256, trusted types, `facts`); returns the sha256."""
     import skops.io as sio
 
-    blob = sio.dumps(model)
+    blob = canonical_zip(sio.dumps(model))
     sha256 = hashlib.sha256(blob).hexdigest()
     untrusted = sio.get_untrusted_types(data=blob)
     refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
@@ -60,6 +60,24 @@ def read_card(card: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ModelIntegrityError(f"{card}: cannot read the model card ({exc}): retrain the model") from None
     return facts
+
+
+def canonical_zip(blob: bytes) -> bytes:
+    """The same archive with fixed timestamps, so the same model always has the same bytes.
+
+    skops writes a zip whose entries carry the time of saving; that would make every retrain of
+    an unchanged commit a "changed" model for DVC and break byte-for-byte reproducibility.
+    """
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
+            target.writestr(fixed, source.read(info.filename))
+    return out.getvalue()
 
 
 def _write_bytes(path: Path, blob: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -114,13 +115,16 @@ def _metrics(root: Path, pipeline: str) -> dict[str, float]:
 
 
 def _explain(exc: Exception) -> ModelopsError:
-    """Map a failed stage to our exit codes: its own message was already printed by the step."""
-    cause = exc.__cause__ or exc
-    code = getattr(cause, "returncode", None) or getattr(getattr(cause, "__cause__", None), "returncode", None)
-    message = f"dvc repro failed: {exc}" + (f" ({cause})" if cause is not exc else "")
+    """Map a failed stage to our exit codes; the step already printed its own message."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 5:
+        chain.append(chain[-1].__cause__)
+    text = " (".join(str(e) for e in chain) + ")" * (len(chain) - 1)
+    found = re.search(r"exited with (\d+)", text)
+    code = int(found.group(1)) if found else None
+    message = f"dvc repro failed: {text}"
     if code == 2:
-        return UserError(message)
+        return UserError(message + "\nFix the input named above, then run again.")
     if code == 1:
         return CheckFailed(message)
-    error = ModelopsError(message)
-    return error
+    return ModelopsError(message)
