@@ -24,18 +24,21 @@ class ConditionError(UserError):
     """The condition cannot be read or evaluated."""
 
 
-def evaluate(condition: bool | str, names: Mapping[str, Any]) -> bool:
-    """The truth of `condition` with `names` in scope."""
+def evaluate(condition: Any, names: Mapping[str, Any]) -> bool:
+    """The truth of `condition` (true, false or an expression) with `names` in scope."""
     if isinstance(condition, bool):
         return condition
+    if not isinstance(condition, str):
+        raise ConditionError(f"a condition is true, false or an expression, not {condition!r}")
     try:
         tree = ast.parse(condition.strip(), mode="eval")
+        return bool(_eval(tree.body, names))
     except SyntaxError as exc:
         raise ConditionError(f"cannot read condition {condition!r}: {exc.msg}") from None
-    try:
-        return bool(_eval(tree.body, names))
     except TypeError as exc:
         raise ConditionError(f"cannot compare in {condition!r}: {exc}") from None
+    except RecursionError:  # Python's parser and _eval both recurse per nesting level
+        raise ConditionError(f"condition {condition[:40]!r}... is nested too deeply") from None
 
 
 def _eval(node: ast.expr, names: Mapping[str, Any]) -> Any:
@@ -58,6 +61,8 @@ def _eval(node: ast.expr, names: Mapping[str, Any]) -> Any:
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         return not _eval(node.operand, names)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _is_number(node.operand):
+        return -_eval(node.operand, names)  # a negative literal, e.g. `params.shift > -1`
     if isinstance(node, ast.Compare):
         return _compare(node, names)
     raise ConditionError(f"'{ast.unparse(node)}' is not allowed in a condition "
@@ -67,11 +72,20 @@ def _eval(node: ast.expr, names: Mapping[str, Any]) -> Any:
 def _compare(node: ast.Compare, names: Mapping[str, Any]) -> bool:
     left = _eval(node.left, names)
     for op, right_node in zip(node.ops, node.comparators, strict=True):
+        compare = _COMPARE.get(type(op))
+        if compare is None:
+            raise ConditionError(f"'{ast.unparse(node)}' is not allowed in a condition "
+                                 "(use ==, !=, <, >, in, not in, and, or, not)")
         right = _eval(right_node, names)
-        if not _COMPARE[type(op)](left, right):
+        if not compare(left, right):
             return False
         left = right
     return True
+
+
+def _is_number(node: ast.expr) -> bool:
+    value = node.value if isinstance(node, ast.Constant) else None
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _member(container: Any, name: Any) -> Any:

@@ -6,13 +6,14 @@ both are errors or surprises in a spec, so the constructor is replaced here.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from modelops_ci.errors import Problem, SpecError
-from modelops_ci.spec.nodes import MDict, MList, Mark
+from modelops_ci.spec.nodes import Mark, MDict, MList
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 200_000
@@ -50,11 +51,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> MDict:
             continue
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
-            raise _LoadProblem(
-                _mark(loader, key_node),
-                f"key {key!r} is a {type(key).__name__}, not a string",
-                "quote it, e.g. 'yes': or '1':",
-            )
+            raise _LoadProblem(_mark(loader, key_node), *_non_string_key(key_node, key))
         if key in explicit:
             first = explicit[key]
             raise _LoadProblem(
@@ -122,7 +119,7 @@ def parse(text: str, display: str) -> MDict:
     data = parse_any(text, display)
     if not isinstance(data, MDict):
         raise SpecError.single(
-            display, f"the document is a {_kind_name(data)}, not a mapping",
+            display, f"the document is {_with_article(_kind_name(data))}, not a mapping",
             "a spec is a mapping with apiVersion, kind, metadata and spec",
         )
     return data
@@ -184,15 +181,35 @@ def _yaml_problem(display: str, exc: yaml.MarkedYAMLError, text: str) -> Problem
     message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     hint = "fix the YAML syntax"
     lines = text.splitlines()
-    at_tab = line <= len(lines) and "\t" in lines[line - 1][: col]
-    if at_tab or "tab" in message:
+    text_line = lines[line - 1] if line <= len(lines) else ""
+    if "\t" in text_line[:col] or re.search(r"\btabs?\b", message):
         hint = "YAML does not allow tabs for indentation: use spaces"
+    elif "flow" in message and "${" in text_line:
+        hint = "inside [...] or {...} a placeholder must be quoted, e.g. '${params.name}'"
     elif "expected a single document" in message:
         hint = "keep one document per file (remove the extra ---)"
     return Problem(display, line, col, "", f"invalid YAML: {message}", hint)
 
 
+def _non_string_key(node: yaml.Node, key: Any) -> tuple[str, str]:
+    # Show the key as written: `yes:` is read as True, and "key True" would puzzle the author.
+    if isinstance(node, yaml.ScalarNode):
+        return (f"key '{node.value}' is read as {_with_article(_kind_name(key))}, not a string",
+                "quote it, e.g. 'yes': or '1':")
+    return f"{_with_article(_kind_name(key))} cannot be a key", "use a plain name as the key"
+
+
 def _kind_name(value: Any) -> str:
-    if isinstance(value, list):
-        return "list"
-    return "null" if value is None else type(value).__name__
+    if value is None:
+        return "null"
+    for cls, word in ((bool, "boolean"), (int, "integer"), (float, "number"), (dict, "mapping"),
+                      (list, "list"), (str, "string"), (bytes, "binary value")):
+        if isinstance(value, cls):
+            return word
+    return type(value).__name__
+
+
+def _with_article(name: str) -> str:
+    if name == "null":
+        return name
+    return ("an " if name[0] in "aeiou" else "a ") + name

@@ -6,13 +6,14 @@ located in the file); DVC's and OmegaConf's interpolation offer neither.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelops_ci.errors import Problem
-from modelops_ci.spec.nodes import MDict, MList, Mark, clone
+from modelops_ci.spec.nodes import Mark, MDict, MList, clone
 
 PLACEHOLDER = re.compile(r"\$(\$?)\{\s*([^}]*?)\s*\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
@@ -43,6 +44,9 @@ class Scope:
         head, *rest = expression.split(".")
         if head == "env":
             return self._env(rest)
+        if head in LATE_BOUND and head not in self.values:
+            raise _Unresolved(f"'${{{expression}}}' is only defined inside foreach",
+                              "use it under spec.do, or add spec.foreach")
         if head not in self.values:
             known = ", ".join(f"${{{n}}}" for n in NAMESPACES if n in self.values or n == "env")
             raise _Unresolved(f"'${{{expression}}}' is not defined here", f"known: {known}")
@@ -68,6 +72,9 @@ def _walk(value: Any, head: str, rest: list[str]) -> Any:
         else:
             known = sorted(value) if isinstance(value, dict) else []
             hint = f"defined under {trail}: {', '.join(known)}" if known else f"{trail} has no '{step}'"
+            close = difflib.get_close_matches(step, known, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean '${{{trail}.{close[0]}}}'? {hint}"
             raise _Unresolved(f"'${{{trail}.{step}}}' is not defined", hint)
         trail += f".{step}"
     return value

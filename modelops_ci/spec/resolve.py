@@ -17,8 +17,8 @@ from typing import Any
 from modelops_ci.errors import Problem, SpecError, UserError
 from modelops_ci.spec import conditions, load, schema
 from modelops_ci.spec.model import Document, Pipeline
-from modelops_ci.spec.nodes import MDict, MList, Mark, clone, merge, plain
-from modelops_ci.spec.placeholders import PLACEHOLDER, LATE_BOUND, Scope, substitute
+from modelops_ci.spec.nodes import Mark, MDict, MList, clone, locate, merge, plain
+from modelops_ci.spec.placeholders import LATE_BOUND, PLACEHOLDER, Scope, substitute
 
 CALLABLE_FIELDS = (("data", "source", "plugin"), ("data", "transforms"), ("model", "estimator"))
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
@@ -51,8 +51,9 @@ class Resolver:
         data = doc.data
         scope = self._scope(doc, {"params": data.get("params") or {}}, problems)
         level = self._level(doc, scope, [doc.path], problems)
+        when = substitute(data.get("when", True), scope, data.value_mark("when"))
         _raise(problems)
-        enabled = self._condition(data.get("when", True), data.value_mark("when"), scope.values)
+        enabled = self._condition(when, data.value_mark("when"), scope.values)
         pipelines = list(self._expand(doc, level, scope, enabled, problems))
         _raise(problems)
         _check_unique(pipelines, doc)
@@ -76,6 +77,8 @@ class Resolver:
             return level
         with_values = substitute(data.get("with") or MDict(data.mark), scope, data.mark)
         parent_params = self._template_params(parent, with_values, data, problems)
+        if parent_params is None:
+            return level  # the template cannot be read without its parameters
         parent_scope = self._scope(parent, {"params": parent_params}, problems, late=scope.late)
         above = self._level(parent, parent_scope, [*chain, parent.path], problems)
         return _Level(merge(above.spec, spec), {**above.imports, **imports}, above.files + level.files)
@@ -114,7 +117,8 @@ class Resolver:
         return self._templates[path]
 
     def _template_params(self, template: Document, given: MDict, child: MDict,
-                         problems: list[Problem]) -> MDict:
+                         problems: list[Problem]) -> MDict | None:
+        """The template's parameter values, or None when one without a default is not given."""
         declared = template.data.get("parameters") or MDict(template.data.mark)
         values = MDict(given.mark)
         for name, decl in declared.items():
@@ -131,12 +135,12 @@ class Resolver:
             if expected and not _is_type(value, expected):
                 problems.append(_problem(mark, f"with.{name}", f"expected {expected}, got {value!r}"))
             values.copy_entry(given, name, value)
-        for name in declared:
-            if name not in values:
-                problems.append(_problem(child.key_mark("extends"), "with",
-                                         f"template parameter '{name}' has no default and is not given",
-                                         f"add `with: {{{name}: ...}}`"))
-        return values
+        missing = [name for name in declared if name not in values]
+        for name in missing:
+            problems.append(_problem(child.key_mark("extends"), "with",
+                                     f"template parameter '{name}' has no default and is not given",
+                                     f"add `with: {{{name}: ...}}`"))
+        return None if missing else values
 
     # -- scope -----------------------------------------------------------------------------
 
@@ -172,7 +176,7 @@ class Resolver:
             item_scope = Scope({**base, "labels": labels, "item": item, "key": key},
                                problems=problems)
             each = substitute(do, item_scope, do.mark)
-            name = str(each.get("name") or f"{family}-{_slug(key if isinstance(item, dict) else item)}")
+            name = str(each.get("name") or f"{family}-{_name_suffix(key, item)}")
             when = self._condition(each.get("when", True), each.value_mark("when"), item_scope.values)
             item_labels = {**labels, **{k: str(v) for k, v in (each.get("labels") or {}).items()}}
             rest = MDict(each.mark)
@@ -187,6 +191,8 @@ class Resolver:
         foreach, mark = spec["foreach"], spec.value_mark("foreach")
         if isinstance(foreach, MDict) and set(foreach) <= {"from", "column"} and "from" in foreach:
             foreach = self._items_from_file(foreach, mark, files, problems)
+            if foreach is None:
+                return []
         if isinstance(foreach, list):
             if not foreach:
                 problems.append(_problem(mark, "spec.foreach", "foreach has no items"))
@@ -199,13 +205,14 @@ class Resolver:
         return []
 
     def _items_from_file(self, source: MDict, mark: Mark, files: list[str],
-                         problems: list[Problem]) -> list[Any]:
+                         problems: list[Problem]) -> list[Any] | None:
+        """The items listed in the file, or None (and a problem) when it cannot give them."""
         path = (self.root / str(source["from"])).resolve()
         display = self._display(path)
         if not path.is_relative_to(self.root) or not path.is_file():
             problems.append(_problem(mark, "spec.foreach.from", f"'{source['from']}' is not a file "
                                      "in the repository", "the path is relative to the repo root"))
-            return []
+            return None
         files.append(display)
         try:
             text = load.read_text(path, display)
@@ -214,11 +221,11 @@ class Resolver:
             items = load.parse_any(text, display)
         except SpecError as exc:
             problems.extend(exc.problems)
-            return []
+            return None
         if not isinstance(items, list):
             problems.append(_problem(mark, "spec.foreach.from", f"'{display}' does not hold a list",
                                      "write one YAML list, or a CSV file"))
-            return []
+            return None
         return items
 
     def _condition(self, condition: Any, mark: Mark, names: dict[str, Any]) -> bool:
@@ -230,7 +237,6 @@ class Resolver:
     def _pipeline(self, doc: Document, level: _Level, name: str, family: str,
                   labels: dict[str, str], spec: MDict, enabled: bool,
                   problems: list[Problem]) -> Pipeline:
-        _leftover_placeholders(spec, problems)
         _bind_imports(spec, level.imports, problems)
         data = doc.data
         resolved = MDict(data.mark)
@@ -250,37 +256,25 @@ def read_document(path: Path, display: str) -> Document:
     """Parse a file, check its kind and its schema (as written)."""
     data = load.load(path, display)
     kind = data.get("kind")
-    if kind not in schema.KINDS:
-        mark = data.value_mark("kind") if "kind" in data else data.mark
-        hint = schema.suggest(str(kind), list(schema.KINDS)) if kind else "add kind: Pipeline"
-        raise SpecError([_problem(mark, "kind", f"unknown kind {kind!r}" if kind else
-                                  "missing required key 'kind'", hint)])
+    if not isinstance(kind, str) or kind not in schema.KINDS:
+        if "kind" not in data:
+            raise SpecError([_problem(data.mark, "kind", "missing required key 'kind'",
+                                      "add kind: Pipeline")])
+        raise SpecError([_problem(data.value_mark("kind"), "kind", f"unknown kind {plain(kind)!r}",
+                                  schema.suggest(str(kind), list(schema.KINDS)))])
     _raise(schema.check(data, str(kind), display))
     return Document(str(kind), path, display, data)
 
 
 def _csv_column(text: str, column: Any, display: str) -> list[Any]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    header = list(rows[0]) if rows else []
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    rows = list(reader)
     wanted = str(column) if column else (header[0] if header else "")
     if wanted not in header:
         raise SpecError.single(display, f"no column '{wanted}' in CSV",
                                f"columns: {', '.join(header)}" if header else "the file is empty")
     return [row[wanted] for row in rows]
-
-
-def _leftover_placeholders(node: Any, problems: list[Problem], mark: Mark | None = None) -> None:
-    if isinstance(node, MDict):
-        for key, value in node.items():
-            _leftover_placeholders(value, problems, node.value_mark(key))
-    elif isinstance(node, MList):
-        for index, value in enumerate(node):
-            _leftover_placeholders(value, problems, node.item_mark(index))
-    elif isinstance(node, str) and mark is not None:
-        for match in PLACEHOLDER.finditer(node):
-            if not match.group(1):
-                problems.append(_problem(mark, "", f"'{match.group(0)}' is only defined inside foreach",
-                                         "use it under spec.do, or add spec.foreach"))
 
 
 def _bind_imports(spec: MDict, imports: dict[str, str], problems: list[Problem]) -> None:
@@ -317,7 +311,7 @@ def _check_unique(pipelines: list[Pipeline], doc: Document) -> None:
         seen[pipeline.name] = seen.get(pipeline.name, 0) + 1
     twice = sorted(name for name, count in seen.items() if count > 1)
     if twice:
-        raise SpecError([_problem(doc.data.value_mark("spec"), "spec.do.name",
+        raise SpecError([_problem(locate(doc.data, ["spec", "do", "name"]), "spec.do.name",
                                   f"foreach makes the name(s) {', '.join(twice)} more than once",
                                   "put ${key} or ${item} in do.name")])
 
@@ -328,6 +322,13 @@ def _is_type(value: Any, expected: str) -> bool:
     if isinstance(value, bool) and expected in ("number", "integer"):
         return False
     return isinstance(value, _PARAM_TYPES[expected])
+
+
+def _name_suffix(key: Any, item: Any) -> str:
+    """A mapping's items are named by their key; a list's by the item, or its index if a container."""
+    if isinstance(key, str) or isinstance(item, dict | list):
+        return _slug(key)
+    return _slug(item)
 
 
 def _slug(value: Any) -> str:

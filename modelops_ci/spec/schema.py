@@ -25,6 +25,7 @@ from modelops_ci.spec.nodes import locate, locate_key, yaml_path
 KINDS = {"Pipeline": "pipeline", "PipelineTemplate": "pipeline-template", "Policy": "policy"}
 Flavour = Literal["file", "resolved"]
 _LITERAL_DEFS = {"name", "labels", "metadata", "parameter", "placeholder"}
+_YAML_WORDS = {"object": "mapping", "array": "list"}  # say it the way the file is written
 _PLACEHOLDER = {"type": "string", "pattern": r"\$\{[^}]*\}", "x-placeholder": True}
 
 
@@ -40,13 +41,13 @@ def kind_for_cli(name: str) -> str:
     for kind in KINDS:
         if kind.lower() == wanted:
             return kind
-    raise UserError(f"unknown kind '{name}': use one of {', '.join(KINDS.values())}")
+    raise UserError(f"unknown kind '{name}': {suggest(name.lower(), list(KINDS.values()))}")
 
 
 @cache
 def bundle(kind: str, flavour: Flavour = "file") -> dict[str, Any]:
     """The stand-alone schema for `kind`: shared definitions inlined."""
-    schema = _rewrite_refs(_read(KINDS[kind]))
+    schema: dict[str, Any] = _rewrite_refs(_read(KINDS[kind]))
     defs = copy.deepcopy(_read("defs")["$defs"])
     if flavour == "file" and kind != "Policy":
         defs = {name: body if name in _LITERAL_DEFS else _lenient(body) for name, body in defs.items()}
@@ -69,7 +70,9 @@ def _rewrite_refs(node: Any) -> Any:
 def _lenient(node: Any, *, alternative: bool = False) -> Any:
     """Allow a placeholder wherever a value goes, and partial objects (a template may fill them).
 
-    `required` stays in the alternatives of a oneOf: there it tells the forms apart.
+    `required` stays in the alternatives of a oneOf: there it tells the forms apart. A `not`
+    is kept as written: loosening what it forbids would forbid more. A node marked
+    `x-literal` takes no placeholder as its whole value (the resolver needs its shape).
     """
     if isinstance(node, list):
         return [_lenient(item, alternative=alternative) for item in node]
@@ -77,11 +80,12 @@ def _lenient(node: Any, *, alternative: bool = False) -> Any:
         return node
     dropped = {"dependentRequired", "minProperties"} | (set() if alternative else {"required"})
     body = {
-        ("anyOf" if key == "oneOf" else key): _lenient(value, alternative=key == "oneOf")
+        ("anyOf" if key == "oneOf" else key):
+            value if key == "not" else _lenient(value, alternative=key == "oneOf")
         for key, value in node.items()
         if key not in dropped
     }
-    if any(key in node for key in ("type", "enum", "const", "pattern")):
+    if any(key in node for key in ("type", "enum", "const", "pattern")) and not node.get("x-literal"):
         return {"anyOf": [body, {"$ref": "#/$defs/placeholder"}]}
     return body
 
@@ -109,7 +113,7 @@ def _explain_leaf(root: Any, error: ValidationError, display: str) -> Iterator[P
     path = list(error.absolute_path)
     validator = error.validator
     if validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(_schema(error).get("properties", {}))
         for key in error.instance:
             if key not in allowed:
                 yield _at(root, [*path, key], display, f"unknown key '{key}'",
@@ -117,7 +121,8 @@ def _explain_leaf(root: Any, error: ValidationError, display: str) -> Iterator[P
         return
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
         name = error.instance
-        allowed = _enum_of(error.schema) or [a for e in error.context or [] for a in _enum_of(e.schema)]
+        allowed = _enum_of(_schema(error)) or [a for e in error.context or []
+                                               for a in _enum_of(_schema(e))]
         yield _at(root, [*path, name], display, f"'{name}' is not allowed here",
                   suggest(name, allowed), key_position=True)
         return
@@ -127,28 +132,58 @@ def _explain_leaf(root: Any, error: ValidationError, display: str) -> Iterator[P
 
 def _leaves(error: ValidationError) -> Iterator[ValidationError]:
     """The errors to show for `error`: inside anyOf/oneOf, those of the branch the user meant."""
-    if error.validator not in ("anyOf", "oneOf") or not error.context or _describe_forms(error):
+    if (error.validator not in ("anyOf", "oneOf") or not error.context or _describe_forms(error)
+            or _expected_types(error)):
         yield error
         return
-    branches: dict[Any, list[ValidationError]] = {}
-    for sub in error.context:
-        if not sub.schema.get("x-placeholder"):
-            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    branches = _branches(error)
     if not branches:
         yield error
         return
-    # The branch that got furthest into the value is the one the user meant.
-    chosen = max(
-        branches.values(),
-        key=lambda errs: max((len(e.absolute_path), e.validator != "type") for e in errs),
-    )
+    chosen = max(branches, key=_closeness)
     for sub in chosen:
         yield from _leaves(sub)
 
 
+def _branches(error: ValidationError) -> list[list[ValidationError]]:
+    """The errors inside an anyOf/oneOf, one list per alternative (placeholders left out)."""
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or []:
+        if not _schema(sub).get("x-placeholder"):
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    return list(branches.values())
+
+
+def _closeness(errors: list[ValidationError]) -> tuple[int, bool]:
+    """How near a branch came: the branch that got furthest into the value is the one meant.
+
+    A wrong type or a `not` only says "this is another form"; any other error says the
+    value has this form's shape but a mistake inside.
+    """
+    return max((len(leaf.absolute_path), leaf.validator != "not" and not _expected_types(leaf))
+               for error in errors for leaf in _leaves(error))
+
+
+def _expected_types(error: ValidationError) -> list[str]:
+    """The types wanted, when the value has the wrong type for every form (else empty)."""
+    if error.validator == "type":
+        wanted = _schema(error)["type"]
+        return [wanted] if isinstance(wanted, str) else list(wanted)
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return []
+    types: list[str] = []
+    for branch in _branches(error):
+        # A form is ruled out by a wrong type alone; its other errors follow from that.
+        found = [t for sub in branch if not sub.path for t in _expected_types(sub)]
+        if not found:
+            return []
+        types += [t for t in found if t not in types]
+    return types
+
+
 def _describe_forms(error: ValidationError) -> str:
     """For a mapping that fits none of several forms keyed by a required key: name the keys."""
-    forms = [_unwrap(form) for form in error.schema.get(error.validator, [])]
+    forms = [_unwrap(form) for form in _schema(error).get(str(error.validator), [])]
     keys = [form.get("required", [None])[0] for form in forms]
     if isinstance(error.instance, dict) and keys and all(keys):
         return ", ".join(str(k) for k in keys)
@@ -165,7 +200,10 @@ def _unwrap(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message(error: ValidationError) -> tuple[str, str]:
-    value, schema, validator = error.instance, error.schema, error.validator
+    value, schema, validator = error.instance, _schema(error), error.validator
+    types = _expected_types(error)
+    if types:
+        return _wrong_type(types, value), ""
     if validator in ("anyOf", "oneOf"):
         forms = _describe_forms(error)
         if forms:
@@ -174,15 +212,17 @@ def _message(error: ValidationError) -> tuple[str, str]:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"missing required key '{missing}'", "add it, or inherit it from a template"
-    if validator == "type":
-        expected = schema["type"] if isinstance(schema["type"], str) else " or ".join(schema["type"])
-        return f"expected {expected}, got {_type_name(value)} {_show(value)}", ""
     if validator in ("enum", "const"):
         allowed = _enum_of(schema)
         return f"{_show(value)} is not allowed", suggest(str(value), allowed) or ""
     if validator == "pattern":
         return f"{_show(value)} has the wrong form", schema.get("description", "")
     return error.message, ""
+
+
+def _schema(error: ValidationError) -> dict[str, Any]:
+    """The schema `error` broke (the stubs also allow a boolean schema, which ours never use)."""
+    return dict(error.schema) if isinstance(error.schema, dict) else {}
 
 
 def _enum_of(schema: dict[str, Any]) -> list[str]:
@@ -203,6 +243,12 @@ def _at(root: Any, path: list[Any], display: str, message: str, hint: str,
     mark = locate_key(root, path) if key_position else locate(root, path)
     shown = mark.path if mark.path != "<generated>" else display
     return Problem(shown, mark.line, mark.col, yaml_path(path), message, hint)
+
+
+def _wrong_type(expected: list[str], value: Any) -> str:
+    words = " or ".join(_YAML_WORDS.get(name, name) for name in expected)
+    shown = "" if isinstance(value, dict | list) else f" {_show(value)}"
+    return f"expected {words}, got {_type_name(value)}{shown}"
 
 
 def _type_name(value: Any) -> str:
