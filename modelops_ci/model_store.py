@@ -63,21 +63,49 @@ def read_card(card: Path) -> dict[str, Any]:
 
 
 def canonical_zip(blob: bytes) -> bytes:
-    """The same archive with fixed timestamps, so the same model always has the same bytes.
+    """The same skops archive, made reproducible: the same model always has the same bytes.
 
-    skops writes a zip whose entries carry the time of saving; that would make every retrain of
-    an unchanged commit a "changed" model for DVC and break byte-for-byte reproducibility.
+    skops names objects and array files by `id()` (a memory address) and stamps zip entries with
+    the time of saving, so every retrain of an unchanged commit would look like a new model to
+    DVC. Ids are renumbered in order of first appearance and timestamps fixed; skops only needs
+    ids to be consistent within the file.
     """
     import io
     import zipfile
 
+    with zipfile.ZipFile(io.BytesIO(blob)) as source:
+        schema = json.loads(source.read("schema.json"))
+        renumbered: dict[int, int] = {}
+        schema = _renumber(schema, renumbered)
+        entries = {"schema.json": json.dumps(schema, indent=2).encode()}
+        for name in source.namelist():
+            if name != "schema.json":
+                stem, dot, suffix = name.partition(".")
+                new = str(renumbered.setdefault(int(stem), len(renumbered) + 1)) if stem.isdigit() else stem
+                entries[f"{new}{dot}{suffix}"] = source.read(name)
     out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(blob)) as source, zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type, fixed.external_attr = info.compress_type, info.external_attr
-            target.writestr(fixed, source.read(info.filename))
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(entries):
+            target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), entries[name],
+                            compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+def _renumber(node: Any, ids: dict[int, int]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int):
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            elif key == "file" and isinstance(value, str) and value.partition(".")[0].isdigit():
+                stem, dot, suffix = value.partition(".")
+                out[key] = f"{ids.setdefault(int(stem), len(ids) + 1)}{dot}{suffix}"
+            else:
+                out[key] = _renumber(value, ids)
+        return out
+    if isinstance(node, list):
+        return [_renumber(item, ids) for item in node]
+    return node
 
 
 def _write_bytes(path: Path, blob: bytes) -> None:
