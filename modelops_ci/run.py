@@ -6,6 +6,7 @@ no-op); this module only picks the targets, times each stage, and pushes to the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -83,7 +84,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
         return ran
 
     try:
-        with Repo(str(root)) as repo:
+        # DVC resolves stage paths against the working directory: run from the repo root.
+        with contextlib.chdir(root), Repo(str(root)) as repo:
             repo.reproduce(chosen, force=force, repro_fn=timed)
             report.pushed = _push(repo)
     except DvcException as exc:

@@ -92,13 +92,22 @@ def test_interrupt_exits_130() -> None:
     assert "interrupted" in result.stderr
 
 
-def test_ci_on_the_example_repo_passes_then_fails_when_stale(example_repo: Path) -> None:
-    assert run_cli("compile", "-C", example_repo).exit_code == 0
-    result = run_cli("ci", "-C", example_repo)
+def test_ci_validates_checks_and_runs_then_fails_when_stale(ml_repo: Path) -> None:
+    result = run_cli("ci", "-C", ml_repo)
     assert result.exit_code == 0, result.stderr
-    assert "compile --check: 5 pipeline(s) fresh" in result.stdout
-    spec = example_repo / "pipelines" / "credit-risk.yaml"
-    spec.write_text(spec.read_text().replace("learning_rate: 0.1", "learning_rate: 0.05"))
-    stale = run_cli("ci", "-C", example_repo)
+    assert "validate: 2 file(s), 2 pipeline(s) OK" in result.stdout
+    assert "compile --check: 2 pipeline(s) fresh" in result.stdout
+    assert "8 of 8 stage(s) ran" in result.stdout
+    spec = ml_repo / "pipelines" / "loans.yaml"
+    spec.write_text(spec.read_text().replace("C: 1.0", "C: 0.5"))
+    stale = run_cli("ci", "-C", ml_repo)
     assert stale.exit_code == 1
-    assert "+    learning_rate: 0.05" in stale.stderr
+    assert "+    C: 0.5" in stale.stderr
+    assert "stage(s) ran" not in stale.stdout, "a stale compile stops ci before running anything"
+
+
+def test_ci_stops_at_an_invalid_spec(ml_repo: Path) -> None:
+    (ml_repo / "pipelines" / "loans.yaml").write_text("apiVersion: modelops/v1\nkind: Pipeline\n")
+    result = run_cli("ci", "-C", ml_repo)
+    assert result.exit_code == 2
+    assert "pipelines/loans.yaml:1:1: missing required key 'metadata'" in result.stderr
