@@ -118,7 +118,7 @@ def _metrics(root: Path, pipeline: str) -> dict[str, float]:
 
 def _explain(exc: Exception) -> ModelopsError:
     """Map a failed stage to our exit codes; the step already printed its own message."""
-    chain = [exc]
+    chain: list[BaseException] = [exc]
     while chain[-1].__cause__ is not None and len(chain) < 5:
         chain.append(chain[-1].__cause__)
     text = " (".join(str(e) for e in chain) + ")" * (len(chain) - 1)

@@ -92,7 +92,8 @@ def _dvc_init(root: Path, *, subdir: bool) -> None:
         raise MissingDependencyError(
             "dvc is not installed, and init needs it: pip install 'modelops-ci[ml]'")
     command = [sys.executable, "-m", "dvc", "init", "-q"] + (["--subdir"] if subdir else [])
-    done = subprocess.run(command, cwd=root, env={**git.clean_env(), **QUIET_ENV}, capture_output=True, text=True,
+    env = {**git.clean_env(), **QUIET_ENV}
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
         raise UserError(f"dvc init failed in {root}: {done.stderr.strip() or done.stdout.strip()}")

@@ -152,7 +152,8 @@ def loans_csv(rows: int = 400, seed: int = 0) -> str:
     risk = 0.08 * debt - 0.05 * income + rng.normal(0, 1, rows)
     default = np.where(risk > np.quantile(risk, 0.7), "yes", "no")
     lines = ["income,debt,age,region,default"]
-    lines += [f"{a},{b},{c},{d},{e}" for a, b, c, d, e in zip(income, debt, age, region, default, strict=True)]
+    rows_ = zip(income, debt, age, region, default, strict=True)
+    lines += [",".join(str(v) for v in row) for row in rows_]
     return "\n".join(lines) + "\n"
 
 

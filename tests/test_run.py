@@ -76,7 +76,8 @@ def test_force_reruns_and_gives_the_same_bytes(ran_repo: Path, tmp_path: Path) -
 def _share_remote(origin: Path, clone: Path) -> None:
     """Point the clone at the origin's local remote: by DVC config only, as with any remote."""
     url = str(origin / ".modelops" / "dvc-remote")
-    subprocess.run([str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", url], cwd=clone, check=True)
+    command = [str(BIN / "dvc"), "remote", "modify", "--local", "local", "url", url]
+    subprocess.run(command, cwd=clone, check=True)
 
 
 def test_fresh_clone_and_dvc_pull_restore_every_output(ran_repo: Path, tmp_path: Path) -> None:
@@ -136,6 +137,7 @@ def test_stage_failure_exits_2_with_the_step_message(ml_repo: Path) -> None:
     assert run_exe("compile", cwd=ml_repo).exit_code == 0
     result = run_exe("run", "loans", cwd=ml_repo)
     assert result.exit_code == 2
-    assert "pipelines/loans.yaml:10: spec.data.target.column: column 'defualt' is not in the data" in result.stderr
+    where = "pipelines/loans.yaml:10: spec.data.target.column"
+    assert f"{where}: column 'defualt' is not in the data" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (ml_repo / "data/loans/dataset.parquet").exists()
