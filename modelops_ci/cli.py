@@ -143,14 +143,17 @@ def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> N
 
 @cli.command(hidden=True)
 @click.argument("step_name", metavar="STEP")
-@click.argument("pipeline")
+@click.argument("pipeline", required=False)
 @_repo_option
-def step(step_name: str, pipeline: str, repo: Path) -> None:
-    """Run one STEP (ingest, split, train, evaluate) of PIPELINE; what the DVC stages call."""
+def step(step_name: str, pipeline: str | None, repo: Path) -> None:
+    """Run one STEP of PIPELINE; what the DVC stages call.
+
+    Steps: ingest, split, train, evaluate, gate-KIND, gates, and summary (no PIPELINE).
+    """
     from modelops_ci.steps import run_step
 
     summary = run_step(repo, step_name, pipeline)
-    click.echo(f"{pipeline} {step_name}: " + ", ".join(f"{k}={_short(v)}" for k, v in summary.items()))
+    click.echo(f"{pipeline or 'repo'} {step_name}: " + ", ".join(f"{k}={_short(v)}" for k, v in summary.items()))
 
 
 def _short(value: object) -> str:

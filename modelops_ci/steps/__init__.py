@@ -17,13 +17,24 @@ STEPS = {
 }
 
 
-def run_step(root: Path, step: str, pipeline: str) -> dict[str, Any]:
-    """Run one step of one pipeline; returns a small summary (rows, metrics...)."""
+def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
+    """Run one step of one pipeline (`summary` takes none); returns a small summary."""
     from modelops_ci.errors import UserError
+    from modelops_ci.steps import gate
     from modelops_ci.steps.context import load_context
 
-    if step not in STEPS:
-        raise UserError(f"unknown step '{step}': use one of {', '.join(STEPS)}")
+    if step == "summary":
+        return gate.summary(root.resolve())
+    known = [*STEPS, "gate-KIND", "gates", "summary"]
+    if step not in STEPS and step != "gates" and not step.startswith("gate-"):
+        raise UserError(f"unknown step '{step}': use one of {', '.join(known)}")
+    if pipeline is None:
+        raise UserError(f"step {step} needs a PIPELINE")
+    ctx = load_context(root, pipeline)
+    if step == "gates":
+        return gate.collect(ctx)
+    if step.startswith("gate-"):
+        return gate.run_gate(ctx, step.removeprefix("gate-").replace("-", "_"))
     module = importlib.import_module(STEPS[step])
-    summary: dict[str, Any] = module.run(load_context(root, pipeline))
+    summary: dict[str, Any] = module.run(ctx)
     return summary

@@ -1,0 +1,92 @@
+"""The gate stages: `gate-KIND` evaluates one gate into reports/<p>/gates/<kind>.json; `gates`
+collects them into reports/<p>/gates.json with the pipeline's verdict; `summary` collects every
+pipeline's verdict. Gate steps exit 0 whatever the verdict (a failed gate is a result, and every
+gate should be reported); `run`, `gate` and `ci` turn the verdict into the exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from modelops_ci.gates import GATES, gate_module
+from modelops_ci.gates.context import GateContext
+from modelops_ci.gates.result import GateResult, error
+from modelops_ci.layout import COMPILED_DIR, Layout
+from modelops_ci.steps.context import StepContext
+
+REPORT_VERSION = 1
+
+
+def evaluate(ctx: StepContext, kind: str) -> GateResult:
+    """Run gate `kind` with the pipeline's effective (policy-merged) settings."""
+    settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
+    advisory = bool(settings.get("advisory", False))
+    try:
+        result = gate_module(kind).evaluate(GateContext(ctx), settings)
+    except FileNotFoundError as exc:
+        result = error(kind, f"an input is missing ({Path(str(exc.filename)).name}): run the pipeline first")
+    result.advisory = advisory
+    return result
+
+
+def run_gate(ctx: StepContext, kind: str) -> dict[str, Any]:
+    if kind not in GATES:
+        from modelops_ci.errors import UserError
+
+        raise UserError(f"unknown gate '{kind}': use one of {', '.join(GATES)}")
+    result = evaluate(ctx, kind)
+    ctx.write_json(ctx.layout.gate_report(kind), result.to_json())
+    return {"gate": kind, "status": result.status}
+
+
+def collect(ctx: StepContext) -> dict[str, Any]:
+    """gates.json: every required gate's result and the verdict."""
+    kinds = list(ctx.params.get("gates", {}))
+    results = [_read(ctx.path(ctx.layout.gate_report(kind)), kind) for kind in kinds]
+    report = gates_report(ctx.name, results, ctx.params.get("governance", {}))
+    ctx.write_json(ctx.layout.gates, report)
+    return {"verdict": report["verdict"]}
+
+
+def gates_report(name: str, results: list[dict[str, Any]], governance: dict[str, Any]) -> dict[str, Any]:
+    blocking = [r for r in results if not r.get("advisory") and r["status"] in ("fail", "error")]
+    return {
+        "version": REPORT_VERSION,
+        "pipeline": name,
+        "verdict": "fail" if blocking else "pass",
+        "reason": _verdict_reason(results, blocking),
+        "policies": governance.get("policies", []),
+        "gates": results,
+    }
+
+
+def _verdict_reason(results: list[dict[str, Any]], blocking: list[dict[str, Any]]) -> str:
+    if not results:
+        return "no gates are required for this pipeline"
+    if not blocking:
+        return f"all {len(results)} required gate(s) passed"
+    return "; ".join(f"{r['gate']}: {r['reason']}" for r in blocking)
+
+
+def _read(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return error(kind, f"no result: {path.name} is missing or unreadable").to_json()
+    return loaded
+
+
+def summary(root: Path) -> dict[str, Any]:
+    """reports/summary.json: the verdict of every compiled pipeline with gates."""
+    verdicts = {}
+    for folder in sorted((root / COMPILED_DIR).glob("*/dvc.yaml")):
+        gates_file = root / Layout(folder.parent.name).gates
+        if gates_file.is_file():
+            verdicts[folder.parent.name] = json.loads(gates_file.read_text(encoding="utf-8"))["verdict"]
+    report = {"version": REPORT_VERSION, "verdict": "fail" if "fail" in verdicts.values() else "pass",
+              "pipelines": verdicts}
+    from modelops_ci.fsutil import write_atomic
+
+    write_atomic(root / "reports" / "summary.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return {"verdict": report["verdict"]}
