@@ -56,7 +56,8 @@ def load(path: Path, card: Path) -> tuple[Any, dict[str, Any]]:
         raise ModelIntegrityError(f"{path}: cannot read the model ({exc.strerror}): {restore}") from None
     actual, recorded = hashlib.sha256(blob).hexdigest(), facts.get("sha256")
     if not isinstance(recorded, str):
-        raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to load it; retrain")
+        raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to load it; "
+                                  "retrain the model")
     if actual != recorded:
         raise ModelIntegrityError(f"{path}: sha256 {actual[:12]}… does not match the recorded "
                                   f"{recorded[:12]}… in {card.name}: refusing to load it; {restore}")

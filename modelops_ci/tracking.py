@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 INPUT_EXAMPLE_ROWS = 5
+SERVED_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 
 
 def tracking_uri(root: Path) -> str:
@@ -44,13 +45,19 @@ def _mlflow(ctx: StepContext) -> Any:
     mlflow.set_tracking_uri(uri)
     experiment = str(ctx.params.get("family") or ctx.name)
     if mlflow.get_experiment_by_name(experiment) is None:
-        # With a local store, artifacts go to the state folder (not ./mlruns in the cwd); a
-        # tracking server decides for itself.
-        local = uri.startswith(("sqlite:", "file:")) or "://" not in uri
-        location = (ctx.root / STATE_DIR / "mlartifacts").as_uri() if local else None
-        mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.create_experiment(experiment, artifact_location=artifact_location(ctx.root, uri))
     mlflow.set_experiment(experiment)
     return mlflow
+
+
+def artifact_location(root: Path, uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: the state folder, unless a server decides.
+
+    Without a tracking server (a file or database store, SQLite or PostgreSQL alike) MLflow
+    would put them in ./mlruns under whatever the working directory is.
+    """
+    served = uri.partition("://")[0] in SERVED_SCHEMES or uri in ("databricks", "databricks-uc")
+    return None if served else (root / STATE_DIR / "mlartifacts").as_uri()
 
 
 def lineage_tags(ctx: StepContext, stage: str, inputs: list[str]) -> dict[str, str]:
@@ -72,7 +79,8 @@ def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[
     with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
         mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
         example = _input_example(ctx, train, facts)
-        with contextlib.redirect_stdout(io.StringIO()):  # MLflow prints registry chatter
+        # MLflow prints registry chatter ("Successfully registered model...") to stderr.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             info = mlflow.sklearn.log_model(
                 model, name="model", serialization_format="skops",
                 skops_trusted_types=facts_trusted(ctx),
@@ -86,15 +94,31 @@ def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[
 
 
 def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str, Any]) -> None:
-    """Metrics go to the run that trained this exact model (found by its sha256)."""
+    """Metrics go to the run that trained this exact model (found by its sha256) and to the model.
+
+    The training run keeps its lineage: the commit it was trained at stays `modelops.git_commit`
+    even when the model is evaluated again at a later commit (e.g. after a change of metrics).
+    """
     mlflow = _mlflow(ctx)
     found = mlflow.search_runs(filter_string=f"tags.`modelops.model_sha256` = '{facts['sha256']}'",
                                max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
-    tags = lineage_tags(ctx, "evaluate", [ctx.layout.test])
-    run_id = found[0].info.run_id if found else None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else f"{ctx.name}-evaluate"):
-        mlflow.set_tags({k: v for k, v in tags.items() if k != "modelops.stage"})
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v})  # NaN is not loggable
+    training = found[0] if found else None
+    tags = lineage = lineage_tags(ctx, "evaluate", [ctx.layout.test])
+    if training is not None:
+        tags = {k: v for k, v in lineage.items() if k.startswith("modelops.md5.")}
+        tags["modelops.evaluate.git_commit"] = lineage["modelops.git_commit"]
+    with mlflow.start_run(run_id=training.info.run_id if training else None,
+                          run_name=None if training else f"{ctx.name}-evaluate"):
+        mlflow.set_tags(tags)
+        # Name the model: otherwise MLflow links the metrics to the process's "active model"
+        # (mlflow.set_active_model, MLFLOW_ACTIVE_MODEL_ID) when one is set, not the one evaluated.
+        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v},  # NaN is not loggable
+                           model_id=_model_id(training))
+
+
+def _model_id(run: Any) -> str | None:
+    outputs = run.outputs.model_outputs if run is not None and run.outputs else []
+    return str(outputs[0].model_id) if outputs else None
 
 
 def facts_trusted(ctx: StepContext) -> list[str]:
@@ -111,7 +135,8 @@ def _input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any])
 
         y = ordered_target(ctx, train)
         start = max(facts["lags"])
-        rows = [features(y, t, facts["lags"], facts["season"]) for t in range(start, start + INPUT_EXAMPLE_ROWS)]
+        rows = [features(y, t, facts["lags"], facts["season"])
+                for t in range(start, start + INPUT_EXAMPLE_ROWS)]
         return np.asarray(rows, dtype=float)
     return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)
 
