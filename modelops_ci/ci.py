@@ -21,3 +21,8 @@ def run_ci(root: Path) -> Iterator[str]:
 
     if compiled.pipelines:
         yield summary_table(run(root, run_all=True))
+    from modelops_ci import verdicts
+
+    results = [verdicts.read(root, name) for name in verdicts.gated_pipelines(root)]
+    yield from verdicts.lines(results)
+    verdicts.enforce(results)

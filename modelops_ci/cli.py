@@ -133,12 +133,36 @@ def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> N
     MLflow. Ends with a table: stage, ran or cached, seconds, key metrics.
     """
     from modelops_ci import run as runner
+    from modelops_ci import verdicts
     from modelops_ci.report.console import stage_line, summary_table
 
     live = sys.stdout.isatty()
     report = runner.run(repo, pipelines, run_all=run_all, force=force,
                         on_stage=(lambda s: click.echo(stage_line(s))) if live else None)
     click.echo(summary_table(report))
+    results = [verdicts.read(repo, name) for name in verdicts.gated_pipelines(repo, pipelines)]
+    for line in verdicts.lines(results):
+        click.echo(line)
+    verdicts.enforce(results)
+
+
+@cli.command()
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@click.option("--only", default="", metavar="KIND,...",
+              help="Evaluate only these gate kinds (data_contract, performance, compare, fairness, drift).")
+@_repo_option
+def gate(pipelines: tuple[str, ...], only: str, repo: Path) -> None:
+    """Evaluate the gates the policies require, on the pipelines' current outputs.
+
+    Writes reports/<pipeline>/gates/<kind>.json and gates.json; exits 0 when every blocking gate
+    passed, 1 when any failed or could not be evaluated.
+    """
+    from modelops_ci import verdicts
+
+    results = verdicts.evaluate(repo, pipelines, only.split(",") if only else ())
+    for line in verdicts.lines(results):
+        click.echo(line)
+    verdicts.enforce(results)
 
 
 @cli.command(hidden=True)

@@ -22,7 +22,7 @@ from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
 
-FINAL_STAGE = "evaluate"  # gate stages join the run when the gates land
+LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
 
 
 @dataclass
@@ -52,7 +52,20 @@ def targets(root: Path, pipelines: Iterable[str], run_all: bool) -> list[str]:
     if unknown:
         raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
                         f"(compiled: {', '.join(compiled) or 'none'})")
-    return [f"{Layout(n).stages}:{FINAL_STAGE}" for n in names]
+    chosen = [f"{Layout(n).stages}:{_last_stage(root, n)}" for n in names]
+    if run_all and _has_summary(root):
+        chosen.append("dvc.yaml:summary")
+    return chosen
+
+
+def _last_stage(root: Path, name: str) -> str:
+    text = (root / Layout(name).stages).read_text(encoding="utf-8")
+    return next(stage for stage in LAST_STAGES if f"\n  {stage}:\n" in text)
+
+
+def _has_summary(root: Path) -> bool:
+    top = root / "dvc.yaml"
+    return top.is_file() and "\n  summary:\n" in top.read_text(encoding="utf-8")
 
 
 def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, force: bool = False,
@@ -74,7 +87,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     def timed(stage: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         ran = _reproduce_stage(stage, **kwargs)
-        pipeline = Path(stage.path).parent.name
+        pipeline = Path(stage.path).parent.name if stage.path.endswith(
+            f"{COMPILED_DIR}/{Path(stage.path).parent.name}/dvc.yaml") else "repo"
         done = StageRun(pipeline, stage.name, ran is not None, time.perf_counter() - started)
         if stage.name == "evaluate":
             done.metrics = _metrics(root, pipeline)

@@ -15,7 +15,8 @@ def stage_line(stage: StageRun) -> str:
 def summary_table(report: RunReport) -> str:
     rows = [("stage", "status", "seconds", "metrics")]
     for stage in report.stages:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(stage.metrics.items())[:KEY_METRICS])
+        metrics = ", ".join(f"{k}={'n/a' if v is None else format(v, '.4g')}"
+                            for k, v in list(stage.metrics.items())[:KEY_METRICS])
         rows.append((f"{stage.pipeline}:{stage.stage}", "ran" if stage.ran else "cached",
                      f"{stage.seconds:.1f}", metrics))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

@@ -24,7 +24,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     predictions = predict(ctx, model, facts, test)
     metrics = compute_metrics(ctx, predictions, facts)
     write_parquet(predictions, ctx.path(ctx.layout.predictions))
-    ctx.write_json(ctx.layout.metrics, metrics)
+    ctx.write_json(ctx.layout.metrics, {k: (v if v == v else None) for k, v in metrics.items()})
     for name, points in plots(ctx, predictions).items():
         ctx.write_json(f"{ctx.layout.plots}/{name}.json", points)
     from modelops_ci import tracking
@@ -104,7 +104,20 @@ def compute_metrics(ctx: StepContext, predictions: pd.DataFrame, facts: dict[str
     y = predictions["y_true"].to_numpy()
     p = predictions["y_pred"].to_numpy()
     s = predictions["y_score"].to_numpy() if "y_score" in predictions else None
-    return {name: float(table[name](y, p, s)) for name in ctx.params["metrics"] if name in table}
+    return {name: _safe(table[name], y, p, s) for name in ctx.params["metrics"] if name in table}
+
+
+def _safe(metric: Callable[[Any, Any, Any], float], y: Any, p: Any, s: Any) -> float:
+    """The metric, or NaN where it is undefined (e.g. ROC AUC of a one-class hold-out): the
+    performance gate then reports `error` instead of the run crashing."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return float(metric(y, p, s))
+    except ValueError:
+        return float("nan")
 
 
 def plots(ctx: StepContext, predictions: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
