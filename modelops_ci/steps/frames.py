@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tempfile
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modelops_ci.steps.context import StepContext
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -25,9 +28,25 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
+    """A table an earlier step wrote; a user error when that step has not run (`step` called by hand)."""
     import pandas as pd
 
+    from modelops_ci.errors import UserError
+
+    if not path.is_file():
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        raise UserError(f"{shown}: not found: run the steps before this one, or `modelops-ci run` the pipeline")
     return pd.read_parquet(path)
+
+
+def require_column(ctx: StepContext, frame: pd.DataFrame, column: str, at: str) -> None:
+    """Refuse a spec that names a column the data does not have, suggesting the closest name."""
+    if column in frame.columns:
+        return
+    names = [str(c) for c in frame.columns]
+    close = difflib.get_close_matches(str(column), names, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else f"columns: {', '.join(names[:20])}"
+    raise ctx.fail(at, f"column '{column}' is not in the data", hint)
 
 
 def declared_features(data: dict[str, Any]) -> tuple[list[str], list[str]]:

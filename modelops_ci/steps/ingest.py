@@ -6,13 +6,13 @@ plug-in callable. The data is checked against the spec here, before anything is 
 
 from __future__ import annotations
 
-import difflib
 import importlib
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.steps.context import StepContext
-from modelops_ci.steps.frames import declared_features, write_parquet
+from modelops_ci.steps.frames import declared_features, feature_columns, require_column, write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,9 +35,14 @@ def build(ctx: StepContext) -> pd.DataFrame:
 
     source = ctx.data["source"]
     sources = source if isinstance(source, list) else [source]
-    frames = [_read_source(ctx, item, index if isinstance(source, list) else None)
+    frames = [_read_source(ctx, item, index if isinstance(source, list) else None).reset_index(drop=True)
               for index, item in enumerate(sources)]
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    labels = [_label(item) for item in sources]
+    # Indexed by (source, row) until the end, so a message can say where a bad value came from.
+    frame = pd.concat(frames, keys=labels, names=["source", "row"])
+    if frame.empty:
+        raise ctx.fail("spec.data.source", f"{' + '.join(labels)} has no rows",
+                       "check the source: it holds no data (only a header?)")
     frame = _filter(ctx, frame)
     frame = _derive(ctx, frame)
     check(ctx, frame)
@@ -59,6 +64,12 @@ def _read_source(ctx: StepContext, source: dict[str, Any], index: int | None) ->
     if "rdataset" in source:
         return _rdataset(ctx, str(source["rdataset"]), at + ".rdataset")
     return _plugin(ctx, source, at + ".plugin")
+
+
+def _label(source: dict[str, Any]) -> str:
+    if "path" in source:
+        return str(source["path"])
+    return f"rdataset {source['rdataset']}" if "rdataset" in source else f"plugin {source['plugin']}"
 
 
 def _inside_repo(ctx: StepContext, relative: str, at: str) -> Path:
@@ -92,7 +103,7 @@ def _plugin(ctx: StepContext, source: dict[str, Any], at: str) -> pd.DataFrame:
         module_name, _, attr = module_name.rpartition(".")
     try:
         loader = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: no module part
         raise ctx.fail(at, f"cannot import {source['plugin']} ({exc})", "check the dotted path") from None
     frame = loader(**(source.get("args") or {}))
     if not isinstance(frame, pd.DataFrame):
@@ -103,9 +114,16 @@ def _plugin(ctx: StepContext, source: dict[str, Any], at: str) -> pd.DataFrame:
 
 def _filter(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
     for column, wanted in (ctx.data.get("filter") or {}).items():
-        _require_column(ctx, frame, column, f"spec.data.filter.{column}")
+        at = f"spec.data.filter.{column}"
+        require_column(ctx, frame, column, at)
         values = wanted if isinstance(wanted, list) else [wanted]
-        frame = frame[frame[column].isin(values)]
+        kept = frame[frame[column].isin(values)]
+        if kept.empty:
+            present = sorted(frame[column].dropna().astype(str).unique())
+            raise ctx.fail(at, f"filter {column}: {wanted!r} matches none of the {len(frame)} rows",
+                           f"values of '{column}': {', '.join(present[:10])}"
+                           + (", ..." if len(present) > 10 else ""))
+        frame = kept
     return frame
 
 
@@ -117,9 +135,9 @@ def _derive(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(item, dict):
             continue
         at = f"spec.data.sensitive.{index}"
-        _require_column(ctx, frame, item["from"], at + ".from")
+        require_column(ctx, frame, item["from"], at + ".from")
         bins = item["bins"]
-        labels = item.get("labels") or [f"[{lo:g}, {hi:g})" for lo, hi in zip(bins, bins[1:], strict=False)]
+        labels = item.get("labels") or [f"[{lo:g}, {hi:g})" for lo, hi in itertools.pairwise(bins)]
         if len(labels) != len(bins) - 1:
             raise ctx.fail(at + ".labels", f"{len(labels)} labels for {len(bins) - 1} bins",
                            "give one label per interval between bins")
@@ -130,32 +148,81 @@ def _derive(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
 
 def check(ctx: StepContext, frame: pd.DataFrame) -> None:
     """Refuse data that cannot give a meaningful model, naming the column and the spec line."""
+    target = ctx.data["target"]["column"]
+    require_column(ctx, frame, target, "spec.data.target.column")
+    if ctx.data.get("time"):
+        require_column(ctx, frame, ctx.data["time"], "spec.data.time")
+    elif ctx.task == "forecast":
+        raise ctx.fail("spec.data", "a forecast needs a time column", "name it under spec.data.time")
+    for index, item in enumerate(ctx.data.get("sensitive") or []):
+        if not isinstance(item, dict):
+            require_column(ctx, frame, str(item), f"spec.data.sensitive.{index}")
+    _check_target(ctx, frame, target)
+    features = _features_to_check(ctx, frame)
+    for column, (group, at) in features.items():
+        require_column(ctx, frame, column, at)
+        _check_feature(ctx, frame[column], column, group, at)
+    for column in frame.columns:
+        mixed = "" if column in features else _mixed_types(frame[column])
+        if mixed:  # a parquet column has one type: the table could not be written
+            raise ctx.fail("spec.data.source", f"column '{column}' mixes value types ({mixed})",
+                           "make the column one type in the source")
+
+
+def _features_to_check(ctx: StepContext, frame: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """{column: (numeric|categorical, yaml path)}: the declared features, or else the inferred ones."""
+    numeric, categorical = declared_features(ctx.data)
+    if numeric or categorical:
+        return {**{c: ("numeric", f"spec.data.features.numeric.{i}") for i, c in enumerate(numeric)},
+                **{c: ("categorical", f"spec.data.features.categorical.{i}")
+                   for i, c in enumerate(categorical)}}
+    numeric, categorical = feature_columns(ctx.data, frame)  # inferred: no line of their own
+    return {**{c: ("numeric", "spec.data.features") for c in numeric},
+            **{c: ("categorical", "spec.data.features") for c in categorical}}
+
+
+def _check_feature(ctx: StepContext, series: pd.Series, column: str, group: str, at: str) -> None:
     import pandas as pd
 
-    if frame.empty:
-        raise ctx.fail("spec.data.source", "the data has no rows" + (" after the filter" if
-                       ctx.data.get("filter") else ""), "check the source and spec.data.filter")
-    target = ctx.data["target"]["column"]
-    _require_column(ctx, frame, target, "spec.data.target.column")
-    numeric, categorical = declared_features(ctx.data)
-    for group, columns in (("numeric", numeric), ("categorical", categorical)):
-        for index, column in enumerate(columns):
-            at = f"spec.data.features.{group}.{index}"
-            _require_column(ctx, frame, column, at)
-            series = frame[column]
-            if series.isna().all():
-                raise ctx.fail(at, f"feature '{column}' has no values (all {len(series)} missing)",
-                               "drop it from the features or fix the source")
-            if group == "numeric" and not pd.api.types.is_numeric_dtype(series):
-                bad = _non_numeric(series)
-                raise ctx.fail(at, f"feature '{column}' is declared numeric but holds {bad}",
-                               "clean the column, or declare it categorical")
-            mixed = _mixed_types(series)
-            if mixed:
-                raise ctx.fail(at, f"feature '{column}' mixes value types ({mixed})",
-                               "make the column one type in the source")
+    if series.isna().all():
+        raise ctx.fail(at, f"feature '{column}' has no values (all {len(series)} missing)",
+                       "drop it from the features or fix the source")
+    if group == "numeric" and not pd.api.types.is_numeric_dtype(series):
+        raise ctx.fail(at, f"feature '{column}' is declared numeric but {_non_numeric(series)}",
+                       "clean the column, or declare it categorical")
+    mixed = _mixed_types(series)
+    if mixed:
+        raise ctx.fail(at, f"feature '{column}' mixes value types ({mixed})",
+                       "make the column one type in the source")
+
+
+def _check_target(ctx: StepContext, frame: pd.DataFrame, column: str) -> None:
+    import pandas as pd
+
+    target = frame[column]
+    at = "spec.data.target.column"
+    missing = target.isna()
+    if missing.any():
+        raise ctx.fail(at, f"target '{column}' is missing in {int(missing.sum())} of {len(target)} rows "
+                       f"(first at {_row(missing)})", "fill or remove those rows in the source")
     if ctx.task == "classification":
-        _check_classes(ctx, frame[target].dropna(), target)
+        _check_classes(ctx, target, column)
+    elif not pd.api.types.is_numeric_dtype(target):
+        raise ctx.fail(at, f"the {ctx.task} target '{column}' {_non_numeric(target)}",
+                       "a numeric target is needed: clean the column, or use task: classification")
+    if ctx.task == "forecast":
+        _check_periods(ctx, frame[ctx.data["time"]])
+
+
+def _check_periods(ctx: StepContext, time: pd.Series) -> None:
+    """One series, one row per period: a repeated period would make the lags meaningless."""
+    from modelops_ci.steps.timeaxis import time_key
+
+    repeated = time_key(ctx, time).duplicated(keep=False)
+    if repeated.any():
+        raise ctx.fail("spec.data.time", f"period {time[repeated].iloc[0]!r} of '{time.name}' appears "
+                       f"{int((time == time[repeated].iloc[0]).sum())} times (first at {_row(repeated)})",
+                       "a forecast needs one row per period: filter one series with spec.data.filter")
 
 
 def _check_classes(ctx: StepContext, target: pd.Series, column: str) -> None:
@@ -170,30 +237,39 @@ def _check_classes(ctx: StepContext, target: pd.Series, column: str) -> None:
                        f"'{column}' (values: {', '.join(classes[:10])})", "use one of the values")
 
 
-def _require_column(ctx: StepContext, frame: pd.DataFrame, column: str, at: str) -> None:
-    if column in frame.columns:
-        return
-    names = [str(c) for c in frame.columns]
-    close = difflib.get_close_matches(str(column), names, n=1)
-    hint = f"did you mean '{close[0]}'?" if close else f"columns: {', '.join(names[:20])}"
-    raise ctx.fail(at, f"column '{column}' is not in the data", hint)
+def _row(mask: pd.Series) -> str:
+    """Where the first flagged value is: `data/raw/x.csv row 4` (rows count from 1, header excluded)."""
+    source, row = mask[mask].index[0]
+    return f"{source} row {row + 1}"
 
 
 def _non_numeric(series: pd.Series) -> str:
     import pandas as pd
 
     converted = pd.to_numeric(series, errors="coerce")
-    bad = series[converted.isna() & series.notna()]
-    examples = ", ".join(repr(v) for v in bad.unique()[:3])
-    return f"non-numeric values {examples} (first at row {bad.index[0]})" if len(bad) else "non-numeric values"
+    bad = series.notna() & converted.isna()
+    if not bad.any():
+        return f"is stored as text ({series.dtype})"
+    examples = ", ".join(repr(v) for v in series[bad].unique()[:3])
+    return f"holds non-numeric values {examples} (first at {_row(bad)})"
 
 
 def _mixed_types(series: pd.Series) -> str:
+    """`number and str; the first str at data/x.csv row 4`, when an object column holds several types."""
     if series.dtype != object:
         return ""
-    kinds = {("number" if isinstance(v, int | float) and not isinstance(v, bool) else type(v).__name__)
-             for v in series.dropna()}
-    return " and ".join(sorted(kinds)) if len(kinds) > 1 else ""
+    values = series.dropna()
+    kinds = values.map(_kind)
+    if kinds.nunique() < 2:
+        return ""
+    first = kinds.iloc[0]
+    other = kinds != first
+    return f"{' and '.join(sorted(kinds.unique()))}; the first {kinds[other].iloc[0]} at {_row(other)}"
+
+
+def _kind(value: object) -> str:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return "number" if is_number else type(value).__name__
 
 
 def profile_of(frame: pd.DataFrame) -> dict[str, Any]:

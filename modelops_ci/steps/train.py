@@ -4,8 +4,11 @@ calendar features."""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import importlib
 import inspect
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci import model_store
@@ -19,14 +22,18 @@ if TYPE_CHECKING:
 
 # Families whose fit depends on feature scale; tree models do not need scaling.
 SCALE_SENSITIVE = ("sklearn.linear_model", "sklearn.svm", "sklearn.neighbors", "sklearn.neural_network")
+# What a message suggests when the estimator is not of the task's kind.
+_EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
+             "regressor": "sklearn.linear_model.Ridge"}
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
     train = read_parquet(ctx.path(ctx.layout.train))
-    if ctx.task == "forecast":
-        model, facts = forecast.fit(ctx, train, estimator(ctx))
-    else:
-        model, facts = fit(ctx, train)
+    with _parameters_checked(ctx):
+        if ctx.task == "forecast":
+            model, facts = forecast.fit(ctx, train, estimator(ctx))
+        else:
+            model, facts = fit(ctx, train)
     sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts)
     result = {"rows": len(train), "sha256": sha256}
     from modelops_ci import tracking
@@ -84,30 +91,89 @@ def build_pipeline(ctx: StepContext, numeric: list[str], categorical: list[str])
     return Pipeline([("prepare", columns), ("model", model)])
 
 
+@contextlib.contextmanager
+def _parameters_checked(ctx: StepContext) -> Iterator[None]:
+    """scikit-learn checks parameter values only when fitting: a bad one is the spec's mistake."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        yield
+    except InvalidParameterError as exc:
+        message = str(exc).rstrip(".")
+        raise ctx.fail(_parameter_at(ctx, message), f"scikit-learn refused a parameter: {message}",
+                       "fix the value") from None
+
+
+def _parameter_at(ctx: StepContext, message: str) -> str:
+    """The spec line of the parameter scikit-learn names in `message` ("The 'C' parameter of ...")."""
+    model = ctx.params["model"]
+    for at, names in (("spec.model.search.space", _search_space(ctx)),
+                      ("spec.model.params", list(model.get("params") or {})),
+                      ("spec.model.search", list(model.get("search") or {}))):
+        for name in names:
+            if f"'{name}' parameter" in message:
+                return f"{at}.{name}"
+    return "spec.model.params"
+
+
 def estimator(ctx: StepContext) -> Any:
     """An unfitted estimator from spec.model (dotted path + params), seeded when it takes a seed."""
-    from sklearn.base import is_classifier, is_regressor
-
     dotted = str(ctx.params["model"]["estimator"])
     cls = _import(ctx, dotted)
+    _check_estimator_class(ctx, dotted, cls)
     params = dict(ctx.params["model"].get("params") or {})
-    accepted = set(inspect.signature(cls).parameters) if inspect.isclass(cls) else set()
+    accepted = set(inspect.signature(cls).parameters)
     if "random_state" in accepted and "random_state" not in params:
         params["random_state"] = ctx.seed
-    unknown = sorted(set(params) - accepted) if accepted else []
-    if unknown:
-        raise ctx.fail("spec.model.params", f"{dotted} takes no parameter(s) {', '.join(unknown)}",
-                       f"its parameters: {', '.join(sorted(accepted))}")
+    for at, names in (("spec.model.params", params), ("spec.model.search.space", _search_space(ctx))):
+        unknown = sorted(set(names) - accepted)
+        if unknown:
+            raise ctx.fail(at, f"{dotted} takes no parameter(s) {', '.join(unknown)}",
+                           f"its parameters: {', '.join(sorted(accepted))}")
     try:
         model = cls(**params)
     except (TypeError, ValueError) as exc:
         raise ctx.fail("spec.model.params", f"cannot create {dotted}: {exc}", "fix the parameters") from None
-    wanted = is_classifier if ctx.task == "classification" else is_regressor
-    if not (hasattr(model, "fit") and hasattr(model, "predict")) or not wanted(model):
-        kind = "classifier" if ctx.task == "classification" else "regressor"
-        raise ctx.fail("spec.model.estimator", f"{dotted} is not a scikit-learn {kind}",
-                       f"use a {kind} with fit() and predict()")
+    if not _of_task_kind(ctx, model):
+        raise _wrong_kind(ctx, dotted)
     return model
+
+
+def _check_estimator_class(ctx: StepContext, dotted: str, cls: Any) -> None:
+    """A scikit-learn estimator class of the task's kind (checked before its parameters are)."""
+    from sklearn.base import BaseEstimator
+
+    if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
+        what = f"a {type(cls).__name__}" if not inspect.isclass(cls) else "a class"
+        raise ctx.fail("spec.model.estimator", f"{dotted} is {what}, not a scikit-learn estimator",
+                       f"name an estimator class, e.g. {_EXAMPLES[_kind(ctx)]}")
+    try:  # scikit-learn estimators take no required arguments, and their __init__ only stores them
+        default = cls()
+    except TypeError:
+        return  # a meta-estimator (Pipeline...): its instance is checked once it is created
+    if not _of_task_kind(ctx, default):
+        raise _wrong_kind(ctx, dotted)
+
+
+def _of_task_kind(ctx: StepContext, model: Any) -> bool:
+    from sklearn.base import is_classifier, is_regressor
+
+    return bool(is_classifier(model) if ctx.task == "classification" else is_regressor(model))
+
+
+def _kind(ctx: StepContext) -> str:
+    return "classifier" if ctx.task == "classification" else "regressor"
+
+
+def _wrong_kind(ctx: StepContext, dotted: str) -> Exception:
+    kind = _kind(ctx)
+    return ctx.fail("spec.model.estimator", f"{dotted} is not a {kind}, and a {ctx.task} task needs one",
+                    f"use a {kind}, e.g. {_EXAMPLES[kind]}")
+
+
+def _search_space(ctx: StepContext) -> list[str]:
+    search = ctx.params["model"].get("search") or {}
+    return list(search.get("space") or {})
 
 
 def _import(ctx: StepContext, dotted: str) -> Any:
@@ -115,20 +181,24 @@ def _import(ctx: StepContext, dotted: str) -> Any:
     if not attr:
         module_name, _, attr = dotted.rpartition(".")
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except ImportError as exc:
+        module = importlib.import_module(module_name)
+    except (ImportError, ValueError) as exc:  # ValueError: no module part ('LogisticRegression')
         raise ctx.fail("spec.model.estimator", f"cannot import '{module_name}' ({exc})",
                        "check the dotted path, e.g. sklearn.linear_model.LogisticRegression") from None
-    except AttributeError:
+    if not hasattr(module, attr):
+        close = difflib.get_close_matches(attr, [n for n in dir(module) if not n.startswith("_")], n=1)
         raise ctx.fail("spec.model.estimator", f"'{module_name}' has no '{attr}'",
-                       "check the class name") from None
+                       f"did you mean '{close[0]}'?" if close else "check the class name")
+    return getattr(module, attr)
 
 
 def _search(ctx: StepContext, pipeline: Pipeline, search: dict[str, Any]) -> Any:
     from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
     space = {f"model__{name}": values for name, values in search["space"].items()}
-    common = {"cv": int(search.get("cv", 5)), "scoring": search.get("scoring"), "n_jobs": 1}
+    # error_score="raise": a bad value in the space is the spec's mistake, not a warning to skip past
+    common = {"cv": int(search.get("cv", 5)), "scoring": search.get("scoring"), "n_jobs": 1,
+              "error_score": "raise"}
     if search["kind"] == "grid":
         return GridSearchCV(pipeline, space, **common)
     return RandomizedSearchCV(pipeline, space, n_iter=int(search.get("n_iter", 10)),
