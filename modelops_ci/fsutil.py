@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` in one step (write a sibling temp file, then rename)."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temp file beside `path` to write; it replaces `path` in one step if the block succeeds
+    and is removed if it fails, so readers see the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temp = Path(name)
     try:
-        os.fchmod(fd, mode)  # mkstemp makes 0600; a generated file is as readable as any other
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        yield temp
+        temp.chmod(mode)  # mkstemp makes 0600; a written file is as readable as any other
+        temp.replace(path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8, LF line ends), atomically and durably."""
+    with replacing(path) as temp, temp.open("w", encoding="utf-8", newline="\n") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with replacing(path) as temp, temp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _umask() -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_ci.errors import CheckFailed, UserError
-from modelops_ci.fsutil import write_atomic
+from modelops_ci.fsutil import write_atomic, write_bytes_atomic
 
 # Not `builtins.`: the builtins skops flags are functions such as eval and exec.
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
@@ -35,7 +35,7 @@ def save(model: Any, path: Path, card: Path, facts: dict[str, Any]) -> str:
                         f"{', '.join(refused)}; they could not be loaded safely later: "
                         "use estimators from trusted libraries")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_bytes(path, blob)
+    write_bytes_atomic(path, blob)
     write_atomic(card, json.dumps({**facts, "sha256": sha256, "trusted_types": sorted(untrusted)},
                                   indent=2, sort_keys=True) + "\n")
     return sha256
@@ -134,7 +134,4 @@ def _renumber(node: Any, ids: dict[int, int]) -> Any:
     return node
 
 
-def _write_bytes(path: Path, blob: bytes) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(blob)
-    temp.replace(path)
+

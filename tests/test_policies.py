@@ -436,7 +436,10 @@ def test_intersectional_fairness_needs_two_sensitive_features(empty_repo: Path) 
 
 
 def test_fairness_gate_on_a_forecast(empty_repo: Path) -> None:
-    text = pipeline_yaml(task="forecast", metrics="[mae, mase]")
+    text = pipeline_yaml(task="forecast", metrics="[mae, mase]").replace(
+        "target: {column: y}", "target: {column: y}\n    time: t").replace(
+        "split: {kind: random, test_size: 0.25, seed: 1}", "split: {kind: temporal, test_periods: 4}").replace(
+        "LogisticRegression", "Ridge")
     write(empty_repo, "pipelines/credit.yaml", text)
     write(empty_repo, "policies/finance.yaml",
           policy_yaml("finance", "labels: {domain: finance}\n", "fairness: {}\n"))

@@ -559,7 +559,7 @@ def test_foreach_yaml_file_that_is_not_a_list(repo: Path) -> None:
         "(write one YAML list, or a CSV file)"]
 
 
-@pytest.mark.parametrize("source", ["data/nope.csv", "../outside.csv", "data"])
+@pytest.mark.parametrize("source", ["data/nope.csv", "data"])
 def test_foreach_file_that_is_not_in_the_repository(repo: Path, source: str) -> None:
     write(repo.parent, "outside.csv", "a\n1\n")
     (repo / "data").mkdir(exist_ok=True)
@@ -567,6 +567,15 @@ def test_foreach_file_that_is_not_in_the_repository(repo: Path, source: str) -> 
     assert problems(repo, text) == [
         f"{SHOWN}:{at(text, '{from')}: spec.foreach.from: '{source}' is not a file in the repository "
         "(the path is relative to the repo root)"]
+
+
+def test_foreach_file_outside_the_repository_is_refused_by_the_schema(repo: Path) -> None:
+    write(repo.parent, "outside.csv", "a\n1\n")
+    text = pipeline(extra="  foreach: {from: ../outside.csv}\n")
+    line = text.splitlines().index("  foreach: {from: ../outside.csv}") + 1
+    assert problems(repo, text) == [
+        f"{SHOWN}:{line}:19: spec.foreach.from: '../outside.csv' has the wrong form "
+        "(use a path inside the repository, relative to it (no leading / and no ..))"]
 
 
 @pytest.mark.parametrize(("value", "kind"), [("eu", "str"), ("3", "int"), ("1.5", "float")])

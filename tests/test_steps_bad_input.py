@@ -430,11 +430,14 @@ def test_forecast_time_column_misspelled(repo: Path) -> None:
 
 
 def test_forecast_without_a_time_column(repo: Path) -> None:
-    respec(repo, "    time: quarter\n", "", pipeline="sales")
+    """Caught before any step runs: the schema requires a time column for a forecast."""
+    edit(repo, "pipelines/sales.yaml", "    time: quarter\n", "")
 
-    message = refused(repo, "ingest", "sales")
+    compiled = run_cli("compile", cwd=repo)
 
-    assert message == "pipelines/sales.yaml:8: spec.data: a forecast needs a time column: name it under spec.data.time"
+    assert compiled.exit_code == 2
+    assert compiled.stderr.strip() == ("pipelines/sales.yaml:8:5: spec.data: missing required key 'time' "
+                                       "(add it, or inherit it from a template)")
 
 
 def test_step_run_by_hand_before_the_step_it_needs(repo: Path) -> None:

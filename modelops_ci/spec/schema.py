@@ -78,7 +78,8 @@ def _lenient(node: Any, *, alternative: bool = False) -> Any:
         return [_lenient(item, alternative=alternative) for item in node]
     if not isinstance(node, dict):
         return node
-    dropped = {"dependentRequired", "minProperties"} | (set() if alternative else {"required"})
+    # if/then rules need the whole resolved value (a template may set half of it): strict only
+    dropped = {"dependentRequired", "minProperties", "if", "then", "else"} | (set() if alternative else {"required"})
     body = {
         ("anyOf" if key == "oneOf" else key):
             value if key == "not" else _lenient(value, alternative=key == "oneOf")
@@ -182,12 +183,18 @@ def _expected_types(error: ValidationError) -> list[str]:
 
 
 def _describe_forms(error: ValidationError) -> str:
-    """For a mapping that fits none of several forms keyed by a required key: name the keys."""
+    """For a mapping that fits none of several forms keyed by a required key: name the keys.
+
+    When the mapping holds exactly one form's key, the user chose that form: its own errors
+    say more (e.g. a bad `path`), so no description is given.
+    """
     forms = [_unwrap(form) for form in _schema(error).get(str(error.validator), [])]
     keys = [form.get("required", [None])[0] for form in forms]
-    if isinstance(error.instance, dict) and keys and all(keys):
-        return ", ".join(str(k) for k in keys)
-    return ""
+    if not (isinstance(error.instance, dict) and keys and all(keys)):
+        return ""
+    if sum(key in error.instance for key in keys) == 1:
+        return ""
+    return ", ".join(str(k) for k in keys)
 
 
 def _unwrap(form: dict[str, Any]) -> dict[str, Any]:

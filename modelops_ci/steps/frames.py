@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +14,10 @@ if TYPE_CHECKING:
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write `frame` so that a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    from modelops_ci.fsutil import replacing
+
+    with replacing(path) as temp:
         frame.to_parquet(temp, index=False)
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def read_parquet(path: Path) -> pd.DataFrame:

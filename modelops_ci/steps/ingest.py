@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ def build(ctx: StepContext) -> pd.DataFrame:
         raise ctx.fail("spec.data.source", f"{' + '.join(labels)} has no rows",
                        "check the source: it holds no data (only a header?)")
     frame = _filter(ctx, frame)
+    frame = _transform(ctx, frame)
     frame = _derive(ctx, frame)
     check(ctx, frame)
     return frame.reset_index(drop=True)
@@ -98,17 +100,37 @@ def _rdataset(ctx: StepContext, name: str, at: str) -> pd.DataFrame:
 def _plugin(ctx: StepContext, source: dict[str, Any], at: str) -> pd.DataFrame:
     import pandas as pd
 
-    module_name, _, attr = str(source["plugin"]).partition(":")
-    if not attr:
-        module_name, _, attr = module_name.rpartition(".")
-    try:
-        loader = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: no module part
-        raise ctx.fail(at, f"cannot import {source['plugin']} ({exc})", "check the dotted path") from None
+    loader = _callable(ctx, str(source["plugin"]), at)
     frame = loader(**(source.get("args") or {}))
     if not isinstance(frame, pd.DataFrame):
         raise ctx.fail(at, f"{source['plugin']} returned {type(frame).__name__}, not a DataFrame",
                        "return a pandas.DataFrame")
+    return frame
+
+
+def _callable(ctx: StepContext, dotted: str, at: str) -> Any:
+    module_name, _, attr = dotted.partition(":")
+    if not attr:
+        module_name, _, attr = module_name.rpartition(".")
+    if str(ctx.root) not in sys.path:
+        sys.path.insert(0, str(ctx.root))  # plug-ins may live in the repo itself
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: no module part
+        raise ctx.fail(at, f"cannot import {dotted} ({exc})", "check the dotted path") from None
+
+
+def _transform(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """Apply the spec's plug-in transforms in order: each takes and returns a DataFrame."""
+    import pandas as pd
+
+    for index, dotted in enumerate(ctx.data.get("transforms") or []):
+        at = f"spec.data.transforms.{index}"
+        result = _callable(ctx, str(dotted), at)(frame)
+        if not isinstance(result, pd.DataFrame):
+            raise ctx.fail(at, f"{dotted} returned {type(result).__name__}, not a DataFrame",
+                           "return the transformed pandas.DataFrame")
+        frame = result
     return frame
 
 
