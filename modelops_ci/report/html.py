@@ -1,0 +1,228 @@
+"""gates.json as one self-contained HTML page: verdict banner in plain words, then each gate's
+statistics and plots (PNG as data: URIs), then the model on the hold-out. No external URL, no
+script; a Content-Security-Policy forbids loading anything, in case escaping ever missed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from typing import Any
+
+from modelops_ci.layout import Layout
+from modelops_ci.report import plots
+from modelops_ci.report.render import (
+    Finding,
+    Inputs,
+    because,
+    bound_text,
+    clip,
+    drifted,
+    findings,
+        group_rows,
+    interval,
+    num,
+    ordered_checks,
+    parity_floor,
+    verdict_title,
+)
+
+MAX_ROWS = 2_000
+MAX_DRIFT_PLOTS = 12
+QUIET_DRIFT_PLOTS = 3
+MAX_FAIRNESS_PLOTS = 8
+MAX_RAW = 20_000
+CURVE_TITLES = {"roc": "ROC curve", "precision_recall": "Precision-recall curve", "calibration": "Calibration",
+                "residuals": "Residuals", "forecast": "Forecast vs actual"}
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STYLE = """
+body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;margin:0;color:#1f2328;background:#fff;line-height:1.45}
+main{max-width:1180px;margin:0 auto;padding:8px 28px 48px}
+.banner{padding:28px 36px;color:#fff}
+.banner.pass{background:#1a7f37}.banner.fail{background:#cf222e}
+.banner h1{margin:0 0 10px;font-size:32px}
+.banner .headline{font-size:21px;margin:0 0 12px;max-width:1100px}
+.banner .meta{margin:0;font-size:14px;opacity:.9}
+h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:32px}
+.plain{font-size:17px}
+.stats{color:#57606a;font-size:14px}
+.badge{display:inline-block;min-width:44px;text-align:center;padding:1px 8px;border-radius:10px;
+font-size:12px;font-weight:bold;color:#fff;vertical-align:middle}
+.badge.pass{background:#1a7f37}.badge.warn{background:#9a6700}.badge.fail{background:#cf222e}
+.badge.error{background:#82071e}
+table{border-collapse:collapse;width:100%;font-size:14px;margin:8px 0}
+th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+figure{display:inline-block;margin:8px 12px 8px 0;vertical-align:top}
+figure img{max-width:100%;height:auto;border:1px solid #d0d7de}
+figcaption{font-size:13px;color:#57606a}
+pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;max-height:400px}
+footer{color:#57606a;font-size:13px;margin-top:40px}
+"""
+
+
+def render(report: dict[str, Any], inputs: Inputs | None = None, *, generated: str | None = None) -> str:
+    """The pipeline's report as one HTML page that needs nothing else to display."""
+    inputs = inputs or Inputs({}, {})
+    found = findings(report)
+    body = [_banner(report), "<main>", _attention(found), _overview(found),
+            *(_gate(gate, finding) for gate, finding in zip(report["gates"], found, strict=True)),
+            _holdout(inputs), _footer(report, generated), "</main>"]
+    title = f"{report['pipeline']}: {verdict_title(report)}"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{escape(clip(title, 200))}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(part for part in body if part) + "\n</body>\n</html>\n")
+
+
+def _badge(status: str) -> str:
+    return f'<span class="badge {escape(status)}">{escape(status.upper())}</span>'
+
+
+def _banner(report: dict[str, Any]) -> str:
+    status = "pass" if report["verdict"] == "pass" else "fail"
+    policies = ", ".join(report.get("policies") or []) or "none"
+    return (f'<header class="banner {status}">\n<h1>{escape(verdict_title(report))}</h1>\n'
+            f'<p class="headline">{escape(clip(because(report), 800))}.</p>\n'
+            f'<p class="meta">Pipeline <b>{escape(clip(report["pipeline"], 100))}</b> · '
+            f"governed by {escape(clip(policies, 300))}</p>\n</header>")
+
+
+def _attention(found: list[Finding]) -> str:
+    blocking = [f for f in found if f.blocks]
+    review = [f for f in found if not f.blocks and f.status != "pass"]
+    parts = []
+    for title, items in (("Blocking", blocking), ("To review (does not block)", review)):
+        if items:
+            listed = "".join(f"<li>{_badge(f.status)} <b>{escape(f.title)}</b>: {escape(f.text)}</li>\n"
+                             for f in items)
+            parts.append(f"<h2>{title}</h2>\n<ul>\n{listed}</ul>")
+    return "\n".join(parts)
+
+
+def _overview(found: list[Finding]) -> str:
+    if not found:
+        return "<p>No gates are required for this pipeline.</p>"
+    rows = "".join(f"<tr><td>{escape(f.title)}{' (advisory)' if f.advisory else ''}</td><td>{_badge(f.status)}</td>"
+                   f"<td>{escape(f.text)}</td></tr>\n" for f in found)
+    return ("<h2>Gates</h2>\n<table>\n<tr><th>Gate</th><th>Result</th><th>In plain words</th></tr>\n"
+            f"{rows}</table>")
+
+
+def _gate(gate: dict[str, Any], finding: Finding) -> str:
+    anchor = escape(f"gate-{gate['gate']}")
+    facts = _statistics(gate)
+    parts = [f'<section id="{anchor}">',
+             f"<h2>{_badge(gate['status'])} {escape(finding.title)}{' (advisory)' if finding.advisory else ''}</h2>",
+             f'<p class="plain">{escape(finding.text)}</p>',
+             f'<p class="stats">{" · ".join(facts)}</p>' if gate["reason"] != finding.text or len(facts) > 1 else "",
+             *_gate_figures(gate), _checks(gate), _groups(gate), _raw(gate), "</section>"]
+    return "\n".join(part for part in parts if part)
+
+
+def _statistics(gate: dict[str, Any]) -> list[str]:
+    facts = [f"Statistics: {escape(clip(gate['reason'], 4000))}"]
+    for key, shown in (("confidence", "confidence {:.0%}"), ("alpha", "alpha = {:g}"), ("n", "n = {:,}")):
+        if gate.get(key) is not None:
+            facts.append(escape(shown.format(gate[key])))
+    return facts
+
+
+def _gate_figures(gate: dict[str, Any]) -> list[str]:
+    kind = gate["gate"]
+    if kind == "performance":
+        png = plots.metric_intervals(ordered_checks(gate), gate.get("confidence"))
+        return [_figure(png, "Each metric's estimate and confidence interval against the policy's bound")]
+    if kind == "fairness":
+        figures = []
+        for (feature, metric), rows in list(group_rows(gate).items())[:MAX_FAIRNESS_PLOTS]:
+            floor = parity_floor(gate, feature, metric, rows)
+            caption = f"{metric.replace('_', ' ')} per group of {feature}, with confidence intervals" + (
+                "; dashed line: the lowest rate the policy allows" if floor is not None else "")
+            figures.append(_figure(plots.group_rates(feature, metric, rows, floor), caption))
+        return figures
+    if kind == "drift":
+        return _drift_figures(gate)
+    return []
+
+
+def _drift_figures(gate: dict[str, Any]) -> list[str]:
+    """The drifted features (at most a dozen); if none drifted, the few closest to it."""
+    checks = ordered_checks(gate)
+    chosen = [c for c in checks if drifted(c)][:MAX_DRIFT_PLOTS] or sorted(
+        checks, key=lambda c: -(c.get("statistic") or 0))[:QUIET_DRIFT_PLOTS]
+    caption = "Share of rows per value: reference (blue) vs current (orange)"
+    figures = [_figure(plots.drift_feature(c), caption) for c in chosen]
+    return [f for f in figures if f]
+
+
+def _figure(png: bytes | None, caption: str) -> str:
+    if png is None:
+        return ""
+    source = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    text = escape(clip(caption, 300))
+    return f'<figure><img src="{source}" alt="{text}"><figcaption>{text}</figcaption></figure>'
+
+
+def _checks(gate: dict[str, Any]) -> str:
+    checks = ordered_checks(gate)
+    if not checks:
+        return ""
+    rows = []
+    for check in checks[:MAX_ROWS]:
+        p, n = check.get("p_value"), check.get("n")
+        cells = [f"<td>{escape(clip(check['name'], 200))}</td>", f"<td>{_badge(check['status'])}</td>",
+                 f'<td class="num">{num(check.get("statistic"))}</td>',
+                 f'<td class="num">{escape(interval(check.get("ci")))}</td>',
+                 f"<td>{escape(bound_text(check.get('threshold')))}</td>",
+                 f'<td class="num">{"" if p is None else f"{p:.3g}"}</td>',
+                 f'<td class="num">{"" if n is None else f"{n:,}"}</td>',
+                 f"<td>{escape(clip(check['reason'], 1000))}</td>"]
+        rows.append("<tr>" + "".join(cells) + "</tr>\n")
+    more = len(checks) - MAX_ROWS
+    note = f"<p>{more:,} more checks, the least severe, are in {escape(gate['gate'])}'s JSON.</p>" if more > 0 else ""
+    return ("<table>\n<tr><th>Check</th><th>Result</th><th>Statistic</th><th>CI</th><th>Policy</th>"
+            f"<th>p-value</th><th>n</th><th>Why</th></tr>\n{''.join(rows)}</table>{note}")
+
+
+def _groups(gate: dict[str, Any]) -> str:
+    groups = gate.get("groups") or {}
+    if not groups:
+        return ""
+    rows = "".join(f'<tr><td>{escape(clip(name, 200))}</td><td class="num">{count:,}</td></tr>\n'
+                   for name, count in list(groups.items())[:MAX_ROWS])
+    return f"<details><summary>Rows per group</summary>\n<table>\n<tr><th>Group</th><th>n</th></tr>\n{rows}</table>" \
+           "\n</details>"
+
+
+def _raw(gate: dict[str, Any]) -> str:
+    details = gate.get("details") or {}
+    if not details:
+        return ""
+    raw = json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False)
+    if len(raw) > MAX_RAW:
+        raw = raw[:MAX_RAW] + "\n… (cut: the whole of it is in gates.json)"
+    return f"<details><summary>Gate details (JSON)</summary>\n<pre>{escape(raw)}</pre>\n</details>"
+
+
+def _holdout(inputs: Inputs) -> str:
+    figures = [_figure(plots.curve(kind, points), CURVE_TITLES.get(kind, kind))
+               for kind, points in inputs.plots.items()]
+    metrics = {k: v for k, v in sorted(inputs.metrics.items()) if isinstance(v, int | float)}
+    if not metrics and not any(figures):
+        return ""
+    rows = "".join(f'<tr><td>{escape(clip(k, 100))}</td><td class="num">{num(v)}</td></tr>\n'
+                   for k, v in metrics.items())
+    table = f"<table style=\"width:auto\">\n<tr><th>Metric</th><th>Value</th></tr>\n{rows}</table>" if rows else ""
+    return "\n".join(["<section>", "<h2>The model on the hold-out</h2>",
+                      "<p class=\"stats\">Point estimates on the test split (the gates above decide on "
+                      "confidence intervals).</p>", table, *[f for f in figures if f], "</section>"])
+
+
+def _footer(report: dict[str, Any], generated: str | None) -> str:
+    parts = [f"Data: {escape(Layout(report['pipeline']).gates)}", f"report version {report['version']}"]
+    if generated:
+        parts.append(f"generated {escape(clip(generated, 100))}")
+    return "<footer>" + " · ".join(parts) + "</footer>"

@@ -1,0 +1,308 @@
+"""gates.json as GitHub-flavoured markdown for a PR comment or a job summary: verdict first in
+plain words, the statistics collapsed in <details>, charts as mermaid (GitHub draws them, so no
+image hosting). Everything from data is escaped; the text stays under a byte limit by leaving
+out the least severe checks first and saying how many were left out."""
+
+from __future__ import annotations
+
+import heapq
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelops_ci.layout import Layout
+from modelops_ci.report.render import (
+    SEVERITY,
+    Finding,
+    because,
+    bound_text,
+    clip,
+    extremes,
+    findings,
+    gate_title,
+    group_rows,
+    headline,
+    interval,
+    num,
+    ordered_checks,
+    parity_floor,
+    verdict_title,
+)
+
+DEFAULT_LIMIT = 1_000_000  # bytes: GitHub caps a job summary at 1 MiB per step
+PR_COMMENT_LIMIT = 65_536  # GitHub caps a comment body at 65,536 characters (never more than bytes)
+ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "⛔"}
+MAX_CELL = 300
+MAX_BULLETS = 10
+MAX_CHART_GROUPS = 12
+MAX_CHARTS = 4
+MAX_FLOW_GATES = 20
+RATE_LABELS = {"selection_rate": "Positive-prediction rate", "true_positive_rate": "True positive rate",
+               "false_positive_rate": "False positive rate"}
+CHECK_HEADER = ("| Check | Result | Statistic | CI | Policy | p-value | n | Why |\n"
+                "|---|---|---|---|---|---|--:|---|")
+
+# Inline markdown that data could trigger: emphasis, links, code, tables, strikethrough, math.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$!])")
+# Look-alikes (single angle quotes, full-width % # &) keep a label readable without its syntax.
+_MERMAID_UNSAFE = str.maketrans({'"': "'", "`": "'", "<": "\u2039", ">": "\u203a", "%": "\uff05", "#": "\uff03",
+                                 "&": "\uff06", "{": "(", "}": ")", "[": "(", "]": ")", ";": ",", "\\": "/"})
+
+
+def text(value: Any, limit: int = MAX_CELL) -> str:
+    """Data as literal markdown text: one line, no markup, no HTML, no @-mention."""
+    escaped = html.escape(clip(str(value), limit), quote=False)
+    return _no_mentions(_MARKDOWN_SPECIAL.sub(r"\\\1", escaped))
+
+
+def html_text(value: Any, limit: int = MAX_CELL) -> str:
+    """Data inside a raw HTML line (e.g. <summary>), where markdown escapes are not read."""
+    return _no_mentions(html.escape(clip(str(value), limit)))
+
+
+def _no_mentions(value: str) -> str:
+    return value.replace("@", "@\u2060")  # a word joiner after @ keeps GitHub from pinging a team
+
+
+def mermaid_text(value: Any, limit: int = 40) -> str:
+    """Data as a quoted mermaid label: no quote, fence, comment, directive or markup characters."""
+    return clip(str(value), limit).translate(_MERMAID_UNSAFE)
+
+
+def size(value: str) -> int:
+    return len(value.encode("utf-8"))
+
+
+# --- one pipeline ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Section:
+    """A gate's collapsed block: a frame (always shown) around as many check rows as fit."""
+
+    opening: str
+    checks: list[dict[str, Any]]  # worst first
+    pipeline: str
+    rows: list[str] = field(default_factory=list)
+
+    def frame(self, worst_case: bool = False) -> str:
+        """The block; `worst_case`: no row and the longest note, what the rows' budget starts from."""
+        shown = [] if worst_case else self.rows
+        parts = [self.opening, CHECK_HEADER + "\n" + "\n".join(shown) + "\n" if shown else ""]
+        left = len(self.checks) - len(shown)
+        if left:
+            parts.append(f"\n_{left} more check{'s' if left > 1 else ''} not shown (least severe first): "
+                         f"see {text(Layout(self.pipeline).gates)}._\n")
+        parts.append("\n</details>\n")
+        return "".join(parts)
+
+
+def render(report: dict[str, Any], *, limit: int = DEFAULT_LIMIT, level: int = 2,
+           generated: str | None = None) -> str:
+    """The pipeline's report as markdown of at most `limit` UTF-8 bytes.
+
+    `level` is the heading level of the title (3 when nested in the repo-level summary).
+    """
+    found = findings(report)
+    top, table = _top(report, found, level), _gate_table(report, found)
+    charts, footer = _charts(report), _footer(report, generated)
+    sections = [_section(report["pipeline"], gate) for gate in report["gates"]]
+    for body in (charts, ""):
+        fixed = size(top + table + body + footer) + sum(size(s.frame(worst_case=True)) for s in sections)
+        if fixed <= limit:
+            _choose(sections, limit - fixed)
+            return top + table + body + "".join(s.frame() for s in sections) + footer
+    # Too many gates for the limit: keep the verdict and as much of the gate table as fits.
+    lines = (top + table).splitlines(keepends=True)
+    while lines and size("".join(lines) + footer) > limit:
+        lines.pop()
+    return "".join(lines) + footer
+
+
+def _top(report: dict[str, Any], found: list[Finding], level: int) -> str:
+    icon = ICONS["pass" if report["verdict"] == "pass" else "fail"]
+    lines = [f"{'#' * level} {icon} {text(report['pipeline'], 100)}: {verdict_title(report)}", "",
+             f"**{text(headline(report), 800)}.**", ""]
+    blocking = [f for f in found if f.blocks][1:]
+    advisory = [f for f in found if not f.blocks and f.status != "pass"]
+    for title, items in (("Also blocking:", blocking), ("To review (does not block):", advisory)):
+        if items:
+            lines += [title, *_bullets(items), ""]
+    return "\n".join(lines) + "\n"
+
+
+def _bullets(items: list[Finding]) -> list[str]:
+    lines = [f"- {ICONS[f.status]} **{text(f.title, 60)}**: {text(f.text, 600)}" for f in items[:MAX_BULLETS]]
+    if len(items) > MAX_BULLETS:
+        lines.append(f"- and {len(items) - MAX_BULLETS} more")
+    return lines
+
+
+def _gate_table(report: dict[str, Any], found: list[Finding]) -> str:
+    if not found:
+        return ""
+    rows = ["| Gate | Result | In plain words |", "|---|---|---|"]
+    for f in found:
+        name = text(f.title, 60) + (" (advisory)" if f.advisory else "")
+        rows.append(f"| {name} | {ICONS[f.status]} {f.status} | {text(f.text)} |")
+    return "\n".join(rows) + "\n\n"
+
+
+def _section(pipeline: str, gate: dict[str, Any]) -> _Section:
+    checks = ordered_checks(gate)
+    failed = sum(c["status"] != "pass" for c in checks)
+    counted = f" ({failed} of {len(checks)} checks not passed)" if checks else ""
+    summary = html_text(f"{gate_title(gate['gate'])}{' (advisory)' if gate.get('advisory') else ''}: "
+                        f"{gate['status']}{counted}", 200)
+    opening = (f"<details><summary>{ICONS[gate['status']]} {summary}</summary>\n\n"
+               f"{_gate_statistics(gate)}\n\n")
+    return _Section(opening, checks, pipeline)
+
+
+def _gate_statistics(gate: dict[str, Any]) -> str:
+    facts = [f"**Statistics:** {text(gate['reason'], 2000)}"]
+    if gate.get("confidence") is not None:
+        facts.append(f"confidence {gate['confidence']:.0%}")
+    if gate.get("alpha") is not None:
+        facts.append(f"alpha = {num(gate['alpha'])}")
+    if gate.get("n") is not None:
+        facts.append(f"n = {gate['n']:,}")
+    groups = gate.get("groups") or {}
+    if groups:
+        shown = ", ".join(f"{text(k, 60)} ({v:,})" for k, v in list(groups.items())[:20])
+        facts.append(f"groups: {shown}" + (f" and {len(groups) - 20} more" if len(groups) > 20 else ""))
+    return " · ".join(facts)
+
+
+def _check_row(check: dict[str, Any]) -> str:
+    p = check.get("p_value")
+    cells = [text(check["name"], 120), f"{ICONS[check['status']]} {check['status']}", num(check.get("statistic")),
+             interval(check.get("ci")), bound_text(check.get("threshold")), "" if p is None else f"{p:.3g}",
+             "" if check.get("n") is None else f"{check['n']:,}", text(check["reason"])]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _choose(sections: list[_Section], budget: int) -> None:
+    """Most severe rows first, across gates, while they fit (rendering only those)."""
+    queues = [((-SEVERITY[c["status"]], g, i) for i, c in enumerate(s.checks)) for g, s in enumerate(sections)]
+    for _, g, i in heapq.merge(*queues):
+        section = sections[g]
+        row = _check_row(section.checks[i])
+        cost = size(row) + 1 + (0 if section.rows else size(CHECK_HEADER) + 1)
+        if cost > budget:
+            break
+        section.rows.append(row)
+        budget -= cost
+
+
+def _footer(report: dict[str, Any], generated: str | None) -> str:
+    parts = [f"data: {text(Layout(report['pipeline']).gates)}",
+             f"full report with plots: {text(Layout(report['pipeline']).reports + '/report.html')}"]
+    if report.get("policies"):
+        parts.insert(0, "policies: " + ", ".join(text(p, 80) for p in report["policies"][:10]))
+    if generated:
+        parts.append(f"generated {text(generated, 80)}")
+    return "\n<sub>" + " · ".join(parts) + "</sub>\n"
+
+
+# --- charts ------------------------------------------------------------------------------------
+
+
+def _charts(report: dict[str, Any]) -> str:
+    blocks = [_gate_flow(report), *_group_rate_charts(report)]
+    blocks = [b for b in blocks if b]
+    if not blocks:
+        return ""
+    fenced = "\n".join(f"```mermaid\n{b}```\n" for b in blocks)
+    return f"<details><summary>Charts</summary>\n\n{fenced}\n</details>\n\n"
+
+
+def _gate_flow(report: dict[str, Any]) -> str:
+    """Each gate a box coloured by its result, arrows into the verdict (dotted if advisory)."""
+    gates = report["gates"][:MAX_FLOW_GATES]
+    if not gates:
+        return ""
+    lines = ["flowchart LR"]
+    for i, gate in enumerate(gates):
+        label = mermaid_text(f"{gate_title(gate['gate'])}: {gate['status']}"
+                             + (" (advisory)" if gate.get("advisory") else ""))
+        arrow = "-.->" if gate.get("advisory") else "-->"
+        lines.append(f'    g{i}["{label}"]:::{gate["status"]} {arrow} verdict')
+    status = "pass" if report["verdict"] == "pass" else "fail"
+    lines.append(f'    verdict{{{{"{verdict_title(report)}"}}}}:::{status}')
+    lines += ["    classDef pass fill:#dafbe1,stroke:#1a7f37,color:#0a3622",
+              "    classDef warn fill:#fff8c5,stroke:#9a6700,color:#3b2300",
+              "    classDef fail fill:#ffebe9,stroke:#cf222e,color:#5c0a0a",
+              "    classDef error fill:#ffebe9,stroke:#82071e,color:#5c0a0a,stroke-dasharray:4 2"]
+    return "\n".join(lines) + "\n"
+
+
+def _group_rate_charts(report: dict[str, Any]) -> list[str]:
+    """Per-group rates of the fairness gate as bar charts, with the policy's floor as a line."""
+    charts = []
+    for gate in report["gates"]:
+        if gate["gate"] != "fairness":
+            continue
+        for (feature, metric), rows in list(group_rows(gate).items())[:MAX_CHARTS]:
+            charts.append(_rate_chart(feature, metric, rows, parity_floor(gate, feature, metric, rows)))
+    return charts
+
+
+def _rate_chart(feature: str, metric: str, rows: list[dict[str, Any]], floor: float | None) -> str:
+    shown = extremes(rows, MAX_CHART_GROUPS)
+    labels = ", ".join(f'"{mermaid_text(r.get("group", ""), 24)}"' for r in shown)
+    title = mermaid_text(f"{RATE_LABELS.get(metric, metric)} by {feature}" if feature else metric, 60)
+    top = max(1.0, *(float(r["value"]) for r in shown))
+    lines = ["xychart-beta", f'    title "{title}"', f"    x-axis [{labels}]",
+             f'    y-axis "rate" 0 --> {top:.4f}',
+             "    bar [" + ", ".join(f"{float(r['value']):.4f}" for r in shown) + "]"]
+    if floor is not None:
+        lines.append("    line [" + ", ".join(f"{floor:.4f}" for _ in shown) + "]")
+    return "\n".join(lines) + "\n"
+
+
+# --- every pipeline ----------------------------------------------------------------------------
+
+
+def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, generated: str | None = None) -> str:
+    """reports/summary.md: every pipeline's verdict in one table, then each report collapsed —
+    one file a CI job can write as its job summary."""
+    reports = list(reports)
+    failing = [r for r in reports if r["verdict"] != "pass"]
+    icon = ICONS["fail" if failing else "pass"]
+    count = f"{len(reports)} pipeline{'s' if len(reports) != 1 else ''}"
+    title = (f"{len(failing)} of {count} not ready for production" if failing
+             else f"{'All ' if len(reports) > 1 else ''}{count} ready for production")
+    head = f"# {icon} {title}\n\n| Pipeline | Verdict | In plain words |\n|---|---|---|\n"
+    rows = [f"| {text(r['pipeline'], 100)} | {ICONS['pass' if r['verdict'] == 'pass' else 'fail']} "
+            f"{'ready' if r['verdict'] == 'pass' else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
+    footer = "\n<sub>" + (f"generated {text(generated, 80)} · " if generated else "") \
+        + "one report per pipeline: reports/&lt;pipeline&gt;/report.md and report.html</sub>\n"
+    kept = []
+    budget = limit - size(head + footer) - 200
+    for row in rows:
+        if size(row) > budget:
+            break
+        kept.append(row)
+        budget -= size(row)
+    if len(kept) < len(rows):
+        kept.append(f"| and {len(rows) - len(kept)} more | | |\n")
+    return head + "".join(kept) + "\n" + _embedded(reports[: len(kept)], budget) + footer
+
+
+def _embedded(reports: list[dict[str, Any]], budget: int) -> str:
+    """Each pipeline's report, failing ones first, in an equal share of what is left."""
+    ordered = sorted(reports, key=lambda r: r["verdict"] == "pass")
+    parts = []
+    for report in ordered:
+        share = budget // max(1, len(ordered))
+        wrapper = (f"<details><summary>{ICONS['pass' if report['verdict'] == 'pass' else 'fail']} "
+                   f"{html_text(report['pipeline'], 100)}: {html_text(verdict_title(report))}</summary>\n\n",
+                   "\n</details>\n\n")
+        room = share - size("".join(wrapper))
+        if room < 2_000:
+            continue
+        parts.append(wrapper[0] + render(report, limit=room, level=3) + wrapper[1])
+    return "".join(parts)
