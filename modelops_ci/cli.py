@@ -184,6 +184,29 @@ def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+@cli.group()
+def contract() -> None:
+    """Data contracts: the columns, types, ranges, null rates and categories data must keep."""
+
+
+@contract.command("infer")
+@click.argument("pipeline")
+@_repo_option
+def contract_infer(pipeline: str, repo: Path) -> None:
+    """Infer PIPELINE's data contract from its reference data and write it (into git).
+
+    Ingests the data first if needed. Review the file, then commit it: the data_contract gate
+    checks every new dataset against it.
+    """
+    from modelops_ci import run as runner
+    from modelops_ci.gates.data import infer
+    from modelops_ci.layout import Layout
+
+    if not (repo / Layout(pipeline).dataset).is_file():
+        runner.run(repo, [pipeline], upto="ingest")
+    click.echo(f"wrote {infer(repo.resolve(), pipeline).relative_to(repo.resolve())}")
+
+
 @cli.command()
 @_repo_option
 def ci(repo: Path) -> None:

@@ -74,6 +74,11 @@ class Layout:
     def plots(self) -> str:
         return f"{self.reports}/plots"
 
+    @property
+    def contract(self) -> str:
+        """The data contract (in git) unless the policy names another file."""
+        return f"contracts/{self.name}.yaml"
+
     def gate_report(self, gate: str) -> str:
         return f"{self.reports}/gates/{gate}.json"
 

@@ -42,7 +42,7 @@ class RunReport:
     pushed: bool = False
 
 
-def targets(root: Path, pipelines: Iterable[str], run_all: bool) -> list[str]:
+def targets(root: Path, pipelines: Iterable[str], run_all: bool, upto: str | None = None) -> list[str]:
     """DVC targets for the named pipelines (or all compiled ones)."""
     compiled = sorted(p.parent.name for p in (root / COMPILED_DIR).glob("*/dvc.yaml"))
     names = list(pipelines) or (compiled if run_all else [])
@@ -52,10 +52,28 @@ def targets(root: Path, pipelines: Iterable[str], run_all: bool) -> list[str]:
     if unknown:
         raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
                         f"(compiled: {', '.join(compiled) or 'none'})")
+    if upto:
+        return [f"{Layout(n).stages}:{upto}" for n in names]
+    for name in names:
+        _require_contract(root, name)
     chosen = [f"{Layout(n).stages}:{_last_stage(root, n)}" for n in names]
     if run_all and _has_summary(root):
         chosen.append("dvc.yaml:summary")
     return chosen
+
+
+def _require_contract(root: Path, name: str) -> None:
+    """A required data contract must exist before DVC runs (DVC would refuse a missing input)."""
+    import yaml
+
+    params = yaml.safe_load((root / Layout(name).params).read_text(encoding="utf-8")) or {}
+    gate = (params.get("gates") or {}).get("data_contract")
+    if gate is None:
+        return
+    contract = str(gate.get("contract") or Layout(name).contract)
+    if not (root / contract).is_file():
+        raise UserError(f"{contract}: not found: the policy requires a data contract for {name}; "
+                        f"create it with `modelops-ci contract infer {name}`, review it, and commit it")
 
 
 def _last_stage(root: Path, name: str) -> str:
@@ -69,10 +87,11 @@ def _has_summary(root: Path) -> bool:
 
 
 def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, force: bool = False,
-        verbose: bool = False, on_stage: Callable[[StageRun], None] | None = None) -> RunReport:
-    """Reproduce the targets; `on_stage` hears about each stage as it finishes."""
+        verbose: bool = False, upto: str | None = None,
+        on_stage: Callable[[StageRun], None] | None = None) -> RunReport:
+    """Reproduce the targets (up to stage `upto` if given); `on_stage` hears about each stage."""
     root = root.resolve()
-    chosen = targets(root, pipelines, run_all)
+    chosen = targets(root, pipelines, run_all, upto)
     stay_offline()
     _put_tool_on_path()
     from dvc.exceptions import DvcException

@@ -505,3 +505,30 @@ def test_on_the_loans_pipeline_with_policy_settings_and_through_the_gate_step(tr
     report = json.loads((trained / "reports/loans/gates/fairness.json").read_text())
     assert report["gate"] == "fairness" and report["status"] in ("pass", "warn", "fail")
     assert report["details"]["views"][0]["name"] == "region"
+
+
+def _two_groups(n_each: int, rate_a: float, rate_b: float, seed: int = 11) -> Any:
+    rng = np.random.default_rng(seed)
+    group = np.repeat(["a", "b"], n_each)
+    y_true = rng.integers(0, 2, 2 * n_each)
+    rates = np.where(group == "a", rate_a, rate_b)
+    y_pred = (rng.random(2 * n_each) < rates).astype(int)
+    return fairness.make_sample(y_true, y_pred, {"g": group})
+
+
+def test_inconclusive_disparity_warns_only_when_the_policy_says_so() -> None:
+    sample = _two_groups(150, 0.50, 0.58)  # ratio ~0.86, CI straddles 0.8 at this size
+    settings: dict[str, Any] = {"metrics": {"demographic_parity_ratio": {"min": 0.8}}}
+    strict = fairness.assess(sample, settings)
+    check = next(c for c in strict.checks if c.name.endswith("demographic_parity_ratio"))
+    assert check.ci is not None and check.ci[0] < 0.8 <= check.ci[1], check.ci
+    assert strict.status == "fail"
+    lenient = fairness.assess(sample, {**settings, "inconclusive_warns": True})
+    assert lenient.status == "warn"
+    assert "flagged for review" in lenient.reason
+
+
+def test_significant_disparity_fails_even_when_inconclusive_warns() -> None:
+    sample = _two_groups(2000, 0.30, 0.60)  # ratio ~0.5, the whole CI below 0.8
+    result = fairness.assess(sample, {"metrics": {"demographic_parity_ratio": {"min": 0.8}}, "inconclusive_warns": True})
+    assert result.status == "fail"

@@ -203,7 +203,7 @@ def _gate_params(gate: str) -> list[str]:
 
 def _gate_deps(gate: str, files: Layout, spec: Any, settings: Any) -> list[str]:
     if gate == "data_contract":  # the contract file is an input: editing it must re-run the gate
-        return [files.dataset, *_paths(settings.get("contract"))]
+        return [files.dataset, str(settings.get("contract") or files.contract)]
     if gate == "drift":  # so is a reference or current data file named in the spec
         drift = spec.get("drift") or {}
         return [files.train, files.test, *_paths(drift.get("reference"), drift.get("current"))]

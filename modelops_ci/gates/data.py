@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from modelops_ci.gates.result import Check, GateResult, Status, error, worst
+from modelops_ci.layout import Layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,7 +151,7 @@ def category_values(series: pd.Series) -> list[str]:
 
 def contract_path(pipeline: str, settings: dict[str, Any] | None = None) -> str:
     """Where the pipeline's contract lives, relative to the repository root."""
-    return str((settings or {}).get("contract") or f"{CONTRACTS_DIR}/{pipeline}.yaml")
+    return str((settings or {}).get("contract") or Layout(pipeline).contract)
 
 
 class _Flow(list[str]):

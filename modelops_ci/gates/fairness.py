@@ -122,6 +122,7 @@ class Settings:
     metrics: dict[str, dict[str, float]]
     intersectional: bool | None  # None: the default (on with two or more features, not required)
     defaults: bool = False  # the metrics are this gate's defaults, not the policy's
+    inconclusive_warns: bool = False  # a CI straddling the threshold warns instead of failing
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -177,6 +178,7 @@ def read_settings(settings: Mapping[str, Any]) -> Settings:
         metrics=metrics or DEFAULT_METRICS,
         intersectional=None if intersectional is None else bool(intersectional),
         defaults=not metrics,
+        inconclusive_warns=bool(settings.get("inconclusive_warns", False)),
     )
 
 
@@ -429,8 +431,18 @@ def disparity_check(groups: ViewGroups, metric: str, bound: dict[str, float], ce
     verb = "requires" if "min" in bound else "allows"
     unsure = "; the estimate meets it, but there are too few rows to be sure" if _within(
         bound, estimate, estimate) else ""
-    reason = f"{groups.view.name}: {said}; policy {verb} {_terms(bound)}{unsure}"
-    return Check(name, "fail", reason, statistic=estimate, ci=(low, high), threshold=bound, n=n, details=details)
+    # Inconclusive: part of the CI meets the policy. As in adverse-impact practice, a policy may
+    # block only disparities that are significant and send inconclusive ones to review.
+    inconclusive = _overlaps(bound, low, high)
+    status: Status = "warn" if inconclusive and settings.inconclusive_warns else "fail"
+    review = "; not significant either way: flagged for review" if status == "warn" else ""
+    reason = f"{groups.view.name}: {said}; policy {verb} {_terms(bound)}{unsure}{review}"
+    return Check(name, status, reason, statistic=estimate, ci=(low, high), threshold=bound, n=n, details=details)
+
+
+def _overlaps(bound: dict[str, float], low: float, high: float) -> bool:
+    """Whether some of [low, high] lies within the bound."""
+    return ("min" not in bound or high >= bound["min"]) and ("max" not in bound or low <= bound["max"])
 
 
 def _within(bound: dict[str, float], low: float, high: float) -> bool:
@@ -547,8 +559,14 @@ def sample_of(ctx: GateContext) -> Sample:
                          f"`modelops-ci step evaluate {ctx.name}` again (are they in the test data?)")
     target = (ctx.params.get("data") or {}).get("target") or {}
     outcome = f"{target['column']} = {target['positive']}" if target.get("positive") else "positive"
-    return make_sample(predictions["y_true"], predictions["y_pred"],
-                       {f: predictions[f] for f in features}, outcome)
+    y_true, y_pred = predictions["y_true"], predictions["y_pred"]
+    favorable = target.get("favorable")
+    if favorable is not None and str(favorable) != str(target.get("positive")):
+        # Rates compare the good outcome (a loan granted), not the model's positive class (a default):
+        # the four-fifths rule is about who gets the favourable decision.
+        y_true, y_pred = 1 - y_true, 1 - y_pred
+        outcome = f"{target['column']} = {favorable}"
+    return make_sample(y_true, y_pred, {f: predictions[f] for f in features}, outcome)
 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:

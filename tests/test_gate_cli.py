@@ -1,0 +1,71 @@
+"""The gate-facing commands: `contract infer`, `gate`, and `run` refusing a missing contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import git, run_exe, write
+
+POLICY = """\
+apiVersion: modelops/v1
+kind: Policy
+metadata: {name: test}
+spec:
+  selector: {names: [loans]}
+  gates:
+    data_contract: {}
+    performance: {confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}
+  stages: [dev, production]
+"""
+
+
+def _governed(repo: Path) -> Path:
+    write(repo, "policies/test.yaml", POLICY)
+    assert run_exe("compile", cwd=repo).exit_code == 0
+    return repo
+
+
+def test_run_refuses_a_missing_contract_and_says_how_to_make_one(ml_repo: Path) -> None:
+    repo = _governed(ml_repo)
+    result = run_exe("run", "loans", cwd=repo)
+    assert result.exit_code == 2
+    assert "contracts/loans.yaml: not found" in result.stderr
+    assert "modelops-ci contract infer loans" in result.stderr
+
+
+def test_contract_infer_ingests_first_then_the_gates_pass(ml_repo: Path) -> None:
+    repo = _governed(ml_repo)
+    inferred = run_exe("contract", "infer", "loans", cwd=repo)
+    assert inferred.exit_code == 0, inferred.stderr
+    assert "wrote contracts/loans.yaml" in inferred.stdout
+    contract = (repo / "contracts/loans.yaml").read_text()
+    assert "region:" in contract and "categories: [east, north, south]" in contract
+    ran = run_exe("run", "loans", cwd=repo)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "loans: PASS" in ran.stdout
+    assert "data_contract  pass" in ran.stdout
+
+    # an income far out of the contract's range: the run exits 1 and names the column
+    csv = repo / "data/raw/loans.csv"
+    header, first, *rest = csv.read_text().splitlines()
+    csv.write_text("\n".join([header, "100000.0" + first[first.index(","):], *rest]) + "\n")
+    failed = run_exe("run", "loans", cwd=repo)
+    assert failed.exit_code == 1
+    assert "data_contract  fail" in failed.stdout
+    assert "income" in failed.stdout
+    gated = run_exe("gate", "loans", "--only", "performance", cwd=repo)
+    assert gated.exit_code == 0, gated.stdout
+    git("status", "--short", cwd=repo)
+
+
+def test_gate_before_any_run_is_a_user_error(ml_repo: Path) -> None:
+    repo = _governed(ml_repo)
+    result = run_exe("gate", "loans", cwd=repo)
+    assert result.exit_code == 2
+    assert "run `modelops-ci run loans` first" in result.stderr
+
+
+def test_gate_with_an_unknown_kind(ml_repo: Path) -> None:
+    result = run_exe("gate", "--only", "fairnes", cwd=_governed(ml_repo))
+    assert result.exit_code == 2
+    assert "unknown gate kind fairnes" in result.stderr
