@@ -530,5 +530,6 @@ def test_inconclusive_disparity_warns_only_when_the_policy_says_so() -> None:
 
 def test_significant_disparity_fails_even_when_inconclusive_warns() -> None:
     sample = _two_groups(2000, 0.30, 0.60)  # ratio ~0.5, the whole CI below 0.8
-    result = fairness.assess(sample, {"metrics": {"demographic_parity_ratio": {"min": 0.8}}, "inconclusive_warns": True})
+    settings = {"metrics": {"demographic_parity_ratio": {"min": 0.8}}, "inconclusive_warns": True}
+    result = fairness.assess(sample, settings)
     assert result.status == "fail"
