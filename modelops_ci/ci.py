@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,4 +26,19 @@ def run_ci(root: Path) -> Iterator[str]:
 
     results = [verdicts.read(root, name) for name in verdicts.gated_pipelines(root)]
     yield from verdicts.lines(results)
+    if results:
+        yield from _reports(root, [v.pipeline for v in results])
     verdicts.enforce(results)
+
+
+def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
+    """Reports for people; on GitHub Actions the summary also goes to the job summary page."""
+    from modelops_ci.report.render import render_reports
+
+    written = render_reports(root.resolve(), pipelines)
+    yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
+    summary_page = os.environ.get("GITHUB_STEP_SUMMARY")
+    summary = root.resolve() / "reports" / "summary.md"
+    if summary_page and summary.is_file():
+        with Path(summary_page).open("a", encoding="utf-8") as page:
+            page.write(summary.read_text(encoding="utf-8"))

@@ -184,6 +184,19 @@ def _short(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+@cli.command()
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@_repo_option
+def report(pipelines: tuple[str, ...], repo: Path) -> None:
+    """Render each pipeline's gates.json as report.md (PR comment, job summary) and a
+    self-contained report.html with plots, plus reports/summary.md for the whole repo."""
+    from modelops_ci.report.render import render_reports
+
+    root = repo.resolve()
+    for path in render_reports(root, pipelines):
+        click.echo(f"wrote {path.relative_to(root)}")
+
+
 @cli.group()
 def contract() -> None:
     """Data contracts: the columns, types, ranges, null rates and categories data must keep."""
