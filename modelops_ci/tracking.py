@@ -131,11 +131,11 @@ def _input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any])
     if ctx.task == "forecast":
         import numpy as np
 
-        from modelops_ci.steps.forecast import features, ordered_target
+        from modelops_ci.steps.forecast import features, model_scale, ordered_target
 
-        y = ordered_target(ctx, train)
+        z = model_scale(ordered_target(ctx, train), bool(facts.get("log_target", False)))
         start = max(facts["lags"])
-        rows = [features(y, t, facts["lags"], facts["season"])
+        rows = [features(z, t, facts["lags"], facts["season"], bool(facts.get("trend", True)))
                 for t in range(start, start + INPUT_EXAMPLE_ROWS)]
         return np.asarray(rows, dtype=float)
     return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)

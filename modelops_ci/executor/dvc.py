@@ -171,7 +171,8 @@ def _stages(item: Governed) -> Iterator[tuple[str, dict[str, Any]]]:
                 [files.dataset], [files.train, files.test])
     yield stage("train", keys("task", "data", "model", "split.seed"), [files.train],
                 [files.model, files.model_card])
-    yield stage("evaluate", ["task", "data", "metrics"], [files.model, files.model_card, files.test],
+    yield stage("evaluate", keys("task", "data", "metrics", "model.horizon"),
+                [files.model, files.model_card, files.test],
                 [files.predictions], metrics=[{files.metrics: uncached}],
                 plots=[{f"{files.plots}/{plot}.json": {**uncached, **axes}}
                        for plot, axes in PLOTS[pipeline.task].items()])

@@ -46,7 +46,8 @@ def predict(ctx: StepContext, model: Any, facts: dict[str, Any], test: pd.DataFr
         ordered = test.iloc[order].reset_index(drop=True)
         out["time"] = ordered[ctx.data["time"]].astype(str)
         out["y_true"] = ordered[target].astype(float)
-        out["y_pred"] = forecast.forecast(model, facts, len(ordered))
+        horizon = int(ctx.params["model"].get("horizon") or len(ordered))
+        out["y_pred"] = forecast.rolling(model, facts, list(out["y_true"]), len(ordered), horizon)
         return out
     X = test[facts["numeric"] + facts["categorical"]]
     if ctx.task == "classification":
