@@ -69,3 +69,39 @@ def test_gate_with_an_unknown_kind(ml_repo: Path) -> None:
     result = run_exe("gate", "--only", "fairnes", cwd=_governed(ml_repo))
     assert result.exit_code == 2
     assert "unknown gate kind fairnes" in result.stderr
+
+
+DRIFT_POLICY = """\
+apiVersion: modelops/v1
+kind: Policy
+metadata: {name: watch}
+spec:
+  selector: {names: [loans]}
+  gates:
+    drift: {alpha: 0.05, correction: fdr_bh, max_drifted_share: 0.3}
+  stages: [dev, production]
+"""
+
+
+def test_drift_profile_replaces_the_raw_reference(ml_repo: Path) -> None:
+    spec = ml_repo / "pipelines/loans.yaml"
+    spec.write_text(spec.read_text() + "  drift: {reference: train}\n")
+    write(ml_repo, "policies/watch.yaml", DRIFT_POLICY)
+    assert run_exe("compile", cwd=ml_repo).exit_code == 0
+    assert run_exe("run", "loans", cwd=ml_repo).exit_code == 0
+    raw = (ml_repo / "reports/loans/gates/drift.json").read_text()
+
+    made = run_exe("drift", "profile", "loans", "-o", "data/loans-reference.npz", cwd=ml_repo)
+    assert made.exit_code == 0, made.stderr
+    assert (ml_repo / "data/loans-reference.npz").stat().st_size > 0
+    spec.write_text(spec.read_text().replace("reference: train", "reference: data/loans-reference.npz"))
+    assert run_exe("compile", cwd=ml_repo).exit_code == 0
+    ran = run_exe("run", "loans", cwd=ml_repo)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
+    assert "drift          pass" in ran.stdout
+    import json
+
+    by_profile = json.loads((ml_repo / "reports/loans/gates/drift.json").read_text())
+    by_raw = json.loads(raw)
+    assert by_profile["status"] == by_raw["status"] == "pass"
+    assert [c["name"] for c in by_profile["checks"]] == [c["name"] for c in by_raw["checks"]]

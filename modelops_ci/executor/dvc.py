@@ -207,7 +207,8 @@ def _gate_deps(gate: str, files: Layout, spec: Any, settings: Any) -> list[str]:
         return [files.dataset, str(settings.get("contract") or files.contract)]
     if gate == "drift":  # so is a reference or current data file named in the spec
         drift = spec.get("drift") or {}
-        return [files.train, files.test, *_paths(drift.get("reference"), drift.get("current"))]
+        monitored = [files.model, files.model_card, files.predictions] if drift.get("current") else []
+        return [files.train, files.test, *_paths(drift.get("reference"), drift.get("current")), *monitored]
     if gate == "fairness":
         return [files.test, files.predictions]
     # compare also reads the champion: a registry (git tag) state, hence always_changed.
