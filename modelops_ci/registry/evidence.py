@@ -1,0 +1,131 @@
+"""The evidence block a registry tag carries, and how it is read back.
+
+A tag message is a human title, a blank line, then one machine-readable block:
+
+    ---modelops-evidence v1---
+    {canonical JSON, keys sorted}
+    ---end modelops-evidence---
+
+Everything in the block can be recomputed from a clone at the tagged commit (`collect`), so
+`verify` compares what the tag claims with what the commit holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops_ci import git
+from modelops_ci.errors import UserError
+from modelops_ci.layout import Layout
+
+BEGIN = "---modelops-evidence v1---"
+END = "---end modelops-evidence---"
+_BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<body>.*?)\n" + re.escape(END), re.DOTALL)
+POLICY_FILES = ("policies/",)
+
+
+class EvidenceError(UserError):
+    """The evidence cannot be collected or read."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a tag claims about the model it names."""
+
+    pipeline: str
+    version: str
+    commit: str
+    stage: str | None = None  # None for a version (registration) tag
+    data: dict[str, str] = field(default_factory=dict)  # path -> DVC md5, from dvc.lock
+    model: dict[str, str] = field(default_factory=dict)  # path -> DVC md5, from dvc.lock
+    metrics: dict[str, Any] = field(default_factory=dict)
+    gates_digest: str = ""  # sha256 of reports/<p>/gates.json at the commit
+    verdict: str = ""  # that file's verdict
+    policy_digest: str = ""  # sha256 over policies/* at the commit
+    pr: int | None = None
+    approvers: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        payload = asdict(self)
+        payload["approvers"] = list(self.approvers)
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def message(title: str, evidence: Evidence) -> str:
+    """The full tag message: title, blank line, evidence block."""
+    return f"{title}\n\n{BEGIN}\n{evidence.to_json()}\n{END}\n"
+
+
+def parse(text: str) -> Evidence:
+    """The evidence in a tag message; EvidenceError when there is none or it is malformed."""
+    found = _BLOCK.search(text)
+    if not found:
+        raise EvidenceError("the tag message has no modelops evidence block")
+    try:
+        payload = json.loads(found.group("body"))
+        payload["approvers"] = tuple(payload.get("approvers") or ())
+        return Evidence(**payload)
+    except (ValueError, TypeError) as exc:
+        raise EvidenceError(f"the evidence block is malformed ({exc})") from None
+
+
+def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str | None = None,
+            pr: int | None = None, approvers: tuple[str, ...] = ()) -> Evidence:
+    """The evidence for `pipeline` as committed at `commit` (read from git, not the work tree)."""
+    files = Layout(pipeline)
+    lock = _yaml_at(root, commit, files.lock)
+    outs = _outs(lock)
+    data = {p: h for p, h in outs.items() if p.startswith("data/")}
+    model = {p: h for p, h in outs.items() if p.startswith("models/")}
+    if not model:
+        raise EvidenceError(f"{files.lock} at {commit[:12]} records no model: run and commit the pipeline first")
+    gates = _bytes_at(root, commit, files.gates)
+    metrics = json.loads(_bytes_at(root, commit, files.metrics) or b"{}")
+    return Evidence(
+        pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model,
+        metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
+        verdict=str(json.loads(gates).get("verdict", "")) if gates else "",
+        policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers),
+    )
+
+
+def policy_digest(root: Path, commit: str) -> str:
+    """sha256 over every file under policies/ at `commit` (path and content, in path order)."""
+    listing = git.run("ls-tree", "-r", "--full-tree", commit, "--", *POLICY_FILES, cwd=root).stdout
+    digest = hashlib.sha256()
+    for line in sorted(listing.splitlines()):
+        meta, _, path = line.partition("\t")
+        digest.update(path.encode() + b"\0" + meta.split()[2].encode() + b"\n")  # blob id covers content
+    return digest.hexdigest()
+
+
+def _outs(lock: dict[str, Any]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if "md5" in out:
+                found[str(out["path"])] = str(out["md5"])
+    return dict(sorted(found.items()))
+
+
+def _bytes_at(root: Path, commit: str, relative: str) -> bytes:
+    import subprocess
+
+    done = subprocess.run(["git", "show", f"{commit}:{relative}"], cwd=root, env=git.clean_env(),
+                          capture_output=True, check=False)
+    return done.stdout if done.returncode == 0 else b""
+
+
+def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:
+    raw = _bytes_at(root, commit, relative)
+    if not raw:
+        raise EvidenceError(f"{relative} is not in commit {commit[:12]}: run the pipeline and commit dvc.lock")
+    loaded = yaml.safe_load(raw) or {}
+    return loaded if isinstance(loaded, dict) else {}
