@@ -16,9 +16,9 @@ def clean_env() -> dict[str, str]:
             if not k.startswith("GIT_") or k.startswith(_KEPT_GIT_VARS)}
 
 
-def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
-                          check=check)
+                          check=check, input=stdin)
 
 
 def toplevel(path: Path) -> Path | None:
