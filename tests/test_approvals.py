@@ -1,0 +1,261 @@
+"""The approvals rule of a promotion, read from a local server answering with GitHub's shapes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR
+from modelops_ci.github import (
+    GitHub,
+    GitHubAuthError,
+    GitHubConfigError,
+    GitHubError,
+    GitHubNotFound,
+    GitHubUnavailable,
+)
+from modelops_ci.registry import approvals
+from modelops_ci.registry.approvals import ApprovalResult, check
+from modelops_ci.registry.evidence import Evidence
+from tests.github_server import REPO, TOKEN, FakeGitHub, Reply, error, serving
+
+PR = 7
+
+
+@pytest.fixture
+def github_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    yield from serving(monkeypatch)
+
+
+@pytest.fixture
+def gh(github_server: FakeGitHub) -> FakeGitHub:
+    """The promotion PR #7 by alice."""
+    github_server.add_pull(REPO, PR, author="alice")
+    return github_server
+
+
+def run(server: FakeGitHub, required: int = 2,
+        reviewers: Sequence[str | Sequence[str]] = ("bob", "carol", "dave", "alice"), **options: Any) -> ApprovalResult:
+    client = GitHub(server.url, TOKEN, backoff=0, **{"timeout": 2.0, **options})
+    return check(client, REPO, PR, required=required, reviewers=list(reviewers))
+
+
+def approve(server: FakeGitHub, *logins: str) -> None:
+    for login in logins:
+        server.add_review(REPO, PR, login, "APPROVED")
+
+
+def test_enough_allowed_approvals_on_the_head_pass(gh: FakeGitHub) -> None:
+    approve(gh, "Carol", "bob")
+    result = run(gh)
+    assert result == ApprovalResult(True, "approvals", result.reason, ("bob", "Carol"))
+    assert "2 of 2 required approvals on PR #7 at head" in result.reason
+
+
+def test_self_approval_does_not_count(gh: FakeGitHub) -> None:
+    approve(gh, "bob", "alice")
+    result = run(gh)
+    assert (result.ok, result.rule, result.approvers) == (False, "self-approval", ("bob",))
+    assert "alice is the PR's author (self-approval)" in result.reason
+
+
+def test_approval_of_an_older_commit_is_stale(gh: FakeGitHub) -> None:
+    approve(gh, "bob", "carol")
+    old = gh.pulls[(REPO, PR)]["head"]["sha"]
+    gh.push(REPO, PR)
+    approve(gh, "bob")  # bob re-approves the new head; carol does not
+    result = run(gh)
+    assert (result.ok, result.rule, result.approvers) == (False, "stale-approval", ("bob",))
+    assert f"carol approved {old[:12]}, not the head" in result.reason
+
+
+def test_outstanding_changes_requested_blocks_even_with_enough_approvals(gh: FakeGitHub) -> None:
+    approve(gh, "bob", "carol")
+    gh.add_review(REPO, PR, "dave", "CHANGES_REQUESTED", body="the fairness gate is advisory here?")
+    result = run(gh)
+    assert (result.ok, result.rule) == (False, "changes-requested")
+    assert "changes requested by dave are outstanding" in result.reason
+
+
+def test_changes_requested_then_approved_or_dismissed_no_longer_blocks(gh: FakeGitHub) -> None:
+    gh.add_review(REPO, PR, "bob", "CHANGES_REQUESTED")
+    approve(gh, "bob")
+    blocked = gh.add_review(REPO, PR, "dave", "CHANGES_REQUESTED")
+    gh.dismiss(REPO, PR, blocked["id"])
+    approve(gh, "carol")
+    assert run(gh).ok
+
+
+def test_a_later_comment_keeps_an_approval_and_pending_reviews_are_ignored(gh: FakeGitHub) -> None:
+    approve(gh, "bob", "carol")
+    gh.add_review(REPO, PR, "bob", "COMMENTED", body="nit")
+    gh.add_review(REPO, PR, "carol", "PENDING")
+    assert run(gh).approvers == ("bob", "carol")
+
+
+def test_a_dismissed_approval_does_not_count(gh: FakeGitHub) -> None:
+    approve(gh, "bob")
+    gh.dismiss(REPO, PR, gh.add_review(REPO, PR, "carol", "APPROVED")["id"])
+    result = run(gh)
+    assert (result.ok, result.rule, result.approvers) == (False, "too-few-approvals", ("bob",))
+    assert result.reason.startswith("1 of 2 required approvals on PR #7")
+
+
+def test_too_few_approvals(gh: FakeGitHub) -> None:
+    approve(gh, "bob")
+    gh.add_review(REPO, PR, "carol", "COMMENTED")
+    result = run(gh)
+    assert (result.ok, result.rule) == (False, "too-few-approvals")
+    assert run(gh, required=1).ok
+
+
+def test_approver_not_allowed_by_policy(gh: FakeGitHub) -> None:
+    approve(gh, "bob", "mallory")
+    result = run(gh, reviewers=("bob", "carol"))
+    assert (result.ok, result.rule, result.approvers) == (False, "reviewer-not-allowed", ("bob",))
+    assert "mallory is not among the policy's reviewers" in result.reason
+
+
+def test_team_members_are_allowed_when_active(gh: FakeGitHub) -> None:
+    gh.add_team("acme", "model-risk", {"bob": "active", "erin": "pending"})
+    approve(gh, "bob", "erin", "carol")
+    result = run(gh, required=3, reviewers=("@acme/model-risk", "carol"))
+    assert (result.ok, result.rule, result.approvers) == (False, "reviewer-not-allowed", ("bob", "carol"))
+    assert "erin is not among" in result.reason
+    assert gh.calls_to("GET", "/orgs/acme/teams/model-risk/memberships/bob")
+    approve(gh, "frank")
+    gh.add_team("acme", "model-risk", ["bob", "erin", "frank"])
+    assert run(gh, required=4, reviewers=("@acme/model-risk", "carol")).ok
+
+
+def test_without_a_reviewer_list_only_repository_writers_count(gh: FakeGitHub) -> None:
+    approve(gh, "bob")
+    gh.add_review(REPO, PR, "drive-by", "APPROVED", association="CONTRIBUTOR")
+    gh.add_review(REPO, PR, "stranger", "APPROVED", association="NONE")
+    result = run(gh, reviewers=())
+    assert (result.rule, result.approvers) == ("reviewer-not-allowed", ("bob",))
+    gh.add_review(REPO, PR, "owner", "APPROVED", association="OWNER")
+    assert run(gh, reviewers=()).ok
+
+
+def test_reviews_are_read_across_three_pages(gh: FakeGitHub) -> None:
+    for n in range(240):
+        gh.add_review(REPO, PR, f"commenter-{n}", "COMMENTED")
+    approve(gh, "bob", "carol")  # on the third page
+    gh.add_review(REPO, PR, "dave", "CHANGES_REQUESTED")
+    assert run(gh).rule == "changes-requested"
+    pages = gh.calls_to("GET", f"/repos/{REPO}/pulls/{PR}/reviews")
+    assert [c.query.get("page", ["1"])[0] for c in pages] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(("path", "reply", "kind", "code", "expected"), [
+    (f"/repos/{REPO}/pulls/{PR}", error(404), GitHubNotFound, EXIT_USER_ERROR, f"GET /repos/{REPO}/pulls/{PR}: 404"),
+    (f"/repos/{REPO}/pulls/{PR}/reviews", error(401), GitHubAuthError, EXIT_USER_ERROR, "401 Unauthorized"),
+    (f"/repos/{REPO}/pulls/{PR}/reviews", error(403), GitHubAuthError, EXIT_USER_ERROR, "403 Forbidden"),
+    ("/orgs/acme/teams/model-risk/memberships/bob", error(403), GitHubAuthError, EXIT_USER_ERROR,
+     "reading @acme/model-risk needs a token with the organization's members: read permission"),
+    (f"/repos/{REPO}/pulls/{PR}/reviews", error(500), GitHubUnavailable, EXIT_GATE_FAILED,
+     "500 Internal Server Error after 3 attempts"),
+    (f"/repos/{REPO}/pulls/{PR}", Reply(delay=1.0), GitHubUnavailable, EXIT_GATE_FAILED,
+     "no answer within 0.2 s after 3 attempts"),
+])
+def test_github_failures_are_errors_not_verdicts(gh: FakeGitHub, caplog: pytest.LogCaptureFixture, path: str,
+                                                 reply: Reply, kind: type[Exception], code: int,
+                                                 expected: str) -> None:
+    caplog.set_level(logging.DEBUG)
+    approve(gh, "bob", "carol")
+    gh.script("GET", path, *[reply] * 3)
+    with pytest.raises(kind) as raised:
+        run(gh, reviewers=("@acme/model-risk", "carol"), timeout=0.2)
+    assert expected in str(raised.value)
+    assert raised.value.exit_code == code  # type: ignore[attr-defined]
+    assert TOKEN not in str(raised.value) and TOKEN not in caplog.text
+
+
+def evidence(pr: int | None = PR) -> Evidence:
+    return Evidence(pipeline="credit-risk", version="v1.2.0", commit="0" * 40, stage="production", pr=pr)
+
+
+POLICY = {"staging": {"approvals": 0, "signers": ["ci-bot"]},
+          "production": {"approvals": 2, "reviewers": ["@acme/model-risk"], "signers": ["release-managers"]}}
+
+
+def rule_for(pipeline: str, stage: str) -> dict[str, Any] | None:
+    assert pipeline == "credit-risk"
+    return POLICY.get(stage)
+
+
+def test_verifier_adapter_reads_the_policy_and_the_pr_from_the_evidence(gh: FakeGitHub) -> None:
+    gh.add_team("acme", "model-risk", ["bob", "carol"])
+    approve(gh, "bob")
+    check_approvals = approvals.from_env(rule_for)
+    assert check_approvals("credit-risk", "production", evidence()) == (
+        False, "too-few-approvals", check_approvals("credit-risk", "production", evidence())[2])
+    approve(gh, "carol")
+    ok, rule, reason = check_approvals("credit-risk", "production", evidence())
+    assert (ok, rule) == (True, "approvals") and "(bob, carol)" in reason
+
+
+def test_verifier_adapter_needs_no_network_when_the_stage_needs_no_approvals(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITHUB_API_URL", "GITHUB_TOKEN", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_client() -> GitHub:
+        raise AssertionError("GitHub was called")
+
+    check_approvals = approvals.for_verifier(no_client, "acme/models", rule_for)
+    assert check_approvals("credit-risk", "staging", evidence(pr=None))[0]
+    assert check_approvals("credit-risk", "dev", evidence(pr=None))[0]  # no rule for the stage
+    ok, rule, reason = check_approvals("credit-risk", "production", evidence(pr=None))
+    assert (ok, rule) == (False, "no-pull-request") and "--pr N" in reason
+
+
+def test_an_approver_must_be_allowed_by_every_governing_policy(gh: FakeGitHub) -> None:
+    gh.add_team("acme", "model-risk", ["bob", "carol"])
+    approve(gh, "bob", "carol")
+    both = [["@acme/model-risk"], ["bob", "dave"]]  # e.g. trust.StageRule.reviewers of two policies
+    result = run(gh, reviewers=both)
+    assert (result.rule, result.approvers) == ("reviewer-not-allowed", ("bob",))
+
+
+def test_verifier_adapter_takes_a_stage_rule_object(gh: FakeGitHub) -> None:
+    @dataclass(frozen=True)
+    class StageRule:
+        stage: str
+        approvals: int
+        reviewers: tuple[tuple[str, ...], ...]
+
+    approve(gh, "bob")
+    rule = StageRule("production", 1, (("bob", "carol"),))
+    check_approvals = approvals.from_env(lambda pipeline, stage: rule)
+    assert check_approvals("credit-risk", "production", evidence())[:2] == (True, "approvals")
+    assert check_approvals("credit-risk", "production", evidence())[2].endswith("(bob)")
+
+
+def test_a_failure_on_a_later_page_decides_nothing(gh: FakeGitHub) -> None:
+    for n in range(150):
+        gh.add_review(REPO, PR, f"commenter-{n}", "COMMENTED")
+    approve(gh, "bob", "carol")
+    gh.script("GET", f"/repos/{REPO}/pulls/{PR}/reviews", Reply(), *[error(502)] * 3)
+    with pytest.raises(GitHubUnavailable, match="502 Bad Gateway after 3 attempts"):
+        run(gh)
+
+
+def test_bad_input_is_refused_before_or_after_the_call(gh: FakeGitHub) -> None:
+    with pytest.raises(GitHubConfigError, match="is not owner/name"):
+        check(GitHub(gh.url, TOKEN), "../../orgs", PR, required=1)
+    gh.route("GET", f"/repos/{REPO}/pulls/8", lambda call, match: Reply(200, [{"not": "a pull"}]))
+    with pytest.raises(GitHubError, match="not a pull request"):
+        check(GitHub(gh.url, TOKEN), REPO, 8, required=1)
+    assert not [c for c in gh.calls if "orgs" in c.path]
+
+
+def test_a_pull_request_by_a_deleted_account_still_counts_approvals(gh: FakeGitHub) -> None:
+    gh.pulls[(REPO, PR)]["user"] = None  # GitHub shows a deleted account as null (ghost)
+    approve(gh, "bob", "carol")
+    assert run(gh).ok
