@@ -24,7 +24,7 @@ PIPELINES = ("arrivals-japan", "arrivals-nz", "arrivals-uk", "arrivals-us", "cre
 CORE = ("ingest", "split", "train", "evaluate")
 FINANCE_GATES = ("gate-data-contract", "gate-performance", "gate-compare", "gate-fairness",
                  "gate-drift")
-FORECAST_GATES = ("gate-performance", "gate-drift")
+FORECAST_GATES = ("gate-performance",)
 
 
 def compile_ok(repo: Path, *extra: str) -> str:
@@ -93,7 +93,7 @@ def test_foreach_makes_one_pipeline_per_series(example_repo: Path) -> None:
         assert params["data"]["filter"] == {"Origin": origin}
         assert params["task"] == "forecast"
         assert params["model"]["params"] == {"alpha": 1.0}
-        assert params["split"] == {"seed": 7, "kind": "temporal", "test_periods": 8}
+        assert params["split"] == {"seed": 7, "kind": "temporal", "test_periods": 12}
 
 
 def test_a_new_series_row_is_a_new_pipeline(example_repo: Path) -> None:
@@ -166,8 +166,8 @@ def test_params_hold_the_merged_gates_and_governance(example_repo: Path) -> None
     assert credit["governance"] == {"policies": ["finance-governance"],
                                     "stages": ["dev", "staging", "production"]}
     nz = load(example_repo, "compiled/arrivals-nz/params.yaml")
-    assert set(nz["gates"]) == {"performance", "drift"}
-    assert nz["gates"]["performance"]["metrics"] == {"mase": {"max": 1.0}}
+    assert set(nz["gates"]) == {"performance"}
+    assert nz["gates"]["performance"]["metrics"] == {"mase": {"max": 1.5}}
     assert nz["governance"] == {"policies": ["forecasting"], "stages": ["dev", "production"]}
 
 
@@ -195,10 +195,10 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
     for name in PIPELINES:
         for a, b in [("ingest", "split"), ("split", "train"), ("train", "evaluate"),
                      ("split", "evaluate"), ("evaluate", "gate-performance"),
-                     ("split", "gate-drift"), ("gate-performance", "gates"),
-                     ("gate-drift", "gates"), ("gates", "summary")]:
+                     ("gate-performance", "gates"), ("gates", "summary")]:
             assert edge(name, a, b) in edges, (name, a, b)
-    for a, b in [("evaluate", "gate-fairness"), ("split", "gate-fairness"),
+    for a, b in [("split", "gate-drift"), ("gate-drift", "gates"),
+                 ("evaluate", "gate-fairness"), ("split", "gate-fairness"),
                  ("evaluate", "gate-compare"), ("ingest", "gate-data-contract"),
                  ("gate-fairness", "gates"), ("gate-compare", "gates"),
                  ("gate-data-contract", "gates")]:
@@ -221,7 +221,7 @@ def test_dvc_sees_a_removed_pipeline_go(example_repo: Path) -> None:
 
     listed = dvc(example_repo, "stage", "list", "--all")
     assert "credit-risk" not in listed
-    assert "compiled/arrivals-uk/dvc.yaml:gate-drift" in listed
+    assert "compiled/arrivals-uk/dvc.yaml:gate-performance" in listed
 
 
 # -- deterministic --------------------------------------------------------------------------
@@ -284,12 +284,12 @@ def test_check_on_a_repo_never_compiled_writes_nothing(example_repo: Path) -> No
 
 def test_check_catches_a_hand_edited_output(example_repo: Path) -> None:
     compile_ok(example_repo)
-    edit(example_repo / "compiled/arrivals-uk/params.yaml", "max: 1.0", "max: 2.0")
+    edit(example_repo / "compiled/arrivals-uk/params.yaml", "max: 1.5", "max: 2.0")
 
     result = run_cli("compile", "--check", "-C", example_repo)
 
     assert result.exit_code == 1
-    assert "-        max: 2.0\n+        max: 1.0" in result.stderr
+    assert "-        max: 2.0\n+        max: 1.5" in result.stderr
 
 
 # -- stale files ----------------------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_a_spec_error_writes_nothing(example_repo: Path) -> None:
     compile_ok(example_repo)
     edit(example_repo / "pipelines/credit-risk.yaml", "brier: {max: 0.2}",
          "brier: {max: 0.2}\n        roc_auc: {min: 0.5}")
-    edit(example_repo / "pipelines/arrivals.yaml", "test_periods: 8", "test_periods: eight")
+    edit(example_repo / "pipelines/arrivals.yaml", "test_periods: 12", "test_periods: eight")
     before = snapshot(example_repo)
     weak = position((example_repo / "pipelines/credit-risk.yaml").read_text(), "min: ", "0.5")
     wrong = position((example_repo / "pipelines/arrivals.yaml").read_text(), "periods: ", "eight")
@@ -370,7 +370,7 @@ def test_a_spec_error_on_a_fresh_repo_creates_nothing(example_repo: Path) -> Non
     result = run_cli("compile", "-C", example_repo)
 
     assert result.exit_code == 2
-    assert "policies/forecasting.yaml:19:3: spec.bogus: unknown key 'bogus'" in result.stderr
+    assert "policies/forecasting.yaml:18:3: spec.bogus: unknown key 'bogus'" in result.stderr
     assert sorted(p.name for p in example_repo.iterdir()) == ["pipelines", "policies"]
 
 

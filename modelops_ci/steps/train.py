@@ -28,8 +28,12 @@ _EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
     train = read_parquet(ctx.path(ctx.layout.train))
-    with _parameters_checked(ctx):
+    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
+    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
+    with _parameters_checked(ctx), threadpool_limits(1, user_api="openmp"):
         if ctx.task == "forecast":
             model, facts = forecast.fit(ctx, train, estimator(ctx))
         else:
