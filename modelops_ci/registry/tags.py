@@ -13,7 +13,8 @@ with a registry-like name is ignored, as GTO ignores it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelops_ci import git
@@ -106,60 +107,203 @@ def _in_tag(name: str) -> str:
 
 @dataclass(frozen=True)
 class TagRef:
-    """A registry tag as git holds it: its name, the commit it points at, its tagger date."""
+    """A registry tag as git holds it: its name, the commit it points at, its tagger date.
+
+    `oid` is the tag object's id, `tagger` "Name <email>"; `message` is filled only when asked for
+    (see `read`), since reading every message of a large registry costs time `show` does not need.
+    """
 
     tag: str
     commit: str
     date: int
     parsed: RegistryTag
+    oid: str = ""
+    tagger: str = ""
+    message: str = field(default="", compare=False)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Replay order: N first (tags without N, GTO's older form, before any), then the date."""
+        return (self.parsed.counter if self.parsed.counter is not None else -1, self.date)
 
 
-FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(taggerdate:unix)"
+FIELDS = ("%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(taggerdate:unix)", "%(objectname)",
+          "%(taggername) %(taggeremail)")
+FORMAT = "%00".join(FIELDS)
 
 
-def read(root: Path) -> list[TagRef]:
-    """Every annotated registry tag of the repository at `root`, with the commit it points at."""
-    result = git.run("for-each-ref", f"--format={FORMAT}", "refs/tags", cwd=root, check=False)
+def read(root: Path, *, names: Iterable[str] = (), messages: bool = False) -> list[TagRef]:
+    """Every annotated registry tag of the repository at `root`, with the commit it points at.
+
+    One `git for-each-ref` call, whatever the number of tags; `names` narrows it to those
+    artifacts' tags, `messages` adds each tag's message (for evidence).
+    """
+    patterns = [f"refs/tags/{_in_tag(n)}{sep}*" for n in names for sep in "@#"] or ["refs/tags"]
+    fmt = FORMAT + ("%00%(contents)%00" if messages else "")
+    result = git.run("for-each-ref", f"--format={fmt}", *patterns, cwd=root, check=False)
     if result.returncode != 0:
         raise RegistryError(f"{root}: cannot read the registry's git tags ({result.stderr.strip()}): "
                             "run inside a git repository")
-    refs = []
-    for line in result.stdout.splitlines():
-        tag, kind, commit, date = line.split("\0")
-        parsed = parse(tag)
-        if parsed and kind == "tag" and commit:
-            refs.append(TagRef(tag, commit, int(date or 0), parsed))
-    return refs
+    return [ref for record in _records(result.stdout, messages) if (ref := _tag_ref(record))]
+
+
+def _records(output: str, messages: bool) -> Iterable[list[str]]:
+    if not messages:
+        return (line.split("\0") for line in output.splitlines())
+    # A message spans lines: records are len(FIELDS) + 1 NUL-separated fields, each record
+    # ending in NUL and for-each-ref's newline (which starts the next record's first field).
+    parts = output.split("\0")
+    width = len(FIELDS) + 2
+    return ([parts[i].lstrip("\n"), *parts[i + 1:i + width - 1]] for i in range(0, len(parts) - 1, width - 1))
+
+
+def _tag_ref(fields: list[str]) -> TagRef | None:
+    tag, kind, commit, date, oid, tagger = fields[:6]
+    parsed = parse(tag)
+    if not parsed or kind != "tag" or not commit:
+        return None
+    return TagRef(tag, commit, int(date or 0), parsed, oid, tagger.strip(),
+                  fields[6] if len(fields) > 6 else "")
+
+
+# -- the registry's state, replayed from its tags (GTO's semantics) -----------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """A registered version: where it points, the tag that registered it, whether it was withdrawn."""
+
+    version: str
+    commit: str
+    tag: str
+    date: int
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One name's state: its versions (oldest semver first), who holds each stage, retired or not."""
+
+    name: str
+    versions: tuple[Version, ...]
+    stages: dict[str, Champion]
+    deprecated: bool = False
+
+    @property
+    def latest(self) -> str | None:
+        """The highest active version, as GTO's `show` reports it."""
+        live = [v.version for v in self.versions if v.active]
+        return max(live, key=semver_key) if live else None
+
+    def version(self, version: str) -> Version | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+
+def state(refs: Iterable[TagRef]) -> dict[str, Artifact]:
+    """Every name's state, replayed from its tags.
+
+    As GTO: a stage belongs to the most recent assignment that is still in force, i.e. not
+    followed by an unassignment of the same commit, and whose version was not withdrawn
+    (unassigning the current holder hands the stage back to the previous one still in force).
+    Unlike GTO, events are ordered by N rather than by the second they were tagged in, and
+    retiring a name (`name@deprecated#N`) clears every stage assigned before it.
+    """
+    by_name: dict[str, list[TagRef]] = {}
+    for ref in refs:
+        by_name.setdefault(ref.parsed.name, []).append(ref)
+    return {name: _artifact(name, found) for name, found in sorted(by_name.items())}
+
+
+def _artifact(name: str, refs: list[TagRef]) -> Artifact:
+    registered = [r for r in refs if r.parsed.version and not r.parsed.cancel]
+    withdrawn = {r.parsed.version for r in refs if r.parsed.version and r.parsed.cancel}
+    versions = tuple(sorted((Version(str(r.parsed.version), r.commit, r.tag, r.date,
+                                     r.parsed.version not in withdrawn) for r in registered),
+                            key=lambda v: semver_key(v.version)))
+    retirements = [r for r in refs if r.parsed.deprecated]
+    cutoff = max((r.order for r in retirements), default=(-2, 0))
+    last: dict[tuple[str, str], TagRef] = {}  # (stage, commit) -> the latest event there
+    for event in sorted((r for r in refs if r.parsed.stage and r.order > cutoff), key=lambda r: r.order):
+        last[(str(event.parsed.stage), event.commit)] = event
+    holders: dict[str, tuple[TagRef, str]] = {}
+    for (stage, commit), event in last.items():
+        held = _version_at(versions, commit)
+        if event.parsed.cancel or held is None:
+            continue
+        if stage not in holders or event.order > holders[stage][0].order:
+            holders[stage] = (event, held)
+    stages = {stage: Champion(held, event.commit, event.tag)
+              for stage, (event, held) in sorted(holders.items(), key=lambda item: item[1][0].order)}
+    newest_other = max((r.date for r in refs if not r.parsed.deprecated), default=-1)
+    deprecated = bool(retirements) and max(r.date for r in retirements) >= newest_other
+    return Artifact(name, versions, stages, deprecated)
+
+
+def _version_at(versions: tuple[Version, ...], commit: str) -> str | None:
+    """The version registered at `commit` (the latest, if several); the commit itself if none
+    was, as GTO names it; None if every version there was withdrawn (its stages lapse)."""
+    here = [v for v in versions if v.commit == commit]
+    if not here:
+        return commit
+    live = [v for v in here if v.active]
+    return max(live, key=lambda v: (v.date, semver_key(v.version))).version if live else None
 
 
 def champion(root: Path, name: str, stage: str) -> Champion | None:
-    """The version of `name` that holds `stage` now, or None when none does.
-
-    Stage events are replayed in order of N (tags without N, GTO's older form, first, by date): an
-    assignment moves the stage to its commit, an unassignment of that commit clears it, and
-    retiring the name (`name@deprecated#N`) clears every stage.
-    """
-    refs = [r for r in read(root) if r.parsed.name == name]
-    events = sorted((r for r in refs if r.parsed.stage == stage or r.parsed.deprecated),
-                    key=lambda r: (r.parsed.counter if r.parsed.counter is not None else -1, r.date))
-    holder: TagRef | None = None
-    for event in events:
-        if event.parsed.deprecated:
-            holder = None
-        elif not event.parsed.cancel:
-            holder = event
-        elif holder is not None and holder.commit == event.commit:
-            holder = None
-    if holder is None:
-        return None
-    return Champion(_version_at(refs, holder.commit), holder.commit, holder.tag)
+    """The version of `name` that holds `stage` now, or None when none does (see `state`)."""
+    artifact = state(read(root, names=[name])).get(name)
+    return artifact.stages.get(stage) if artifact else None
 
 
-def _version_at(refs: list[TagRef], commit: str) -> str:
-    """The version registered at `commit` (the latest registered, if several); else the commit, as GTO."""
-    versions = [r for r in refs if r.commit == commit and r.parsed.version]
-    withdrawn = {r.parsed.version for r in versions if r.parsed.cancel}
-    live = [r for r in versions if not r.parsed.cancel and r.parsed.version not in withdrawn]
-    if not live:
-        return commit
-    return str(max(live, key=lambda r: (r.parsed.counter or 0, r.date)).parsed.version)
+def semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+    """Sort key for vX.Y.Z[-pre][+build]: a pre-release sorts before its release (semver.org §11)."""
+    core, _, pre = version.lstrip("v").partition("+")[0].partition("-")
+    major, minor, patch = (int(p) if p.isdigit() else 0 for p in [*core.split("."), "0", "0"][:3])
+    fields = tuple((0, int(f), "") if f.isdigit() else (1, 0, f) for f in pre.split(".")) if pre else ()
+    return (major, minor, patch, 0 if pre else 1, fields)
+
+
+def bump(version: str | None, part: str) -> str:
+    """The next version after `version` (v0.0.0 when there is none): major, minor or patch."""
+    major, minor, patch = semver_key(version or "v0.0.0")[:3]
+    if part == "major":
+        return f"v{major + 1}.0.0"
+    if part == "minor":
+        return f"v{major}.{minor + 1}.0"
+    if part == "patch":
+        return f"v{major}.{minor}.{patch + 1}"
+    raise UserError(f"cannot bump '{part}': use major, minor or patch")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry event, as GTO's `history` lists them."""
+
+    date: int
+    name: str
+    event: str  # registration, deregistration, assignment, unassignment, deprecation
+    version: str | None
+    stage: str | None
+    commit: str
+    tag: str
+    tagger: str
+    counter: int | None
+
+
+def history(refs: Iterable[TagRef], name: str) -> list[Event]:
+    """`name`'s events, oldest first (by date, then N)."""
+    mine = [r for r in refs if r.parsed.name == name]
+    at_commit = {r.commit: str(r.parsed.version) for r in sorted(mine, key=lambda r: r.date)
+                 if r.parsed.version and not r.parsed.cancel}
+    events = [Event(r.date, name, _event_kind(r.parsed), r.parsed.version or at_commit.get(r.commit, r.commit)
+                    if not r.parsed.deprecated else None, r.parsed.stage, r.commit, r.tag, r.tagger, r.parsed.counter)
+              for r in mine]
+    return sorted(events, key=lambda e: (e.date, e.counter if e.counter is not None else -1, e.tag))
+
+
+def _event_kind(parsed: RegistryTag) -> str:
+    if parsed.deprecated:
+        return "deprecation"
+    if parsed.version:
+        return "deregistration" if parsed.cancel else "registration"
+    return "unassignment" if parsed.cancel else "assignment"

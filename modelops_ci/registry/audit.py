@@ -1,0 +1,210 @@
+"""The lineage of a stage: stage -> tag -> version -> commit -> data hashes (dvc.lock) -> gate
+report -> PR and approvers -> signer, as the tag claims it and as the commit holds it.
+
+Audit reports what the tags and commits hold; the judgement is `verify`'s, run here offline
+(approvals skipped: they need GitHub) and shown beside the lineage. The signer is the principal
+verify accepted, else what the signature itself tells: the key's fingerprint (checked against
+the signed bytes) and its principal in allowed_signers on the trusted branch, marked unverified.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelops_ci import git
+from modelops_ci.errors import UserError
+from modelops_ci.registry import evidence, tags
+from modelops_ci.registry.promote import policy_stages
+
+UNVERIFIED = "unverified"
+SSH_BEGIN = "-----BEGIN SSH SIGNATURE-----"
+PGP_BEGIN = "-----BEGIN PGP SIGNATURE-----"
+_FINGERPRINT = re.compile(r"key (SHA256:[A-Za-z0-9+/=]+)")
+COMPARED = ("commit", "version", "data", "model", "metrics", "gates_digest", "verdict", "policy_digest")
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signed a tag, as far as audit can tell without verifying the promotion."""
+
+    # "verified": verify accepted the signature and its principal for this stage;
+    # "signed": the signature is good and allowed_signers names its key; "unknown-key": good, but no
+    # principal has the key; "bad-signature"; "unsigned"; "unverified": no allowed_signers to ask, or GPG
+    status: str
+    fingerprint: str = ""
+    principals: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        key = f"key {self.fingerprint}" if self.fingerprint else "GPG key"
+        who = ", ".join(self.principals)
+        return {
+            "verified": f"{who} ({key})",
+            "signed": f"{who} ({key}; not verified: `modelops-ci verify`)",
+            "unknown-key": f"{key}, which no principal in allowed_signers has",
+            "bad-signature": "a signature that does not match the tag's content",
+            "unsigned": "unsigned",
+        }.get(self.status, f"unverified ({key})")
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """One stage of one name, traced to its data."""
+
+    name: str
+    stage: str
+    tag: str
+    tagger: str
+    date: int
+    version: str
+    version_tag: str | None
+    commit: str
+    data: dict[str, str]
+    model: dict[str, str]
+    verdict: str
+    gates_digest: str
+    policy_digest: str
+    pr: int | None
+    approvers: tuple[str, ...]
+    signer: Signer
+    evidence: str  # "matches", "differs", "missing"
+    differences: tuple[str, ...] = field(default=())
+    verification: dict[str, Any] | None = None  # verify's verdict without approvals: ok, rule, reason
+
+    def to_dict(self) -> dict[str, Any]:
+        found = asdict(self)
+        found["approvers"] = list(self.approvers)
+        found["differences"] = list(self.differences)
+        found["signer"] = {**asdict(self.signer), "principals": list(self.signer.principals),
+                           "summary": str(self.signer)}
+        return found
+
+
+def parse_target(target: str) -> tuple[str, str | None]:
+    """`NAME` or `NAME#STAGE` -> (name, stage)."""
+    name, _, stage = target.partition("#")
+    tags.version_tag(name, "v0.0.0")  # validates the name
+    if stage:
+        tags.stage_tag(name, stage, 1)
+    return name, stage or None
+
+
+def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
+    """The lineage of `stage` of `name` (default: every stage a version holds now)."""
+    refs = tags.read(root, names=[name], messages=True)
+    artifact = tags.state(refs).get(name)
+    if artifact is None:
+        raise UserError(f"unknown name '{name}': no registry tags for it (see `modelops-ci registry show`)")
+    if stage is not None and stage not in artifact.stages:
+        held = ", ".join(artifact.stages) or "none"
+        raise UserError(f"no version of {name} holds stage '{stage}' (stages held: {held})")
+    order = policy_stages(root, name, "HEAD")
+    chosen = [stage] if stage else sorted(artifact.stages, key=lambda s: (s not in order, _index(order, s), s))
+    by_tag = {r.tag: r for r in refs}
+    return [_lineage(root, artifact, s, by_tag) for s in chosen]
+
+
+def _index(order: tuple[str, ...], stage: str) -> int:
+    return order.index(stage) if stage in order else 0
+
+
+def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, tags.TagRef]) -> Lineage:
+    held = artifact.stages[stage]
+    ref = by_tag[held.tag]
+    version = artifact.version(held.version)
+    try:
+        claimed: evidence.Evidence | None = evidence.parse(ref.message)
+    except evidence.EvidenceError:
+        claimed = None
+    actual = _actual(root, artifact.name, held)
+    verdict = _verdict(root, held.tag)
+    state, differences = _compare(claimed, actual)
+    source = actual or claimed
+    return Lineage(
+        name=artifact.name, stage=stage, tag=held.tag, tagger=ref.tagger, date=ref.date, version=held.version,
+        version_tag=version.tag if version else None, commit=held.commit,
+        data=dict(source.data) if source else {}, model=dict(source.model) if source else {},
+        verdict=source.verdict if source else "", gates_digest=source.gates_digest if source else "",
+        policy_digest=source.policy_digest if source else "",
+        pr=claimed.pr if claimed else None, approvers=claimed.approvers if claimed else (),
+        signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
+        verification=({"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason} if verdict else None),
+    )
+
+
+def _verdict(root: Path, tag: str) -> Any:
+    """verify's result for `tag` with approvals skipped (None when no trusted ref can be read)."""
+    from modelops_ci.registry import verify
+
+    try:
+        return verify.verify(root, tag, approvals=verify.SKIP)
+    except UserError:
+        return None
+
+
+def _signer(root: Path, tag: str, verdict: Any) -> Signer:
+    seen = signer(root, tag)
+    if verdict is not None and verdict.signer:  # verify accepted the signature and its principal
+        return Signer("verified", seen.fingerprint, (str(verdict.signer),))
+    return seen
+
+
+def _actual(root: Path, name: str, held: tags.Champion) -> evidence.Evidence | None:
+    """What the commit holds (recomputed), or None when it holds no pipeline output to recompute."""
+    try:
+        return evidence.collect(root, name, held.commit, version=held.version)
+    except UserError:
+        return None
+
+
+def _compare(claimed: evidence.Evidence | None, actual: evidence.Evidence | None) -> tuple[str, tuple[str, ...]]:
+    if claimed is None:
+        return "missing", ()
+    if actual is None:
+        return "differs", ("the commit holds no dvc.lock with a model to recompute the evidence from",)
+    differences = tuple(key for key in COMPARED if getattr(claimed, key) != getattr(actual, key))
+    return ("differs" if differences else "matches"), differences
+
+
+def signer(root: Path, tag: str) -> Signer:
+    """The key that signed `tag` (checked against the signed bytes, not against any policy) and
+    its principals in allowed_signers on the trusted branch. GPG signatures: "unverified"."""
+    raw = git.run("cat-file", "tag", tag, cwd=root, check=False).stdout
+    if SSH_BEGIN not in raw:
+        return Signer(UNVERIFIED if PGP_BEGIN in raw else "unsigned")
+    cut = raw.index(SSH_BEGIN)
+    payload, signature = raw[:cut], raw[cut:]
+    with tempfile.TemporaryDirectory(prefix="modelops-audit-") as folder:
+        sig = Path(folder) / "tag.sig"
+        sig.write_text(signature, encoding="utf-8")
+        checked = subprocess.run(["ssh-keygen", "-Y", "check-novalidate", "-n", "git", "-s", str(sig)],
+                                 input=payload, capture_output=True, text=True, check=False)
+        found = _FINGERPRINT.search(checked.stdout + checked.stderr)
+        if checked.returncode != 0 or not found:
+            return Signer("bad-signature")
+        principals = _principals(root, sig, Path(folder))
+    if principals is None:
+        return Signer(UNVERIFIED, found.group(1))
+    return Signer("signed" if principals else "unknown-key", found.group(1), principals)
+
+
+def _principals(root: Path, sig: Path, folder: Path) -> tuple[str, ...] | None:
+    """Principals allowed_signers on the trusted branch gives the signing key; None when there is
+    no trusted branch or allowed_signers to ask."""
+    from modelops_ci.registry import trust
+
+    try:
+        allowed = trust.load(root).allowed_signers(None, validity=False)
+    except UserError:
+        return None
+    if not allowed:
+        return None
+    listing = folder / "allowed_signers"
+    listing.write_text(allowed, encoding="utf-8")
+    done = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", str(sig), "-f", str(listing)],
+                          capture_output=True, text=True, check=False)
+    return tuple(done.stdout.split()) if done.returncode == 0 else ()

@@ -1,0 +1,297 @@
+"""Writing the registry: register a version (`name@vX.Y.Z`) and promote it to a stage
+(`name#stage#N`), each a signed annotated tag carrying the evidence block, pushed atomically.
+
+Racing promoters: N is one more than any N the name has used, local or remote. Each attempt
+fetches the name's tags, signs `name#stage#N` and pushes that one ref; git refuses to create a
+tag the remote already has, so of two promoters that chose the same N one wins and the other
+deletes its local tag, takes the next N, signs again and retries.
+
+Crash safety: `git tag` writes the tag object and then the ref in one call (the ref is renamed
+into place), and a push either creates the remote ref or does not, so a promotion killed at any
+point leaves a whole tag or none. Re-running one is idempotent: when the stage's latest event is
+already a tag on the same commit with identical evidence (say, pushed just before a crash), that
+tag is pushed if needed and returned rather than a second one made.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from modelops_ci import git
+from modelops_ci.errors import CheckFailed, UserError
+from modelops_ci.layout import COMPILED_DIR, Layout
+from modelops_ci.registry import evidence, signing, tags
+
+MAX_ATTEMPTS = 24
+BUMPS = ("major", "minor", "patch")
+
+
+class PromotionError(UserError):
+    """A registry tag could not be written or pushed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """A registry tag made (or found, when an identical promotion already exists)."""
+
+    tag: str
+    commit: str
+    created: bool
+    pushed: bool
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where registry tags are pushed; `None` as a name means keep them local (--no-push)."""
+
+    name: str | None = "origin"
+
+    @property
+    def push(self) -> bool:
+        return self.name is not None
+
+
+def register(root: Path, name: str, key: signing.SigningKey, *, version: str | None = None,
+             bump: str | None = None, rev: str = "HEAD", remote: Remote = Remote()) -> Written:
+    """Register a version of pipeline `name` at `rev`: a signed `name@vX.Y.Z` with evidence.
+
+    Refuses a version that exists, a second version on one commit (GTO could not tell which
+    one a stage tag on that commit means), uncommitted pipeline outputs, and a commit whose
+    gates.json verdict is not pass. Without `version`, bumps the highest one (`bump`, default patch).
+    """
+    if version and bump:
+        raise UserError("pass either --version or --bump, not both")
+    tags.version_tag(name, version or "v0.0.0")  # validates both before any git call
+    commit = resolve_commit(root, rev)
+    if remote.push:
+        _fetch(root, name, remote)
+    artifact = tags.state(tags.read(root, names=[name])).get(name)
+    known = artifact.versions if artifact else ()
+    if version is None:
+        highest = max((v.version for v in known), key=tags.semver_key, default=None)
+        version = tags.bump(highest, bump or "patch")
+    tag = tags.version_tag(name, version)
+    _refuse_taken(root, name, version, commit, known)
+    _refuse_dirty(root, name, commit)
+    found = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version)
+    _require_pass(found, commit)
+    signing.create_tag(root, tag, commit, evidence.message(f"Register {name} {version}", found), key)
+    if not remote.push:
+        return Written(tag, commit, created=True, pushed=False)
+    if _push(root, tag, remote) != "pushed":
+        _delete(root, tag)
+        raise PromotionError(f"{tag} already exists on remote '{remote.name}': choose another version "
+                             "(or --bump)")
+    return Written(tag, commit, created=True, pushed=True)
+
+
+def promote(root: Path, name: str, version: str, stage: str, key: signing.SigningKey, *,
+            pr: int | None = None, approvers: Sequence[str] = (), remote: Remote = Remote(),
+            max_attempts: int = MAX_ATTEMPTS) -> Written:
+    """Assign `stage` to `name`'s `version`: a signed `name#stage#N` with evidence, pushed.
+
+    The stage must be one of the policy's stages for `name`, and the stage before it must hold
+    the same version (no production without staging). See the module docstring for races and crashes.
+    """
+    tags.stage_tag(name, stage, 1)  # validates both names before any git call
+    tags.version_tag(name, version)
+    if remote.push:
+        _fetch(root, name, remote)
+    artifact = _artifact(root, name)
+    registered = artifact.version(version)
+    if registered is None or not registered.active:
+        listed = ", ".join(v.version for v in artifact.versions if v.active) or "none"
+        raise UserError(f"{name}@{version} is not registered (registered versions: {listed}): "
+                        f"`modelops-ci register {name} --version {version}` first")
+    commit = registered.commit
+    _check_stage_order(root, artifact, registered, stage)
+    claimed = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version,
+                               stage=stage, pr=pr, approvers=tuple(approvers))
+    _require_pass(claimed, commit)
+    message = evidence.message(f"Promote {name} {version} to {stage}", claimed)
+    for attempt in range(1, max_attempts + 1):
+        if attempt > 1 and remote.push:
+            time.sleep(secrets.randbelow(40 * attempt) / 1000)  # spread the racers out
+            _fetch(root, name, remote)
+        written = _attempt(root, name, stage, commit, claimed, message, key, remote, attempt)
+        if written is not None:
+            return written
+    raise PromotionError(f"gave up promoting {name}@{version} to {stage} after {max_attempts} attempts: "
+                         f"other promotions kept taking the next N on '{remote.name}'; run it again")
+
+
+def _attempt(root: Path, name: str, stage: str, commit: str, claimed: evidence.Evidence, message: str,
+             key: signing.SigningKey, remote: Remote, attempt: int) -> Written | None:
+    """One try: reuse an identical promotion or sign the next N, then push. None: N was taken."""
+    refs = tags.read(root, names=[name], messages=True)
+    same = _same_promotion(refs, stage, commit, claimed)
+    tag = same or tags.stage_tag(name, stage, tags.next_counter(_tag_names(root, name), name))
+    if same is None:
+        try:
+            signing.create_tag(root, tag, commit, message, key)
+        except signing.SigningError:
+            if _local_oid(root, tag):  # another process in this clone took the name first
+                return None
+            raise
+    if not remote.push:
+        return Written(tag, commit, created=same is None, pushed=False, attempts=attempt)
+    outcome = _push(root, tag, remote)
+    if outcome != "taken":
+        return Written(tag, commit, created=same is None, pushed=True, attempts=attempt)
+    _delete(root, tag)
+    return None
+
+
+def _same_promotion(refs: list[tags.TagRef], stage: str, commit: str, claimed: evidence.Evidence) -> str | None:
+    """The stage's latest event, if it is an assignment of `commit` with exactly this evidence."""
+    events = [r for r in refs if r.parsed.stage == stage]
+    if not events:
+        return None
+    latest = max(events, key=lambda r: r.order)
+    if latest.parsed.cancel or latest.commit != commit:
+        return None
+    try:
+        same = evidence.parse(latest.message) == claimed
+    except evidence.EvidenceError:
+        return None
+    return latest.tag if same else None
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def resolve_commit(root: Path, rev: str) -> str:
+    done = git.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=root, check=False)
+    if done.returncode != 0:
+        raise UserError(f"'{rev}' is not a commit of {root}: pass --commit with a branch, tag or commit id")
+    return done.stdout.strip()
+
+
+def _artifact(root: Path, name: str) -> tags.Artifact:
+    artifact = tags.state(tags.read(root, names=[name])).get(name)
+    if artifact is None:
+        names = sorted(tags.state(tags.read(root)))
+        raise UserError(f"unknown name '{name}': no registry tags for it (names in the registry: "
+                        f"{', '.join(names) or 'none'}); `modelops-ci register {name}` first")
+    return artifact
+
+
+def _refuse_taken(root: Path, name: str, version: str, commit: str, known: tuple[tags.Version, ...]) -> None:
+    if any(v.version == version for v in known) or _tag_names(root, name, version):
+        raise UserError(f"{name}@{version} already exists: choose another version (or --bump)")
+    here = [v.version for v in known if v.commit == commit and v.active]
+    if here:
+        raise UserError(f"commit {commit[:12]} already holds {name}@{here[0]}: one version per commit "
+                        "(a stage tag on it must name one version); promote that version instead")
+
+
+def _pipeline_at(root: Path, name: str, commit: str) -> str:
+    """`name` itself, once it is a pipeline compiled at `commit` (else a message listing those that are)."""
+    listing = git.run("ls-tree", "-d", "--name-only", f"{commit}:{COMPILED_DIR}", cwd=root, check=False)
+    pipelines = listing.stdout.split() if listing.returncode == 0 else []
+    if name not in pipelines:
+        raise UserError(f"unknown pipeline '{name}': not compiled at {commit[:12]} "
+                        f"(pipelines there: {', '.join(pipelines) or 'none'})")
+    return name
+
+
+def _refuse_dirty(root: Path, name: str, commit: str) -> None:
+    """A version at HEAD must be what HEAD holds: the lock and the gate results committed."""
+    if commit != resolve_commit(root, "HEAD"):
+        return
+    files = Layout(name)
+    status = git.run("status", "--porcelain", "--", files.lock, files.params, files.gates, files.metrics,
+                     cwd=root).stdout
+    changed = [line[3:] for line in status.splitlines()]
+    if changed:
+        raise UserError(f"pipeline {name} has uncommitted changes ({', '.join(changed)}): commit them "
+                        "(`git add` + `git commit`), then register")
+
+
+def _require_pass(found: evidence.Evidence, commit: str) -> None:
+    if found.verdict != "pass":
+        said = f"says '{found.verdict}'" if found.verdict else "is missing"
+        raise CheckFailed(f"{Layout(found.pipeline).gates} at {commit[:12]} {said}: only a commit whose gates "
+                          "passed can be registered or promoted (run `modelops-ci gate`, commit the results)")
+
+
+def policy_stages(root: Path, name: str, commit: str) -> tuple[str, ...]:
+    """The stages the policy gives `name`, as compiled at HEAD (else at `commit`)."""
+    for rev in ("HEAD", commit):
+        raw = git.run("show", f"{rev}:{Layout(name).params}", cwd=root, check=False)
+        if raw.returncode == 0:
+            params = yaml.safe_load(raw.stdout) or {}
+            return tuple(str(s) for s in (params.get("governance") or {}).get("stages") or ())
+    return ()
+
+
+def _check_stage_order(root: Path, artifact: tags.Artifact, version: tags.Version, stage: str) -> None:
+    stages = policy_stages(root, artifact.name, version.commit)
+    if stage not in stages:
+        raise UserError(f"stage '{stage}' is not in the policy for {artifact.name} (stages: "
+                        f"{', '.join(stages) or 'none: no policy selects it'}); see policies/*.yaml")
+    index = stages.index(stage)
+    if index == 0:
+        return
+    before = stages[index - 1]
+    holder = artifact.stages.get(before)
+    if holder is None or holder.commit != version.commit:
+        raise CheckFailed(f"{artifact.name}@{version.version} is not in '{before}' "
+                          f"({'it holds ' + holder.version if holder else 'nothing is'}): stages go in order "
+                          f"{' -> '.join(stages)}; promote it to '{before}' first")
+
+
+# -- git --------------------------------------------------------------------------------------
+
+
+def _tag_names(root: Path, name: str, version: str | None = None) -> list[str]:
+    """Every tag name (lightweight ones too, which occupy the ref) of `name`, or of one version."""
+    prefix = f"refs/tags/{name.replace(':', '=')}"
+    patterns = [f"{prefix}@{version}", f"{prefix}@{version}!*"] if version else [f"{prefix}@*", f"{prefix}#*"]
+    return git.run("for-each-ref", "--format=%(refname:strip=2)", *patterns, cwd=root).stdout.split()
+
+
+def _fetch(root: Path, name: str, remote: Remote) -> None:
+    """Bring the remote's tags of `name` here; the remote's version of a tag wins (+), so a tag left
+    by a crashed promotion that lost its N to another promoter is replaced, not kept."""
+    prefix = f"refs/tags/{name.replace(':', '=')}"
+    specs = [f"+{prefix}{sep}*:{prefix}{sep}*" for sep in "@#"]
+    done = git.run("fetch", "--quiet", "--no-tags", str(remote.name), *specs, cwd=root, check=False)
+    if done.returncode != 0:
+        raise PromotionError(f"cannot fetch tags from remote '{remote.name}' ({done.stderr.strip()}): "
+                             "pass --remote NAME, or --no-push to work locally")
+
+
+def _push(root: Path, tag: str, remote: Remote) -> str:
+    """Push one tag atomically: "pushed", "present" (the remote has this very tag) or "taken"."""
+    ref = f"refs/tags/{tag}"
+    done = git.run("push", "--atomic", "--porcelain", str(remote.name), f"{ref}:{ref}",
+                   cwd=root, check=False)
+    if done.returncode == 0:
+        return "present" if f"=\t{ref}:{ref}" in done.stdout else "pushed"
+    there = git.run("ls-remote", str(remote.name), ref, cwd=root, check=False)
+    remote_oid = there.stdout.split("\t")[0] if there.returncode == 0 else ""
+    if remote_oid and remote_oid == _local_oid(root, tag):
+        return "present"
+    if remote_oid:
+        return "taken"
+    _delete(root, tag)
+    raise PromotionError(f"could not push {tag} to '{remote.name}': "
+                         f"{(done.stderr or done.stdout).strip()}; nothing was promoted, run it again")
+
+
+def _local_oid(root: Path, tag: str) -> str:
+    return git.run("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=root, check=False).stdout.strip()
+
+
+def _delete(root: Path, tag: str) -> None:
+    oid = _local_oid(root, tag)
+    if oid:  # only if it is still the tag we made
+        git.run("update-ref", "-d", f"refs/tags/{tag}", oid, cwd=root, check=False)

@@ -1,0 +1,481 @@
+"""The registry's write and read side: register, promote, show, history, audit, sync-mlflow, the
+pre-push hook, GTO interop. Real git, real ssh-keygen keys, a bare remote in tmp_path.
+
+The repos here are built by hand rather than by running pipelines: a commit needs only what the
+evidence reads (compiled/<p>/dvc.lock, params.yaml, reports/<p>/gates.json and metrics.json,
+policies/), which keeps these tests to seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import pytest
+
+from modelops_ci.cli import cli
+from modelops_ci.cli_registry import register_commands
+from modelops_ci.registry import evidence, tags
+from modelops_ci.registry import promote as writer
+from modelops_ci.registry.signing import SigningKey
+from tests.conftest import BIN, PROJECT, git, run_cli, write
+
+register_commands(cli)  # until cli.py wires them (idempotent)
+
+NAME = "loans"
+STAGES = ("dev", "staging", "production")
+DVC_YAML = "stages:\n  train:\n    cmd: modelops-ci step train loans\n"
+HOOK = PROJECT / "hooks" / "pre-push"
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def card(index: int) -> str:
+    """The model card of the index-th model: what model.json holds (its sha256 links to MLflow)."""
+    return json.dumps({"sha256": hashlib.sha256(f"model {index}".encode()).hexdigest(), "task": "classification"})
+
+
+def lock(name: str, index: int) -> str:
+    outs = {f"data/{name}/train.parquet": md5(f"data {index}"),
+            f"models/{name}/model.skops": md5(f"model {index}"),
+            f"models/{name}/model.json": md5(card(index))}
+    lines = ["schema: '2.0'", "stages:", "  train:", "    cmd: train", "    outs:"]
+    for path, digest in outs.items():
+        lines += [f"    - path: {path}", "      hash: md5", f"      md5: {digest}"]
+    return "\n".join(lines) + "\n"
+
+
+def policy(name: str, stages: tuple[str, ...]) -> str:
+    return (f"apiVersion: modelops/v1\nkind: Policy\nmetadata: {{name: {name}-policy}}\nspec:\n"
+            f"  selector: {{names: [{name}]}}\n  stages: [{', '.join(stages)}]\n")
+
+
+@dataclass
+class Registry:
+    """A work repo with one commit per model version, its bare remote and a signing key."""
+
+    repo: Path
+    remote: Path
+    key: Path
+    commits: list[str] = field(default_factory=list)
+
+    @property
+    def signing(self) -> SigningKey:
+        return SigningKey("ssh", str(self.key))
+
+    def cli(self, *args: str | Path) -> tuple[int, str, str]:
+        result = run_cli(*args, "-C", self.repo)
+        return result.exit_code, result.stdout, result.stderr
+
+    def remote_tags(self) -> dict[str, str]:
+        listing = git("ls-remote", "--tags", "--refs", str(self.remote), cwd=self.repo)
+        return {ref.removeprefix("refs/tags/"): oid for oid, ref in (line.split("\t") for line in listing.splitlines())}
+
+    def add_model(self, name: str = NAME, verdict: str = "pass", stages: tuple[str, ...] = STAGES) -> str:
+        """Commit the next model version of `name` (its outputs, gate verdict and policy)."""
+        index = len(self.commits)
+        write(self.repo, f"compiled/{name}/dvc.yaml", DVC_YAML)
+        write(self.repo, f"compiled/{name}/params.yaml",
+              f"governance:\n  policies: [{name}-policy]\n  stages: [{', '.join(stages)}]\n")
+        write(self.repo, f"compiled/{name}/dvc.lock", lock(name, index))
+        write(self.repo, f"reports/{name}/gates.json", json.dumps({"verdict": verdict, "gates": []}))
+        write(self.repo, f"reports/{name}/metrics.json", json.dumps({"roc_auc": 0.8 + index / 100}))
+        write(self.repo, f"policies/{name}.yaml", policy(name, stages))
+        cached = self.repo / ".dvc" / "cache" / "files" / "md5" / md5(card(index))[:2] / md5(card(index))[2:]
+        write(cached.parent, cached.name, card(index))
+        git("add", "-A", cwd=self.repo)
+        git("commit", "-qm", f"{name} model {index}", cwd=self.repo)
+        git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=self.repo)
+        commit = git("rev-parse", "HEAD", cwd=self.repo).strip()
+        self.commits.append(commit)
+        return commit
+
+
+def make_ssh_key(folder: Path, name: str = "signer") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+    return key
+
+
+def make_registry(tmp_path: Path, models: int = 3, principal: str = "ci-bot") -> Registry:
+    """A registry repo with `models` committed model versions of `loans`, pushed to a bare remote."""
+    remote = tmp_path / "remote.git"
+    git("init", "-q", "--bare", "-b", "main", str(remote), cwd=tmp_path)
+    repo = tmp_path / "work"
+    repo.mkdir()
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("remote", "add", "origin", str(remote), cwd=repo)
+    key = make_ssh_key(tmp_path / "keys")
+    write(repo, ".gitignore", ".dvc/cache/\n.modelops/\n")
+    write(repo, "policies/allowed_signers", f"{principal} {key.with_suffix('.pub').read_text().strip()}\n")
+    registry = Registry(repo, remote, key)
+    for _ in range(models):
+        registry.add_model()
+    return registry
+
+
+@pytest.fixture
+def reg(tmp_path: Path) -> Registry:
+    return make_registry(tmp_path)
+
+
+def tag_object(repo: Path, tag: str) -> str:
+    return git("cat-file", "tag", tag, cwd=repo)
+
+
+# -- register and promote -----------------------------------------------------------------------
+
+
+def test_register_then_promote_through_the_stages(reg: Registry) -> None:
+    code, out, err = reg.cli("register", NAME, "--version", "v1.0.0", "--commit", reg.commits[0],
+                             "--signing-key", reg.key)
+    assert code == 0, err
+    assert f"registered loans@v1.0.0 at {reg.commits[0][:12]} (pushed to origin)" in out
+    for stage in STAGES:
+        code, out, err = reg.cli("promote", "loans@v1.0.0", "--to", stage, "--pr", "7", "--approver", "alice",
+                                 "--approver", "bob", "--signing-key", reg.key)
+        assert code == 0, err
+        assert f"promoted loans@v1.0.0 to {stage}" in out
+    assert set(reg.remote_tags()) == {"loans@v1.0.0", "loans#dev#1", "loans#staging#2", "loans#production#3"}
+
+    raw = tag_object(reg.repo, "loans#production#3")
+    assert f"object {reg.commits[0]}" in raw and "-----BEGIN SSH SIGNATURE-----" in raw
+    claimed = evidence.parse(raw)
+    assert (claimed.stage, claimed.version, claimed.pr, claimed.approvers) == ("production", "v1.0.0", 7,
+                                                                              ("alice", "bob"))
+    assert claimed == evidence.collect(reg.repo, NAME, reg.commits[0], version="v1.0.0", stage="production",
+                                       pr=7, approvers=("alice", "bob"))
+    assert claimed.verdict == "pass" and claimed.model["models/loans/model.json"] == md5(card(0))
+
+    code, out, _ = reg.cli("promote", "loans@v1.0.0", "--to", "production", "--pr", "7", "--approver", "alice",
+                           "--approver", "bob", "--signing-key", reg.key)
+    assert code == 0 and "already promoted: loans#production#3" in out
+    assert len(reg.remote_tags()) == 4  # a re-run makes no second tag
+
+
+def test_register_bumps_from_the_highest_version(reg: Registry) -> None:
+    key = reg.signing
+    assert writer.register(reg.repo, NAME, key, rev=reg.commits[0]).tag == "loans@v0.0.1"
+    assert writer.register(reg.repo, NAME, key, rev=reg.commits[1], bump="minor").tag == "loans@v0.1.0"
+    written = writer.register(reg.repo, NAME, key, bump="major", remote=writer.Remote(None))
+    assert (written.tag, written.commit, written.pushed) == ("loans@v1.0.0", reg.commits[2], False)
+    assert "loans@v1.0.0" not in reg.remote_tags()
+    assert tags.bump("v1.2.3-rc.1", "patch") == "v1.2.4"
+
+
+def test_promote_without_push_stays_local_and_is_idempotent(reg: Registry) -> None:
+    local = writer.Remote(None)
+    writer.register(reg.repo, NAME, reg.signing, version="v2.0.0", remote=local)
+    first = writer.promote(reg.repo, NAME, "v2.0.0", "dev", reg.signing, remote=local)
+    again = writer.promote(reg.repo, NAME, "v2.0.0", "dev", reg.signing, remote=local)
+    assert (first.tag, first.created, again.tag, again.created) == ("loans#dev#1", True, "loans#dev#1", False)
+    assert reg.remote_tags() == {}
+
+
+def test_promoting_an_older_version_again_makes_a_new_tag(reg: Registry) -> None:
+    """Idempotence covers re-running the latest promotion; rolling back is a new event."""
+    for index, version in enumerate(("v1.0.0", "v1.1.0")):
+        writer.register(reg.repo, NAME, reg.signing, version=version, rev=reg.commits[index])
+    assert writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing).tag == "loans#dev#1"
+    assert writer.promote(reg.repo, NAME, "v1.1.0", "dev", reg.signing).tag == "loans#dev#2"
+    back = writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
+    assert (back.tag, back.created) == ("loans#dev#3", True)
+    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.0.0", reg.commits[0], "loans#dev#3")
+
+
+# -- bad input: exit 2 (a failed gate or skipped stage: exit 1) with a message naming the fix ---------
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("register", "Loans"), "not a valid registry name"),
+    (("register", NAME, "--version", "1.0.0"), "is not vMAJOR.MINOR.PATCH"),
+    (("register", NAME, "--version", "v1.0.0", "--bump", "minor"), "either --version or --bump"),
+    (("register", "sales", "--version", "v1.0.0"), "unknown pipeline 'sales'"),
+    (("register", NAME, "--commit", "nope"), "'nope' is not a commit"),
+    (("register", NAME, "--version", "v0.9.0"), "loans@v0.9.0 already exists"),
+    (("register", NAME, "--version", "v2.0.0", "--commit", "HEAD~2"), "already holds loans@v0.9.0"),
+    (("promote", "loans", "--to", "dev"), "is not NAME@vX.Y.Z"),
+    (("promote", "loans@v9.9.9", "--to", "dev"), "loans@v9.9.9 is not registered"),
+    (("promote", "sales@v1.0.0", "--to", "dev"), "unknown name 'sales'"),
+    (("promote", "loans@v0.9.0", "--to", "qa"), "stage 'qa' is not in the policy for loans"),
+    (("promote", "loans@v0.9.0", "--to", "Prod"), "is not a valid stage name"),
+    (("registry", "show", "sales"), "unknown name 'sales'"),
+    (("registry", "history", "sales"), "unknown name 'sales'"),
+    (("audit", "loans#production"), "no version of loans holds stage 'production'"),
+    (("promote", "loans@v0.9.0", "--to", "dev", "--remote", "nowhere"), "cannot fetch tags from remote 'nowhere'"),
+])
+def test_bad_input_exits_2_with_a_clear_message(reg: Registry, args: tuple[str, ...], message: str) -> None:
+    writer.register(reg.repo, NAME, reg.signing, version="v0.9.0", rev=reg.commits[0])
+    code, out, err = reg.cli(*args, "--signing-key", reg.key) if args[0] in ("register", "promote") else reg.cli(*args)
+    assert code == 2, (out, err)
+    assert message in err and "Traceback" not in err
+
+
+def test_register_refuses_failed_gates_and_uncommitted_results(reg: Registry) -> None:
+    failed = reg.add_model(verdict="fail")
+    code, _, err = reg.cli("register", NAME, "--commit", failed, "--signing-key", reg.key)
+    assert code == 1 and "reports/loans/gates.json at" in err and "says 'fail'" in err
+    reg.add_model()
+    write(reg.repo, "compiled/loans/dvc.lock", lock(NAME, 99))
+    code, _, err = reg.cli("register", NAME, "--signing-key", reg.key)
+    assert code == 2 and "uncommitted changes (compiled/loans/dvc.lock)" in err
+    assert reg.remote_tags() == {}
+
+
+def test_promote_refuses_to_skip_a_stage(reg: Registry) -> None:
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0])
+    code, _, err = reg.cli("promote", "loans@v1.0.0", "--to", "production", "--signing-key", reg.key)
+    assert code == 1 and "promote it to 'staging' first" in err
+    assert set(reg.remote_tags()) == {"loans@v1.0.0"}
+
+
+# -- reading: show, history, audit ----------------------------------------------------------------
+
+
+def test_show_and_history_as_json_and_text(reg: Registry) -> None:
+    for index, version in enumerate(("v1.0.0", "v1.1.0", "v2.0.0-rc.1")):
+        writer.register(reg.repo, NAME, reg.signing, version=version, rev=reg.commits[index])
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
+    writer.promote(reg.repo, NAME, "v1.0.0", "staging", reg.signing)
+    writer.promote(reg.repo, NAME, "v1.1.0", "dev", reg.signing)
+
+    code, out, _ = reg.cli("registry", "show", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["stages"] == ["dev", "staging"]
+    (artifact,) = shown["artifacts"]
+    assert artifact["latest"] == "v2.0.0-rc.1"
+    assert {s: v["version"] for s, v in artifact["stages"].items()} == {"dev": "v1.1.0", "staging": "v1.0.0"}
+    assert artifact["stages"]["dev"]["tag"] == "loans#dev#3"
+
+    code, out, _ = reg.cli("registry", "show")
+    assert out.splitlines() == ["name   latest       #dev    #staging", "loans  v2.0.0-rc.1  v1.1.0  v1.0.0"]
+
+    code, out, _ = reg.cli("registry", "show", NAME, "--json")
+    versions = {v["version"]: v["stages"] for v in json.loads(out)["versions"]}
+    assert versions == {"v2.0.0-rc.1": [], "v1.1.0": ["dev"], "v1.0.0": ["staging"]}
+
+    code, out, _ = reg.cli("registry", "history", NAME, "--json")
+    events = json.loads(out)
+    assert [(e["event"], e["version"], e["stage"]) for e in events[-3:]] == [
+        ("assignment", "v1.0.0", "dev"), ("assignment", "v1.0.0", "staging"), ("assignment", "v1.1.0", "dev")]
+    assert all(e["tagger"] == "Test Committer <committer@example.com>" for e in events)
+    code, out, _ = reg.cli("registry", "history", NAME)
+    assert code == 0 and "registration  v2.0.0-rc.1" in out
+
+
+def test_audit_traces_a_stage_to_its_data_and_signer(reg: Registry) -> None:
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[1])
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing, pr=12, approvers=("alice",))
+    code, out, err = reg.cli("audit", "loans#dev", "--json")
+    assert code == 0, err
+    (lineage,) = json.loads(out)
+    assert lineage["tag"] == "loans#dev#1" and lineage["version_tag"] == "loans@v1.0.0"
+    assert lineage["commit"] == reg.commits[1]
+    assert lineage["data"] == {"data/loans/train.parquet": md5("data 1")}
+    assert lineage["verdict"] == "pass" and len(lineage["gates_digest"]) == 64
+    assert (lineage["pr"], lineage["approvers"], lineage["evidence"]) == (12, ["alice"], "matches")
+    fingerprint = subprocess.run(["ssh-keygen", "-lf", f"{reg.key}.pub"], capture_output=True, text=True,
+                                 check=True).stdout.split()[1]
+    assert lineage["signer"]["fingerprint"] == fingerprint
+    assert lineage["signer"]["principals"] == ["ci-bot"]
+    assert lineage["verification"]["ok"] is True, lineage["verification"]
+
+    code, out, _ = reg.cli("audit", NAME)
+    assert code == 0
+    assert f"  signer     ci-bot (key {fingerprint})" in out
+    assert "  evidence   matches the commit" in out and "  approvers  alice" in out
+
+
+def test_audit_flags_evidence_that_does_not_match_the_commit(reg: Registry) -> None:
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0])
+    forged = evidence.collect(reg.repo, NAME, reg.commits[0], version="v1.0.0", stage="dev")
+    forged = evidence.Evidence(**{**forged.__dict__, "gates_digest": "0" * 64})
+    subprocess.run(["git", "tag", "-a", "-F", "-", "loans#dev#1", reg.commits[0]], cwd=reg.repo, check=True,
+                   input=evidence.message("hand-made", forged), text=True)
+    code, out, _ = reg.cli("audit", "loans#dev")
+    assert code == 0
+    assert "  evidence   differs from the commit: gates_digest" in out
+    assert "  signer     unsigned" in out and "refused [signed]" in out
+
+
+# -- the registry's state, as GTO replays it ------------------------------------------------------
+
+
+def _tag(repo: Path, name: str, commit: str) -> None:
+    git("tag", "-a", name, "-m", name, commit, cwd=repo)
+
+
+def test_unassigning_the_holder_hands_the_stage_back_and_withdrawn_versions_lapse(reg: Registry) -> None:
+    c = reg.commits
+    for index in range(3):
+        _tag(reg.repo, f"loans@v1.{index}.0", c[index])
+    _tag(reg.repo, "loans#dev#1", c[0])
+    _tag(reg.repo, "loans#dev#2", c[1])
+    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.1.0", c[1], "loans#dev#2")
+    _tag(reg.repo, "loans#dev!#3", c[1])
+    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.0.0", c[0], "loans#dev#1")
+    _tag(reg.repo, "loans@v1.0.0!#4", c[0])
+    assert tags.champion(reg.repo, NAME, "dev") is None
+    artifact = tags.state(tags.read(reg.repo))[NAME]
+    assert artifact.latest == "v1.2.0" and not artifact.version("v1.0.0").active  # type: ignore[union-attr]
+
+
+def test_read_with_messages_parses_every_record() -> None:
+    first = ["a", "tag", "c1", "1", "o1", "T <t@x>", "line one\nline two\n"]
+    records = "\0".join(first) + "\0\n" + "\0".join(["b", "tag", "c2", "2", "o2", "U <u@x>", "x"]) + "\0\n"
+    from modelops_ci.registry.tags import _records
+
+    assert [r[0] for r in _records(records, messages=True)] == ["a", "b"]
+    assert next(iter(_records(records, messages=True)))[6] == "line one\nline two\n"
+
+
+# -- GTO interop ---------------------------------------------------------------------------------
+
+
+def _gto() -> str | None:
+    found = BIN / "gto"
+    return str(found) if found.exists() else shutil.which("gto")
+
+
+@pytest.mark.skipif(_gto() is None, reason="gto is not installed (pip install gto: the `test` extra has it)")
+def test_gto_show_agrees_with_registry_show(reg: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GTO orders events by the second they were tagged in: give each tag its own second."""
+    clock = iter(range(1_700_000_000, 1_700_001_000, 10))
+
+    def tick() -> None:
+        monkeypatch.setenv("GIT_COMMITTER_DATE", f"@{next(clock)} +0000")
+
+    reg.add_model(name="sales", stages=("dev", "production"))
+    c = reg.commits
+    for index, version in enumerate(("v1.0.0", "v1.1.0", "v1.2.0")):
+        tick()
+        writer.register(reg.repo, NAME, reg.signing, version=version, rev=c[index])
+    tick()
+    writer.register(reg.repo, "sales", reg.signing, version="v0.1.0", rev=c[3])
+    for version, stage in (("v1.0.0", "dev"), ("v1.0.0", "staging"), ("v1.1.0", "dev"), ("v1.2.0", "dev")):
+        tick()
+        writer.promote(reg.repo, NAME, version, stage, reg.signing)
+    tick()
+    writer.promote(reg.repo, "sales", "v0.1.0", "dev", reg.signing)
+    tick()
+    _tag(reg.repo, "loans#dev!#6", c[2])  # unassign the holder: dev falls back to v1.1.0
+
+    done = subprocess.run([str(_gto()), "show", "--json"], cwd=reg.repo, capture_output=True, text=True,
+                          check=True, env={**os.environ, "GTO_LOG_LEVEL": "ERROR"})
+    theirs = json.loads(done.stdout)
+    code, out, _ = reg.cli("registry", "show", "--json")
+    assert code == 0
+    ours = {a["name"]: a for a in json.loads(out)["artifacts"]}
+    assert set(theirs) == set(ours) == {"loans", "sales"}
+    for name, state in theirs.items():
+        assert state["version"] == ours[name]["latest"]
+        held = {s: v for s, v in state["stage"].items() if v is not None}
+        assert held == {s: v["version"] for s, v in ours[name]["stages"].items()}
+    assert theirs["loans"]["stage"]["dev"] == "v1.1.0"
+
+
+# -- MLflow aliases ------------------------------------------------------------------------------
+
+
+def test_sync_mlflow_sets_aliases_to_the_git_stages(reg: Registry, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.create_registered_model(NAME)
+    for index in range(3):  # versions 1..3, tagged as the training step tags them
+        client.create_model_version(NAME, source=str(tmp_path / f"m{index}"),
+                                    tags={"sha256": json.loads(card(index))["sha256"]})
+    client.set_registered_model_alias(NAME, "champion", "1")  # not a stage: left alone
+    client.set_registered_model_alias(NAME, "production", "3")  # no version holds production in git
+    for index, version in enumerate(("v1.0.0", "v1.1.0")):
+        writer.register(reg.repo, NAME, reg.signing, version=version, rev=reg.commits[index])
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
+    writer.promote(reg.repo, NAME, "v1.0.0", "staging", reg.signing)
+    writer.promote(reg.repo, NAME, "v1.1.0", "dev", reg.signing)
+
+    code, out, err = reg.cli("registry", "sync-mlflow", "--dry-run")
+    assert code == 0, err
+    assert "would set" in out and client.get_registered_model(NAME).aliases == {"champion": 1, "production": 3}
+    code, out, err = reg.cli("registry", "sync-mlflow", "--json")
+    assert code == 0, err
+    actions = {c["alias"]: (c["action"], c["version"]) for c in json.loads(out)}
+    assert actions == {"dev": ("set", "2"), "staging": ("set", "1"), "production": ("removed", None)}
+    assert client.get_registered_model(NAME).aliases == {"champion": 1, "dev": 2, "staging": 1}
+    code, out, _ = reg.cli("registry", "sync-mlflow", "--json")
+    assert {c["action"] for c in json.loads(out)} == {"unchanged"}  # idempotent
+
+    writer.register(reg.repo, NAME, reg.signing, version="v1.2.0", rev=reg.add_model())  # not in MLflow
+    writer.promote(reg.repo, NAME, "v1.2.0", "dev", reg.signing)
+    code, _, err = reg.cli("registry", "sync-mlflow")
+    assert code == 1 and "loans@dev: not synced: no version of MLflow model 'loans' has tag sha256=" in err
+    assert client.get_registered_model(NAME).aliases["dev"] == 2  # left as it was
+
+
+# -- the pre-push hook ---------------------------------------------------------------------------
+
+
+def test_pre_push_hook_verifies_each_pushed_registry_tag(reg: Registry, tmp_path: Path) -> None:
+    assert os.access(HOOK, os.X_OK)
+    log = tmp_path / "verify.log"
+    fake = write(tmp_path, "bin/fake-modelops-ci",
+                 f'#!/bin/sh\necho "$@" >> {log}\ncase "$*" in *bad*) exit 1;; esac\nexit 0\n')
+    fake.chmod(0o755)
+    git("config", "core.hooksPath", str(HOOK.parent), cwd=reg.repo)
+    env = {**os.environ, "MODELOPS_CI": str(fake)}
+
+    def push(*refs: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "push", "origin", *refs], cwd=reg.repo, env=env, capture_output=True,
+                              text=True, check=False)
+
+    local = writer.Remote(None)
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0], remote=local)
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing, remote=local)
+    assert push("refs/tags/loans@v1.0.0", "refs/tags/loans#dev#1", "HEAD:refs/heads/other").returncode == 0
+    assert set(log.read_text().split()[1:]) == {"loans@v1.0.0", "loans#dev#1"}
+
+    _tag(reg.repo, "loans#bad#2", reg.commits[0])
+    refused = push("refs/tags/loans#bad#2")
+    assert refused.returncode != 0 and "does not verify" in refused.stderr
+    assert "loans#bad#2" not in reg.remote_tags()
+
+    sneaky = push(f"{reg.commits[1]}:refs/tags/loans#dev#3")  # not a local tag: nothing to verify
+    assert sneaky.returncode != 0 and "push the tag itself" in sneaky.stderr
+    assert push("HEAD:refs/heads/plain").returncode == 0  # no registry tag: verify is not called
+    assert len(log.read_text().splitlines()) == 2
+
+
+# -- the CLI's own contract ------------------------------------------------------------------------
+
+
+def _commands(group: click.Group) -> list[click.Command]:
+    found: list[click.Command] = []
+    for name in ("register", "promote", "registry", "audit"):
+        command = group.commands[name]
+        found.append(command)
+        if isinstance(command, click.Group):
+            found += list(command.commands.values())
+    return found
+
+
+def test_every_registry_command_and_option_has_help() -> None:
+    for command in _commands(cli):
+        assert command.help, command.name
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{command.name} {param.name}"
+    read_commands = {"show", "history", "audit", "sync-mlflow"}
+    for command in _commands(cli):
+        if command.name in read_commands:
+            assert any("--json" in p.opts for p in command.params if isinstance(p, click.Option)), command.name
