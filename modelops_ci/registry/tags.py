@@ -225,9 +225,10 @@ def _artifact(name: str, refs: list[TagRef]) -> Artifact:
     last: dict[tuple[str, str], TagRef] = {}  # (stage, commit) -> the latest event there
     for event in sorted((r for r in refs if r.parsed.stage and r.order > cutoff), key=lambda r: r.order):
         last[(str(event.parsed.stage), event.commit)] = event
+    at_commit = _versions_at(versions)
     holders: dict[str, tuple[TagRef, str]] = {}
     for (stage, commit), event in last.items():
-        held = _version_at(versions, commit)
+        held = at_commit.get(commit, commit)
         if event.parsed.cancel or held is None:
             continue
         if stage not in holders or event.order > holders[stage][0].order:
@@ -239,14 +240,14 @@ def _artifact(name: str, refs: list[TagRef]) -> Artifact:
     return Artifact(name, versions, stages, deprecated)
 
 
-def _version_at(versions: tuple[Version, ...], commit: str) -> str | None:
-    """The version registered at `commit` (the latest, if several); the commit itself if none
-    was, as GTO names it; None if every version there was withdrawn (its stages lapse)."""
-    here = [v for v in versions if v.commit == commit]
-    if not here:
-        return commit
-    live = [v for v in here if v.active]
-    return max(live, key=lambda v: (v.date, semver_key(v.version))).version if live else None
+def _versions_at(versions: tuple[Version, ...]) -> dict[str, str | None]:
+    """commit -> the version registered there (the latest, if several); None if every version
+    there was withdrawn (its stages lapse). A commit with none is named by its hash, as GTO does."""
+    here: dict[str, list[Version]] = {}
+    for version in versions:
+        here.setdefault(version.commit, []).append(version)
+    return {commit: max(live, key=lambda v: (v.date, semver_key(v.version))).version if live else None
+            for commit, found in here.items() for live in [[v for v in found if v.active]]}
 
 
 def champion(root: Path, name: str, stage: str) -> Champion | None:
