@@ -1,0 +1,592 @@
+"""Verify registry tags: a tag is accepted only if every rule holds, and a refusal names its rule.
+
+The rules (ids in `RULES`), checked in this order:
+
+1. `annotated`, `tag-name`, `target`, `grammar`: the ref is an annotated tag object whose own
+   `tag` header is the ref's name (a ref re-pointed at another signed tag object fails), which
+   points at a commit; a stage tag carries its counter N.
+2. `signed`, `signature`, `trust`, `policy`, `signer-unknown`, `signer-expired`, `signer-stage`:
+   the tag is signed, the signature is valid for its content and its principal may sign this
+   stage, by `policies/allowed_signers` and the policy as the trusted ref holds them (trust.py).
+   SSH signatures are checked here with `ssh-keygen -Y verify` against allowed_signers narrowed
+   to the stage's principals, at the current time: git itself passes the tagger date as the
+   verify time, which the signer writes, so an expired key could backdate its tag. GPG
+   signatures are checked with gpg against the keys under `policies/gpg/` at the trusted ref,
+   accepted only on exit status 0 with VALIDSIG and no expired/revoked key status (gpg judges
+   key expiry at the current time). Decisions rest on exit status (and gpg's machine-readable
+   status lines), never on the human text: git prints "Good signature" for keys it then rejects.
+3. `evidence`, `digest`, `gates`: the tag message's evidence block names this pipeline, version
+   and stage and the tagged commit, equals what `evidence.collect` recomputes at that commit, and
+   the committed gates.json says pass, with every gate the trusted policy requires among those
+   passed (a commit whose own policy dropped a gate does not escape it).
+4. `registered`, `stage-order` (stage tags): `name@<version>` is a verified tag on the same
+   commit, not deregistered before; and unless the stage is the policy's first, the previous
+   stage held that commit just before this tag's N (replaying only tags that verify).
+5. `approvals` (stage tags): the injected checker accepts the promotion PR. Without a checker a
+   stage whose policy requires approvals is refused, unless the caller passes `approvals=SKIP`
+   (the pre-push hook and offline checks, which cannot reach GitHub, say so explicitly).
+
+Unassignment, deregistration and retirement tags (`!`, `@deprecated`) are checked for 1 and 2.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from modelops_ci import git
+from modelops_ci.errors import UserError
+from modelops_ci.layout import Layout
+from modelops_ci.registry import evidence as ev
+from modelops_ci.registry import tags as grammar
+from modelops_ci.registry import trust as trusted
+
+SKIP: Literal["skip"] = "skip"
+ApprovalsCheck = Callable[[str, str, ev.Evidence], tuple[bool, str, str]]
+Approvals = ApprovalsCheck | Literal["skip"] | None
+
+RULES: dict[str, str] = {
+    "annotated": "the tag is an annotated tag object, not a lightweight ref",
+    "tag-name": "the tag name inside the signed object equals the ref name",
+    "target": "the tag points at a commit, the one its evidence names",
+    "grammar": "a stage tag carries its counter (name#stage#N): order must not rest on a date",
+    "signed": "the tag carries a signature",
+    "signature": "the signature is valid for the tag's content (SSH, or GPG; not x509)",
+    "trust": "the trusted ref holds policies/allowed_signers (SSH) or policies/gpg/ keys (GPG)",
+    "policy": "a policy at the trusted ref governs the pipeline and lists the stage",
+    "signer-unknown": "the signing key is in the trusted allowed_signers (or policies/gpg/)",
+    "signer-expired": "the signing key is valid now, not only at the date the tag claims",
+    "signer-stage": "the signer's principal may sign this stage under the trusted policy",
+    "evidence": "the tag message holds an evidence block naming this pipeline, version and stage",
+    "digest": "the evidence equals what the commit holds (dvc.lock digests, metrics, gates, policies)",
+    "gates": "every gate the trusted policy requires passed at the commit",
+    "registered": "the version is registered by a verified name@vX.Y.Z tag on the same commit",
+    "stage-order": "the previous stage held the same version when this stage was assigned",
+    "approvals": "the promotion PR has the approvals the policy requires",
+}
+
+_SSH = b"-----BEGIN SSH SIGNATURE-----"
+_PGP = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN PGP MESSAGE-----")
+_X509 = b"-----BEGIN SIGNED MESSAGE-----"
+_GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
+_REF_FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(objectname)"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """One tag's verdict: ok, or the id of the rule it broke (see `RULES`) and why."""
+
+    tag: str
+    ok: bool
+    rule: str = ""
+    reason: str = ""
+    signer: str = ""
+    commit: str = ""
+    version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"{self.tag}: verified ({self.reason})"
+        return f"{self.tag}: REFUSED [{self.rule}] {self.reason}"
+
+
+def verify(root: Path, tag: str, *, trust_ref: str | None = None,
+           approvals: Approvals = None) -> VerifyResult:
+    """Check one registry tag against every rule; the result names the first rule broken.
+
+    `trust_ref` is where allowed signers and policies are read (default: origin's default
+    branch, else main/master). `approvals(pipeline, stage, evidence) -> (ok, rule, reason)`
+    judges the promotion PR; pass `SKIP` to skip that rule knowingly. Raises a UserError when
+    the tag does not exist or the trusted ref cannot be read.
+    """
+    parsed = grammar.parse(tag)
+    if parsed is None:
+        raise grammar.RegistryError(f"'{tag}' is not a registry tag: name@vX.Y.Z or name#stage#N")
+    with _session(root, trust_ref, approvals, _read_refs(root, parsed.name)) as verifier:
+        if tag not in verifier.refs:
+            raise grammar.RegistryError(f"no tag '{tag}' in {root}: `git fetch --tags`, or check the name "
+                                        "(`modelops-ci registry show`)")
+        return verifier.check(tag)
+
+
+def verify_all(root: Path, *, trust_ref: str | None = None, approvals: Approvals = None,
+               name: str | None = None) -> list[VerifyResult]:
+    """Check every registry tag (of `name`, if given), lightweight ones included, in ref order."""
+    with _session(root, trust_ref, approvals, _read_refs(root, name)) as verifier:
+        return [verifier.check(tag) for tag in verifier.refs]
+
+
+@dataclass(frozen=True)
+class TagObject:
+    """An annotated tag object split the way git splits it for signature checks."""
+
+    object: str
+    type: str
+    tag: str
+    payload: bytes  # what was signed: the object up to the signature
+    signature: bytes
+    message: str
+
+    @classmethod
+    def parse(cls, raw: bytes) -> TagObject:
+        head, _, _ = raw.partition(b"\n\n")
+        headers = dict(line.split(b" ", 1) for line in head.split(b"\n") if b" " in line)
+        start = _signature_start(raw, len(head))
+        return cls(
+            object=headers.get(b"object", b"").decode(), type=headers.get(b"type", b"").decode(),
+            tag=headers.get(b"tag", b"").decode(errors="replace"), payload=raw[:start],
+            signature=raw[start:], message=raw[len(head) + 2:start].decode(errors="replace"))
+
+
+def _signature_start(raw: bytes, body: int) -> int:
+    """Offset of the last line opening a signature, as git's parse_signed_buffer finds it."""
+    found, at = len(raw), body
+    while at < len(raw):
+        if raw.startswith((_SSH, *_PGP, _X509), at):
+            found = at
+        newline = raw.find(b"\n", at)
+        at = len(raw) if newline < 0 else newline + 1
+    return found
+
+
+@dataclass(frozen=True)
+class _Ref:
+    tag: str
+    type: str  # of the object the ref names: `tag` for an annotated tag
+    object: str
+    parsed: grammar.RegistryTag
+
+
+def _read_refs(root: Path, name: str | None) -> dict[str, _Ref]:
+    """Registry-named tags (lightweight too), read once: all, or only `name`'s."""
+    patterns = [f"refs/tags/{name.replace(':', '=')}{mark}*" for mark in "@#"] if name else ["refs/tags"]
+    done = git.run("for-each-ref", f"--format={_REF_FORMAT}", *patterns, cwd=root, check=False)
+    if done.returncode != 0:
+        raise grammar.RegistryError(f"{root}: cannot read git tags ({done.stderr.strip()}): "
+                                    "run inside a git repository")
+    refs = {}
+    for line in done.stdout.splitlines():
+        tag, kind, obj = line.split("\0")
+        parsed = grammar.parse(tag)
+        if parsed and (name is None or parsed.name == name):
+            refs[tag] = _Ref(tag, kind, obj, parsed)
+    return refs
+
+
+class _Refused(Exception):
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(reason)
+        self.rule, self.reason = rule, reason
+
+
+@dataclass
+class _Facts:
+    """What is known of a tag so far, reported with its verdict."""
+
+    commit: str = ""
+    signer: str = ""
+    version: str = ""
+
+
+@dataclass
+class _Verifier:
+    """Checks tags of one repository against one trust, remembering every verdict and read, so a
+    tag's registration and predecessors are verified once however many tags refer to them."""
+
+    root: Path
+    trust: trusted.Trust
+    approvals: Approvals
+    refs: dict[str, _Ref]
+    scratch: Path
+    now: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d%H%M%SZ"))
+    _results: dict[str, VerifyResult] = field(default_factory=dict)
+    _blobs: dict[str, bytes | None] = field(default_factory=dict)
+    _collected: dict[tuple[str, str], ev.Evidence | ev.EvidenceError] = field(default_factory=dict)
+    _gpg: tuple[Path, dict[str, frozenset[str]]] | None = None
+    _files: int = 0
+
+    def check(self, tag: str) -> VerifyResult:
+        if tag not in self._results:
+            facts = _Facts()
+            try:
+                reason = self._rules(self.refs[tag], facts)
+                self._results[tag] = VerifyResult(tag, True, "", reason, **asdict(facts))
+            except _Refused as refused:
+                self._results[tag] = VerifyResult(tag, False, refused.rule, refused.reason, **asdict(facts))
+        return self._results[tag]
+
+    # --- the rules, in order -------------------------------------------------------------------
+
+    def _rules(self, ref: _Ref, facts: _Facts) -> str:
+        obj = self._structure(ref)
+        facts.commit = obj.object
+        self._prefetch(ref.parsed.name, obj.object)
+        policies = self._governing(ref.parsed.name, obj.object)
+        stage = ref.parsed.stage
+        principals = (self._stage_rule(policies, stage).signers if stage
+                      else self.trust.registration_signers(policies))
+        facts.signer = self._signature(obj, principals, stage)
+        if ref.parsed.cancel or ref.parsed.deprecated:
+            return f"signed by {facts.signer}"
+        claimed = self._evidence(ref, obj)
+        facts.version = claimed.version
+        self._gates(ref.parsed.name, obj.object, policies)
+        if stage is None:
+            return f"{claimed.version} at {obj.object[:12]}, signed by {facts.signer}"
+        self._registered(ref, obj.object, claimed.version)
+        self._order(ref, obj.object, claimed.version, policies)
+        self._approvals(ref.parsed.name, stage, claimed, policies)
+        return f"{claimed.version} at {obj.object[:12]} to {stage}, signed by {facts.signer}"
+
+    def _structure(self, ref: _Ref) -> TagObject:
+        if ref.type != "tag":
+            raise _Refused("annotated", f"'{ref.tag}' is a lightweight tag (a bare ref to a {ref.type}): "
+                                        "registry tags must be annotated and signed; delete it and promote again")
+        obj = TagObject.parse(self._blob(ref.object) or b"")
+        if obj.tag != ref.tag:
+            raise _Refused("tag-name", f"the ref '{ref.tag}' points at the signed tag object of '{obj.tag}' "
+                                       "(a re-pointed ref): the signature vouches for that name only")
+        if obj.type != "commit":
+            raise _Refused("target", f"'{ref.tag}' points at a {obj.type or 'missing object'}, not a commit")
+        if ref.parsed.stage and ref.parsed.counter is None and not ref.parsed.cancel:
+            raise _Refused("grammar", f"'{ref.tag}' has no counter: stage tags are name#stage#N, so their "
+                                      "order does not rest on the date the signer wrote")
+        return obj
+
+    def _governing(self, name: str, commit: str) -> tuple[trusted.PolicyRules, ...]:
+        params = trusted.params_path(name)
+        labels = [trusted.pipeline_labels(self._blob(f"{rev}:{params}")) for rev in (commit, self.trust.commit)]
+        policies = self.trust.governing(name, [ls for ls in labels if ls is not None] or [{}])
+        if not policies:
+            raise _Refused("policy", f"no policy at the trusted ref {self.trust.ref} governs '{name}': without "
+                                     "one nobody may sign its tags; add a policy selecting it there first")
+        if len({p.stages for p in policies}) > 1:
+            raise _Refused("policy", f"policies {', '.join(p.name for p in policies)} at {self.trust.ref} list "
+                                     f"different stages for '{name}': make them agree")
+        return policies
+
+    def _stage_rule(self, policies: tuple[trusted.PolicyRules, ...], stage: str) -> trusted.StageRule:
+        if stage not in policies[0].stages:
+            raise _Refused("policy", f"'{stage}' is not a stage of policy {policies[0].name} at "
+                                     f"{self.trust.ref} (stages: {', '.join(policies[0].stages)})")
+        return self.trust.stage_rule(policies, stage)
+
+    def _signature(self, obj: TagObject, principals: frozenset[str] | None, stage: str | None) -> str:
+        if not obj.signature:
+            raise _Refused("signed", f"'{obj.tag}' is annotated but unsigned: registry tags are made with "
+                                     "`modelops-ci promote` / `register`, which sign them")
+        if obj.signature.startswith(_SSH):
+            return self._ssh(obj, principals, stage)
+        if obj.signature.startswith(_PGP):
+            return self._openpgp(obj, principals, stage)
+        raise _Refused("signature", "x509 (gpgsm) signatures are not accepted: sign with SSH or GPG")
+
+    def _evidence(self, ref: _Ref, obj: TagObject) -> ev.Evidence:
+        try:
+            claimed = ev.parse(obj.message)
+        except ev.EvidenceError as exc:
+            raise _Refused("evidence", f"{exc}: registry tags are made with `modelops-ci promote` / "
+                                       "`register`, which write it") from None
+        parsed = ref.parsed
+        wanted = {"pipeline": parsed.name, "stage": parsed.stage,
+                  **({"version": parsed.version} if parsed.version else {})}
+        for key, value in wanted.items():
+            if getattr(claimed, key) != value:
+                raise _Refused("evidence", f"the evidence names {key} {getattr(claimed, key)!r}, the tag "
+                                           f"'{ref.tag}' says {value!r}")
+        if claimed.commit != obj.object:
+            raise _Refused("target", f"the evidence is for commit {claimed.commit[:12]}, the tag points at "
+                                     f"{obj.object[:12]}")
+        actual = self._collect(parsed.name, obj.object)
+        actual = replace(actual, version=claimed.version, stage=claimed.stage, pr=claimed.pr,
+                         approvers=claimed.approvers)
+        differ = [f.name for f in fields(ev.Evidence) if getattr(actual, f.name) != getattr(claimed, f.name)]
+        if differ:
+            raise _Refused("digest", f"the evidence differs from commit {obj.object[:12]} in "
+                                     f"{', '.join(differ)}: the tag does not describe what the commit holds")
+        return claimed
+
+    def _gates(self, name: str, commit: str, policies: tuple[trusted.PolicyRules, ...]) -> None:
+        path = Layout(name).gates
+        raw = self._blob(f"{commit}:{path}")
+        required = sorted({kind for p in policies for kind in p.required_gates})
+        if not raw:
+            if required:
+                raise _Refused("gates", f"no {path} at {commit[:12]}, and the trusted policy requires "
+                                        f"{', '.join(required)}: run the gates and commit the report")
+            return
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            raise _Refused("gates", f"{path} at {commit[:12]} is not JSON: re-run the gates") from None
+        if not isinstance(report, dict) or report.get("verdict") != "pass":
+            report = report if isinstance(report, dict) else {}
+            raise _Refused("gates", f"{path} at {commit[:12]}: verdict {report.get('verdict')!r} "
+                                    f"({report.get('reason', 'no reason given')})")
+        by_kind = {g.get("gate"): g for g in report.get("gates") or [] if isinstance(g, dict)}
+        for kind in required:
+            status = (by_kind.get(kind) or {}).get("status", "missing")
+            if status not in ("pass", "warn"):
+                raise _Refused("gates", f"the {kind} gate, required by the policy at {self.trust.ref}, is "
+                                        f"{status} in {path} at {commit[:12]}")
+
+    def _registered(self, ref: _Ref, commit: str, version: str) -> None:
+        try:
+            version_tag = grammar.version_tag(ref.parsed.name, version)
+        except UserError:
+            raise _Refused("registered", f"the evidence names version {version!r}, not vX.Y.Z") from None
+        if version_tag not in self.refs:
+            raise _Refused("registered", f"{version} of {ref.parsed.name} is not registered (no tag "
+                                         f"{version_tag}): `modelops-ci register` it first")
+        registration = self.check(version_tag)
+        if not registration.ok:
+            raise _Refused("registered", f"{version_tag} does not verify ([{registration.rule}] "
+                                         f"{registration.reason})")
+        if registration.commit != commit:
+            raise _Refused("registered", f"{version_tag} is commit {registration.commit[:12]}, "
+                                         f"this tag points at {commit[:12]}")
+        for other in self.refs.values():
+            p = other.parsed
+            if (p.version == version and p.cancel and _before(p.counter, ref.parsed.counter)
+                    and self.check(other.tag).ok):
+                raise _Refused("registered", f"{version} was deregistered by {other.tag}")
+
+    def _order(self, ref: _Ref, commit: str, version: str, policies: tuple[trusted.PolicyRules, ...]) -> None:
+        stages, stage = policies[0].stages, str(ref.parsed.stage)
+        if stages.index(stage) == 0:
+            return
+        previous = stages[stages.index(stage) - 1]
+        holder, skipped = self._holder(ref.parsed, previous)
+        if holder is not None and holder.commit == commit and holder.version == version:
+            return
+        held = f"it held {holder.version or holder.commit[:12]}" if holder else "nothing held it"
+        note = f"; {skipped.tag} does not verify ([{skipped.rule}] {skipped.reason})" if skipped else ""
+        raise _Refused("stage-order", f"{stage} needs {previous} first: when {ref.tag} was made {held}"
+                                      f"{note}; promote {version} to {previous} first")
+
+    def _holder(self, tag: grammar.RegistryTag, stage: str) -> tuple[VerifyResult | None, VerifyResult | None]:
+        """Who held `stage` just before `tag`'s N, replaying only verified tags, latest first."""
+        events = sorted((r for r in self.refs.values() if r.parsed.name == tag.name and r.parsed.counter is not None
+                         and (r.parsed.stage == stage or r.parsed.deprecated)
+                         and _before(r.parsed.counter, tag.counter)),
+                        key=lambda r: r.parsed.counter or 0, reverse=True)
+        cancelled: set[str] = set()
+        skipped = None
+        for event in events:
+            result = self.check(event.tag)
+            if not result.ok:
+                skipped = skipped or result
+                continue
+            if event.parsed.deprecated:
+                return None, skipped
+            if event.parsed.cancel:
+                cancelled.add(result.commit)
+                continue
+            return (None if result.commit in cancelled else result), skipped
+        return None, skipped
+
+    def _approvals(self, name: str, stage: str, claimed: ev.Evidence,
+                   policies: tuple[trusted.PolicyRules, ...]) -> None:
+        if self.approvals == SKIP:
+            return
+        if self.approvals is None:
+            required = self.trust.stage_rule(policies, stage).approvals
+            if required:
+                raise _Refused("approvals", f"{stage} requires {required} approval(s) on the promotion PR, "
+                                            "and no approvals check was given: verify with GitHub access")
+            return
+        ok, rule, reason = self.approvals(name, stage, claimed)
+        if not ok:
+            raise _Refused(rule or "approvals", reason)
+
+    # --- SSH ----------------------------------------------------------------------------------
+
+    def _ssh(self, obj: TagObject, principals: frozenset[str] | None, stage: str | None) -> str:
+        if self.trust.signers is None:
+            raise _Refused("trust", f"no {trusted.ALLOWED_SIGNERS} at the trusted ref {self.trust.ref}: "
+                                    "nobody may sign; commit one there")
+        signature = self._write(obj.signature)
+        allowed = self._write(self.trust.allowed_signers(principals).encode())
+        found = self._keygen("find-principals", "-s", signature, "-f", allowed)
+        candidates = found.stdout.decode().replace(",", "\n").split() if found.returncode == 0 else []
+        refusal = ""
+        for principal in candidates:
+            if principals is None or principal in principals:
+                done = self._keygen("verify", "-f", allowed, "-I", principal, "-n", "git", "-s", signature,
+                                    stdin=obj.payload)
+                if done.returncode == 0:
+                    return principal
+                refusal = done.stderr.decode().strip() or f"exit status {done.returncode}"
+                break
+        raise self._ssh_diagnosis(obj, signature, principals, stage, refusal)
+
+    def _ssh_diagnosis(self, obj: TagObject, signature: str, principals: frozenset[str] | None,
+                       stage: str | None, refusal: str) -> _Refused:
+        """Why no allowed principal verified the signature (the refusal is already decided)."""
+        sound = self._keygen("check-novalidate", "-n", "git", "-s", signature, stdin=obj.payload)
+        if sound.returncode != 0:
+            return _Refused("signature", f"the signature of '{obj.tag}' does not match its content: the tag "
+                                         "was changed after signing, or signed for another use than git")
+        if refusal:
+            return _Refused("signature", f"ssh-keygen refused the signature: {refusal}")
+        key = next((w for w in sound.stdout.decode().split() if w.startswith("SHA256:")), "the key")
+        valid = self._keygen("find-principals", "-s", signature, "-f",
+                             self._write(self.trust.allowed_signers(None).encode()))
+        if valid.returncode == 0:
+            who = ", ".join(valid.stdout.decode().split())
+            return _Refused("signer-stage", f"signed by {who}, who may not sign {_what(stage)}: the policy "
+                                            f"at {self.trust.ref} allows {_names(principals)}")
+        anytime = self._keygen("find-principals", "-s", signature, "-f",
+                               self._write(self.trust.allowed_signers(None, validity=False).encode()))
+        if anytime.returncode == 0:
+            who = ", ".join(anytime.stdout.decode().split())
+            return _Refused("signer-expired", f"the key of {who} ({key}) is not valid now (valid-after/"
+                                              f"valid-before in {trusted.ALLOWED_SIGNERS} at {self.trust.ref}), "
+                                              "whatever date the tag claims")
+        return _Refused("signer-unknown", f"signed by {key}, which is not in {trusted.ALLOWED_SIGNERS} at the "
+                                          f"trusted ref {self.trust.ref}")
+
+    def _keygen(self, action: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        command = ["ssh-keygen", "-Y", action, *args]
+        if action in ("find-principals", "verify"):
+            command.append(f"-Overify-time={self.now}")  # now, never the tagger date
+        return _run(command, stdin)
+
+    # --- GPG ----------------------------------------------------------------------------------
+
+    def _openpgp(self, obj: TagObject, principals: frozenset[str] | None, stage: str | None) -> str:
+        if not self.trust.gpg_keys:
+            raise _Refused("trust", f"a GPG signature, and no {trusted.GPG_KEYS}<principal>.asc at the trusted "
+                                    f"ref {self.trust.ref}: commit the signers' public keys there")
+        home, owners = self._gpg_home()
+        done = _run(["gpg", "--homedir", str(home), "--batch", "--no-tty", "--no-autostart",
+                     "--trust-model", "always", "--status-fd", "1", "--verify",
+                     self._write(obj.signature), self._write(obj.payload)], None)
+        status = _gpg_status(done.stdout)
+        if done.returncode == 0 and "GOODSIG" in status and "VALIDSIG" in status and not _GPG_BAD & set(status):
+            valid = status["VALIDSIG"]
+            owner = owners.get(valid[9] if len(valid) > 9 else valid[0], frozenset())
+            allowed = sorted(owner if principals is None else owner & principals)
+            if allowed:
+                return allowed[0]
+            raise _Refused("signer-stage", f"signed by {', '.join(sorted(owner))}, who may not sign "
+                                           f"{_what(stage)}: the policy at {self.trust.ref} allows "
+                                           f"{_names(principals)}")
+        if {"EXPKEYSIG", "REVKEYSIG", "EXPSIG"} & set(status):
+            raise _Refused("signer-expired", "the GPG key (or signature) has expired or been revoked")
+        if "BADSIG" in status or "ERRSIG" not in status:
+            raise _Refused("signature", f"the GPG signature of '{obj.tag}' does not match its content")
+        raise _Refused("signer-unknown", f"signed by GPG key {status['ERRSIG'][0]}, which is not under "
+                                         f"{trusted.GPG_KEYS} at the trusted ref {self.trust.ref}")
+
+    def _gpg_home(self) -> tuple[Path, dict[str, frozenset[str]]]:
+        """A keyring of the trusted GPG keys, and which principals each primary fingerprint is."""
+        if self._gpg is None:
+            home = self.scratch / "gnupg"
+            home.mkdir(mode=0o700)
+            owners: dict[str, set[str]] = {}
+            base = ["gpg", "--homedir", str(home), "--batch", "--no-tty", "--no-autostart"]
+            for principal, keys in self.trust.gpg_keys.items():
+                path = self._write(keys)
+                shown = _run([*base, "--with-colons", "--import-options", "show-only", "--import", path], None)
+                for fingerprint in _primary_fingerprints(shown.stdout.decode()):
+                    owners.setdefault(fingerprint, set()).add(principal)
+                _run([*base, "--import", path], None)
+            self._gpg = home, {k: frozenset(v) for k, v in owners.items()}
+        return self._gpg
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def _prefetch(self, name: str, commit: str) -> None:
+        """Read what the rules will need of this commit and the trusted ref in one git call."""
+        wanted = [f"{commit}:{trusted.params_path(name)}", f"{self.trust.commit}:{trusted.params_path(name)}",
+                  f"{commit}:{Layout(name).gates}"]
+        self._blobs.update(trusted.cat_files(self.root, [w for w in wanted if w not in self._blobs]))
+
+    def _blob(self, name: str) -> bytes | None:
+        if name not in self._blobs:
+            self._blobs.update(trusted.cat_files(self.root, [name]))
+        return self._blobs[name]
+
+    def _collect(self, name: str, commit: str) -> ev.Evidence:
+        key = (name, commit)
+        if key not in self._collected:
+            try:
+                self._collected[key] = ev.collect(self.root, name, commit, version="")
+            except ev.EvidenceError as exc:
+                self._collected[key] = exc
+            except (ValueError, AttributeError) as exc:  # a committed JSON/YAML file that is not what it should be
+                self._collected[key] = ev.EvidenceError(f"unreadable report or lock file ({exc})")
+        found = self._collected[key]
+        if isinstance(found, ev.EvidenceError):
+            raise _Refused("digest", f"cannot recompute the evidence at {commit[:12]}: {found}")
+        return found
+
+    def _write(self, content: bytes) -> str:
+        self._files += 1
+        path = self.scratch / f"{self._files}"
+        path.write_bytes(content)
+        return str(path)
+
+
+@contextmanager
+def _session(root: Path, trust_ref: str | None, approvals: Approvals,
+             refs: dict[str, _Ref]) -> Iterator[_Verifier]:
+    """A verifier of `refs` against the trusted ref, with a private scratch folder."""
+    trust = trusted.load(root, trust_ref)
+    with tempfile.TemporaryDirectory(prefix="modelops-verify-") as folder:
+        yield _Verifier(root, trust, approvals, refs, Path(folder))
+
+
+def _before(counter: int | None, limit: int | None) -> bool:
+    """Whether an event numbered `counter` came before one numbered `limit` (unnumbered: always)."""
+    return counter is None or limit is None or counter < limit
+
+
+def _what(stage: str | None) -> str:
+    return f"the {stage} stage" if stage else "registrations"
+
+
+def _names(principals: frozenset[str] | None) -> str:
+    return ", ".join(sorted(principals)) if principals else "nobody"
+
+
+def _run(command: list[str], stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(command, input=stdin, capture_output=True, env=git.clean_env(), check=False)
+    except FileNotFoundError:
+        raise UserError(f"{command[0]} not found: install it (OpenSSH for SSH signatures, GnuPG for GPG) "
+                        "to verify tags") from None
+
+
+def _gpg_status(stdout: bytes) -> dict[str, list[str]]:
+    """gpg's --status-fd lines as {keyword: arguments} (the machine interface, not its prose)."""
+    status: dict[str, list[str]] = {}
+    for line in stdout.decode(errors="replace").splitlines():
+        if line.startswith("[GNUPG:] "):
+            keyword, *arguments = line[9:].split()
+            status.setdefault(keyword, arguments)
+    return status
+
+
+def _primary_fingerprints(colons: str) -> list[str]:
+    """Primary-key fingerprints in `gpg --with-colons` output (the fpr line after each pub)."""
+    found, after_pub = [], False
+    for line in colons.splitlines():
+        record = line.split(":")
+        if record[0] == "pub":
+            after_pub = True
+        elif record[0] == "fpr" and after_pub:
+            found.append(record[9])
+            after_pub = False
+    return found
