@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,20 @@ SERVED_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
 
 def tracking_uri(root: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / STATE_DIR / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def _tracking(ctx: StepContext) -> Iterator[Any]:
+    """MLflow set up for this repo; MLflow's own global tracking URI (it writes it into
+    os.environ) is put back afterwards, so one pipeline's store never leaks into the next."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield _mlflow(ctx)
+    finally:
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def _mlflow(ctx: StepContext) -> Any:
@@ -72,25 +87,25 @@ def lineage_tags(ctx: StepContext, stage: str, inputs: list[str]) -> dict[str, s
 
 def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[str, Any],
                  sha256: str) -> None:
-    mlflow = _mlflow(ctx)
-    from mlflow.models import infer_signature
+    with _tracking(ctx) as mlflow:
+        from mlflow.models import infer_signature
 
-    tags = {**lineage_tags(ctx, "train", [ctx.layout.train]), "modelops.model_sha256": sha256}
-    with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
-        mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
-        example = _input_example(ctx, train, facts)
-        # MLflow prints registry chatter ("Successfully registered model...") to stderr.
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            info = mlflow.sklearn.log_model(
-                model, name="model", serialization_format="skops",
-                skops_trusted_types=facts_trusted(ctx),
-                signature=infer_signature(example, model.predict(example)),
-                input_example=example, registered_model_name=ctx.name,
-                pip_requirements=_requirements(),
-            )
-        if info.registered_model_version is not None:
-            client = mlflow.MlflowClient()
-            client.set_model_version_tag(ctx.name, str(info.registered_model_version), "sha256", sha256)
+        tags = {**lineage_tags(ctx, "train", [ctx.layout.train]), "modelops.model_sha256": sha256}
+        with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
+            mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
+            example = _input_example(ctx, train, facts)
+            # MLflow prints registry chatter ("Successfully registered model...") to stderr.
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                info = mlflow.sklearn.log_model(
+                    model, name="model", serialization_format="skops",
+                    skops_trusted_types=facts_trusted(ctx),
+                    signature=infer_signature(example, model.predict(example)),
+                    input_example=example, registered_model_name=ctx.name,
+                    pip_requirements=_requirements(),
+                )
+            if info.registered_model_version is not None:
+                client = mlflow.MlflowClient()
+                client.set_model_version_tag(ctx.name, str(info.registered_model_version), "sha256", sha256)
 
 
 def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str, Any]) -> None:
@@ -99,21 +114,21 @@ def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str,
     The training run keeps its lineage: the commit it was trained at stays `modelops.git_commit`
     even when the model is evaluated again at a later commit (e.g. after a change of metrics).
     """
-    mlflow = _mlflow(ctx)
-    found = mlflow.search_runs(filter_string=f"tags.`modelops.model_sha256` = '{facts['sha256']}'",
-                               max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
-    training = found[0] if found else None
-    tags = lineage = lineage_tags(ctx, "evaluate", [ctx.layout.test])
-    if training is not None:
-        tags = {k: v for k, v in lineage.items() if k.startswith("modelops.md5.")}
-        tags["modelops.evaluate.git_commit"] = lineage["modelops.git_commit"]
-    with mlflow.start_run(run_id=training.info.run_id if training else None,
-                          run_name=None if training else f"{ctx.name}-evaluate"):
-        mlflow.set_tags(tags)
-        # Name the model: otherwise MLflow links the metrics to the process's "active model"
-        # (mlflow.set_active_model, MLFLOW_ACTIVE_MODEL_ID) when one is set, not the one evaluated.
-        mlflow.log_metrics({k: v for k, v in metrics.items() if v == v},  # NaN is not loggable
-                           model_id=_model_id(training))
+    with _tracking(ctx) as mlflow:
+        found = mlflow.search_runs(filter_string=f"tags.`modelops.model_sha256` = '{facts['sha256']}'",
+                                   max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
+        training = found[0] if found else None
+        tags = lineage = lineage_tags(ctx, "evaluate", [ctx.layout.test])
+        if training is not None:
+            tags = {k: v for k, v in lineage.items() if k.startswith("modelops.md5.")}
+            tags["modelops.evaluate.git_commit"] = lineage["modelops.git_commit"]
+        with mlflow.start_run(run_id=training.info.run_id if training else None,
+                              run_name=None if training else f"{ctx.name}-evaluate"):
+            mlflow.set_tags(tags)
+            # Name the model: otherwise MLflow links the metrics to the process's "active model"
+            # (mlflow.set_active_model, MLFLOW_ACTIVE_MODEL_ID) when one is set, not the one evaluated.
+            mlflow.log_metrics({k: v for k, v in metrics.items() if v == v},  # NaN is not loggable
+                               model_id=_model_id(training))
 
 
 def _model_id(run: Any) -> str | None:

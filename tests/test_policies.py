@@ -642,4 +642,4 @@ def test_example_policies_apply_as_documented(example_repo: Path) -> None:
     for series in ("japan", "nz", "uk", "us"):
         policies, gates = found[f"arrivals-{series}"]
         assert policies == ["forecasting"]
-        assert set(gates) == {"performance", "drift"}
+        assert set(gates) == {"performance"}

@@ -107,7 +107,7 @@ def repo(empty_repo: Path) -> Path:
 def test_example_chain_credit_risk_tabular_classifier_base(example_repo: Path) -> None:
     [credit] = resolve(example_repo, shown="pipelines/credit-risk.yaml")
     spec = plain(credit.spec)
-    assert spec["split"] == {"seed": 42, "kind": "stratified", "test_size": 0.25}  # base + middle
+    assert spec["split"] == {"seed": 42, "kind": "stratified", "test_size": 0.3}  # base + middle + leaf
     assert spec["drift"] == {"reference": "train"}                                  # base only
     assert spec["task"] == "classification"                                         # middle
     assert spec["model"]["estimator"] == "sklearn.ensemble.HistGradientBoostingClassifier"  # with:

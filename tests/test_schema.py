@@ -225,8 +225,9 @@ def test_do_cannot_be_one_placeholder() -> None:
 def test_policies_are_strict() -> None:
     policy = (PROJECT / "policies" / "finance.yaml").read_text(encoding="utf-8")
     assert problems(policy, "Policy") == []
+    line = policy.splitlines().index("      approvals: 1") + 1
     assert problems(edit("approvals: 1", "approvals: ${params.n}", policy), "Policy") == [
-        f"{SHOWN}:33:18: spec.promotion.staging.approvals: expected integer, got string '${{params.n}}'"]
+        f"{SHOWN}:{line}:18: spec.promotion.staging.approvals: expected integer, got string '${{params.n}}'"]
 
 
 def test_template_parameters_are_checked() -> None:
