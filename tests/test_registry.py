@@ -479,3 +479,40 @@ def test_every_registry_command_and_option_has_help() -> None:
     for command in _commands(cli):
         if command.name in read_commands:
             assert any("--json" in p.opts for p in command.params if isinstance(p, click.Option)), command.name
+
+
+# -- end to end: a trained repo (DVC outputs, MLflow versions from training) ----------------------
+
+
+def test_end_to_end_register_stage_production_verify_audit_and_mlflow_aliases(tmp_path: Path) -> None:
+    """register -> staging -> production on a pipeline really run, then every tag verifies, audit
+    names each signer, and sync-mlflow puts the aliases on the version training registered."""
+    from mlflow import MlflowClient
+
+    from modelops_ci.registry import verify
+    from modelops_ci.tracking import tracking_uri
+    from tests.registry_fixtures import build_registry_repo
+
+    trained = build_registry_repo(tmp_path / "trained", tmp_path / "keys")
+    root, local = trained.root, writer.Remote(None)
+    writer.register(root, NAME, trained.key("ci-bot"), version="v1.0.0", remote=local)
+    writer.promote(root, NAME, "v1.0.0", "staging", trained.key("ci-bot"), pr=4, approvers=("rita",), remote=local)
+    written = writer.promote(root, NAME, "v1.0.0", "production", trained.key("release-managers"), pr=5,
+                             approvers=("rita",), remote=local)
+    assert written.tag == "loans#production#2"
+    results = verify.verify_all(root, approvals=verify.SKIP, name=NAME)
+    assert all(r.ok for r in results), [str(r) for r in results]
+
+    audited = run_cli("audit", NAME, "--json", "-C", root)
+    assert audited.exit_code == 0, audited.stderr
+    signers = {lineage["stage"]: lineage["signer"] for lineage in json.loads(audited.stdout)}
+    assert {s: (v["status"], v["principals"]) for s, v in signers.items()} == {
+        "staging": ("verified", ["ci-bot"]), "production": ("verified", ["release-managers"])}
+
+    synced = run_cli("registry", "sync-mlflow", "-C", root)
+    assert synced.exit_code == 0, synced.stdout + synced.stderr
+    client = MlflowClient(tracking_uri=tracking_uri(root), registry_uri=tracking_uri(root))
+    aliases = client.get_registered_model(NAME).aliases
+    assert set(aliases) >= {"staging", "production"} and aliases["staging"] == aliases["production"]
+    sha = json.loads((root / "models" / NAME / "model.json").read_text())["sha256"]
+    assert client.get_model_version(NAME, str(aliases["production"])).tags["sha256"] == sha
