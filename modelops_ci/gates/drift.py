@@ -26,6 +26,14 @@ rows) and the two are compared with the KS test. A shift is a warning: it follow
 features'. Scores on the training split are no reference (they are overfit), so in CI, where the
 current data is the test split itself, prediction drift is skipped; it applies to a new batch.
 
+For the report, the features it draws carry a small picture of both sides in their details: the
+drifted ones (at most 12, most significant first), or when none drifted the 3 closest to it (smallest
+p-values). Numeric: a 20-bin histogram (equal widths over both sides' 1st to 99th percentiles, the
+tails counted in the end bins) and the two ECDFs at about 26 points; categorical: the counts of the 14
+commonest categories, the rest as "(other)", and missing values as "(missing)". The prediction
+check carries the same for the scores. The gate's reason stays one line: the share rule's sentence,
+and the classifier and prediction checks in brief.
+
 With raw reference data the reference ECDF keeps up to 65,536 distinct values (KS and Wasserstein are
 then exact); with more, 65,536 quantile points (the KS statistic within 1/65,536). A stored profile
 keeps 4,096 (within 1/4,096; see `profile.py`).
@@ -62,6 +70,11 @@ MIN_CLASSIFIER_ROWS = 50  # a side: half trains the classifier, half measures it
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # an empty bin counts as this share, so PSI stays finite
 NAMES_SHOWN = 5
+PICTURED = 12  # drifted features given plot data for the report
+QUIET_PICTURED = 3  # features given plot data when none drifted: the closest to it
+PICTURE_BINS = 20
+PICTURE_LEVELS = np.linspace(0.01, 0.99, 13)  # ECDF points: these quantiles of each side
+PICTURE_CATEGORIES = 15
 
 
 class InputError(ValueError):
@@ -242,6 +255,81 @@ def _aligned(summary: CategoricalSummary, categories: np.ndarray) -> np.ndarray:
     return counts
 
 
+# -- pictures for the report -------------------------------------------------------------------------
+
+
+def add_pictures(reference: Profile, current: pd.DataFrame, checks: list[Check]) -> None:
+    """Plot data for the features the report draws: the drifted ones, else the closest to drifting."""
+    tested = [c for c in checks if c.status != "error"]
+    ranked = sorted(tested, key=lambda c: (c.details["p_adjusted"], c.p_value))
+    drifted = [c for c in ranked if c.details["drifted"]]
+    for check in drifted[:PICTURED] or ranked[:QUIET_PICTURED]:
+        if check.name in reference.numeric:
+            values = profile.as_float(current[check.name])
+            check.details.update(numeric_picture(reference.numeric[check.name], np.sort(values[np.isfinite(values)])))
+        else:
+            check.details.update(category_picture(reference.categorical[check.name],
+                                                  profile.categorical_summary(current[check.name])))
+
+
+def numeric_picture(reference: NumericSummary, current: np.ndarray) -> dict[str, Any]:
+    """`histogram` and `ecdf` of the reference and sorted finite `current` values, a few dozen numbers."""
+    nr, nc = reference.n, len(current)
+    if not nr or not nc:
+        return {}
+    cumulative = np.cumsum(reference.counts)
+
+    def reference_quantile(levels: np.ndarray) -> np.ndarray:
+        found: np.ndarray = reference.values[np.searchsorted(cumulative, levels * nr, side="left")]
+        return found
+
+    def rows_at_or_below(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.searchsorted(reference.values, x, side="right")
+        return np.where(at > 0, cumulative[np.maximum(at - 1, 0)], 0), np.searchsorted(current, x, side="right")
+
+    ends = PICTURE_LEVELS[[0, -1]]
+    low = min(float(reference_quantile(ends)[0]), float(np.quantile(current, ends[0], method="inverted_cdf")))
+    high = max(float(reference_quantile(ends)[1]), float(np.quantile(current, ends[1], method="inverted_cdf")))
+    if not high > low:
+        low, high = min(reference.values[0], current[0]), max(reference.values[-1], current[-1])
+    if not high > low:
+        low, high = low - 0.5, high + 0.5
+    edges = _rounded(np.linspace(low, high, PICTURE_BINS + 1))
+    ref_below, cur_below = rows_at_or_below(edges[1:-1])
+    x = _rounded(np.unique(np.r_[reference_quantile(PICTURE_LEVELS),
+                                 np.quantile(current, PICTURE_LEVELS, method="inverted_cdf")]))
+    ref_ecdf, cur_ecdf = rows_at_or_below(x)
+    return {"histogram": {"edges": edges.tolist(), "reference": np.diff(np.r_[0, ref_below, nr]).tolist(),
+                          "current": np.diff(np.r_[0, cur_below, nc]).tolist()},
+            "ecdf": {"x": x.tolist(), "reference": np.round(ref_ecdf / nr, 4).tolist(),
+                     "current": np.round(cur_ecdf / nc, 4).tolist()}}
+
+
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Six significant digits, unless that would merge neighbouring values."""
+    rounded = np.array([float(f"{v:.6g}") for v in values])
+    return rounded if bool(np.all(np.diff(rounded) > 0)) else values
+
+
+def category_picture(reference: CategoricalSummary, current: CategoricalSummary) -> dict[str, Any]:
+    """`category_counts` of both sides: the commonest categories, the rest as "(other)", and missing."""
+    categories = np.union1d(reference.categories, current.categories)
+    ref_counts, cur_counts = _aligned(reference, categories), _aligned(current, categories)
+    shares = np.maximum(ref_counts / max(reference.n, 1), cur_counts / max(current.n, 1))
+    order = np.argsort(-shares, kind="stable")
+    shown = order[: PICTURE_CATEGORIES - 1] if len(order) > PICTURE_CATEGORIES else order
+    rest = np.setdiff1d(order, shown)
+    labels = [str(categories[i]) for i in shown]
+    ref, cur = [int(ref_counts[i]) for i in shown], [int(cur_counts[i]) for i in shown]
+    for name, add_ref, add_cur in (("(other)", int(ref_counts[rest].sum()), int(cur_counts[rest].sum())),
+                                   ("(missing)", reference.missing, current.missing)):
+        if add_ref or add_cur:
+            labels.append(name)
+            ref.append(add_ref)
+            cur.append(add_cur)
+    return {"category_counts": {"labels": labels, "reference": ref, "current": cur}}
+
+
 # -- both -----------------------------------------------------------------------------------------
 
 
@@ -408,7 +496,8 @@ def prediction_drift(predictor: Predictor, current: pd.DataFrame, alpha: float, 
     return Check("prediction", status, reason, statistic=statistic, p_value=p_value, threshold={"alpha": alpha},
                  n=len(finite), details={"test": "ks", "n_reference": summary.n,
                                          "wasserstein_sd": normalised_wasserstein(distance, summary, finite),
-                                         "psi": numeric_psi(summary, finite)})
+                                         "psi": numeric_psi(summary, finite), "mean_reference": summary.mean,
+                                         "mean_current": float(finite.mean()), **numeric_picture(summary, finite)})
 
 
 # -- the gate -------------------------------------------------------------------------------------
@@ -425,6 +514,7 @@ def assess(reference: Profile, current: pd.DataFrame, settings: dict[str, Any], 
         return error(GATE, problem, alpha=alpha, n=len(current))
     checks = compare(reference, current)
     dataset = decide(checks, alpha, correction, max_share)
+    add_pictures(reference, current, checks)
     extra, skipped = _extra_checks(reference, current, checks, settings, alpha, seed, predictor)
     everything = [*checks, dataset, *extra]
     status = worst([c.status for c in everything])
@@ -507,11 +597,25 @@ def _extra_checks(reference: Profile, current: pd.DataFrame, checks: list[Check]
 
 
 def _reason(status: Status, checks: list[Check], dataset: Check, extra: list[Check]) -> str:
+    """One line: the first fault in full (it says what to do) and how many more; else the share rule's
+    sentence and the other checks in brief (on a failure, the failing ones only)."""
     if status == "error":
         broken = [c for c in [*checks, *extra] if c.status == "error"]
-        return "cannot assess drift: " + "; ".join(c.reason for c in broken)
+        more = f"; and {len(broken) - 1} more (see the checks)" if len(broken) > 1 else ""
+        return f"cannot assess drift: {broken[0].reason}{more}"
     shown = [c for c in extra if c.status == "fail"] if status == "fail" else extra
-    return "; ".join([dataset.reason, *(c.reason for c in shown)])
+    return "; ".join([dataset.reason, *(_brief(c) for c in shown)])
+
+
+def _brief(check: Check) -> str:
+    if check.status == "error" or check.statistic is None or check.p_value is None:
+        return check.reason
+    if check.name == "multivariate":
+        verdict = "tells" if check.status == "fail" else "cannot tell"
+        return f"a classifier {verdict} current rows from reference rows (AUC {check.statistic:.3f}, " \
+               f"p={check.p_value:.2g})"
+    verdict = "shifted" if check.status != "pass" else "did not shift significantly"
+    return f"the model's scores {verdict} (KS p={check.p_value:.2g})"
 
 
 # -- reading the pipeline's data ------------------------------------------------------------------

@@ -24,6 +24,10 @@ Decisions:
 - The CI is the percentile one, as for performance. A gap between noisy group rates only widens when
   resampled, so with small groups the interval leans to the unfair side of the estimate (it may even
   exclude it): the side the decision is made on. With enough rows per group it brackets the estimate.
+- For the report, each group's rates (those the policy's metrics compare) come with a Wilson interval
+  (scipy's `binomtest`) in `details.by_group`: a picture of the groups, not a decision.
+- The gate's reason is its most serious finding, briefly (a disparity before a small-group note), and
+  how many more there are; each check keeps its full reason.
 """
 
 from __future__ import annotations
@@ -412,7 +416,8 @@ def disparity_check(groups: ViewGroups, metric: str, bound: dict[str, float], ce
     values, undefined = bootstrap_disparity(groups, metric, cells, resamples, seed)
     low, high = bootstrap.percentile_ci(values, settings.confidence)
     rate, lowest, highest = _culprits(metric, rates)
-    details = {"rate": rate, "lowest_group": groups.label(int(included[lowest])),
+    details = {"metric": metric, "feature": groups.view.name, "rate": rate,
+               "lowest_group": groups.label(int(included[lowest])),
                "highest_group": groups.label(int(included[highest])),
                "lowest_rate": float(rates[rate][lowest]), "highest_rate": float(rates[rate][highest]),
                "undefined_resamples": undefined, "groups": [groups.label(int(i)) for i in included]}
@@ -488,24 +493,49 @@ def assess(sample: Sample, settings: Mapping[str, Any], seed: int = 0, resamples
     status = worst([c.status for c in checks])
     return GateResult("fairness", status, _gate_reason(checks, chosen, every), confidence=chosen.confidence,
                       n=sample.n, groups=_group_counts(every), checks=checks,
-                      details=_details(every, chosen, resamples, seed))
+                      details=_details(every, chosen, resamples, seed, sample.outcome))
 
 
 def _gate_reason(checks: list[Check], chosen: Settings, every: list[ViewGroups]) -> str:
-    notable = sorted((c for c in checks if c.status != "pass"), key=lambda c: -SEVERITY[c.status])
+    """The most serious finding in brief (errors in full: they say what to do), and how many more: a
+    disparity before a small-group note, one beyond the policy on its estimate before one within it."""
+    notable = sorted((c for c in checks if c.status != "pass"), key=lambda c: (
+        -SEVERITY[c.status], c.name.endswith(": groups"),
+        c.statistic is not None and _within(c.threshold or {}, c.statistic, c.statistic)))
     if notable:
-        return "; ".join(c.reason for c in notable)
+        views = {g.view.name: g for g in every}
+        more = len(notable) - 1
+        return _brief(notable[0], chosen, views) + (f"; and {more} more (see the checks)" if more else "")
     terms = ", ".join(f"{LABELS[m]} {_terms(b)}" for m, b in sorted(chosen.metrics.items()))
-    views = ", ".join(g.view.name for g in every)
-    return f"no disparity beyond the policy across {views} ({terms}, at {chosen.confidence:.0%} confidence)"
+    views_named = ", ".join(g.view.name for g in every)
+    return f"no disparity beyond the policy across {views_named} ({terms}, at {chosen.confidence:.0%} confidence)"
+
+
+def _brief(check: Check, chosen: Settings, views: dict[str, ViewGroups]) -> str:
+    """A disparity's check in one short clause, e.g. `age_band: demographic parity ratio 0.82, '[0, 30)'
+    vs '[50, 120)' (95% CI 0.76 to 0.87); policy: at least 0.8`; any other check's own reason."""
+    details, bound = check.details, check.threshold or {}
+    groups = views.get(str(details.get("feature")))
+    if check.status == "error" or groups is None or check.statistic is None or check.ci is None:
+        return check.reason
+    value = {groups.label(i): " & ".join(groups.values[i]) for i in range(len(groups.values))}
+    low, high = check.ci
+    said = (f"{groups.view.name}: {LABELS[details['metric']]} {check.statistic:.2f}, "
+            f"'{value[details['lowest_group']]}' vs '{value[details['highest_group']]}' "
+            f"({chosen.confidence:.0%} CI {low:.2f} to {high:.2f}); policy: {_terms(bound)}")
+    if check.status == "warn":
+        return said + "; inconclusive: flagged for review"
+    return said + ("; the estimate meets it, but too few rows to be sure" if _within(
+        bound, check.statistic, check.statistic) else "")
 
 
 def _group_counts(every: list[ViewGroups]) -> dict[str, int]:
     return {g.label(i): int(n) for g in every for i, n in enumerate(g.sizes())}
 
 
-def _details(every: list[ViewGroups], chosen: Settings, resamples: int, seed: int) -> dict[str, Any]:
+def _details(every: list[ViewGroups], chosen: Settings, resamples: int, seed: int, outcome: str) -> dict[str, Any]:
     return {
+        "positive": outcome,
         "min_group_size": chosen.min_group_size,
         "metrics": chosen.metrics,
         "default_metrics": chosen.defaults,
@@ -515,7 +545,31 @@ def _details(every: list[ViewGroups], chosen: Settings, resamples: int, seed: in
         "seed": seed,
         "views": [{"name": g.view.name, "features": list(g.view.features), "required": g.view.required,
                    "groups": group_table(g)} for g in every],
+        "by_group": group_rates(every, chosen.metrics, chosen.confidence),
     }
+
+
+def group_rates(every: list[ViewGroups], metrics: Mapping[str, Any], confidence: float) -> list[dict[str, Any]]:
+    """For the report's bars: per view, rate (those the metrics compare) and group, the rate with its
+    Wilson interval, the group's rows (`n`), the rows the rate is a share of (`of`) and whether the
+    disparities include the group (`included`: it has at least min_group_size rows)."""
+    from scipy import stats
+
+    used = {rate for metric in metrics for rate in RATES_OF[metric.rsplit("_", 1)[0]]}
+    rows = []
+    for groups in every:
+        for rate in (r for r in RATES if r in used):
+            for i, (tp, fp, fn, tn) in enumerate(groups.counts.astype(int).tolist()):
+                hits, of = {"selection_rate": (tp + fp, tp + fp + fn + tn), "true_positive_rate": (tp, tp + fn),
+                            "false_positive_rate": (fp, fp + tn)}[rate]
+                ci = None
+                if of:
+                    wilson = stats.binomtest(hits, of).proportion_ci(confidence, method="wilson")
+                    ci = [float(wilson.low), float(wilson.high)]
+                rows.append({"feature": groups.view.name, "group": " & ".join(groups.values[i]), "metric": rate,
+                             "value": _number(groups.rates[rate][i]), "ci": ci, "n": tp + fp + fn + tn, "of": of,
+                             "included": bool(groups.included[i])})
+    return rows
 
 
 def group_table(groups: ViewGroups) -> list[dict[str, Any]]:

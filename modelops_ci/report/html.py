@@ -12,18 +12,23 @@ from typing import Any
 from modelops_ci.layout import Layout
 from modelops_ci.report import plots
 from modelops_ci.report.render import (
+    SEVERITY,
     Finding,
     Inputs,
     because,
     bound_text,
+    capitalised,
     clip,
+    drift_pictured,
     drifted,
     findings,
-        group_rows,
+    group_rows,
     interval,
     num,
     ordered_checks,
+    other_findings,
     parity_floor,
+    rate_title,
     verdict_title,
 )
 
@@ -32,6 +37,7 @@ MAX_DRIFT_PLOTS = 12
 QUIET_DRIFT_PLOTS = 3
 MAX_FAIRNESS_PLOTS = 8
 MAX_RAW = 20_000
+MAX_FINDINGS = 10
 CURVE_TITLES = {"roc": "ROC curve", "precision_recall": "Precision-recall curve", "calibration": "Calibration",
                 "residuals": "Residuals", "forecast": "Forecast vs actual"}
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -54,8 +60,12 @@ table{border-collapse:collapse;width:100%;font-size:14px;margin:8px 0}
 th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f8fa}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-figure{display:inline-block;margin:8px 12px 8px 0;vertical-align:top}
+.figures{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:8px 20px;margin:12px 0}
+figure{margin:0}
 figure img{max-width:100%;height:auto;border:1px solid #d0d7de}
+.findings{margin:0 0 10px;padding-left:22px}
+details{margin:6px 0}
+summary{cursor:pointer;color:#57606a}
 figcaption{font-size:13px;color:#57606a}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;max-height:400px}
 footer{color:#57606a;font-size:13px;margin-top:40px}
@@ -66,8 +76,10 @@ def render(report: dict[str, Any], inputs: Inputs | None = None, *, generated: s
     """The pipeline's report as one HTML page that needs nothing else to display."""
     inputs = inputs or Inputs({}, {})
     found = findings(report)
+    # The sections of the gates that need attention come first; the overview keeps the policy's order.
+    sections = sorted(zip(report["gates"], found, strict=True), key=lambda pair: -SEVERITY[pair[1].status])
     body = [_banner(report), "<main>", _attention(found), _overview(found),
-            *(_gate(gate, finding) for gate, finding in zip(report["gates"], found, strict=True)),
+            *(_gate(gate, finding) for gate, finding in sections),
             _holdout(inputs), _footer(report, generated), "</main>"]
     title = f"{report['pipeline']}: {verdict_title(report)}"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -96,7 +108,7 @@ def _attention(found: list[Finding]) -> str:
     parts = []
     for title, items in (("Blocking", blocking), ("To review (does not block)", review)):
         if items:
-            listed = "".join(f"<li>{_badge(f.status)} <b>{escape(f.title)}</b>: {escape(f.text)}</li>\n"
+            listed = "".join(f"<li>{_badge(f.status)} <b>{escape(f.title)}</b>: {escape(capitalised(f.text))}</li>\n"
                              for f in items)
             parts.append(f"<h2>{title}</h2>\n<ul>\n{listed}</ul>")
     return "\n".join(parts)
@@ -106,7 +118,7 @@ def _overview(found: list[Finding]) -> str:
     if not found:
         return "<p>No gates are required for this pipeline.</p>"
     rows = "".join(f"<tr><td>{escape(f.title)}{' (advisory)' if f.advisory else ''}</td><td>{_badge(f.status)}</td>"
-                   f"<td>{escape(f.text)}</td></tr>\n" for f in found)
+                   f"<td>{escape(capitalised(f.text))}</td></tr>\n" for f in found)
     return ("<h2>Gates</h2>\n<table>\n<tr><th>Gate</th><th>Result</th><th>In plain words</th></tr>\n"
             f"{rows}</table>")
 
@@ -114,11 +126,17 @@ def _overview(found: list[Finding]) -> str:
 def _gate(gate: dict[str, Any], finding: Finding) -> str:
     anchor = escape(f"gate-{gate['gate']}")
     facts = _statistics(gate)
+    figures = [f for f in _gate_figures(gate) if f]
+    more = other_findings(gate)
     parts = [f'<section id="{anchor}">',
              f"<h2>{_badge(gate['status'])} {escape(finding.title)}{' (advisory)' if finding.advisory else ''}</h2>",
-             f'<p class="plain">{escape(finding.text)}</p>',
+             f'<p class="plain">{escape(capitalised(finding.text))}.</p>',
+             '<p class="stats">Also:</p>\n<ul class="findings">\n' + "".join(
+                 f"<li>{escape(capitalised(clip(text, 1000)))}.</li>\n" for text in more[:MAX_FINDINGS]) + "</ul>"
+             if more else "",
              f'<p class="stats">{" · ".join(facts)}</p>' if gate["reason"] != finding.text or len(facts) > 1 else "",
-             *_gate_figures(gate), _checks(gate), _groups(gate), _raw(gate), "</section>"]
+             '<div class="figures">\n' + "\n".join(figures) + "\n</div>" if figures else "",
+             _checks(gate), _groups(gate), _raw(gate), "</section>"]
     return "\n".join(part for part in parts if part)
 
 
@@ -136,25 +154,42 @@ def _gate_figures(gate: dict[str, Any]) -> list[str]:
         png = plots.metric_intervals(ordered_checks(gate), gate.get("confidence"))
         return [_figure(png, "Each metric's estimate and confidence interval against the policy's bound")]
     if kind == "fairness":
-        figures = []
-        for (feature, metric), rows in list(group_rows(gate).items())[:MAX_FAIRNESS_PLOTS]:
-            floor = parity_floor(gate, feature, metric, rows)
-            caption = f"{metric.replace('_', ' ')} per group of {feature}, with confidence intervals" + (
-                "; dashed line: the lowest rate the policy allows" if floor is not None else "")
-            figures.append(_figure(plots.group_rates(feature, metric, rows, floor), caption))
-        return figures
+        return _fairness_figures(gate)
     if kind == "drift":
         return _drift_figures(gate)
     return []
 
 
+def _fairness_figures(gate: dict[str, Any]) -> list[str]:
+    positive = (gate.get("details") or {}).get("positive")
+    level = f"{gate['confidence']:.0%} " if isinstance(gate.get("confidence"), float) else ""
+    figures = []
+    for (feature, metric), rows in list(group_rows(gate).items())[:MAX_FAIRNESS_PLOTS]:
+        floor = parity_floor(gate, feature, metric, rows)
+        title = rate_title(metric, positive)
+        caption = (f"{capitalised(title)} per group of {feature}, with {level}confidence intervals"
+                   + ("; dashed line: the lowest rate the policy allows" if floor is not None else "")
+                   + ("; grey: too few rows to compare" if any(r.get("included") is False for r in rows) else ""))
+        figures.append(_figure(plots.group_rates(feature, metric, rows, floor, title=title), caption))
+    return figures
+
+
 def _drift_figures(gate: dict[str, Any]) -> list[str]:
     """The drifted features (at most a dozen); if none drifted, the few closest to it."""
-    checks = ordered_checks(gate)
-    chosen = [c for c in checks if drifted(c)][:MAX_DRIFT_PLOTS] or sorted(
-        checks, key=lambda c: -(c.get("statistic") or 0))[:QUIET_DRIFT_PLOTS]
-    caption = "Share of rows per value: reference (blue) vs current (orange)"
-    figures = [_figure(plots.drift_feature(c), caption) for c in chosen]
+    chosen = drift_pictured(gate, MAX_DRIFT_PLOTS, QUIET_DRIFT_PLOTS)
+    figures = []
+    for check in chosen:
+        details = check.get("details") or {}
+        if not details.get("kind"):
+            what = f"{check['name']}: reference (blue) vs current (orange)"
+        elif drifted(check):
+            what = f"{check['name']} changed significantly: reference (blue) vs current (orange)"
+        else:
+            what = f"{check['name']}, among the closest to changing (no feature did): reference (blue) vs " \
+                   "current (orange)"
+        if "histogram" in details:
+            what += "; the outer bins hold the tails"
+        figures.append(_figure(plots.drift_feature(check), what))
     return [f for f in figures if f]
 
 
@@ -183,8 +218,11 @@ def _checks(gate: dict[str, Any]) -> str:
         rows.append("<tr>" + "".join(cells) + "</tr>\n")
     more = len(checks) - MAX_ROWS
     note = f"<p>{more:,} more checks, the least severe, are in {escape(gate['gate'])}'s JSON.</p>" if more > 0 else ""
-    return ("<table>\n<tr><th>Check</th><th>Result</th><th>Statistic</th><th>CI</th><th>Policy</th>"
-            f"<th>p-value</th><th>n</th><th>Why</th></tr>\n{''.join(rows)}</table>{note}")
+    failed = sum(c["status"] != "pass" for c in checks)
+    opened = " open" if failed else ""
+    return (f"<details{opened}><summary>{len(checks)} check{'s' if len(checks) > 1 else ''} ({failed} not passed)"
+            "</summary>\n<table>\n<tr><th>Check</th><th>Result</th><th>Statistic</th><th>CI</th><th>Policy</th>"
+            f"<th>p-value</th><th>n</th><th>Why</th></tr>\n{''.join(rows)}</table>{note}\n</details>")
 
 
 def _groups(gate: dict[str, Any]) -> str:
@@ -216,9 +254,11 @@ def _holdout(inputs: Inputs) -> str:
     rows = "".join(f'<tr><td>{escape(clip(k, 100))}</td><td class="num">{num(v)}</td></tr>\n'
                    for k, v in metrics.items())
     table = f"<table style=\"width:auto\">\n<tr><th>Metric</th><th>Value</th></tr>\n{rows}</table>" if rows else ""
+    drawn = [f for f in figures if f]
     return "\n".join(["<section>", "<h2>The model on the hold-out</h2>",
                       "<p class=\"stats\">Point estimates on the test split (the gates above decide on "
-                      "confidence intervals).</p>", table, *[f for f in figures if f], "</section>"])
+                      "confidence intervals).</p>", table,
+                      '<div class="figures">\n' + "\n".join(drawn) + "\n</div>" if drawn else "", "</section>"])
 
 
 def _footer(report: dict[str, Any], generated: str | None) -> str:

@@ -14,20 +14,26 @@ from typing import Any
 
 from modelops_ci.layout import Layout
 from modelops_ci.report.render import (
+    MAX_SENTENCE,
     SEVERITY,
     Finding,
     because,
     bound_text,
+    capitalised,
     clip,
     extremes,
     findings,
     gate_title,
     group_rows,
     headline,
+    included,
     interval,
     num,
     ordered_checks,
+    other_findings,
     parity_floor,
+    plain_group,
+    rate_title,
     verdict_title,
 )
 
@@ -39,8 +45,6 @@ MAX_BULLETS = 10
 MAX_CHART_GROUPS = 12
 MAX_CHARTS = 4
 MAX_FLOW_GATES = 20
-RATE_LABELS = {"selection_rate": "Positive-prediction rate", "true_positive_rate": "True positive rate",
-               "false_positive_rate": "False positive rate"}
 CHECK_HEADER = ("| Check | Result | Statistic | CI | Policy | p-value | n | Why |\n"
                 "|---|---|---|---|---|---|--:|---|")
 
@@ -134,7 +138,8 @@ def _top(report: dict[str, Any], found: list[Finding], level: int) -> str:
 
 
 def _bullets(items: list[Finding]) -> list[str]:
-    lines = [f"- {ICONS[f.status]} **{text(f.title, 60)}**: {text(f.text, 600)}" for f in items[:MAX_BULLETS]]
+    lines = [f"- {ICONS[f.status]} **{text(f.title, 60)}**: {text(capitalised(f.text), 600)}"
+             for f in items[:MAX_BULLETS]]
     if len(items) > MAX_BULLETS:
         lines.append(f"- and {len(items) - MAX_BULLETS} more")
     return lines
@@ -146,7 +151,7 @@ def _gate_table(report: dict[str, Any], found: list[Finding]) -> str:
     rows = ["| Gate | Result | In plain words |", "|---|---|---|"]
     for f in found:
         name = text(f.title, 60) + (" (advisory)" if f.advisory else "")
-        rows.append(f"| {name} | {ICONS[f.status]} {f.status} | {text(f.text)} |")
+        rows.append(f"| {name} | {ICONS[f.status]} {f.status} | {text(capitalised(f.text), MAX_SENTENCE)} |")
     return "\n".join(rows) + "\n\n"
 
 
@@ -156,8 +161,10 @@ def _section(pipeline: str, gate: dict[str, Any]) -> _Section:
     counted = f" ({failed} of {len(checks)} checks not passed)" if checks else ""
     summary = html_text(f"{gate_title(gate['gate'])}{' (advisory)' if gate.get('advisory') else ''}: "
                         f"{gate['status']}{counted}", 200)
+    more = other_findings(gate)
+    also = "".join(f"- {text(capitalised(f), 600)}\n" for f in more[:MAX_BULLETS])
     opening = (f"<details><summary>{ICONS[gate['status']]} {summary}</summary>\n\n"
-               f"{_gate_statistics(gate)}\n\n")
+               + (f"Also:\n\n{also}\n" if also else "") + f"{_gate_statistics(gate)}\n\n")
     return _Section(opening, checks, pipeline)
 
 
@@ -186,7 +193,7 @@ def _check_row(check: dict[str, Any]) -> str:
 
 def _choose(sections: list[_Section], budget: int) -> None:
     """Most severe rows first, across gates, while they fit (rendering only those)."""
-    queues = [((-SEVERITY[c["status"]], g, i) for i, c in enumerate(s.checks)) for g, s in enumerate(sections)]
+    queues = [[(-SEVERITY[c["status"]], g, i) for i, c in enumerate(s.checks)] for g, s in enumerate(sections)]
     for _, g, i in heapq.merge(*queues):
         section = sections[g]
         row = _check_row(section.checks[i])
@@ -245,15 +252,17 @@ def _group_rate_charts(report: dict[str, Any]) -> list[str]:
     for gate in report["gates"]:
         if gate["gate"] != "fairness":
             continue
+        positive = (gate.get("details") or {}).get("positive")
         for (feature, metric), rows in list(group_rows(gate).items())[:MAX_CHARTS]:
-            charts.append(_rate_chart(feature, metric, rows, parity_floor(gate, feature, metric, rows)))
+            charts.append(_rate_chart(feature, rate_title(metric, positive), rows,
+                                      parity_floor(gate, feature, metric, rows)))
     return charts
 
 
-def _rate_chart(feature: str, metric: str, rows: list[dict[str, Any]], floor: float | None) -> str:
+def _rate_chart(feature: str, rate: str, rows: list[dict[str, Any]], floor: float | None) -> str:
     shown = extremes(rows, MAX_CHART_GROUPS)
-    labels = ", ".join(f'"{mermaid_text(r.get("group", ""), 24)}"' for r in shown)
-    title = mermaid_text(f"{RATE_LABELS.get(metric, metric)} by {feature}" if feature else metric, 60)
+    labels = ", ".join(f'"{mermaid_text(_chart_group(r), 24)}"' for r in shown)
+    title = mermaid_text(capitalised(f"{rate} by {feature}" if feature else rate), 60)
     top = max(1.0, *(float(r["value"]) for r in shown))
     lines = ["xychart-beta", f'    title "{title}"', f"    x-axis [{labels}]",
              f'    y-axis "rate" 0 --> {top:.4f}',
@@ -261,6 +270,12 @@ def _rate_chart(feature: str, metric: str, rows: list[dict[str, Any]], floor: fl
     if floor is not None:
         lines.append("    line [" + ", ".join(f"{floor:.4f}" for _ in shown) + "]")
     return "\n".join(lines) + "\n"
+
+
+def _chart_group(row: dict[str, Any]) -> str:
+    """A bar's label; a group left out of the disparities (too few rows) says so."""
+    name = plain_group(str(row.get("group", "")))
+    return name if included(row) else clip(name, 14) + " (too few)"
 
 
 # --- every pipeline ----------------------------------------------------------------------------

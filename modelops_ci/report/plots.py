@@ -10,17 +10,18 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from modelops_ci.report.render import plain_group, rate_title
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-REFERENCE, CURRENT, ACCENT, FAIL = "#4c72b0", "#dd8452", "#55a868", "#cf222e"
+REFERENCE, CURRENT, ACCENT, FAIL, LEFT_OUT = "#4c72b0", "#dd8452", "#55a868", "#cf222e", "#afb8c1"
 MAX_POINTS = 2_000
 MAX_CATEGORIES = 15
 MAX_GROUPS = 20
 DPI = 100
-RATE_LABELS = {"selection_rate": "positive-prediction rate", "true_positive_rate": "true positive rate",
-               "false_positive_rate": "false positive rate"}
+TESTS = {"ks": "KS D", "chi2": "chi²"}
 
 
 def label(value: Any, limit: int = 30) -> str:
@@ -43,6 +44,13 @@ def _figure(width: float = 6.4, height: float = 3.6, columns: int = 1) -> Iterat
         for ax in axes:
             ax.grid(True, alpha=0.3)
         yield figure, axes
+
+
+def _percent() -> Any:
+    """Shares as percentages, as many digits as the tick needs: 2.5%, 20%, 0.1%."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value * 100:.3g}%")
 
 
 def _png(figure: Figure) -> bytes:
@@ -168,46 +176,57 @@ def _ci(check: dict[str, Any]) -> tuple[float, float]:
     return stat, stat
 
 
-def group_rates(feature: str, metric: str, rows: list[dict[str, Any]], floor: float | None = None) -> bytes | None:
-    """The fairness gate: a rate per group with its CI as error bars, and the policy's floor."""
+def group_rates(feature: str, metric: str, rows: list[dict[str, Any]], floor: float | None = None, *,
+                title: str | None = None) -> bytes | None:
+    """The fairness gate: a rate per group with its CI as error bars, and the policy's floor; groups
+    the disparities leave out (`included` false: too few rows) in grey."""
     rows = rows[:MAX_GROUPS]
     if not rows:
         return None
-    with _figure(6.4, 1.2 + 0.45 * len(rows)) as (figure, (ax,)):
+    with _figure(5.6, 1.5 + 0.42 * len(rows)) as (figure, (ax,)):
         values = [float(r["value"]) for r in rows]
         cis = [_ci({"statistic": v, "ci": r.get("ci")}) for v, r in zip(values, rows, strict=True)]
-        colours = [FAIL if floor is not None and v < floor else REFERENCE for v in values]
+        left_out = [r.get("included") is False for r in rows]
+        colours = [LEFT_OUT if out else FAIL if floor is not None and v < floor else REFERENCE
+                   for v, out in zip(values, left_out, strict=True)]
         y = list(range(len(rows)))
         ax.barh(y, values, color=colours)
         ax.errorbar(values, y, xerr=[[v - lo for v, (lo, _) in zip(values, cis, strict=True)],
                                      [hi - v for v, (_, hi) in zip(values, cis, strict=True)]],
                     fmt="none", ecolor="black", capsize=4, lw=1.2)
-        names = [f"{label(r.get('group', ''), 24)}" + (f" (n={r['n']:,})" if isinstance(r.get("n"), int) else "")
-                 for r in rows]
+        names = [f"{label(plain_group(str(r.get('group', ''))), 24)}"
+                 + (f" (n={r['n']:,}{', too few' if out else ''})" if isinstance(r.get("n"), int) else "")
+                 for r, out in zip(rows, left_out, strict=True)]
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         if floor is not None:
-            ax.axvline(floor, color=FAIL, ls="--", lw=1.5, label=f"policy floor {floor:.2f}")
-            ax.legend(loc="lower right")
+            ax.axvline(floor, color=FAIL, ls="--", lw=1.5, label=f"lowest rate the policy allows: {floor:.0%}")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False, fontsize=9)
         ax.set_xlim(0, max(1.0, *(hi for _, hi in cis)))
-        ax.set(xlabel=RATE_LABELS.get(metric, label(metric)), title=f"{label(RATE_LABELS.get(metric, metric))} "
-                                                                     f"by {label(feature)}")
+        ax.xaxis.set_major_formatter(_percent())
+        words = title or rate_title(metric)
+        ax.set_title(f"{label(words[:1].upper() + words[1:], 50)} by {label(feature)}", fontsize=11)
         return _png(figure)
 
 
 def drift_feature(check: dict[str, Any]) -> bytes | None:
     """The drift gate: reference vs current for one feature, from its check's details."""
     details = check.get("details") or {}
-    title = f"{label(check['name'], 40)}: {check['status']}"
-    if isinstance(details.get("test"), str) and isinstance(check.get("statistic"), int | float):
-        title += f" ({label(details['test'], 12)} {check['statistic']:.3g}"
+    moved = details.get("drifted") if isinstance(details.get("drifted"), bool) else check["status"] != "pass"
+    title = f"{label(check['name'], 40)}: {'changed' if moved else 'no significant change'}"
+    test = TESTS.get(str(details.get("test")), label(details.get("test"), 12))
+    if details.get("test") and isinstance(check.get("statistic"), int | float):
+        title += f" ({test} {check['statistic']:.3g}"
         title += f", p = {check['p_value']:.2g})" if isinstance(check.get("p_value"), int | float) else ")"
-    histogram = details.get("histogram")
+    before, after = details.get("missing_reference"), details.get("missing_current")
+    if details.get("kind") == "numeric" and isinstance(before, int | float) and isinstance(after, int | float) \
+            and (before or after):
+        title += f"\nmissing: {before:.1%} of reference rows, {after:.1%} of current rows"
+    histogram, ecdf = details.get("histogram"), details.get("ecdf")
+    if isinstance(ecdf, dict):
+        return _numeric_drift(title, histogram if isinstance(histogram, dict) else _histogram_of(ecdf), ecdf)
     if isinstance(histogram, dict):
         return _numeric_drift(title, histogram)
-    ecdf = details.get("ecdf")
-    if isinstance(ecdf, dict):
-        return _numeric_drift(title, _histogram_of(ecdf))
     categories = details.get("category_counts")
     if isinstance(categories, dict):
         return _categorical_drift(title, categories)
@@ -234,7 +253,20 @@ def _shares(counts: Any, length: int) -> list[float] | None:
     return [float(c) / total if total else 0.0 for c in counts]
 
 
-def _numeric_drift(title: str, histogram: dict[str, Any]) -> bytes | None:
+def _steps(ecdf: dict[str, Any] | None) -> tuple[list[float], list[float], list[float]] | None:
+    """The ECDF points to draw: x, reference and current shares (each a list of numbers in order)."""
+    if ecdf is None:
+        return None
+    x, reference, current = ecdf.get("x"), ecdf.get("reference"), ecdf.get("current")
+    columns = [x, reference, current]
+    if not all(isinstance(c, list) and len(c) == len(columns[0] or []) >= 2 for c in columns):
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for c in columns for v in c or []):
+        return None
+    return [float(v) for v in x or []], [float(v) for v in reference or []], [float(v) for v in current or []]
+
+
+def _numeric_drift(title: str, histogram: dict[str, Any], ecdf: dict[str, Any] | None = None) -> bytes | None:
     edges = histogram.get("edges")
     if not isinstance(edges, list) or len(edges) < 2 or not all(isinstance(e, int | float) for e in edges):
         return None
@@ -242,17 +274,31 @@ def _numeric_drift(title: str, histogram: dict[str, Any]) -> bytes | None:
     current = _shares(histogram.get("current"), len(edges) - 1)
     if reference is None or current is None:
         return None
-    with _figure(5.5, 2.8, columns=2) as (figure, (hist, ecdf)):
-        for shares, colour, name in ((reference, REFERENCE, "reference"), (current, CURRENT, "current")):
+    points = _steps(ecdf)
+    with _figure(5.6, 2.8, columns=2) as (figure, (hist, cumulative_ax)):
+        for index, (shares, colour, name) in enumerate(((reference, REFERENCE, "reference"),
+                                                        (current, CURRENT, "current"))):
             hist.stairs(shares, edges, color=colour, lw=2, fill=False, label=name)
-            cumulative = [0.0]
-            for share in shares:
-                cumulative.append(cumulative[-1] + share)
-            ecdf.plot(edges, cumulative, color=colour, lw=2, label=name)
+            if points is None:
+                cumulative = [0.0]
+                for share in shares:
+                    cumulative.append(cumulative[-1] + share)
+                cumulative_ax.plot(edges, cumulative, color=colour, lw=2, label=name)
+            else:
+                cumulative_ax.plot(points[0], points[1 + index], color=colour, lw=2, drawstyle="steps-post",
+                                   label=name)
         hist.set(ylabel="share of rows", title="Distribution")
-        ecdf.set(ylabel="cumulative share", ylim=(0, 1.02), title="ECDF")
-        ecdf.legend(loc="lower right")
-        figure.suptitle(title)
+        hist.yaxis.set_major_formatter(_percent())
+        cumulative_ax.yaxis.set_major_formatter(_percent())
+        tallest, typical = max(max(reference), max(current)), sorted(reference + current)[len(edges) - 1]
+        if tallest > 20 * max(typical, 1e-9):
+            # one value holds most rows (e.g. a debt of 0): on a linear scale every other bar is flat
+            hist.set_yscale("log")
+            hist.yaxis.set_major_formatter(_percent())
+            hist.set_ylabel("share of rows (log scale)")
+        cumulative_ax.set(ylabel="share of rows at or below", ylim=(0, 1.02), title="Cumulative (ECDF)")
+        cumulative_ax.legend(loc="lower right")
+        figure.suptitle(title, fontsize=11)
         return _png(figure)
 
 
@@ -265,12 +311,14 @@ def _categorical_drift(title: str, categories: dict[str, Any]) -> bytes | None:
     if reference is None or current is None:
         return None
     order = sorted(range(len(labels)), key=lambda i: -max(reference[i], current[i]))[:MAX_CATEGORIES]
-    with _figure(5.5, 1.4 + 0.3 * len(order)) as (figure, (ax,)):
+    with _figure(5.6, 1.5 + 0.32 * len(order)) as (figure, (ax,)):
         y = list(range(len(order)))
         ax.barh([v - 0.2 for v in y], [reference[i] for i in order], height=0.4, color=REFERENCE, label="reference")
         ax.barh([v + 0.2 for v in y], [current[i] for i in order], height=0.4, color=CURRENT, label="current")
         ax.set_yticks(y, [label(labels[i], 24) for i in order])
         ax.invert_yaxis()
-        ax.set(xlabel="share of rows", title=title)
+        ax.xaxis.set_major_formatter(_percent())
+        ax.set_xlabel("share of rows")
+        ax.set_title(title, fontsize=11)
         ax.legend(loc="lower right")
         return _png(figure)

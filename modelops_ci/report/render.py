@@ -1,36 +1,47 @@
 """`modelops-ci report`: gates.json rendered for people, as reports/<p>/report.md (PR comment, job
 summary), reports/<p>/report.html (self-contained, with plots) and a repo-level reports/summary.md.
 
-This module says *what* a report says — the verdict in plain words, then the statistics — and
-writes the files; markdown.py and html.py say it in their format. Plain words come first so a
-business owner can read the verdict without statistics.
+This module says *what* a report says — per gate one plain sentence a business owner can read (its
+most serious finding, and how many more there are), then the statistics — and writes the files;
+markdown.py and html.py say it in their format.
 
-What the reports draw, beyond the fields every gate has (see spec/schemas/gates.json):
+What the reports read, beyond the fields every gate has (see spec/schemas/gates.json); all of it is
+optional, and a report without it falls back to the gate's reason and draws less:
 
 fairness gate
-  details.by_group: [{"feature", "group", "metric", "value", "ci": [low, high] | null, "n"}]
-      one row per group of a sensitive feature (or an intersection, e.g. feature "Marital & age_band")
-      and per-group metric ("selection_rate", "true_positive_rate", "false_positive_rate"):
-      drawn as bars with CI error bars.
-  details.outcome (optional): what a positive prediction does to a person, as a verb phrase that
-      takes the group as object, e.g. "approves" or 'predicts "bad" for'.
-  checks: one per disparity metric and feature, statistic = the disparity, threshold = the policy
-      bound, details = {"metric": "demographic_parity_ratio", "feature", "worst_group", "best_group"}.
+  details.by_group: [{"feature", "group", "metric", "value", "ci": [low, high] | null, "n",
+      "included" (false: too few rows, left out of the disparities)}]: one row per group of a
+      sensitive feature (or an intersection, feature "region & age_band", group "north & [0, 40)")
+      and per-group rate ("selection_rate", "true_positive_rate", "false_positive_rate"): drawn as
+      bars with CI error bars.
+  details.positive: what a positive prediction means, e.g. "Status = good"; or details.outcome: what
+      it does to a person, as a verb phrase that takes the group as object, e.g. "approves".
+  checks: one per disparity metric and feature, statistic = the disparity, ci, threshold = the policy
+      bound, details = {"metric": "demographic_parity_ratio", "feature", "lowest_group",
+      "highest_group" (labels "feature=value", as in the gate's `groups`), "lowest_rate",
+      "highest_rate", "rate"} (or "worst_group"/"best_group" as bare values); and one per feature
+      named "<feature>: groups" with details.insufficient [{"group", "n"}] and min_group_size.
 drift gate
-  details.max_drifted_share (optional): the policy's dataset-level share rule.
+  details.max_drifted_share: the policy's dataset-level share rule.
   checks: one per feature (name = column) with details.kind "numeric" | "categorical", details.test
       ("ks", "chi2", ...), details.drifted (bool; else warn/fail counts as drifted), and for the plots
-      one of (counts or shares, as the drift gate has them; a dozen to a few dozen points is plenty):
+      one of (counts or shares; a dozen to a few dozen points is plenty):
         "histogram": {"edges": [k+1 numbers], "reference": [k counts], "current": [k counts]}
         "ecdf": {"x": [m increasing numbers], "reference": [m shares of rows <= x], "current": [m]}
         "category_counts": {"labels": [k names], "reference": [k counts], "current": [k counts]}
       drawn as overlaid distributions and ECDFs (numeric) or side-by-side shares (categorical),
-      drifted features first; other checks (e.g. "prediction") may carry a histogram or ecdf too.
+      drifted features first, else the few with the smallest p-values; the checks "multivariate"
+      (statistic = the classifier's AUC) and "prediction" (details.mean_reference, mean_current)
+      are said in words, and "prediction" may carry a histogram or ecdf too.
+compare gate
+  details.against (stage), details.champion ({"version"} or null: none yet), details.same_model;
+      checks with details {"metric", "challenger", "champion"} and threshold {"margin"}.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -197,8 +208,11 @@ def headline(report: dict[str, Any]) -> str:
 
 def because(report: dict[str, Any]) -> str:
     """The headline without its verdict, as a sentence: `The model approves ...`."""
-    reason = headline(report).split(": ", 1)[-1]
-    return reason[:1].upper() + reason[1:]
+    return capitalised(headline(report).split(": ", 1)[-1])
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def verdict_title(report: dict[str, Any]) -> str:
@@ -224,6 +238,11 @@ def _listed(sentences: list[str]) -> str:
     return "; ".join(sentences[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
 
 
+def _and_more(sentence: str, more: int) -> str:
+    """The most serious finding, and how many more the details hold."""
+    return sentence + (f"; and {more} more finding{'s' if more > 1 else ''}" if more > 0 else "")
+
+
 def _chosen(gate: dict[str, Any]) -> list[dict[str, Any]]:
     checks = ordered_checks(gate)
     return [c for c in checks if c["status"] != "pass"] or checks
@@ -231,7 +250,7 @@ def _chosen(gate: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _generic(gate: dict[str, Any]) -> str:
     failing = [c for c in ordered_checks(gate) if c["status"] != "pass"]
-    return _listed([c["reason"] for c in failing]) if failing else str(gate["reason"])
+    return _and_more(str(failing[0]["reason"]), len(failing) - 1) if failing else str(gate["reason"])
 
 
 def _performance(gate: dict[str, Any]) -> str:
@@ -259,45 +278,194 @@ def _performance(gate: dict[str, Any]) -> str:
     return _listed([sentence(c) for c in chosen]) if chosen else str(gate["reason"])
 
 
-def _fairness(gate: dict[str, Any]) -> str:
-    outcome = str((gate.get("details") or {}).get("outcome") or "predicts the positive outcome for")
+def _compare(gate: dict[str, Any]) -> str:
+    details = gate.get("details") or {}
+    against = str(details.get("against") or "production")
+    if "champion" in details and details["champion"] is None:
+        allowed = "the policy allows a first one" if gate["status"] == "pass" else \
+            "the policy does not allow a first one"
+        return f"there is no {against} model to compare with yet, and {allowed}"
+    if details.get("same_model"):
+        return f"this is the model already in {against}"
+    champion = details.get("champion")
+    version = f"{against} {champion['version']}" if isinstance(champion, dict) and champion.get("version") \
+        else against
     chosen = _chosen(gate)
     if not chosen:
         return str(gate["reason"])
-    if all(c["status"] == "pass" for c in chosen):
-        return f"no disparity between groups beyond the policy's limits ({len(chosen)} checked)"
-    return _listed([fairness_sentence(c, outcome) for c in chosen])
+    return _and_more(_compare_sentence(chosen[0], version), len([c for c in chosen if c["status"] != "pass"]) - 1)
 
 
-def fairness_sentence(check: dict[str, Any], outcome: str) -> str:
-    """e.g. `the model approves "single" (Marital) at 61% of the rate for "married" (policy: at least 80%)`."""
+def _compare_sentence(check: dict[str, Any], version: str) -> str:
+    from modelops_ci.gates.performance import LABELS
+
+    details, margin = check.get("details") or {}, (check.get("threshold") or {}).get("margin")
+    new, old = details.get("challenger"), details.get("champion")
+    if check["name"] == "mcnemar" and check["status"] == "warn":
+        return f"the new model is significantly less accurate than {version}"
+    if check["status"] == "error" or not isinstance(new, int | float) or not isinstance(old, int | float) \
+            or not isinstance(margin, int | float):
+        return str(check["reason"])
+    label = LABELS.get(str(details.get("metric")), str(details.get("metric")))
+    verdict = "is not worse than" if check["status"] == "pass" else "may be worse than"
+    return f"the new model's {label} ({num(new)}) {verdict} {version}'s ({num(old)}) by more than " \
+           f"the allowed {margin:g}"
+
+
+def other_findings(gate: dict[str, Any]) -> list[str]:
+    """The findings after the first, each in plain words (the gate's sentence counts them)."""
+    if gate["status"] == "error" or gate["status"] == "pass":
+        return []
+    if gate["gate"] == "fairness":
+        return _fairness_findings(gate)[1:]
+    if gate["gate"] in ("data_contract", "compare") or gate["gate"] not in _PHRASES:
+        return [str(c["reason"]) for c in ordered_checks(gate) if c["status"] != "pass"][1:]
+    return []
+
+
+def _fairness(gate: dict[str, Any]) -> str:
+    checks = ordered_checks(gate)
+    if not checks:
+        return str(gate["reason"])
+    found = _fairness_findings(gate)
+    if found:
+        return _and_more(found[0], len(found) - 1)
+    compared = [c for c in checks if not _sizes_check(c)]
+    features = list(dict.fromkeys(str((c.get("details") or {}).get("feature") or "") for c in compared))
+    across = f" across {', '.join(f for f in features if f)}" if any(features) else ""
+    return f"no group is treated differently beyond the policy's limits ({len(compared)} comparisons{across})"
+
+
+def _fairness_findings(gate: dict[str, Any]) -> list[str]:
+    """Every check that did not pass in words, the most serious first (a disparity before a small group)."""
+    details = gate.get("details") or {}
+    outcome, positive = details.get("outcome"), details.get("positive")
+    verb = str(outcome) if outcome else f"predicts “{positive}” for" if positive else \
+        "predicts the positive outcome for"
+    notable = sorted((c for c in ordered_checks(gate) if c["status"] != "pass"), key=_seriousness)
+    return [group_sizes_sentence(c) if _sizes_check(c) else fairness_sentence(c, verb, positive) for c in notable]
+
+
+def _seriousness(check: dict[str, Any]) -> tuple[int, bool, bool]:
+    """Worst status first; then a disparity beyond the policy on its estimate; small groups last."""
+    stat = check.get("statistic")
+    meets = isinstance(stat, int | float) and _meets(check.get("threshold") or {}, float(stat))
+    return -SEVERITY[check["status"]], _sizes_check(check), meets
+
+
+def _sizes_check(check: dict[str, Any]) -> bool:
+    return str(check["name"]).endswith(": groups")
+
+
+def group_sizes_sentence(check: dict[str, Any]) -> str:
+    """e.g. `3 Marital groups (divorced, separated, widow) have fewer than 50 people in the hold-out ...`."""
+    details = check.get("details") or {}
+    small = details.get("insufficient")
+    if check["status"] == "error" or not isinstance(small, list) or not small:
+        return str(check["reason"])
+    feature = str(check["name"])[: -len(": groups")]
+    names = [plain_group(_bare(str(g.get("group", "")), feature)) for g in small if isinstance(g, dict)]
+    listed = ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+    size = details.get("min_group_size")
+    fewer = f"fewer than {size} people" if isinstance(size, int) else "too few people"
+    count = f"{len(names)} {feature} group{'s' if len(names) > 1 else ''}"
+    return f"{count} ({listed}) {'have' if len(names) > 1 else 'has'} {fewer} in the hold-out: too few to judge, " \
+           f"so {'they are' if len(names) > 1 else 'it is'} left out of the comparison"
+
+
+def fairness_sentence(check: dict[str, Any], outcome: str, positive: Any = None) -> str:
+    """e.g. `the model approves “single” (Marital) at 61% of the rate for “married” (policy: at least 80%)`."""
     details = check.get("details") or {}
     metric = str(details.get("metric") or check["name"])
-    worst, best, stat = details.get("worst_group"), details.get("best_group"), check.get("statistic")
+    feature = details.get("feature")
+    worst, best = _culprits(details, str(feature or ""))
+    stat = check.get("statistic")
     if worst is None or best is None or stat is None or check["status"] == "error":
         return str(check["reason"])
-    feature = details.get("feature")
     w, b = f"“{worst}”" + (f" ({feature})" if feature else ""), f"“{best}”"
     ratio = metric.endswith("_ratio")
     value = _ratio_or_points(ratio)
-    if metric.startswith("demographic_parity"):
-        text = (f"the model {outcome} {w} at {value(stat)} of the rate for {b}" if ratio else
-                f"the model {outcome} {w} and {b} at rates {value(stat)} apart")
-    elif metric.startswith("equal_opportunity"):
-        text = (f"among truly positive cases, the model finds {w} at {value(stat)} of the rate for {b}" if ratio
-                else f"among truly positive cases, the model finds {w} and {b} at rates {value(stat)} apart")
-    elif metric.startswith("equalized_odds"):
-        text = (f"the model's hit or false-alarm rate for {w} is only {value(stat)} of that for {b}" if ratio
-                else f"the model's hit or false-alarm rates for {w} and {b} differ by {value(stat)}")
+    rates = details.get("lowest_rate"), details.get("highest_rate")
+    apart = all(isinstance(r, int | float) for r in rates) and not ratio
+    if worst == best:  # every compared group has the same rate
+        text = f"the {feature + ' ' if feature else ''}groups compared have equal rates on this hold-out"
+    elif metric.startswith("demographic_parity") and ratio:
+        text = f"the model {outcome} {w} at {value(stat)} of the rate for {b}"
+    elif metric.startswith("demographic_parity") and apart:
+        text = f"the model {outcome} {w} {rates[0]:.0%} of the time and {b} {rates[1]:.0%}, {value(stat)} apart"
+    elif metric.startswith("demographic_parity"):
+        text = f"the model {outcome} {w} and {b} at rates {value(stat)} apart"
+    elif metric.startswith(("equal_opportunity", "equalized_odds")):
+        text = _error_rates_sentence(metric, details, positive, w, b, value, float(stat))
     else:
         text = f"{metric.replace('_', ' ')} between {w} and {b} is {num(stat)}"
-    return text + _caveat(check, value) + _policy(check.get("threshold") or {}, value)
+    bound = check.get("threshold") or {}
+    if check["status"] == "warn":
+        side = "within" if _meets(bound, float(stat)) else "outside"
+        return (f"{text}{_policy(bound, value)}: {side} the policy on the estimate, but the data cannot "
+                "confirm it (flagged for review)")
+    return text + _caveat(check, value) + _policy(bound, value)
+
+
+def _error_rates_sentence(metric: str, details: dict[str, Any], positive: Any, w: str, b: str,
+                          value: Callable[[float], str], stat: float) -> str:
+    ratio = metric.endswith("_ratio")
+    rate = details.get("rate") or ("true_positive_rate" if metric.startswith("equal_opportunity") else None)
+    rates = details.get("lowest_rate"), details.get("highest_rate")
+    if rate in ("true_positive_rate", "false_positive_rate") and positive and all(
+            isinstance(r, int | float) for r in rates):
+        among = f"among people whose actual outcome was {'' if rate == 'true_positive_rate' else 'not '}“{positive}”"
+        does = "predicts it" if rate == "true_positive_rate" else "still predicts it"
+        if ratio:
+            return f"{among}, the model {does} for {w} at {value(stat)} of the rate for {b}"
+        return f"{among}, the model {does} for {w} {rates[0]:.0%} of the time and for {b} {rates[1]:.0%}, " \
+               f"{value(stat)} apart"
+    if metric.startswith("equal_opportunity"):
+        return (f"among truly positive cases, the model finds {w} at {value(stat)} of the rate for {b}" if ratio
+                else f"among truly positive cases, the model finds {w} and {b} at rates {value(stat)} apart")
+    return (f"the model's hit or false-alarm rate for {w} is only {value(stat)} of that for {b}" if ratio
+            else f"the model's hit or false-alarm rates for {w} and {b} differ by {value(stat)}")
+
+
+def _culprits(details: dict[str, Any], feature: str) -> tuple[str | None, str | None]:
+    """The groups with the lowest and highest rate, as plain values."""
+    if details.get("worst_group") is not None and details.get("best_group") is not None:
+        return plain_group(str(details["worst_group"])), plain_group(str(details["best_group"]))
+    low, high = details.get("lowest_group"), details.get("highest_group")
+    if low is None or high is None:
+        return None, None
+    return plain_group(_bare(str(low), feature)), plain_group(_bare(str(high), feature))
+
+
+def _bare(label: str, feature: str) -> str:
+    """`age_band=[0, 30)` -> `[0, 30)`; an intersection's `a=x & b=y` -> `x & y`."""
+    parts = feature.split(" & ") if feature else []
+    values = label.split(" & ")
+    if parts and len(values) == len(parts) and all(v.startswith(f"{p}=") for p, v in zip(parts, values, strict=True)):
+        return " & ".join(v[len(p) + 1:] for p, v in zip(parts, values, strict=True))
+    return label
+
+
+_INTERVAL = re.compile(r"\[(-?[\d.]+(?:e[+-]?\d+)?), (-?[\d.]+(?:e[+-]?\d+)?)\)")
+
+
+def plain_group(value: str) -> str:
+    """A derived band as words: `[0, 30)` -> `under 30`, `[30, 50)` -> `30 to under 50`."""
+    def words(match: re.Match[str]) -> str:
+        low, high = match.groups()
+        return f"under {high}" if float(low) == 0 else f"{low} to under {high}"
+
+    return _INTERVAL.sub(words, value)
+
+
+def _meets(bound: dict[str, float], value: float) -> bool:
+    return ("min" not in bound or value >= bound["min"]) and ("max" not in bound or value <= bound["max"])
 
 
 def _ratio_or_points(ratio: bool) -> Callable[[float], str]:
     if ratio:
         return lambda x: f"{x:.0%}"
-    return lambda x: f"{abs(x) * 100:.3g} percentage points"
+    return lambda x: f"{abs(x) * 100:.2g} percentage points"
 
 
 def _caveat(check: dict[str, Any], value: Callable[[float], str]) -> str:
@@ -324,19 +492,39 @@ def _drift(gate: dict[str, Any]) -> str:
     checks = ordered_checks(gate)
     features = [c for c in checks if (c.get("details") or {}).get("kind") in ("numeric", "categorical")]
     others = [c for c in checks if c not in features and c["status"] != "pass" and not _share_rule(c)]
-    changed = sorted((c["name"] for c in features if drifted(c)), key=str)
+    changed = [c["name"] for c in sorted((c for c in features if drifted(c)), key=_p_value)]
     share = (gate.get("details") or {}).get("max_drifted_share")
     if features and changed:
         names = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
         text = (f"{len(changed)} of {len(features)} input features changed significantly since the reference "
                 f"data ({names})")
         if isinstance(share, int | float):
-            text += f" (policy: at most {share:.0%} may change)"
+            side = "more than" if len(changed) / len(features) > share else "within what"
+            text += f", {side} the policy allows (at most {share:.0%} of them)"
     elif features:
         text = f"none of the {len(features)} input features changed significantly since the reference data"
     else:
         return _generic(gate)
-    return _listed([text] + [c["reason"] for c in others])
+    return "; ".join([text, *(_drift_other(c) for c in others)])
+
+
+def _drift_other(check: dict[str, Any]) -> str:
+    """The classifier test and prediction drift in words."""
+    details, stat = check.get("details") or {}, check.get("statistic")
+    if check["status"] == "error":
+        return str(check["reason"])
+    if check["name"] == "multivariate" and isinstance(stat, int | float):
+        return f"a model can tell the new rows from the reference rows (AUC {stat:.2f}, where 0.5 is chance), " \
+               "so the data changed as a whole"
+    before, after = details.get("mean_reference"), details.get("mean_current")
+    if check["name"] == "prediction" and isinstance(before, int | float) and isinstance(after, int | float):
+        return f"the model's scores shifted (average {num(before)} before, {num(after)} now)"
+    return str(check["reason"])
+
+
+def _p_value(check: dict[str, Any]) -> float:
+    p = check.get("p_value")
+    return float(p) if isinstance(p, int | float) else 1.0
 
 
 def _share_rule(check: dict[str, Any]) -> bool:
@@ -350,11 +538,27 @@ def drifted(check: dict[str, Any]) -> bool:
 
 
 _PHRASES: dict[str, Callable[[dict[str, Any]], str]] = {
-    "performance": _performance, "fairness": _fairness, "drift": _drift,
+    "performance": _performance, "compare": _compare, "fairness": _fairness, "drift": _drift,
 }
 
 
 # --- data the formats draw ---------------------------------------------------------------
+
+
+RATE_LABELS = {"selection_rate": "positive-prediction rate", "true_positive_rate": "true positive rate",
+               "false_positive_rate": "false positive rate"}
+
+
+def rate_title(metric: str, positive: Any = None) -> str:
+    """What a per-group rate is, in words: `share predicted “Status = good”`."""
+    if not positive:
+        return RATE_LABELS.get(metric, metric.replace("_", " "))
+    return {"selection_rate": f"share predicted “{positive}”",
+            "true_positive_rate": f"true positive rate for “{positive}”",
+            "false_positive_rate": f"false positive rate for “{positive}”"}.get(metric, metric.replace("_", " "))
+
+
+PICTURES = ("histogram", "ecdf", "category_counts")
 
 
 def group_rows(gate: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
@@ -369,17 +573,31 @@ def group_rows(gate: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any
     return grouped
 
 
+def included(row: dict[str, Any]) -> bool:
+    """Whether the disparities compare this group (a group with too few rows is only shown)."""
+    return row.get("included") is not False
+
+
 def parity_floor(gate: dict[str, Any], feature: str, metric: str, rows: list[dict[str, Any]]) -> float | None:
-    """The lowest selection rate the demographic parity ratio bound allows, given the best group."""
-    if metric != "selection_rate":
+    """The lowest rate the policy's bounds allow a group, given the highest compared group's rate:
+    ratio bound x highest for a `*_ratio` minimum, highest - bound for a `*_difference` maximum."""
+    from modelops_ci.gates.fairness import RATES_OF
+
+    compared = [float(r["value"]) for r in rows if included(r)]
+    if not compared:
         return None
+    highest, floors = max(compared), []
     for check in gate.get("checks") or []:
         details = check.get("details") or {}
-        bound = check.get("threshold") or {}
-        if details.get("metric") == "demographic_parity_ratio" and details.get("feature") == feature \
-                and "min" in bound:
-            return float(bound["min"]) * max(float(r["value"]) for r in rows)
-    return None
+        name, bound = str(details.get("metric") or ""), check.get("threshold") or {}
+        family, _, kind = name.rpartition("_")
+        if details.get("feature") != feature or metric not in RATES_OF.get(family, ()):
+            continue
+        if kind == "ratio" and isinstance(bound.get("min"), int | float):
+            floors.append(float(bound["min"]) * highest)
+        elif kind == "difference" and isinstance(bound.get("max"), int | float):
+            floors.append(highest - float(bound["max"]))
+    return max(floors) if floors else None
 
 
 def extremes(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
@@ -389,6 +607,14 @@ def extremes(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     ordered = sorted(rows, key=lambda r: float(r["value"]))
     return ordered[: count // 2] + ordered[-(count - count // 2):]
 
+
+def drift_pictured(gate: dict[str, Any], most: int, quiet: int) -> list[dict[str, Any]]:
+    """The checks to draw: the drifted features (at most `most`, smallest p-value first), else the
+    `quiet` closest to drifting; then any other check with plot data (e.g. the model's scores)."""
+    drawable = [c for c in gate.get("checks") or [] if any(k in (c.get("details") or {}) for k in PICTURES)]
+    features = sorted((c for c in drawable if (c.get("details") or {}).get("kind")), key=_p_value)
+    chosen = [c for c in features if drifted(c)][:most] or features[:quiet]
+    return chosen + [c for c in drawable if not (c.get("details") or {}).get("kind")]
 
 
 # --- formatting shared by the formats ----------------------------------------------------------
