@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from modelops_ci import __version__, offline
+from modelops_ci.cli_registry import register_commands
 from modelops_ci.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -250,13 +251,56 @@ def contract_infer(pipeline: str, repo: Path) -> None:
 
 
 @cli.command()
+@click.argument("tags", nargs=-1, metavar="[TAG]...")
+@click.option("--all", "every", is_flag=True, help="Verify every registry tag in the repository.")
+@click.option("--trust-ref", default=None, metavar="REF",
+              help="Where allowed signers and policies are read (default: origin's default branch).")
+@click.option("--skip-approvals", is_flag=True,
+              help="Do not ask GitHub about the promotion PR's approvals (offline checks only; say so).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_repo_option
+def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_approvals: bool, as_json: bool,
+           repo: Path) -> None:
+    """Verify registry tags: signature and signer, evidence, gates, stage order, approvals.
+
+    Exits 0 when every tag verifies and 1 naming the rule a refused tag breaks. Trust (allowed
+    signers, policies) comes from the trusted ref, never from the commit being promoted.
+    """
+    from modelops_ci.errors import CheckFailed, UserError
+    from modelops_ci.registry import approvals, trust
+    from modelops_ci.registry import verify as verifier
+
+    root = repo.resolve()
+    if not tags and not every:
+        raise UserError("name the tag(s) to verify, or pass --all")
+    judge = verifier.SKIP if skip_approvals else approvals.from_env(trust.promotion_rule(root, trust_ref), root)
+    results = (verifier.verify_all(root, trust_ref=trust_ref, approvals=judge) if every else
+               [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge) for tag in tags])
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2))
+    else:
+        for result in results:
+            click.echo(str(result))
+    refused = [r for r in results if not r.ok]
+    if refused:
+        raise CheckFailed(f"{len(refused)} of {len(results)} tag(s) refused: "
+                          + "; ".join(f"{r.tag} [{r.rule}]" for r in refused))
+
+
+@cli.command()
 @_repo_option
 def ci(repo: Path) -> None:
-    """Run what CI runs on every commit: validate, then compile --check."""
+    """Run what CI runs on every commit: validate, compile --check, run with gates, reports.
+
+    Exits 1 when a blocking gate failed, 2 on an invalid spec or a stale compile.
+    """
     from modelops_ci.ci import run_ci
 
     for line in run_ci(repo):
         click.echo(line)
+
+
+register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -443,7 +443,8 @@ def test_pre_push_hook_verifies_each_pushed_registry_tag(reg: Registry, tmp_path
     writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0], remote=local)
     writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing, remote=local)
     assert push("refs/tags/loans@v1.0.0", "refs/tags/loans#dev#1", "HEAD:refs/heads/other").returncode == 0
-    assert set(log.read_text().split()[1:]) == {"loans@v1.0.0", "loans#dev#1"}
+    assert log.read_text().split()[1] == "--skip-approvals"  # offline by default
+    assert set(log.read_text().split()[2:]) == {"loans@v1.0.0", "loans#dev#1"}
 
     _tag(reg.repo, "loans#bad#2", reg.commits[0])
     refused = push("refs/tags/loans#bad#2")

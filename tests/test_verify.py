@@ -361,3 +361,23 @@ def test_promotion_rule_reads_the_trusted_policy(repo: RegistryRepo) -> None:
     assert rule("loans", "production") == {"approvals": 1, "reviewers": [], "signers": ["release-managers"]}
     assert rule("loans", "qa") is None
     assert rule("sales", "production") is None
+
+
+def test_verify_command_exit_codes_and_json(repo: RegistryRepo) -> None:
+    from tests.conftest import run_cli
+
+    version = register(repo)
+    staging = assign(repo, "staging", 1)
+    ok = run_cli("verify", version, staging, "--skip-approvals", "-C", repo.root)
+    assert ok.exit_code == 0, ok.stderr
+    assert f"{staging}: verified" in ok.stdout
+    bad = unsigned_tag(repo.root, "loans#production#2", repo.commit, "not signed\n")
+    refused_all = run_cli("verify", "--all", "--skip-approvals", "--json", "-C", repo.root)
+    assert refused_all.exit_code == 1
+    import json
+
+    results = {r["tag"]: r for r in json.loads(refused_all.stdout)}
+    assert results[bad]["ok"] is False and results[bad]["rule"] == "signed"
+    assert results[version]["ok"] is True
+    assert "[signed]" in refused_all.stderr
+    assert run_cli("verify", "-C", repo.root).exit_code == 2  # nothing named

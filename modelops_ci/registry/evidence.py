@@ -127,5 +127,6 @@ def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:
     raw = _bytes_at(root, commit, relative)
     if not raw:
         raise EvidenceError(f"{relative} is not in commit {commit[:12]}: run the pipeline and commit dvc.lock")
-    loaded = yaml.safe_load(raw) or {}
+    # Every scalar as the text DVC wrote: an md5 of digits (or `1e5...`) must not become a number.
+    loaded = yaml.load(raw, Loader=yaml.BaseLoader) or {}  # noqa: S506 - BaseLoader builds only str/list/dict
     return loaded if isinstance(loaded, dict) else {}
