@@ -13,7 +13,7 @@ from modelops_ci import workspace
 from modelops_ci.errors import Problem
 from modelops_ci.spec.model import Pipeline
 from modelops_ci.spec.nodes import MDict, MList, locate
-from modelops_ci.spec.resolve import CALLABLE_FIELDS
+from modelops_ci.spec.resolve import callable_slots
 from modelops_ci.workspace import Workspace
 
 
@@ -43,18 +43,9 @@ def deep_problems(space: Workspace) -> Iterator[Problem]:
 
 
 def _callables(spec: MDict) -> Iterator[tuple[tuple[str, ...], str, Any, Any]]:
-    for path in CALLABLE_FIELDS:
-        parent: Any = spec
-        for step in path[:-1]:
-            parent = parent.get(step) if isinstance(parent, dict) else None
-        if not isinstance(parent, MDict) or path[-1] not in parent:
-            continue
-        value = parent[path[-1]]
-        if isinstance(value, MList):
-            for index, item in enumerate(value):
-                yield ("spec", *path, str(index)), str(item), value, index
-        else:
-            yield ("spec", *path), str(value), parent, path[-1]
+    for path, container, key in callable_slots(spec):
+        shown = ("spec", *path, str(key)) if isinstance(container, MList) else ("spec", *path)
+        yield shown, str(container[key]), container, key  # type: ignore[index]
 
 
 def import_problem(dotted: str) -> tuple[str, str] | None:

@@ -277,8 +277,8 @@ def _csv_column(text: str, column: Any, display: str) -> list[Any]:
     return [row[wanted] for row in rows]
 
 
-def _bind_imports(spec: MDict, imports: dict[str, str], problems: list[Problem]) -> None:
-    """Replace import names by their dotted paths; a bare unknown name is an error."""
+def callable_slots(spec: MDict) -> Iterator[tuple[tuple[str, ...], MDict | MList, str | int]]:
+    """Every place in `spec` that names a callable: (field path, container, key or index)."""
     for path in CALLABLE_FIELDS:
         parent: Any = spec
         for step in path[:-1]:
@@ -287,10 +287,16 @@ def _bind_imports(spec: MDict, imports: dict[str, str], problems: list[Problem])
             continue
         value = parent[path[-1]]
         if isinstance(value, MList):
-            for index, item in enumerate(value):
-                value[index] = _bind(item, imports, value.item_mark(index), path, problems)
+            yield from ((path, value, index) for index in range(len(value)))
         else:
-            parent[path[-1]] = _bind(value, imports, parent.value_mark(path[-1]), path, problems)
+            yield path, parent, path[-1]
+
+
+def _bind_imports(spec: MDict, imports: dict[str, str], problems: list[Problem]) -> None:
+    """Replace import names by their dotted paths; a bare unknown name is an error."""
+    for path, container, key in callable_slots(spec):
+        mark = container.item_mark(int(key)) if isinstance(container, MList) else container.value_mark(str(key))
+        container[key] = _bind(container[key], imports, mark, path, problems)  # type: ignore[index]
 
 
 def _bind(value: Any, imports: dict[str, str], mark: Mark, path: tuple[str, ...],
