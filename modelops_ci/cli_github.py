@@ -1,0 +1,154 @@
+"""Command-line wiring of the GitHub integration: `github comment|annotations|summary`, `monitor`
+and `promotion-request`. The work is done in github_report, monitor and promotion_request; this
+module parses, calls and prints.
+
+cli.py calls `register_commands(cli)`; feature modules are imported inside each command so
+`modelops-ci --help` and the git hooks start fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from modelops_ci.errors import UserError
+
+REPO_HELP = "Repository root (default: the current directory)."
+BASE_HELP = "The branch to compare with / open the pull request against."
+
+
+def register_commands(cli: click.Group) -> None:
+    """Add the GitHub commands to the top-level group."""
+    for command in (github, monitor, promotion_request):
+        cli.add_command(command)
+
+
+def _repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-C", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path(), help=REPO_HELP)(func)
+
+
+@click.group()
+def github() -> None:
+    """Report to GitHub from a workflow: the PR comment, annotations and the job summary."""
+
+
+@github.command()
+@click.option("--pr", "number", type=click.IntRange(min=1), default=None,
+              help="The pull request's number (default: the one in $GITHUB_EVENT_PATH).")
+@click.option("--marker", default="modelops-ci:report", show_default=True,
+              help="The hidden marker that identifies the comment to update.")
+@click.option("--base", default=None, metavar="BRANCH",
+              help="The branch to diff metrics against (default: $GITHUB_BASE_REF, else main).")
+@click.option("--dry-run", is_flag=True, help="Print the comment instead of posting it.")
+@_repo_option
+def comment(number: int | None, marker: str, base: str | None, dry_run: bool, repo: Path) -> None:
+    """Post or update the one PR comment with the verdict and metric diffs against the base branch.
+
+    Finds the comment by its marker (every page of comments) and updates it, else creates it;
+    over GitHub's 65,536 characters the reports are shortened and the comment links to the run.
+    """
+    from modelops_ci import github_report as report
+    from modelops_ci.github import GitHub, repository
+
+    root = repo.resolve()
+    report.marker_comment(marker)  # checked before any work
+    number = number or report.event_number()
+    if number is None and not dry_run:
+        raise UserError("no pull request: pass --pr N (or run on a pull_request event)")
+    diffs = report.metric_diffs(root, base or report.default_base())
+    body = report.comment_body(report.load_reports(root), diffs, marker=marker, link=report.run_url())
+    if dry_run:
+        click.echo(body)
+        return
+    assert number is not None
+    posted = report.upsert_comment(GitHub.from_env(), repository(root), number, body, marker=marker)
+    click.echo(f"{posted.action} comment {posted.comment_id} on PR #{number}: {posted.url}")
+
+
+@github.command("annotations")
+@_repo_option
+def annotations_command(repo: Path) -> None:
+    """Print an `::error` annotation for each failed blocking gate, at the policy or spec line
+    of the threshold it failed (GitHub shows them on the PR's files). Always exits 0."""
+    from modelops_ci import github_report as report
+
+    for line in report.commands(report.gate_annotations(repo.resolve())):
+        click.echo(line)
+
+
+@github.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default=Path("reports/summary.md"))
+def summary(path: Path) -> None:
+    """Append PATH (default reports/summary.md) to the job summary ($GITHUB_STEP_SUMMARY),
+    cut with a note so the page stays under GitHub's 1 MiB."""
+    import os
+
+    from modelops_ci import github_report as report
+
+    page = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not page:
+        click.echo("GITHUB_STEP_SUMMARY is not set (not on GitHub Actions): nothing to do")
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it ({exc}): run `modelops-ci report` first") from None
+    whole = report.append_summary(text, Path(page), link=report.run_url())
+    click.echo(f"job summary: {'added' if whole else 'added, truncated to 1 MiB'} {path}")
+
+
+@click.command()
+@click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
+@click.option("--batch", default=None, metavar="PATH",
+              help="Check this data file instead of the spec's drift.current (one pipeline).")
+@click.option("--open", "open_as", type=click.Choice(["issue", "pr", "none"]), default="issue", show_default=True,
+              help="What to open on GitHub when a model's data drifted.")
+@click.option("--stage", default="production", show_default=True, help="The stage whose models are watched.")
+@click.option("--base", default="main", show_default=True, help="The branch a retraining PR targets.")
+@click.option("--remote", default="origin", show_default=True, help="Where a retraining PR's branch is pushed.")
+@_repo_option
+def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: str, base: str, remote: str,
+            repo: Path) -> None:
+    """Check each production model's newest data batch (spec drift.current) for drift.
+
+    Writes reports/<pipeline>/monitor.json and monitor.md. On drift over the policy's threshold
+    opens a retraining issue (or PR) with the report, once per batch, and exits 1; exits 0 and
+    opens nothing when there is no drift.
+    """
+    from modelops_ci.monitor import monitor as check
+
+    result = check(repo, pipelines, batch=batch, stage=stage, open_as=open_as, base=base, remote=remote)
+    for skipped in result.skipped:
+        click.echo(f"{skipped.pipeline}: not monitored ({skipped.reason})")
+    for outcome in result.outcomes:
+        said = {"fail": "DRIFT", "error": "NOT CHECKED"}.get(outcome.status, "no drift")
+        click.echo(f"{outcome.pipeline} {outcome.version} on {outcome.batch.path or '-'}: {said}: {outcome.reason}")
+        if outcome.url:
+            click.echo(f"  {'already open' if outcome.existing else 'opened'}: {outcome.url}")
+    if not result.outcomes:
+        click.echo(f"no pipeline to monitor: none has drift.current and a version in '{stage}'")
+    result.enforce()
+
+
+@click.command("promotion-request")
+@click.argument("target", metavar="NAME@vX.Y.Z")
+@click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to promote to.")
+@click.option("--base", default="main", show_default=True, help=BASE_HELP)
+@click.option("--canary", type=int, default=100, show_default=True,
+              help="The share of traffic (percent) the version gets in the stage.")
+@click.option("--remote", default="origin", show_default=True, help="Where the branch is pushed.")
+@_repo_option
+def promotion_request(target: str, stage: str, base: str, canary: int, remote: str, repo: Path) -> None:
+    """Ask for a promotion by pull request: a branch promote/NAME-VERSION-to-STAGE whose commit
+    writes deployments/STAGE.yaml, pushed, and a PR with the evidence. Merging the approved PR
+    promotes (the promotion workflow signs the stage tag). Safe to run again."""
+    from modelops_ci import promotion_request as requests
+
+    request = requests.parse(target, stage, base, canary)  # the grammar first: nothing happens on bad input
+    opened = requests.open_request(repo.resolve(), request, remote=remote)
+    branch = f"branch {opened.branch} ({'pushed' if opened.pushed else 'already on ' + remote})"
+    click.echo(f"{'opened' if opened.created else 'already open'}: PR #{opened.number} {opened.url}; {branch}")

@@ -1,0 +1,353 @@
+"""`modelops-ci promotion-request NAME@vX.Y.Z --to STAGE`: ask for a promotion by pull request.
+
+The request is a branch `promote/<name>-<version>-to-<stage>` off the base branch with one commit
+that writes deployments/<stage>.yaml (the version, its commit and model digests, a canary share),
+pushed to the remote, and a PR whose body carries the evidence. Merging the approved PR is what
+promotes: promote.yml then verifies it and signs `name#stage#N`.
+
+Everything that reaches git, a branch name or a PR title is checked against the registry's name
+grammar first, so a NAME, version, stage or base with shell metacharacters or `${{ }}` is refused
+before any git or API call. The commit is built on a private index (the work tree and the
+current branch are not touched) and published with one push; the PR comes last. Re-running
+is safe: an open PR for the branch is returned as is, and a branch already pushed with the same
+content is reused, so a PR that failed to open after the push is finished by running again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelops_ci import git
+from modelops_ci.errors import CheckFailed, ModelopsError, UserError
+from modelops_ci.github import GitHub, GitHubError, GitHubUnavailable, checked_slug, repository
+from modelops_ci.github_report import checked_ref
+from modelops_ci.registry import evidence, tags
+from modelops_ci.report.markdown import PR_COMMENT_LIMIT
+
+DEPLOYMENTS_DIR = "deployments"
+BRANCH_PREFIX = "promote"
+MARKER = "modelops-ci:promotion"
+FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "modelops-ci", "GIT_AUTHOR_EMAIL": "modelops-ci@users.noreply.github.com",
+                     "GIT_COMMITTER_NAME": "modelops-ci",
+                     "GIT_COMMITTER_EMAIL": "modelops-ci@users.noreply.github.com"}
+_REMOTE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RequestError(UserError):
+    """The promotion request cannot be made as asked; the message says what to do."""
+
+
+class PartlyDone(ModelopsError):
+    """The branch was pushed but the PR could not be opened: the message says what exists and
+    how to finish or clean up. Exits with the code of the API error behind it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to promote where, each part already checked against the grammar."""
+
+    name: str
+    version: str
+    stage: str
+    base: str
+    canary: int = 100
+
+    @property
+    def branch(self) -> str:
+        return f"{BRANCH_PREFIX}/{self.name.replace(':', '=')}-{self.version}-to-{self.stage}"
+
+    @property
+    def deployment(self) -> str:
+        return f"{DEPLOYMENTS_DIR}/{self.stage}.yaml"
+
+    @property
+    def title(self) -> str:
+        return f"Promote {self.name} {self.version} to {self.stage}"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The request on GitHub: its branch and commit, and its PR (found or created)."""
+
+    branch: str
+    commit: str
+    pushed: bool  # pushed by this run (False: the remote already had it)
+    number: int
+    url: str
+    created: bool  # the PR was opened by this run (False: one was open already)
+
+
+def parse(target: str, stage: str, base: str = "main", canary: int = 100) -> Request:
+    """The request for `NAME@vX.Y.Z` to `stage`, or RequestError; no git or network call."""
+    parsed = tags.parse(target)
+    if parsed is None or parsed.version is None or parsed.cancel or parsed.counter is not None:
+        raise RequestError(f"'{target}' is not NAME@vX.Y.Z (e.g. loans@v1.2.0): lowercase letters, digits, "
+                           "'-' and '/' in the name, a semantic version after '@'")
+    tags.stage_tag(parsed.name, stage, 1)  # the stage's grammar
+    if not 1 <= canary <= 100:
+        raise RequestError(f"--canary {canary}: the share of traffic is a percentage from 1 to 100")
+    request = Request(parsed.name, parsed.version, stage, checked_ref(base), canary)
+    if not git_check_ref(request.branch):
+        raise RequestError(f"'{request.branch}' is not a valid branch name: choose another version or stage")
+    return request
+
+
+def git_check_ref(branch: str) -> bool:
+    done = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, text=True,
+                          check=False, env=git.clean_env())
+    return done.returncode == 0
+
+
+def open_request(root: Path, request: Request, *, remote: str = "origin", client: GitHub | None = None,
+                 slug: str | None = None, server_url: str | None = None) -> Opened:
+    """Make the branch, push it and open the PR (or find what an earlier run made)."""
+    if not _REMOTE.match(remote):
+        raise RequestError(f"--remote '{remote}' is not a remote name")
+    if client is None and not os.environ.get("GITHUB_TOKEN"):
+        raise RequestError("GITHUB_TOKEN is not set: the pull request is opened through the API (on Actions: "
+                           "`env: GITHUB_TOKEN: ${{ github.token }}` with `pull-requests: write`)")
+    client = client or GitHub.from_env()
+    slug = checked_slug(slug) if slug else repository(root)
+    web = (server_url or os.environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    base_commit = fetch_base(root, remote, request.base)
+    _fetch_tags(root, remote, request.name)
+    registered = _registered(root, request)
+    claimed = evidence.collect(root, request.name, registered.commit, version=request.version, stage=request.stage)
+    if claimed.verdict != "pass":
+        raise CheckFailed(f"the gates of {request.name}@{request.version} say '{claimed.verdict or 'nothing'}' at "
+                          f"{registered.commit[:12]}: only a version whose gates passed can be promoted")
+    existing = _open_pull(client, slug, request)  # also proves the token works before anything is pushed
+    if existing is not None:
+        return Opened(request.branch, str(existing["head"]["sha"]), False, int(existing["number"]),
+                      str(existing["html_url"]), created=False)
+    text = deployment_yaml(_file_at(root, base_commit, request.deployment), request, claimed)
+    if text == _file_at(root, base_commit, request.deployment):
+        raise RequestError(f"{request.deployment} on {request.base} already deploys {request.name} {request.version} "
+                           f"with canary {request.canary}%: nothing to request")
+    commit, pushed = publish_branch(root, remote, request.branch, base_commit, {request.deployment: text},
+                                    evidence.message(request.title, claimed))
+    try:
+        pull = client.post(f"/repos/{slug}/pulls", {"title": request.title, "head": request.branch,
+                                                    "base": request.base, "body": pull_body(request, claimed),
+                                                    "maintainer_can_modify": True})
+    except GitHubError as exc:
+        raise _partly_done(exc, request, remote, commit, slug, web) from None
+    return Opened(request.branch, commit, pushed, int(pull["number"]), str(pull["html_url"]), created=True)
+
+
+# -- what is checked ----------------------------------------------------------------------------------
+
+
+def _registered(root: Path, request: Request) -> tags.Version:
+    artifact = tags.state(tags.read(root, names=[request.name])).get(request.name)
+    version = artifact.version(request.version) if artifact else None
+    if artifact is None or version is None or not version.active:
+        listed = ", ".join(v.version for v in artifact.versions if v.active) if artifact else ""
+        raise RequestError(f"{request.name}@{request.version} is not registered (registered: {listed or 'none'}): "
+                           f"`modelops-ci register {request.name} --version {request.version}` first")
+    _check_stage(root, artifact, version, request.stage)
+    return version
+
+
+def _check_stage(root: Path, artifact: tags.Artifact, version: tags.Version, stage: str) -> None:
+    from modelops_ci.registry.promote import policy_stages
+
+    stages = policy_stages(root, artifact.name, version.commit)
+    if stage not in stages:
+        raise RequestError(f"stage '{stage}' is not in the policy for {artifact.name} (stages: "
+                           f"{', '.join(stages) or 'none: no policy selects it'}); see policies/*.yaml")
+    index = stages.index(stage)
+    holder = artifact.stages.get(stages[index - 1]) if index else None
+    if index and (holder is None or holder.commit != version.commit):
+        raise CheckFailed(f"{artifact.name}@{version.version} is not in '{stages[index - 1]}' "
+                          f"({'it holds ' + holder.version if holder else 'nothing is'}): stages go in order "
+                          f"{' -> '.join(stages)}; request '{stages[index - 1]}' first")
+
+
+def _open_pull(client: GitHub, slug: str, request: Request) -> dict[str, Any] | None:
+    owner = slug.split("/")[0]
+    pulls = client.get_paginated(f"/repos/{slug}/pulls", {"state": "open", "head": f"{owner}:{request.branch}",
+                                                          "base": request.base})
+    return next((p for p in pulls if isinstance(p, dict) and p.get("head", {}).get("ref") == request.branch), None)
+
+
+# -- the deployment file and the PR body -------------------------------------------------------------------
+
+
+def deployment_yaml(current: str | None, request: Request, claimed: evidence.Evidence) -> str:
+    """deployments/<stage>.yaml with `request`'s model set (the other models kept as they are)."""
+    document = _deployment(current, request)
+    models: dict[str, Any] = document["spec"]["models"]
+    before = models.get(request.name)
+    entry: dict[str, Any] = {"version": request.version, "commit": claimed.commit, "model": dict(claimed.model),
+                             "gates_digest": claimed.gates_digest, "canary": request.canary}
+    if isinstance(before, dict) and before.get("version") and before.get("commit") != claimed.commit:
+        entry["previous"] = {"version": before["version"], "commit": before.get("commit")}
+    models[request.name] = entry
+    document["spec"]["models"] = dict(sorted(models.items()))
+    header = (f"# Desired serving state of stage '{request.stage}'. Changed by promotion pull requests\n"
+              "# (`modelops-ci promotion-request`); `canary` is the share of traffic (percent) the version gets,\n"
+              "# the rest staying on `previous`.\n")
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _deployment(current: str | None, request: Request) -> dict[str, Any]:
+    fresh: dict[str, Any] = {"apiVersion": "modelops/v1", "kind": "Deployment",
+                             "metadata": {"name": request.stage}, "spec": {"stage": request.stage, "models": {}}}
+    if current is None:
+        return fresh
+    try:
+        loaded = yaml.safe_load(current)
+    except yaml.YAMLError as exc:
+        raise RequestError(f"{request.deployment} on {request.base} is not YAML ({exc}): fix it there first") from None
+    if not isinstance(loaded, dict) or loaded.get("kind") != "Deployment" or not isinstance(loaded.get("spec"), dict):
+        raise RequestError(f"{request.deployment} on {request.base} is not a Deployment (kind: Deployment, spec:): "
+                           "fix it there first")
+    if not isinstance(loaded["spec"].get("models"), dict):
+        loaded["spec"]["models"] = {}
+    return loaded
+
+
+def pull_body(request: Request, claimed: evidence.Evidence, limit: int = PR_COMMENT_LIMIT) -> str:
+    """The PR's description: what merging does, then the evidence (as a table and as JSON)."""
+    from modelops_ci.report.markdown import text
+
+    rows = [("Version", f"`{request.name}@{request.version}`"), ("Commit", f"`{claimed.commit}`"),
+            ("Gates", f"{text(claimed.verdict or 'missing')} (gates.json sha256 `{claimed.gates_digest or '-'}`)"),
+            ("Policy", f"sha256 `{claimed.policy_digest}`"), ("Canary", f"{request.canary}% of traffic")]
+    rows += [(f"Model {text(path)}", f"md5 {text(digest)}") for path, digest in claimed.model.items()]
+    rows += [(f"Data {text(path)}", f"md5 {text(digest)}") for path, digest in claimed.data.items()]
+    head = (f"<!-- {MARKER} {request.name}@{request.version} {request.stage} -->\n"
+            f"## Promote `{request.name}` {request.version} to **{request.stage}**\n\n"
+            f"Merging this pull request asks for `{request.name}` {request.version} in **{request.stage}** "
+            f"({request.deployment}). The promotion workflow then checks the approvals and this evidence "
+            f"against the base branch's policies and signs the stage tag.\n\n| | |\n|---|---|\n"
+            + "".join(f"| {k} | {v} |\n" for k, v in rows))
+    metrics = "".join(f"| {text(k, 100)} | {v:.4g} |\n" if isinstance(v, int | float) and not isinstance(v, bool)
+                      else f"| {text(k, 100)} | {text(v, 100)} |\n" for k, v in sorted(claimed.metrics.items()))
+    if metrics:
+        head += "\n### Metrics\n\n| Metric | Value |\n|---|--:|\n" + metrics
+    block = f"\n<details><summary>Evidence (JSON)</summary>\n\n```json\n{claimed.to_json()}\n```\n</details>\n"
+    body = head + block
+    if len(body) > limit:  # a huge evidence block: the table says it, the tag message will carry it
+        body = head[: limit - 200].rsplit("\n", 1)[0] + "\n\n_(evidence shortened: see the commit message)_\n"
+    return body
+
+
+# -- git -----------------------------------------------------------------------------------------------
+
+
+def fetch_base(root: Path, remote: str, base: str) -> str:
+    """Bring branch `base` from `remote` (as refs/remotes/<remote>/<base>); its commit."""
+    if not _REMOTE.match(remote):
+        raise RequestError(f"--remote '{remote}' is not a remote name")
+    tracking = f"refs/remotes/{remote}/{checked_ref(base)}"
+    done = git.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{base}:{tracking}", cwd=root, check=False)
+    if done.returncode != 0:
+        raise RequestError(f"cannot fetch branch '{base}' from remote '{remote}' "
+                           f"({done.stderr.strip() or 'no such branch'}): pass --base and --remote")
+    return git.run("rev-parse", f"{tracking}^{{commit}}", cwd=root).stdout.strip()
+
+
+def _fetch_tags(root: Path, remote: str, name: str) -> None:
+    """The name's registry tags as the remote has them; the local ones serve if this fails."""
+    prefix = f"refs/tags/{name.replace(':', '=')}"
+    git.run("fetch", "--quiet", "--no-tags", remote, *(f"+{prefix}{sep}*:{prefix}{sep}*" for sep in "@#"),
+            cwd=root, check=False)
+
+
+def _file_at(root: Path, commit: str, relative: str) -> str | None:
+    done = git.run("show", f"{commit}:{relative}", cwd=root, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
+def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mapping[str, str],
+                   message: str) -> tuple[str, bool]:
+    """A commit on `base` writing `files`, on `remote`'s `branch`: the commit already there with
+    the same content, else a new one pushed (one push: the branch appears whole or not at all).
+    Returns (commit, pushed now). Neither the work tree nor any local branch is touched."""
+    tree = _tree_with(root, base, files)
+    there = _remote_branch(root, remote, branch)
+    if there is not None:
+        if git.run("rev-parse", f"{there}^{{tree}}", cwd=root).stdout.strip() == tree:
+            return there, False
+        raise RequestError(f"branch '{branch}' already exists on '{remote}' with other content (and no open "
+                           f"PR for it): delete it (`git push {remote} --delete {branch}`) and run this again, "
+                           "or open a PR from it yourself")
+    commit = _commit_tree(root, tree, base, message)
+    done = git.run("push", "--porcelain", remote, f"{commit}:refs/heads/{branch}", cwd=root, check=False)
+    if done.returncode != 0:
+        raise RequestError(f"could not push branch '{branch}' to '{remote}': "
+                           f"{(done.stderr or done.stdout).strip()}. Nothing was pushed and no PR opened. On GitHub "
+                           "Actions with `persist-credentials: false`, give git the token for this step")
+    return commit, True
+
+
+def _remote_branch(root: Path, remote: str, branch: str) -> str | None:
+    """The commit `branch` has on `remote` (fetched here), or None when it has no such branch."""
+    ref = f"refs/heads/{branch}"
+    listed = git.run("ls-remote", "--heads", remote, ref, cwd=root, check=False)
+    if listed.returncode != 0:
+        raise RequestError(f"cannot list branches of remote '{remote}': {listed.stderr.strip()}")
+    if not listed.stdout.strip():
+        return None
+    git.run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:refs/remotes/{remote}/{branch}", cwd=root)
+    return listed.stdout.split()[0]
+
+
+def _tree_with(root: Path, base: str, files: Mapping[str, str]) -> str:
+    """The tree of `base` with `files` written, built on a private index (work tree untouched)."""
+    with tempfile.TemporaryDirectory(prefix="modelops-index-") as folder:
+        env = {**git.clean_env(), "GIT_INDEX_FILE": str(Path(folder) / "index")}
+
+        def run(*args: str, stdin: str | None = None) -> str:
+            return subprocess.run(["git", *args], cwd=root, env=env, input=stdin, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+
+        run("read-tree", base)
+        for path, text in files.items():
+            blob = run("hash-object", "-w", "--stdin", stdin=text)
+            run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}")
+        return run("write-tree")
+
+
+def _commit_tree(root: Path, tree: str, parent: str, message: str) -> str:
+    env = git.clean_env()
+    if subprocess.run(["git", "var", "GIT_COMMITTER_IDENT"], cwd=root, env=env, capture_output=True,
+                      check=False).returncode != 0:
+        env = {**env, **FALLBACK_IDENTITY}  # a CI runner without a git identity
+    return subprocess.run(["git", "commit-tree", tree, "-p", parent, "-F", "-"], cwd=root, env=env, input=message,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _partly_done(exc: GitHubError, request: Request, remote: str, commit: str, slug: str, web: str) -> PartlyDone:
+    again = (f"modelops-ci promotion-request {request.name}@{request.version} --to {request.stage} "
+             f"--base {request.base}")
+    return pull_not_opened(exc, branch=request.branch, base=request.base, remote=remote, commit=commit, slug=slug,
+                           web=web, again=again)
+
+
+def pull_not_opened(exc: GitHubError, *, branch: str, base: str, remote: str, commit: str, slug: str, web: str,
+                    again: str) -> PartlyDone:
+    """What exists after a pushed branch whose PR could not be opened, and how to finish or undo it."""
+    maybe = (" It may have been opened anyway (GitHub did not answer): running again finds it."
+             if isinstance(exc, GitHubUnavailable) else "")
+    return PartlyDone(
+        f"branch '{branch}' is on '{remote}' (commit {commit[:12]}), but the pull request could not be "
+        f"opened: {exc}.{maybe}\n"
+        f"  to finish: run `{again}` again (it reuses the branch), or open "
+        f"{web}/{slug}/compare/{base}...{branch}?expand=1\n"
+        f"  to clean up instead: git push {remote} --delete {branch}", exc.exit_code)
