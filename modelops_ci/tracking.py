@@ -34,16 +34,21 @@ def tracking_uri(root: Path) -> str:
 
 @contextlib.contextmanager
 def _tracking(ctx: StepContext) -> Iterator[Any]:
-    """MLflow set up for this repo; MLflow's own global tracking URI (it writes it into
-    os.environ) is put back afterwards, so one pipeline's store never leaks into the next."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
+    """MLflow set up for this repo. `set_tracking_uri` changes process-wide state (a module
+    global and os.environ); both are put back afterwards, so one repo's store never leaks into
+    the next in the same process. (MLflow offers no public way to undo it.)"""
+    stay_offline()
+    from mlflow.tracking._tracking_service import utils as tracking_state
+
+    before_env, before_global = os.environ.get("MLFLOW_TRACKING_URI"), tracking_state._tracking_uri
     try:
         yield _mlflow(ctx)
     finally:
-        if before is None:
+        tracking_state._tracking_uri = before_global
+        if before_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
+            os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
 def _mlflow(ctx: StepContext) -> Any:

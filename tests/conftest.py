@@ -40,6 +40,17 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
+@pytest.fixture(autouse=True)
+def _forget_mlflow_tracking_uri() -> Iterator[None]:
+    """A test that calls mlflow.set_tracking_uri must not point later tests at its store."""
+    yield
+    for module, name in (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+                         ("mlflow.tracking._model_registry.utils", "_registry_uri")):
+        state = sys.modules.get(module)
+        if state is not None and hasattr(state, name):
+            setattr(state, name, None)
+
+
 @dataclass
 class Result:
     exit_code: int
