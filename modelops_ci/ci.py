@@ -37,8 +37,15 @@ def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
 
     written = render_reports(root.resolve(), pipelines)
     yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from modelops_ci import github_report
+
+        # `::error file=...,line=...::` lines point the PR's diff at the threshold behind a failed gate.
+        yield from github_report.commands(github_report.gate_annotations(root.resolve()))
     summary_page = os.environ.get("GITHUB_STEP_SUMMARY")
     summary = root.resolve() / "reports" / "summary.md"
     if summary_page and summary.is_file():
-        with Path(summary_page).open("a", encoding="utf-8") as page:
-            page.write(summary.read_text(encoding="utf-8"))
+        from modelops_ci import github_report
+
+        github_report.append_summary(summary.read_text(encoding="utf-8"), Path(summary_page),
+                                     link=github_report.run_url())

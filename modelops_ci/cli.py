@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from modelops_ci import __version__, offline
+from modelops_ci import __version__, cli_github, offline
 from modelops_ci.cli_registry import register_commands
 from modelops_ci.errors import (
     EXIT_INTERNAL,
@@ -301,6 +301,7 @@ def ci(repo: Path) -> None:
 
 
 register_commands(cli)
+cli_github.register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
