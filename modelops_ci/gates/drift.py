@@ -664,6 +664,13 @@ def _current(ctx: GateContext) -> tuple[pd.DataFrame, str]:
     where = (ctx.params.get("drift") or {}).get("current")
     if where is None:
         return ctx.frame("test"), ctx.step.layout.test
+    folder = ctx.step.path(str(where))
+    if folder.is_dir():  # a folder of batches: the newest one, as `monitor` reads it
+        from modelops_ci.monitor import newest_batch
+
+        newest = newest_batch(folder)
+        if newest is not None:
+            where = newest.relative_to(ctx.step.root).as_posix()
     return _read_table(ctx, str(where), "current"), str(where)
 
 
