@@ -158,23 +158,10 @@ def _registered(root: Path, request: Request) -> tags.Version:
         listed = ", ".join(v.version for v in artifact.versions if v.active) if artifact else ""
         raise RequestError(f"{request.name}@{request.version} is not registered (registered: {listed or 'none'}): "
                            f"`modelops-ci register {request.name} --version {request.version}` first")
-    _check_stage(root, artifact, version, request.stage)
+    from modelops_ci.registry.promote import check_stage_order
+
+    check_stage_order(root, artifact, version, request.stage, verb="request")
     return version
-
-
-def _check_stage(root: Path, artifact: tags.Artifact, version: tags.Version, stage: str) -> None:
-    from modelops_ci.registry.promote import policy_stages
-
-    stages = policy_stages(root, artifact.name, version.commit)
-    if stage not in stages:
-        raise RequestError(f"stage '{stage}' is not in the policy for {artifact.name} (stages: "
-                           f"{', '.join(stages) or 'none: no policy selects it'}); see policies/*.yaml")
-    index = stages.index(stage)
-    holder = artifact.stages.get(stages[index - 1]) if index else None
-    if index and (holder is None or holder.commit != version.commit):
-        raise CheckFailed(f"{artifact.name}@{version.version} is not in '{stages[index - 1]}' "
-                          f"({'it holds ' + holder.version if holder else 'nothing is'}): stages go in order "
-                          f"{' -> '.join(stages)}; request '{stages[index - 1]}' first")
 
 
 def _open_pull(client: GitHub, slug: str, request: Request) -> dict[str, Any] | None:

@@ -111,7 +111,7 @@ def promote(root: Path, name: str, version: str, stage: str, key: signing.Signin
         raise UserError(f"{name}@{version} is not registered (registered versions: {listed}): "
                         f"`modelops-ci register {name} --version {version}` first")
     commit = registered.commit
-    _check_stage_order(root, artifact, registered, stage)
+    check_stage_order(root, artifact, registered, stage)
     claimed = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version,
                                stage=stage, pr=pr, approvers=tuple(approvers))
     _require_pass(claimed, commit)
@@ -232,7 +232,10 @@ def policy_stages(root: Path, name: str, commit: str) -> tuple[str, ...]:
     return ()
 
 
-def _check_stage_order(root: Path, artifact: tags.Artifact, version: tags.Version, stage: str) -> None:
+def check_stage_order(root: Path, artifact: tags.Artifact, version: tags.Version, stage: str,
+                      *, verb: str = "promote it to") -> None:
+    """`stage` is one of the policy's stages (UserError) and its predecessor holds `version`
+    (CheckFailed): what verify would refuse, said before anything is made."""
     stages = policy_stages(root, artifact.name, version.commit)
     if stage not in stages:
         raise UserError(f"stage '{stage}' is not in the policy for {artifact.name} (stages: "
@@ -245,7 +248,7 @@ def _check_stage_order(root: Path, artifact: tags.Artifact, version: tags.Versio
     if holder is None or holder.commit != version.commit:
         raise CheckFailed(f"{artifact.name}@{version.version} is not in '{before}' "
                           f"({'it holds ' + holder.version if holder else 'nothing is'}): stages go in order "
-                          f"{' -> '.join(stages)}; promote it to '{before}' first")
+                          f"{' -> '.join(stages)}; {verb} '{before}' first")
 
 
 # -- git --------------------------------------------------------------------------------------
