@@ -7,27 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli, write
+from tests.specs import SHOWN, VALID
 
-SHOWN = "pipelines/demo.yaml"
-VALID = """\
-apiVersion: modelops/v1
-kind: Pipeline
-metadata:
-  name: demo
-spec:
-  task: classification
-  data:
-    source:
-      path: data/train.csv
-    target:
-      column: y
-  split:
-    kind: random
-    test_size: 0.2
-  model:
-    estimator: sklearn.linear_model.LogisticRegression
-  metrics: [accuracy]
-"""
 TEMPLATE = """\
 apiVersion: modelops/v1
 kind: PipelineTemplate

@@ -13,24 +13,8 @@ from modelops_ci.spec.model import Pipeline
 from modelops_ci.spec.nodes import Mark, locate, plain
 from modelops_ci.spec.resolve import Resolver, read_document
 from tests.conftest import write
+from tests.specs import HEAD, SHOWN, SPEC
 
-SHOWN = "pipelines/demo.yaml"
-HEAD = "apiVersion: modelops/v1\nkind: Pipeline\nmetadata:\n  name: demo\n"
-SPEC = """\
-spec:
-  task: classification
-  data:
-    source:
-      path: data/train.csv
-    target:
-      column: y
-  split:
-    kind: random
-    test_size: 0.2
-  model:
-    estimator: sklearn.linear_model.LogisticRegression
-  metrics: [accuracy]
-"""
 TEMPLATE = """\
 apiVersion: modelops/v1
 kind: PipelineTemplate

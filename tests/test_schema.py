@@ -13,29 +13,7 @@ from modelops_ci.errors import UserError
 from modelops_ci.spec import schema
 from modelops_ci.spec.load import parse
 from tests.conftest import PROJECT, run_cli, write
-
-SHOWN = "pipelines/demo.yaml"
-
-# Line numbers below refer to this text; tests swap one line at a time.
-VALID = """\
-apiVersion: modelops/v1
-kind: Pipeline
-metadata:
-  name: demo
-spec:
-  task: classification
-  data:
-    source:
-      path: data/train.csv
-    target:
-      column: y
-  split:
-    kind: random
-    test_size: 0.2
-  model:
-    estimator: sklearn.linear_model.LogisticRegression
-  metrics: [accuracy]
-"""
+from tests.specs import SHOWN, VALID
 
 
 def problems(text: str, kind: str = "Pipeline", flavour: schema.Flavour = "file") -> list[str]:
