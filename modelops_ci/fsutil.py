@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,18 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def remove_leftover_temps(path: Path) -> list[Path]:
+    """Remove the temp files that writes of `path` killed before they finished (SIGKILL, power
+    loss) left beside it. Only call it while nothing else can be writing `path`."""
+    pattern = f".{glob.escape(path.name)}.*.tmp"
+    leftovers = sorted(path.parent.glob(pattern))
+    if path.is_dir():  # a directory output: its files were written one by one inside it
+        leftovers += sorted(path.rglob(".*.tmp"))
+    for temp in leftovers:
+        temp.unlink(missing_ok=True)
+    return leftovers
 
 
 def _umask() -> int:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_ci.errors import CheckFailed, ModelopsError, UserError
+from modelops_ci.fsutil import remove_leftover_temps
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
 
@@ -104,6 +105,7 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     report = RunReport()
 
     def timed(stage: Any, **kwargs: Any) -> Any:
+        _sweep_leftovers(stage)
         started = time.perf_counter()
         ran = _reproduce_stage(stage, **kwargs)
         pipeline = Path(stage.path).parent.name if stage.path.endswith(
@@ -124,6 +126,13 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     except DvcException as exc:
         raise _explain(exc) from None
     return report
+
+
+def _sweep_leftovers(stage: Any) -> None:
+    # repro_fn runs under DVC's repo lock, so no other write of these outputs can be under way:
+    # whatever temp files lie beside them are debris of a run that was killed.
+    for out in stage.outs:
+        remove_leftover_temps(Path(out.fs_path))
 
 
 def _put_tool_on_path() -> None:
