@@ -14,9 +14,10 @@ from modelops_ci.registry import trust
 from modelops_ci.registry.evidence import Evidence
 from modelops_ci.registry.tags import RegistryError
 from modelops_ci.registry.verify import RULES, SKIP, VerifyResult, verify, verify_all
-from tests.conftest import git
+from tests.conftest import git, run_exe
 from tests.registry_fixtures import (
     ALLOWED_SIGNERS,
+    PERFORMANCE_GATE,
     POLICY_FILE,
     GpgKey,
     RegistryRepo,
@@ -222,6 +223,32 @@ def gate_required_by_the_trusted_policy_missing(repo: RegistryRepo) -> str:
     return assign(repo, "staging", 1, at=commit)
 
 
+def gates_json_edited_without_rerunning(repo: RegistryRepo) -> str:
+    """gates.json says what the author wants; dvc.lock still records the report the gates wrote."""
+    commit = _gates_json(repo, lambda text: text.replace('"reason": "', '"reason": "reviewed: ', 1))
+    register(repo, at=commit)
+    return assign(repo, "staging", 1, at=commit)
+
+
+def threshold_loosened_in_the_promoted_change(repo: RegistryRepo) -> str:
+    """The promoted commit keeps every gate but lowers the policy's floor, and the gates pass under it."""
+    commit = _rerun_under(repo, PERFORMANCE_GATE.replace("min: 0.6", "min: 0.3"))
+    register(repo, at=commit)
+    return assign(repo, "staging", 1, at=commit)
+
+
+def _rerun_under(repo: RegistryRepo, performance_gate: str) -> str:
+    """On branch `promo`: the policy with this performance gate, compiled, run and committed."""
+    git("checkout", "-qb", "promo", cwd=repo.root)
+    (repo.root / POLICY_FILE).write_text(policy_yaml(gates=(performance_gate,)))
+    for command in (("compile",), ("run", repo.pipeline)):
+        result = run_exe(*command, cwd=repo.root)
+        assert result.exit_code == 0, result.stdout + result.stderr
+    git("add", "-A", cwd=repo.root)
+    git("commit", "-qm", "re-run the gates", cwd=repo.root)
+    return git("rev-parse", "HEAD", cwd=repo.root).strip()
+
+
 ATTACKS: dict[str, tuple[Attack, str]] = {
     "unsigned annotated tag": (unsigned, "signed"),
     "lightweight tag": (lightweight, "annotated"),
@@ -237,6 +264,16 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
     "evidence digest mismatch": (evidence_digest_mismatch, "digest"),
     "failed gate": (failed_gate, "gates"),
     "gate of the trusted policy missing": (gate_required_by_the_trusted_policy_missing, "gates"),
+    "gates.json edited without re-running": (gates_json_edited_without_rerunning, "gates"),
+    "threshold loosened in the promoted change": (threshold_loosened_in_the_promoted_change, "gates"),
+}
+
+
+# What the refusal must say, where the rule alone does not tell the user what to fix.
+REASONS: dict[str, tuple[str, ...]] = {
+    "gates.json edited without re-running": ("reports/loans/gates.json", "compiled/loans/dvc.lock", "re-run"),
+    "threshold loosened in the promoted change": ("performance.metrics.roc_auc.min = 0.3", "policy 'test'",
+                                                  "at least 0.6"),
 }
 
 
@@ -244,11 +281,21 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
 def test_attack_is_refused_with_its_rule_named(repo: RegistryRepo, attack: str) -> None:
     make, rule = ATTACKS[attack]
     tag = make(repo)
-    refused(verify(repo.root, tag, approvals=SKIP), rule)
+    result = verify(repo.root, tag, approvals=SKIP)
+    refused(result, rule)
+    for fragment in REASONS.get(attack, ()):
+        assert fragment in result.reason
     assert any(r.tag == tag and r.rule == rule for r in verify_all(repo.root, approvals=SKIP))
 
 
 # --- more refusals and edges ---------------------------------------------------------------------
+
+
+def test_a_promoted_change_that_makes_a_threshold_stricter_verifies(repo: RegistryRepo) -> None:
+    commit = _rerun_under(repo, PERFORMANCE_GATE.replace("confidence: 0.9", "confidence: 0.95"))
+    register(repo, at=commit)
+    result = verify(repo.root, assign(repo, "staging", 1, at=commit), approvals=SKIP)
+    assert result.ok, result
 
 
 def test_production_refused_when_its_staging_tag_does_not_verify(repo: RegistryRepo) -> None:

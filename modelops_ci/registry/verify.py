@@ -18,7 +18,9 @@ The rules (ids in `RULES`), checked in this order:
 3. `evidence`, `digest`, `gates`: the tag message's evidence block names this pipeline, version
    and stage and the tagged commit, equals what `evidence.collect` recomputes at that commit, and
    the committed gates.json says pass, with every gate the trusted policy requires among those
-   passed (a commit whose own policy dropped a gate does not escape it).
+   passed (a commit whose own policy dropped a gate does not escape it), run with thresholds no
+   weaker than the trusted policy's (as the dvc.lock entry that produced that gates.json records
+   them: a commit whose own policy loosened a threshold does not escape it either).
 4. `registered`, `stage-order` (stage tags): `name@<version>` is a verified tag on the same
    commit, not deregistered before; and unless the stage is the policy's first, the previous
    stage held that commit just before this tag's N (replaying only tags that verify).
@@ -31,6 +33,7 @@ Unassignment, deregistration and retirement tags (`!`, `@deprecated`) are checke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -40,6 +43,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+import yaml
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
@@ -66,7 +71,7 @@ RULES: dict[str, str] = {
     "signer-stage": "the signer's principal may sign this stage under the trusted policy",
     "evidence": "the tag message holds an evidence block naming this pipeline, version and stage",
     "digest": "the evidence equals what the commit holds (dvc.lock digests, metrics, gates, policies)",
-    "gates": "every gate the trusted policy requires passed at the commit",
+    "gates": "every gate the trusted policy requires passed at the commit, under its thresholds or stricter",
     "registered": "the version is registered by a verified name@vX.Y.Z tag on the same commit",
     "stage-order": "the previous stage held the same version when this stage was assigned",
     "approvals": "the promotion PR has the approvals the policy requires",
@@ -339,6 +344,42 @@ class _Verifier:
             if status not in ("pass", "warn"):
                 raise _Refused("gates", f"the {kind} gate, required by the policy at {self.trust.ref}, is "
                                         f"{status} in {path} at {commit[:12]}")
+        if required:
+            self._thresholds(name, commit, raw, policies)
+
+    def _thresholds(self, name: str, commit: str, report: bytes,
+                    policies: tuple[trusted.PolicyRules, ...]) -> None:
+        """The gates ran with settings at least as strict as the trusted policy's, so a commit that
+        loosened a threshold in its own policy (and kept every gate) does not pass on it.
+
+        The settings are those DVC recorded in the lock for the gates stage that wrote this very
+        report (its md5 is checked): params.yaml alone could have been edited after the run.
+        """
+        from modelops_ci.transform import policies as policy_floor  # jsonschema: 50 ms not all commands need
+
+        layout = Layout(name)
+        settings = self._gate_settings(layout, commit, report)
+        for policy in policies:
+            floor = {kind: policy.gates[kind] for kind in policy.required_gates}
+            for found in policy_floor.weakenings(settings, floor):
+                raise _Refused("gates", f"the gates at {commit[:12]} ran with {found.path_text} = "
+                                        f"{found.shown}, where policy '{policy.name}' at {self.trust.ref} "
+                                        f"requires {found.requirement}: run the gates under that policy")
+
+    def _gate_settings(self, layout: Layout, commit: str, report: bytes) -> dict[str, Any]:
+        lock = self._blob(f"{commit}:{layout.lock}")
+        stage = _gates_stage(lock)
+        recorded = [out.get("md5") for out in stage.get("outs") or [] if isinstance(out, dict)
+                    and out.get("path") == layout.gates]
+        if recorded != [hashlib.md5(report, usedforsecurity=False).hexdigest()]:
+            raise _Refused("gates", f"{layout.gates} at {commit[:12]} is not the report {layout.lock} "
+                                    "records for the gates stage: re-run the gates and commit both")
+        params = (stage.get("params") or {}).get(layout.params) or {}
+        settings = params.get("gates") if isinstance(params, dict) else None
+        if not isinstance(settings, dict):
+            raise _Refused("gates", f"{layout.lock} at {commit[:12]} records no gate settings for the "
+                                    "gates stage: re-run the gates and commit the lock")
+        return settings
 
     def _registered(self, ref: _Ref, commit: str, version: str) -> None:
         try:
@@ -510,7 +551,7 @@ class _Verifier:
     def _prefetch(self, name: str, commit: str) -> None:
         """Read what the rules will need of this commit and the trusted ref in one git call."""
         wanted = [f"{commit}:{trusted.params_path(name)}", f"{self.trust.commit}:{trusted.params_path(name)}",
-                  f"{commit}:{Layout(name).gates}"]
+                  f"{commit}:{Layout(name).gates}", f"{commit}:{Layout(name).lock}"]
         self._blobs.update(trusted.cat_files(self.root, [w for w in wanted if w not in self._blobs]))
 
     def _blob(self, name: str) -> bytes | None:
@@ -546,6 +587,17 @@ def _session(root: Path, trust_ref: str | None, approvals: Approvals,
     trust = trusted.load(root, trust_ref)
     with tempfile.TemporaryDirectory(prefix="modelops-verify-") as folder:
         yield _Verifier(root, trust, approvals, refs, Path(folder))
+
+
+def _gates_stage(lock: bytes | None) -> dict[str, Any]:
+    """The gates stage's entry in a compiled dvc.lock, or {} if there is none to read."""
+    try:
+        loaded = yaml.safe_load(lock) if lock else None
+    except yaml.YAMLError:
+        return {}
+    stages = loaded.get("stages") if isinstance(loaded, dict) else None
+    stage = stages.get("gates") if isinstance(stages, dict) else None
+    return stage if isinstance(stage, dict) else {}
 
 
 def _before(counter: int | None, limit: int | None) -> bool:

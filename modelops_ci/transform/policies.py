@@ -7,7 +7,7 @@ cannot be added without saying it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,23 +127,57 @@ def _is_weaker(value: Any, floor: Any, direction: Any) -> bool:
     return bool(value != floor and floor == direction)
 
 
-def _weakened(pipeline: Pipeline, policy: Policy) -> Iterator[Problem]:
+@dataclass(frozen=True)
+class Weakening:
+    """A threshold set weaker than a policy's floor for it."""
+
+    path: tuple[str, ...]  # the gate, then the keys down to the threshold
+    value: Any
+    required: Any
+    direction: Any
+
+    @property
+    def path_text(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def shown(self) -> str:
+        return _show(self.value)
+
+    @property
+    def requirement(self) -> str:
+        return _requirement(self.required, self.direction)
+
+
+def weakenings(gates: Mapping[str, Any], floor: Mapping[str, Any]) -> Iterator[Weakening]:
+    """Each setting of `gates` (a pipeline's or a compiled one) weaker than `floor` (a policy's gates).
+
+    A value that cannot be compared with the floor's (another type) counts as weaker: a check
+    that cannot tell must not let it through.
+    """
     root = schema.bundle("Policy", "resolved")
     rule = _gates_schema()
-    own = pipeline.gates
-    for gate, floor in policy.gates.items():
-        if gate not in own:
+    for gate, floor_settings in floor.items():
+        if gate not in gates:
             continue
-        leaves = _leaves(own[gate], floor, root, _child(root, rule, gate), [gate])
-        for path, value, required, direction in leaves:
-            if _is_weaker(value, required, direction):
-                where = locate(pipeline.spec, ["gates", *path])
-                floor_at = locate(policy.gates, path)
-                yield _problem(where, "spec.gates." + ".".join(path),
-                               f"weakens policy '{policy.name}' ({policy.source}:{floor_at.line}): "
-                               f"{_show(value)} where the policy requires "
-                               f"{_requirement(required, direction)}",
-                               "meet the policy, or change the policy by a reviewed PR")
+        for path, value, required, direction in _leaves(gates[gate], floor_settings, root,
+                                                        _child(root, rule, gate), [gate]):
+            try:
+                weaker = _is_weaker(value, required, direction)
+            except TypeError:
+                weaker = True
+            if weaker:
+                yield Weakening(tuple(path), value, required, direction)
+
+
+def _weakened(pipeline: Pipeline, policy: Policy) -> Iterator[Problem]:
+    for found in weakenings(pipeline.gates, policy.gates):
+        where = locate(pipeline.spec, ["gates", *found.path])
+        floor_at = locate(policy.gates, list(found.path))
+        yield _problem(where, "spec.gates." + ".".join(found.path),
+                       f"weakens policy '{policy.name}' ({policy.source}:{floor_at.line}): "
+                       f"{found.shown} where the policy requires {found.requirement}",
+                       "meet the policy, or change the policy by a reviewed PR")
 
 
 def _requirement(value: Any, direction: Any) -> str:
