@@ -288,10 +288,12 @@ class GitHub:
 
     def _unavailable(self, method: str, url: str, exc: _Transient, attempts: int) -> GitHubUnavailable:
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
+        # A write that reached GitHub may have been applied even though no answer came back.
+        outcome = ("nothing was changed by this command, try again later" if method in {"GET", "HEAD"} or exc.unsent
+                   else "GitHub may have applied it before the answer was lost: check before trying again")
         return GitHubUnavailable(
             f"GitHub {method} {self._endpoint(url)} at {self.api_url}: {self._redact(exc.reason)} after {tries}; "
-            "nothing was changed by this command, try again later", method=method, endpoint=self._endpoint(url),
-            status=exc.status)
+            f"{outcome}", method=method, endpoint=self._endpoint(url), status=exc.status)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = self.backoff * 2.0 ** (attempt - 1)
