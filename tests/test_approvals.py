@@ -160,8 +160,8 @@ def test_reviews_are_read_across_three_pages(gh: FakeGitHub) -> None:
      "reading @acme/model-risk needs a token with the organization's members: read permission"),
     (f"/repos/{REPO}/pulls/{PR}/reviews", error(500), GitHubUnavailable, EXIT_GATE_FAILED,
      "500 Internal Server Error after 3 attempts"),
-    (f"/repos/{REPO}/pulls/{PR}", Reply(delay=1.0), GitHubUnavailable, EXIT_GATE_FAILED,
-     "no answer within 0.2 s after 3 attempts"),
+    (f"/repos/{REPO}/pulls/{PR}", Reply(delay=2.0), GitHubUnavailable, EXIT_GATE_FAILED,
+     "no answer within 0.5 s after 3 attempts"),
 ])
 def test_github_failures_are_errors_not_verdicts(gh: FakeGitHub, caplog: pytest.LogCaptureFixture, path: str,
                                                  reply: Reply, kind: type[Exception], code: int,
@@ -170,7 +170,7 @@ def test_github_failures_are_errors_not_verdicts(gh: FakeGitHub, caplog: pytest.
     approve(gh, "bob", "carol")
     gh.script("GET", path, *[reply] * 3)
     with pytest.raises(kind) as raised:
-        run(gh, reviewers=("@acme/model-risk", "carol"), timeout=0.2)
+        run(gh, reviewers=("@acme/model-risk", "carol"), timeout=0.5)
     assert expected in str(raised.value)
     assert raised.value.exit_code == code  # type: ignore[attr-defined]
     assert TOKEN not in str(raised.value) and TOKEN not in caplog.text

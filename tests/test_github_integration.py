@@ -252,8 +252,8 @@ def test_api_refusals_fail_clearly_and_post_nothing(repo: RegistryRepo, gh: Fake
 
 
 def test_a_create_that_timed_out_but_landed_is_updated_not_posted_twice(gh: FakeGitHub) -> None:
-    gh.script("POST", COMMENTS, Reply(delay=0.6))  # GitHub creates it, but answers too late
-    client = fast_client(gh, timeout=0.2)
+    gh.script("POST", COMMENTS, Reply(delay=1.5))  # GitHub creates it, but answers too late
+    client = fast_client(gh, timeout=0.5)
     with pytest.raises(GitHubUnavailable, match="run the command again"):
         upsert_comment(client, REPO, PR, MARKER + "\nfirst")
     assert len(gh.calls_to("POST", COMMENTS)) == 1  # a POST that was sent is never repeated blindly
@@ -267,16 +267,16 @@ def test_a_create_that_timed_out_but_landed_is_updated_not_posted_twice(gh: Fake
 
 
 def test_listing_comments_is_retried_after_a_5xx_and_a_timeout(gh: FakeGitHub) -> None:
-    gh.script("GET", COMMENTS, Reply(503), Reply(delay=0.5))
-    posted = upsert_comment(fast_client(gh, timeout=0.2), REPO, PR, MARKER + "\nbody")
+    gh.script("GET", COMMENTS, Reply(503), Reply(delay=1.5))
+    posted = upsert_comment(fast_client(gh, timeout=0.5), REPO, PR, MARKER + "\nbody")
     assert posted.action == "created"
     assert len(gh.calls_to("GET", COMMENTS)) == 3 and len(gh.calls_to("POST", COMMENTS)) == 1
 
 
 def test_with_every_attempt_timing_out_nothing_is_posted(gh: FakeGitHub) -> None:
-    gh.script("GET", COMMENTS, *[Reply(delay=0.5)] * 3)
-    with pytest.raises(GitHubUnavailable, match=r"no answer within 0\.2 s after 3 attempts"):
-        upsert_comment(fast_client(gh, timeout=0.2), REPO, PR, MARKER + "\nbody")
+    gh.script("GET", COMMENTS, *[Reply(delay=1.5)] * 3)
+    with pytest.raises(GitHubUnavailable, match=r"no answer within 0\.5 s after 3 attempts"):
+        upsert_comment(fast_client(gh, timeout=0.5), REPO, PR, MARKER + "\nbody")
     assert gh.calls_to("POST", COMMENTS) == []
 
 
@@ -484,13 +484,13 @@ def test_a_pr_that_fails_after_the_push_says_what_exists_and_a_rerun_finishes(
     assert len([p for p in gh.pulls.values() if p["head"]["ref"] == branch]) == 1
 
 
-@pytest.mark.parametrize("reply", [error(401), Reply(delay=0.5)])
+@pytest.mark.parametrize("reply", [error(401), Reply(delay=1.5)])
 def test_an_api_that_refuses_or_hangs_before_the_push_leaves_nothing(registered: RegistryRepo, gh: FakeGitHub,
                                                                     reply: Reply) -> None:
     gh.script("GET", PULLS, *[reply] * 3)
     request = parse("loans@v1.0.0", "staging")
     with pytest.raises((GitHubAuthError, GitHubUnavailable)):
-        open_request(registered.root, request, client=fast_client(gh, timeout=0.2), slug=REPO)
+        open_request(registered.root, request, client=fast_client(gh, timeout=0.5), slug=REPO)
     assert branches(registered.root) == ["refs/heads/main"] and gh.calls_to("POST", PULLS) == []
 
 
