@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
-from modelops_ci import __version__, cli_github, offline
+from modelops_ci import __version__, cli_github, numerics, offline
 from modelops_ci.cli_registry import register_commands
 from modelops_ci.errors import (
     EXIT_INTERNAL,
@@ -307,6 +307,7 @@ cli_github.register_commands(cli)
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: run the CLI and turn every outcome into the documented exit code."""
     offline.apply()
+    numerics.pin_portable_kernels()
     try:
         cli.main(args=argv, prog_name="modelops-ci", standalone_mode=False)
     except ModelopsError as exc:

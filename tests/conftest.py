@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from modelops_ci import numerics
 from modelops_ci.cli import main
 from modelops_ci.offline import QUIET_ENV
+
+# The tests compute some figures in this process and compare them with the step processes' figures,
+# so this process selects the same kernels as those do, before any test loads NumPy.
+numerics.pin_portable_kernels()
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ("pipelines", "policies")
