@@ -174,7 +174,7 @@ def _weakened(pipeline: Pipeline, policy: Policy) -> Iterator[Problem]:
     for found in weakenings(pipeline.gates, policy.gates):
         where = locate(pipeline.spec, ["gates", *found.path])
         floor_at = locate(policy.gates, list(found.path))
-        yield _problem(where, "spec.gates." + ".".join(found.path),
+        yield _problem(where, f"spec.gates.{found.path_text}",
                        f"weakens policy '{policy.name}' ({policy.source}:{floor_at.line}): "
                        f"{found.shown} where the policy requires {found.requirement}",
                        "meet the policy, or change the policy by a reviewed PR")
