@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from modelops_ci.registry import trust
-from modelops_ci.registry.evidence import Evidence
+from modelops_ci.registry.evidence import Evidence, output_digests, parse_lock
 from modelops_ci.registry.tags import RegistryError
 from modelops_ci.registry.verify import RULES, SKIP, VerifyResult, verify, verify_all
 from tests.conftest import git, run_exe
@@ -289,6 +289,12 @@ def test_attack_is_refused_with_its_rule_named(repo: RegistryRepo, attack: str) 
 
 
 # --- more refusals and edges ---------------------------------------------------------------------
+
+
+def test_an_md5_of_digits_in_a_lock_stays_the_text_dvc_wrote() -> None:
+    digits = "12345678901234567890123456789012"  # a YAML int to a typed loader
+    lock = f"stages:\n  gates:\n    outs:\n    - path: reports/loans/gates.json\n      md5: {digits}\n"
+    assert output_digests(parse_lock(lock.encode())) == {"reports/loans/gates.json": digits}
 
 
 def test_a_promoted_change_that_makes_a_threshold_stricter_verifies(repo: RegistryRepo) -> None:

@@ -81,7 +81,7 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
     """The evidence for `pipeline` as committed at `commit` (read from git, not the work tree)."""
     files = Layout(pipeline)
     lock = _yaml_at(root, commit, files.lock)
-    outs = _outs(lock)
+    outs = output_digests(lock)
     data = {p: h for p, h in outs.items() if p.startswith("data/")}
     model = {p: h for p, h in outs.items() if p.startswith("models/")}
     if not model:
@@ -106,7 +106,8 @@ def policy_digest(root: Path, commit: str) -> str:
     return digest.hexdigest()
 
 
-def _outs(lock: dict[str, Any]) -> dict[str, str]:
+def output_digests(lock: dict[str, Any]) -> dict[str, str]:
+    """Each output path a parsed dvc.lock records, with its md5."""
     found: dict[str, str] = {}
     for stage in (lock.get("stages") or {}).values():
         for out in stage.get("outs") or []:
@@ -127,6 +128,13 @@ def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:
     raw = _bytes_at(root, commit, relative)
     if not raw:
         raise EvidenceError(f"{relative} is not in commit {commit[:12]}: run the pipeline and commit dvc.lock")
-    # Every scalar as the text DVC wrote: an md5 of digits (or `1e5...`) must not become a number.
+    return parse_lock(raw)
+
+
+def parse_lock(raw: bytes) -> dict[str, Any]:
+    """A dvc.lock with every scalar as the text DVC wrote: an md5 of digits must not become a number.
+
+    Raises yaml.YAMLError on text that is not YAML.
+    """
     loaded = yaml.load(raw, Loader=yaml.BaseLoader) or {}  # noqa: S506 - BaseLoader builds only str/list/dict
     return loaded if isinstance(loaded, dict) else {}

@@ -367,11 +367,13 @@ class _Verifier:
                                         f"requires {found.requirement}: run the gates under that policy")
 
     def _gate_settings(self, layout: Layout, commit: str, report: bytes) -> dict[str, Any]:
-        lock = self._blob(f"{commit}:{layout.lock}")
-        stage = _gates_stage(lock)
-        recorded = [out.get("md5") for out in stage.get("outs") or [] if isinstance(out, dict)
-                    and out.get("path") == layout.gates]
-        if recorded != [hashlib.md5(report, usedforsecurity=False).hexdigest()]:
+        lock = self._blob(f"{commit}:{layout.lock}") or b""
+        try:
+            recorded = ev.output_digests(ev.parse_lock(lock)).get(layout.gates)
+            stage = _gates_stage(lock)
+        except yaml.YAMLError:
+            recorded, stage = None, {}
+        if recorded != hashlib.md5(report, usedforsecurity=False).hexdigest():
             raise _Refused("gates", f"{layout.gates} at {commit[:12]} is not the report {layout.lock} "
                                     "records for the gates stage: re-run the gates and commit both")
         params = (stage.get("params") or {}).get(layout.params) or {}
@@ -589,12 +591,9 @@ def _session(root: Path, trust_ref: str | None, approvals: Approvals,
         yield _Verifier(root, trust, approvals, refs, Path(folder))
 
 
-def _gates_stage(lock: bytes | None) -> dict[str, Any]:
-    """The gates stage's entry in a compiled dvc.lock, or {} if there is none to read."""
-    try:
-        loaded = yaml.safe_load(lock) if lock else None
-    except yaml.YAMLError:
-        return {}
+def _gates_stage(lock: bytes) -> dict[str, Any]:
+    """The gates stage's entry in a compiled dvc.lock with typed values (its thresholds are numbers)."""
+    loaded = yaml.safe_load(lock) if lock else None
     stages = loaded.get("stages") if isinstance(loaded, dict) else None
     stage = stages.get("gates") if isinstance(stages, dict) else None
     return stage if isinstance(stage, dict) else {}
