@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.conftest import PROJECT
 
+
 def _name(requirement: str) -> str:
     found = re.match(r"[A-Za-z0-9_.-]+", requirement)
     assert found, requirement
