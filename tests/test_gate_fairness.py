@@ -429,7 +429,9 @@ def context(frame: pd.DataFrame, **params: Any) -> GateContext:
 # --- speed --------------------------------------------------------------------------------------------
 
 
-def test_speed_1000_resamples_on_100k_rows(capsys: pytest.CaptureFixture[str]) -> None:
+def test_100k_rows_get_cis_around_each_disparity(capsys: pytest.CaptureFixture[str]) -> None:
+    """At scale: 100,000 rows, 3 views x 2 disparities x 1,000 resamples (the time is printed for
+    the record; the suite does not judge it)."""
     frame = people(100_000, unfair=0.02)
     data = sample(frame)
     fairness.assess(data, {}, resamples=10)  # imports (fairlearn, sklearn) are not the gate's speed
@@ -440,7 +442,9 @@ def test_speed_1000_resamples_on_100k_rows(capsys: pytest.CaptureFixture[str]) -
 
     with capsys.disabled():
         print(f"\nfairness gate: 100,000 rows, 3 views x 2 disparities x 1000 resamples: {elapsed:.2f} s")
-    assert check(result, "region: demographic_parity_ratio").ci is not None
+    ratio = check(result, "region: demographic_parity_ratio")
+    assert ratio.ci is not None and ratio.statistic is not None
+    assert ratio.ci[0] <= ratio.statistic <= ratio.ci[1] and ratio.ci[1] - ratio.ci[0] < 0.1
 
 
 # --- a real pipeline -------------------------------------------------------------------------------
