@@ -4,7 +4,6 @@ each refused with the rule it breaks named."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,8 +58,7 @@ def refused(result: VerifyResult, rule: str) -> None:
 # --- happy path ----------------------------------------------------------------------------------
 
 
-def test_a_registered_version_promoted_by_allowed_keys_verifies(repo: RegistryRepo,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_registered_version_promoted_by_allowed_keys_verifies(repo: RegistryRepo) -> None:
     version = register(repo)
     staging = assign(repo, "staging", 1)
 
@@ -70,16 +68,7 @@ def test_a_registered_version_promoted_by_allowed_keys_verifies(repo: RegistryRe
     promoted = verify(repo.root, staging)
     assert promoted.ok, promoted
     assert promoted.signer == "ci-bot" and promoted.rule == ""
-    assert "staging" in str(promoted)
-
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        assert verify(repo.root, staging).ok
-        timings.append(time.perf_counter() - started)
-    with capsys.disabled():
-        print(f"\nverify of one stage tag (signature, evidence, registration): {min(timings) * 1000:.0f} ms")
-    assert min(timings) <= 0.3
+    assert "staging" in str(promoted)  # its speed is benchmarks/bench_verify.py's
 
 
 def test_production_after_staging_verifies_with_approvals(repo: RegistryRepo) -> None:
