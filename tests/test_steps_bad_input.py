@@ -261,19 +261,23 @@ def test_sensitive_column_that_is_not_in_the_data(repo: Path) -> None:
 # --- ingest: sources -------------------------------------------------------------------------------
 
 
+OUTSIDE = "has the wrong form (use a path inside the repository, relative to it (no leading / and no ..))"
+
+
 @pytest.mark.parametrize(("path", "problem"), [
-    ("../../etc/passwd", "'../../etc/passwd' is outside the repository"),
-    ("/etc/passwd", "'/etc/passwd' is outside the repository"),
-    ("data/raw/loans-2024.csv", "'data/raw/loans-2024.csv' does not exist"),
+    # the schema refuses a path out of the repo, so compile does, before any step runs
+    ("../../etc/passwd", f"'../../etc/passwd' {OUTSIDE}"),
+    ("/etc/passwd", f"'/etc/passwd' {OUTSIDE}"),
+    # a missing file is found by ingest
+    ("data/raw/loans-2024.csv", "'data/raw/loans-2024.csv' does not exist: add the file, or `dvc pull` it"),
 ])
 def test_data_path_outside_the_repo_or_missing(repo: Path, path: str, problem: str) -> None:
     edit(repo, "pipelines/loans.yaml", "data/raw/loans.csv", path)
     compiled = run_cli("compile", cwd=repo)
-    # validate may learn to refuse a path outside the repo; then compile says it, at the same line
-    message = compiled.stderr if compiled.exit_code == 2 else refused(repo, "ingest")
+    message = compiled.stderr.strip() if compiled.exit_code == 2 else refused(repo, "ingest")
 
     assert message.startswith("pipelines/loans.yaml:9:"), message
-    assert f"'{path}'" in message
+    assert f" spec.data.source.path: {problem}" in message, message
 
 
 # --- split -----------------------------------------------------------------------------------------
