@@ -280,6 +280,18 @@ def test_data_path_outside_the_repo_or_missing(repo: Path, path: str, problem: s
     assert f" spec.data.source.path: {problem}" in message, message
 
 
+def test_a_data_path_that_leads_out_of_the_repo_through_a_symlink(repo: Path, tmp_path: Path) -> None:
+    """The spec's path looks inside the repo; ingest resolves it and refuses what lies outside."""
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_text((repo / "data/raw/loans.csv").read_text())
+    (repo / "data/raw/link.csv").symlink_to(outside)
+    edit(repo, "pipelines/loans.yaml", "data/raw/loans.csv", "data/raw/link.csv")
+    assert run_cli("compile", cwd=repo).exit_code == 0
+    message = refused(repo, "ingest")
+    assert message.startswith("pipelines/loans.yaml:9:"), message
+    assert "spec.data.source.path: 'data/raw/link.csv' is outside the repository: keep data files" in message
+
+
 # --- split -----------------------------------------------------------------------------------------
 
 
