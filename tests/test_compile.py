@@ -148,7 +148,9 @@ def test_gate_stages_read_what_their_gate_needs(example_repo: Path) -> None:
     assert fairness["deps"] == ["data/credit-risk/test.parquet",
                                 "reports/credit-risk/predictions.parquet"]
     assert fairness["params"] == [{params: ["gates.fairness", "data.sensitive"]}]
-    assert stages["evaluate"]["outs"] == ["reports/credit-risk/predictions.parquet"]
+    assert stages["evaluate"]["outs"] == ["reports/credit-risk/predictions.parquet"] + [
+        {f"reports/credit-risk/plots/{plot}.json": {"cache": False}}
+        for plot in ("roc", "precision_recall", "calibration")]
     assert stages["gate-drift"]["params"] == [{params: ["gates.drift", "drift"]}]
     assert stages["gate-compare"]["always_changed"] is True  # the champion lives in git tags
     assert stages["gates"]["deps"] == [f"reports/credit-risk/gates/{gate}.json" for gate in (

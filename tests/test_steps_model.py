@@ -384,19 +384,23 @@ PLOT_FILES = {"loans": ["calibration", "precision_recall", "roc"], "houses": ["r
               "sales": ["forecast"]}
 
 
-def test_evaluate_writes_the_plots_the_compiled_stage_declares(repo: Path) -> None:
+def test_evaluate_writes_the_plots_the_compiled_pipeline_declares(repo: Path) -> None:
     for pipeline, names in PLOT_FILES.items():
-        stages = yaml.safe_load((repo / f"compiled/{pipeline}/dvc.yaml").read_text())["stages"]
-        declared = {path: axes for entry in stages["evaluate"]["plots"] for path, axes in entry.items()}
+        compiled = yaml.safe_load((repo / f"compiled/{pipeline}/dvc.yaml").read_text())
+        # top-level plots are relative to compiled/<pipeline>/; the files are evaluate's uncached outputs
+        declared = {path.removeprefix("../../"): axes for entry in compiled["plots"] for path, axes in entry.items()}
+        outs = {path: spec for entry in compiled["stages"]["evaluate"]["outs"] if isinstance(entry, dict)
+                for path, spec in entry.items()}
         written = sorted(p.stem for p in (repo / f"reports/{pipeline}/plots").glob("*"))
 
         assert written == names
         assert sorted(declared) == [f"reports/{pipeline}/plots/{name}.json" for name in names]
         for path, axes in declared.items():
+            assert outs[path] == {"cache": False}, path
             points = json.loads((repo / path).read_text())
+            fields = {axes["x"], *(axes["y"] if isinstance(axes["y"], list) else [axes["y"]])}
             assert points, path
-            assert axes["cache"] is False
-            assert all({axes["x"], axes["y"]} <= set(point) for point in points), path
+            assert all(fields <= set(point) for point in points), path
 
 
 def test_roc_and_precision_recall_curves(repo: Path) -> None:
@@ -448,9 +452,9 @@ def test_forecast_plot_pairs_each_period_with_its_actual_value(repo: Path) -> No
     predictions = table(repo, "reports/sales/predictions.parquet")
 
     assert plot(repo, "sales", "forecast") == [
-        {"time": t, "actual": a, "forecast": pytest.approx(f)}
-        for t, a, f in zip(["2019 Q1", "2019 Q2", "2019 Q3", "2019 Q4"], sales_series()[TRAIN_PERIODS:],
-                           predictions["y_pred"], strict=True)]
+        {"period": i, "time": t, "actual": a, "forecast": pytest.approx(f)}
+        for i, (t, a, f) in enumerate(zip(["2019 Q1", "2019 Q2", "2019 Q3", "2019 Q4"],
+                                          sales_series()[TRAIN_PERIODS:], predictions["y_pred"], strict=True), 1)]
 
 
 def test_dvc_plots_show_accepts_every_plot(repo: Path) -> None:
@@ -468,12 +472,15 @@ def test_dvc_plots_show_accepts_every_plot(repo: Path) -> None:
     assert set(output["data"]) == set(expected)
     axes = {"roc": ("fpr", "tpr"), "precision_recall": ("recall", "precision"),
             "calibration": ("predicted", "observed"), "residuals": ("predicted", "residual"),
-            "forecast": ("time", None)}
+            "forecast": ("period", "actual", "forecast")}
     for path, (pipeline, name) in expected.items():
         (rendered,) = output["data"][path]
         content = rendered["content"]
-        values = [{k: v for k, v in point.items() if k != "rev"} for point in content["data"]["values"]]
-        assert values == plot(repo, pipeline, name), path
-        assert content["encoding"]["x"]["field"] == axes[name][0]
-        if name != "forecast":  # its stage declares `y: forecast`: the actual values are in the data, not drawn
-            assert content["layer"][0]["encoding"]["y"]["field"] == axes[name][1]
+        x, *ys = axes[name]
+        assert content["encoding"]["x"]["field"] == x
+        assert content["encoding"]["x"]["type"] == "quantitative"
+        assert all(isinstance(point[x], int | float) for point in content["data"]["values"]), path
+        # every y field is drawn, each over every point of the file
+        drawn = [point.get("field", ys[0]) for point in content["data"]["values"]]
+        assert sorted(set(drawn)) == sorted(ys), path
+        assert len(drawn) == len(ys) * len(plot(repo, pipeline, name)), path

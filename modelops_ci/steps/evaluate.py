@@ -127,8 +127,8 @@ def plots(ctx: StepContext, predictions: pd.DataFrame) -> dict[str, list[dict[st
     if ctx.task == "classification":
         return _classification_plots(y, predictions["y_score"].to_numpy())
     if ctx.task == "forecast":
-        return {"forecast": [{"time": t, "actual": float(a), "forecast": float(f)} for t, a, f in
-                             zip(predictions["time"], y, predictions["y_pred"], strict=True)]}
+        return {"forecast": [{"period": i, "time": t, "actual": float(a), "forecast": float(f)} for i, (t, a, f) in
+                             enumerate(zip(predictions["time"], y, predictions["y_pred"], strict=True), 1)]}
     p = predictions["y_pred"].to_numpy()
     return {"residuals": [{"predicted": float(a), "residual": float(b - a)} for a, b in zip(p, y, strict=True)]}
 
