@@ -97,6 +97,8 @@ def test_same_seed_same_result_other_seed_other_draws() -> None:
     ([0, 1] * 10, [0.2, 1.3] * 10, "outside [0, 1]"),
     ([0, 1] * 10, [0.2, 0.8] * 9, "18 predictions for 20 labels"),
     ([0, 1] * 3, [0.2, 0.8] * 3, "at least 10"),
+    ([0, 1] * 10, ["n/a", 0.8] * 10, "are not numbers"),
+    ([0, 1] * 10, [[0.8, 0.2], [0.3]] * 10, "are not numbers"),  # per-class lists of a broken writer
 ])
 def test_bad_predictions_are_input_errors(labels: list[int], scores: list[float], message: str) -> None:
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -75,8 +75,7 @@ def regression_sample(y_true: Any, y_pred: Any, mase_scale: float | None = None,
 
 
 def _clean_pair(truth: Any, predicted: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(truth, dtype=float).reshape(-1)
-    s = np.asarray(predicted, dtype=float).reshape(-1)
+    y, s = _numbers(truth, "labels"), _numbers(predicted, what)
     if len(y) != len(s):
         raise InputError(f"{len(s)} predictions for {len(y)} labels")
     for name, values in (("labels", y), (what, s)):
@@ -86,6 +85,14 @@ def _clean_pair(truth: Any, predicted: Any, what: str) -> tuple[np.ndarray, np.n
     if len(y) < MIN_ROWS:
         raise InputError(f"only {len(y)} rows in the hold-out; at least {MIN_ROWS} are needed")
     return y, s
+
+
+def _numbers(values: Any, what: str) -> np.ndarray:
+    try:
+        array: np.ndarray = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"the {what} are not numbers: write one number per row") from None
+    return array
 
 
 def metric(sample: Sample, name: str) -> Callable[[np.ndarray, bootstrap.Cells], np.ndarray]:
