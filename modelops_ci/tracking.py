@@ -98,6 +98,9 @@ def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[
         tags = {**lineage_tags(ctx, "train", [ctx.layout.train]), "modelops.model_sha256": sha256}
         with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
             mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
+            if "search" in facts:
+                mlflow.log_params(_flatten({"search.best": facts["search"]["best_params"]}))
+                mlflow.log_metric("search.best_cv_score", facts["search"]["best_cv_score"])
             example = _input_example(ctx, train, facts)
             # MLflow prints registry chatter ("Successfully registered model...") to stderr.
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):

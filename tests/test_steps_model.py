@@ -255,10 +255,13 @@ def test_grid_search_keeps_the_candidate_cross_validation_prefers(repo: Path) ->
     # the refit on the whole training split is the model that was saved
     assert model.predict_proba(X)[:, 1] == pytest.approx(ours.best_estimator_.predict_proba(X)[:, 1])
     assert card["sha256"] and card["numeric"] == ["income", "debt", "age"]
+    # the card says what was chosen, and how well it scored in cross-validation
+    assert card["search"] == {"best_params": {"C": chosen}, "scoring": "roc_auc",
+                              "best_cv_score": pytest.approx(ours.best_score_)}
 
 
 def test_randomized_search_keeps_one_of_the_sampled_candidates(repo: Path) -> None:
-    model, _ = load_model(repo, "loans-random")
+    model, card = load_model(repo, "loans-random")
     X, y = loans_xy(repo, "loans-random", "train")
     tree = model.named_steps["model"]
     chosen = {"model__max_depth": tree.max_depth, "model__min_samples_leaf": tree.min_samples_leaf}
@@ -271,6 +274,8 @@ def test_randomized_search_keeps_one_of_the_sampled_candidates(repo: Path) -> No
     assert chosen in sampled
     ours = RandomizedSearchCV(clone(model), space, n_iter=RANDOM_ITER, cv=3, random_state=SEED).fit(X, y)
     assert ours.best_params_ == chosen
+    assert card["search"]["best_params"] == {k.removeprefix("model__"): v for k, v in chosen.items()}
+    assert card["search"]["best_cv_score"] == pytest.approx(ours.best_score_)
 
 
 def test_mlflow_run_records_the_search_settings(repo: Path) -> None:
@@ -285,6 +290,9 @@ def test_mlflow_run_records_the_search_settings(repo: Path) -> None:
     assert params["model.estimator"] == "sklearn.linear_model.LogisticRegression"
     assert params["model.search.kind"] == "grid"
     assert yaml.safe_load(params["model.search.space.C"]) == GRID_C
+    card = load_model(repo, "loans-grid")[1]
+    assert float(params["search.best.C"]) == card["search"]["best_params"]["C"]
+    assert trained[0].data.metrics["search.best_cv_score"] == pytest.approx(card["search"]["best_cv_score"])
     assert trained[0].data.tags["modelops.model_sha256"] == load_model(repo, "loans-grid")[1]["sha256"]
     assert trained[0].data.metrics["roc_auc"] == metrics_of(repo, "loans-grid")["roc_auc"]
 

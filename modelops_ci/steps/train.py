@@ -52,13 +52,29 @@ def fit(ctx: StepContext, train: pd.DataFrame) -> tuple[Pipeline, dict[str, Any]
     y = target_vector(ctx, train)
     pipeline = build_pipeline(ctx, numeric, categorical)
     search = ctx.params["model"].get("search")
+    facts: dict[str, Any] = {"task": ctx.task, "numeric": numeric, "categorical": categorical,
+                             "target": ctx.data["target"]["column"], "positive": positive_label(ctx, train)}
     if search:
-        pipeline = _search(ctx, pipeline, search).fit(X, y).best_estimator_
+        searched = _search(ctx, pipeline, search).fit(X, y)
+        pipeline = searched.best_estimator_
+        facts["search"] = searched_choice(searched)
     else:
         pipeline.fit(X, y)
-    facts = {"task": ctx.task, "numeric": numeric, "categorical": categorical,
-             "target": ctx.data["target"]["column"], "positive": positive_label(ctx, train)}
     return pipeline, facts
+
+
+def searched_choice(searched: Any) -> dict[str, Any]:
+    """What the search chose, for the model card and MLflow: the params and their mean CV score."""
+    chosen = {name.removeprefix("model__"): _plain(value) for name, value in sorted(searched.best_params_.items())}
+    return {"best_params": chosen, "best_cv_score": float(searched.best_score_),
+            "scoring": searched.scoring if isinstance(searched.scoring, str) else "the estimator's score"}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a chosen parameter (numpy scalars become Python ones; anything else, its repr)."""
+    item = getattr(value, "item", None)
+    value = item() if callable(item) else value
+    return value if value is None or isinstance(value, bool | int | float | str) else repr(value)
 
 
 def positive_label(ctx: StepContext, frame: pd.DataFrame) -> str | None:
