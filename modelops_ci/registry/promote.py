@@ -83,6 +83,7 @@ def register(root: Path, name: str, key: signing.SigningKey, *, version: str | N
     found = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version)
     _require_pass(found, commit)
     signing.create_tag(root, tag, commit, evidence.message(f"Register {name} {version}", found), key)
+    _keep_if_verified(root, tag)
     if not remote.push:
         return Written(tag, commit, created=True, pushed=False)
     if _push(root, tag, remote) != "pushed":
@@ -140,6 +141,7 @@ def _attempt(root: Path, name: str, stage: str, commit: str, claimed: evidence.E
             if _local_oid(root, tag):  # another process in this clone took the name first
                 return None
             raise
+        _keep_if_verified(root, tag)
     if not remote.push:
         return Written(tag, commit, created=same is None, pushed=False, attempts=attempt)
     outcome = _push(root, tag, remote)
@@ -288,6 +290,19 @@ def _push(root: Path, tag: str, remote: Remote) -> str:
     _delete(root, tag)
     raise PromotionError(f"could not push {tag} to '{remote.name}': "
                          f"{(done.stderr or done.stdout).strip()}; nothing was promoted, run it again")
+
+
+def _keep_if_verified(root: Path, tag: str) -> None:
+    """The tag just made verifies here (every rule but the PR's approvals, which need GitHub and are
+    the workflow's to check first), or it is removed before anyone can fetch it: a key that is not
+    allowed for the stage, say a wrong CI secret, publishes nothing."""
+    from modelops_ci.registry.verify import SKIP, verify
+
+    result = verify(root, tag, approvals=SKIP)
+    if not result.ok:
+        _delete(root, tag)
+        raise PromotionError(f"{tag} does not verify, so it was removed and not pushed: "
+                             f"[{result.rule}] {result.reason}")
 
 
 def _local_oid(root: Path, tag: str) -> str:

@@ -62,8 +62,38 @@ def create_tag(root: Path, tag: str, commit: str, message: str, key: SigningKey)
     with _key_file(key) as path:
         done = git.run("-c", f"gpg.format={key.format}", "-c", f"user.signingkey={path}",
                        "tag", "-s", "-F", "-", tag, commit, cwd=root, check=False, stdin=message)
+    said = _redacted(done.stderr.strip() or done.stdout.strip(), key)
     if done.returncode != 0:
-        raise SigningError(f"git could not sign tag {tag}: {done.stderr.strip() or done.stdout.strip()}")
+        raise SigningError(f"git could not sign tag {tag}: {said}")
+    if not _signed(root, tag):
+        # git 2.39 exits 0 and writes the tag unsigned when ssh-keygen cannot load the key.
+        _remove(root, tag)
+        raise SigningError(f"git made tag {tag} without a signature, so it was removed: {said or 'no reason given'}; "
+                           f"give a usable {key.format} key (--signing-key, {KEY_ENV} or user.signingkey)")
+
+
+def _signed(root: Path, tag: str) -> bool:
+    from modelops_ci.registry.verify import TagObject  # one parser of tag objects, git's way
+
+    raw = git.run("cat-file", "tag", f"refs/tags/{tag}", cwd=root, check=False).stdout
+    return bool(TagObject.parse(raw.encode()).signature)
+
+
+def _remove(root: Path, tag: str) -> None:
+    oid = git.run("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}", cwd=root, check=False).stdout.strip()
+    if oid:  # only the tag just made, not one another process put there since
+        git.run("update-ref", "-d", f"refs/tags/{tag}", oid, cwd=root, check=False)
+
+
+def _redacted(text: str, key: SigningKey) -> str:
+    """git echoes a key it cannot load; a key's text (a CI secret, maybe mangled) must not reach a log."""
+    try:
+        is_path = Path(key.key).is_file()
+    except (OSError, ValueError):
+        is_path = False
+    if key.format != "ssh" or is_path or not key.key.strip():
+        return text
+    return text.replace(key.key.strip(), "<the signing key>")
 
 
 def _config(root: Path, name: str) -> str:
