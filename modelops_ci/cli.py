@@ -267,13 +267,12 @@ def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_appro
     signers, policies) comes from the trusted ref, never from the commit being promoted.
     """
     from modelops_ci.errors import CheckFailed, UserError
-    from modelops_ci.registry import approvals, trust
     from modelops_ci.registry import verify as verifier
 
     root = repo.resolve()
     if not tags and not every:
         raise UserError("name the tag(s) to verify, or pass --all")
-    judge = verifier.SKIP if skip_approvals else approvals.from_env(trust.promotion_rule(root, trust_ref), root)
+    judge = verifier.SKIP if skip_approvals else _github_approvals(root, trust_ref)
     results = (verifier.verify_all(root, trust_ref=trust_ref, approvals=judge) if every else
                [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge) for tag in tags])
     if as_json:
@@ -302,6 +301,13 @@ def ci(repo: Path) -> None:
 
 register_commands(cli)
 cli_github.register_commands(cli)
+
+
+def _github_approvals(root: Path, trust_ref: str | None) -> Any:
+    # Imported only when asked: the GitHub client costs 40 ms the offline pre-push check need not pay.
+    from modelops_ci.registry import approvals, trust
+
+    return approvals.from_env(trust.promotion_rule(root, trust_ref), root)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

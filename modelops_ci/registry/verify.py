@@ -355,7 +355,7 @@ class _Verifier:
         The settings are those DVC recorded in the lock for the gates stage that wrote this very
         report (its md5 is checked): params.yaml alone could have been edited after the run.
         """
-        from modelops_ci.transform import policies as policy_floor  # jsonschema: 50 ms not all commands need
+        from modelops_ci.transform import policies as policy_floor  # 12 ms only gated tags need
 
         layout = Layout(name)
         settings = self._gate_settings(layout, commit, report)

@@ -14,13 +14,14 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelops_ci.errors import Problem, UserError
 from modelops_ci.spec.nodes import locate, locate_key, yaml_path
+
+if TYPE_CHECKING:  # jsonschema costs 40 ms to import: only validation needs it (verify reads schemas only)
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 KINDS = {"Pipeline": "pipeline", "PipelineTemplate": "pipeline-template", "Policy": "policy"}
 Flavour = Literal["file", "resolved"]
@@ -93,6 +94,8 @@ def _lenient(node: Any, *, alternative: bool = False) -> Any:
 
 @cache
 def _validator(kind: str, flavour: Flavour) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     schema = bundle(kind, flavour)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
