@@ -29,6 +29,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from modelops_ci.registry import evidence, signing, tags
 from tests.conftest import git, make_ml_repo, run_exe, write
 
@@ -131,6 +133,14 @@ def build_registry_repo(root: Path, keys_dir: Path, *, policy: str | None = None
     git("add", "-A", cwd=root)
     git("commit", "-qm", "run loans", cwd=root)
     return RegistryRepo(root, head(root), keys)
+
+
+def shared_template(factory: pytest.TempPathFactory) -> Path:
+    """The one folder per session where the trained registry repo is built on first use: every
+    module that clones or copies it (registry_repo, trained_repo) reads the same build."""
+    folder = factory.getbasetemp() / "registry-trained"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def registry_repo(template_dir: Path, dest: Path) -> RegistryRepo:

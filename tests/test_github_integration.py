@@ -36,7 +36,15 @@ from modelops_ci.promotion_request import open_request, parse
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.conftest import git, run_cli, write
 from tests.github_server import REPO, TOKEN, Call, FakeGitHub, Reply, error, serving
-from tests.registry_fixtures import KEYS, RegistryRepo, SshKey, assign, build_registry_repo, register
+from tests.registry_fixtures import (
+    KEYS,
+    RegistryRepo,
+    SshKey,
+    assign,
+    build_registry_repo,
+    register,
+    shared_template,
+)
 
 register_commands(cli)  # cli.py wires it in main; until then, for these tests
 
@@ -84,9 +92,7 @@ def add_list_routes(server: FakeGitHub) -> None:
 
 def trained_template(factory: pytest.TempPathFactory) -> Path:
     """One folder per session for the trained repo (built on first use by `trained_repo`)."""
-    folder = factory.getbasetemp() / "github-trained"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return shared_template(factory)
 
 
 def trained_repo(template_dir: Path, dest: Path) -> RegistryRepo:

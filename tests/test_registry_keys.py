@@ -23,6 +23,7 @@ from tests.registry_fixtures import (
     evidence_message,
     register,
     registry_repo,
+    shared_template,
     unsigned_tag,
 )
 
@@ -34,7 +35,7 @@ SSH_SIGNATURE = "-----BEGIN SSH SIGNATURE-----"
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("registry-keys")
+    return shared_template(tmp_path_factory)
 
 
 @pytest.fixture

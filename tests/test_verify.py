@@ -33,6 +33,7 @@ from tests.registry_fixtures import (
     registry_repo,
     repoint,
     rewrite_tag,
+    shared_template,
     signer_line,
     unsigned_tag,
 )
@@ -40,7 +41,7 @@ from tests.registry_fixtures import (
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("registry")
+    return shared_template(tmp_path_factory)
 
 
 @pytest.fixture

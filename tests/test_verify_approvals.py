@@ -11,7 +11,7 @@ import pytest
 from modelops_ci.registry import approvals, trust
 from modelops_ci.registry.verify import verify
 from tests.github_server import REPO, FakeGitHub, serving
-from tests.registry_fixtures import RegistryRepo, assign, commit_files, register, registry_repo
+from tests.registry_fixtures import RegistryRepo, assign, commit_files, register, registry_repo, shared_template
 
 PR = 7
 POLICY = """\
@@ -31,7 +31,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("registry-approvals")
+    return shared_template(tmp_path_factory)
 
 
 @pytest.fixture
