@@ -298,7 +298,11 @@ def _keep_if_verified(root: Path, tag: str) -> None:
     allowed for the stage, say a wrong CI secret, publishes nothing."""
     from modelops_ci.registry.verify import SKIP, verify
 
-    result = verify(root, tag, approvals=SKIP)
+    try:
+        result = verify(root, tag, approvals=SKIP)
+    except UserError:  # e.g. no trusted ref to read signers from: the tag cannot stand either
+        _delete(root, tag)
+        raise
     if not result.ok:
         _delete(root, tag)
         raise PromotionError(f"{tag} does not verify, so it was removed and not pushed: "
