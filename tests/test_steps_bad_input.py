@@ -184,6 +184,32 @@ def test_feature_with_no_values(repo: Path) -> None:
                               "values (all 400 missing): ")
 
 
+@pytest.mark.parametrize(("rows", "value"), [([5, 30], "inf"), ([12], "-inf")])
+def test_numeric_feature_with_infinite_values_names_the_column_and_the_row(repo: Path, rows: list[int],
+                                                                             value: str) -> None:
+    done(repo, "ingest")  # a good dataset first: the refusal must leave it unchanged
+    loans = table(repo).astype({"debt": object})
+    loans.loc[rows, "debt"] = value  # written as `inf` in the CSV, which pandas reads as a float
+    save_csv(repo, loans)
+
+    message = refused(repo, "ingest")
+
+    assert message == (f"pipelines/loans.yaml:12: spec.data.features.numeric.1: feature 'debt' is infinite "
+                       f"(inf or -inf) in {len(rows)} of 400 rows (first at data/raw/loans.csv row {rows[0] + 1}): "
+                       "replace or remove those values in the source")
+
+
+def test_forecast_target_with_an_infinite_value(repo: Path) -> None:
+    sales = table(repo, SALES_CSV).astype({"units": object})
+    sales.loc[9, "units"] = "-inf"
+    save_csv(repo, sales, SALES_CSV)
+
+    message = refused(repo, "ingest", "sales")
+
+    assert message.startswith("pipelines/sales.yaml:10: spec.data.target.column: target 'units' is infinite "
+                              "(inf or -inf) in 1 of 40 rows (first at data/raw/sales.csv row 10)")
+
+
 def test_numeric_feature_holding_text_in_a_csv(repo: Path) -> None:
     loans = table(repo).astype({"debt": object})
     loans.loc[4, "debt"] = "unknown"

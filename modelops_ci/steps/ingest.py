@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -212,6 +213,8 @@ def _check_feature(ctx: StepContext, series: pd.Series, column: str, group: str,
     if group == "numeric" and not pd.api.types.is_numeric_dtype(series):
         raise ctx.fail(at, f"feature '{column}' is declared numeric but {_non_numeric(series)}",
                        "clean the column, or declare it categorical")
+    if group == "numeric":
+        _refuse_infinite(ctx, series, f"feature '{column}'", at)
     mixed = _mixed_types(series)
     if mixed:
         raise ctx.fail(at, f"feature '{column}' mixes value types ({mixed})",
@@ -232,8 +235,18 @@ def _check_target(ctx: StepContext, frame: pd.DataFrame, column: str) -> None:
     elif not pd.api.types.is_numeric_dtype(target):
         raise ctx.fail(at, f"the {ctx.task} target '{column}' {_non_numeric(target)}",
                        "a numeric target is needed: clean the column, or use task: classification")
+    else:
+        _refuse_infinite(ctx, target, f"target '{column}'", at)
     if ctx.task == "forecast":
         _check_periods(ctx, frame[ctx.data["time"]])
+
+
+def _refuse_infinite(ctx: StepContext, series: pd.Series, what: str, at: str) -> None:
+    """±inf is a number to pandas but no model can fit or score it (scikit-learn raises)."""
+    infinite = series.isin([math.inf, -math.inf])
+    if infinite.any():
+        raise ctx.fail(at, f"{what} is infinite (inf or -inf) in {int(infinite.sum())} of {len(series)} rows "
+                       f"(first at {_row(infinite)})", "replace or remove those values in the source")
 
 
 def _check_periods(ctx: StepContext, time: pd.Series) -> None:
