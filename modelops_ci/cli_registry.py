@@ -22,7 +22,9 @@ JSON_HELP = "Print JSON instead of a table."
 KEY_HELP = ("Signing key: an SSH private key path (or its text), or a GPG key id. Default: "
             "$MODELOPS_SIGNING_KEY, then git's user.signingkey.")
 PUSH_HELP = "Push the tag to the remote (atomically) or keep it local."
-REMOTE_HELP = "The remote whose tags are the registry."
+REMOTE_HELP = "The remote whose tags are the registry (one of `git remote`)."
+RECOMPUTE_HELP = ("Re-run the gate stages at the commit in a temporary worktree, from the DVC cache and remote, "
+                  "and sign only if they give the committed gates.json (what the promotion workflow does).")
 
 
 def register_commands(cli: click.Group) -> None:
@@ -79,20 +81,22 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 @click.option("--signing-key", default=None, help=KEY_HELP)
 @click.option("--push/--no-push", default=True, show_default=True, help=PUSH_HELP)
 @click.option("--remote", default="origin", show_default=True, help=REMOTE_HELP)
+@click.option("--recompute-gates", is_flag=True, help=RECOMPUTE_HELP)
 @_repo_option
 def register(name: str, version: str | None, bump: str | None, rev: str, signing_key: str | None,
-             push: bool, remote: str, repo: Path) -> None:
+             push: bool, remote: str, recompute_gates: bool, repo: Path) -> None:
     """Register a version of pipeline NAME: a signed tag NAME@vX.Y.Z carrying the evidence.
 
     Refuses a version that exists, a commit that already holds a version, uncommitted pipeline
-    results (dvc.lock, gates.json) and a commit whose gates did not pass (exit 1).
+    results (dvc.lock, gates.json) and a commit whose gates did not pass (exit 1), or with
+    --recompute-gates whose gates re-run do not give the committed report (exit 1).
     """
     from modelops_ci.registry import promote as writer
     from modelops_ci.registry.signing import resolve_key
 
     root = _root(repo)
     written = writer.register(root, name, resolve_key(root, signing_key), version=version, bump=bump,
-                              rev=rev, remote=_remote(push, remote))
+                              rev=rev, remote=_remote(push, remote), recompute_gates=recompute_gates)
     where = (f"pushed to {remote}" if written.pushed
              else f"local only: `git push {remote} refs/tags/{written.tag}` publishes it")
     click.echo(f"registered {written.tag} at {written.commit[:12]} ({where})")
@@ -107,13 +111,17 @@ def register(name: str, version: str | None, bump: str | None, rev: str, signing
 @click.option("--signing-key", default=None, help=KEY_HELP)
 @click.option("--push/--no-push", default=True, show_default=True, help=PUSH_HELP)
 @click.option("--remote", default="origin", show_default=True, help=REMOTE_HELP)
+@click.option("--recompute-gates", is_flag=True, help=RECOMPUTE_HELP)
 @_repo_option
 def promote(target: str, stage: str, pr: int | None, approvers: tuple[str, ...], signing_key: str | None,
-            push: bool, remote: str, repo: Path) -> None:
+            push: bool, remote: str, recompute_gates: bool, repo: Path) -> None:
     """Promote NAME@vX.Y.Z to STAGE: a signed tag NAME#STAGE#N with the evidence, pushed atomically.
 
-    N is the name's next counter; if another promoter takes it first, the next N is signed and
-    pushed instead. Running it again after a crash or success returns the same tag.
+    Before the push the tag must pass every rule of `modelops-ci verify`, the PR's approvals
+    included (from GitHub, when the stage requires them; a stage that does needs --pr), or it is
+    removed: a refused tag never leaves this clone. N is the name's next counter; if another
+    promoter takes it first, the next N is signed, verified and pushed instead. Running it again
+    after a crash or success returns the same tag, once it verifies.
     """
     from modelops_ci.registry import promote as writer
     from modelops_ci.registry import tags
@@ -125,7 +133,7 @@ def promote(target: str, stage: str, pr: int | None, approvers: tuple[str, ...],
                         "to promote")
     root = _root(repo)
     written = writer.promote(root, parsed.name, parsed.version, stage, resolve_key(root, signing_key), pr=pr,
-                             approvers=approvers, remote=_remote(push, remote))
+                             approvers=approvers, remote=_remote(push, remote), recompute_gates=recompute_gates)
     pushed = f"on {remote}" if written.pushed else "local only"
     if written.created:
         click.echo(f"promoted {target} to {stage}: {written.tag} ({pushed}"

@@ -7,8 +7,10 @@ promotes: promote.yml then verifies it and signs `name#stage#N`.
 
 Everything that reaches git, a branch name or a PR title is checked against the registry's name
 grammar first, so a NAME, version, stage or base with shell metacharacters or `${{ }}` is refused
-before any git or API call. The commit is built on a private index (the work tree and the
-current branch are not touched) and published with one push; the PR comes last. Re-running
+before any git or API call; a remote must be one of the clone's remotes, and every such string
+reaches git after `--end-of-options`, never where git would read it as an option. The commit is
+built on a private index (the work tree and the current branch are not touched) and published
+with one push; the PR comes last. Re-running
 is safe: an open PR for the branch is returned as is, and a branch already pushed with the same
 content is reused, so a PR that failed to open after the push is finished by running again.
 """
@@ -114,8 +116,7 @@ def git_check_ref(branch: str) -> bool:
 def open_request(root: Path, request: Request, *, remote: str = "origin", client: GitHub | None = None,
                  slug: str | None = None, server_url: str | None = None) -> Opened:
     """Make the branch, push it and open the PR (or find what an earlier run made)."""
-    if not _REMOTE.match(remote):
-        raise RequestError(f"--remote '{remote}' is not a remote name")
+    require_remote(root, remote)
     if client is None and not os.environ.get("GITHUB_TOKEN"):
         raise RequestError("GITHUB_TOKEN is not set: the pull request is opened through the API (on Actions: "
                            "`env: GITHUB_TOKEN: ${{ github.token }}` with `pull-requests: write`)")
@@ -239,21 +240,29 @@ def pull_body(request: Request, claimed: evidence.Evidence, limit: int = PR_COMM
 
 def fetch_base(root: Path, remote: str, base: str) -> str:
     """Bring branch `base` from `remote` (as refs/remotes/<remote>/<base>); its commit."""
-    if not _REMOTE.match(remote):
-        raise RequestError(f"--remote '{remote}' is not a remote name")
+    require_remote(root, remote)
     tracking = f"refs/remotes/{remote}/{checked_ref(base)}"
-    done = git.run("fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{base}:{tracking}", cwd=root, check=False)
+    done = git.run("fetch", "--quiet", "--no-tags", "--end-of-options", remote, f"+refs/heads/{base}:{tracking}",
+                   cwd=root, check=False)
     if done.returncode != 0:
         raise RequestError(f"cannot fetch branch '{base}' from remote '{remote}' "
                            f"({done.stderr.strip() or 'no such branch'}): pass --base and --remote")
-    return git.run("rev-parse", f"{tracking}^{{commit}}", cwd=root).stdout.strip()
+    return git.run("rev-parse", "--end-of-options", f"{tracking}^{{commit}}", cwd=root).stdout.strip()
+
+
+def require_remote(root: Path, remote: str) -> None:
+    """`remote` names one of the clone's remotes (never a URL or an option), else RequestError."""
+    known = git.run("remote", cwd=root).stdout.split()
+    if not _REMOTE.match(remote) or remote not in known:
+        raise RequestError(f"--remote '{remote}' is not a remote of {root} (remotes: {', '.join(known) or 'none'}): "
+                           "pass the name of one (`git remote -v` lists them)")
 
 
 def _fetch_tags(root: Path, remote: str, name: str) -> None:
     """The name's registry tags as the remote has them; the local ones serve if this fails."""
     prefix = f"refs/tags/{name.replace(':', '=')}"
-    git.run("fetch", "--quiet", "--no-tags", remote, *(f"+{prefix}{sep}*:{prefix}{sep}*" for sep in "@#"),
-            cwd=root, check=False)
+    git.run("fetch", "--quiet", "--no-tags", "--end-of-options", remote,
+            *(f"+{prefix}{sep}*:{prefix}{sep}*" for sep in "@#"), cwd=root, check=False)
 
 
 def _file_at(root: Path, commit: str, relative: str) -> str | None:
@@ -269,13 +278,14 @@ def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mappi
     tree = _tree_with(root, base, files)
     there = _remote_branch(root, remote, branch)
     if there is not None:
-        if git.run("rev-parse", f"{there}^{{tree}}", cwd=root).stdout.strip() == tree:
+        if git.run("rev-parse", "--end-of-options", f"{there}^{{tree}}", cwd=root).stdout.strip() == tree:
             return there, False
         raise RequestError(f"branch '{branch}' already exists on '{remote}' with other content (and no open "
                            f"PR for it): delete it (`git push {remote} --delete {branch}`) and run this again, "
                            "or open a PR from it yourself")
     commit = _commit_tree(root, tree, base, message)
-    done = git.run("push", "--porcelain", remote, f"{commit}:refs/heads/{branch}", cwd=root, check=False)
+    done = git.run("push", "--porcelain", "--end-of-options", remote, f"{commit}:refs/heads/{branch}", cwd=root,
+                   check=False)
     if done.returncode != 0:
         raise RequestError(f"could not push branch '{branch}' to '{remote}': "
                            f"{(done.stderr or done.stdout).strip()}. Nothing was pushed and no PR opened. On GitHub "
@@ -286,12 +296,13 @@ def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mappi
 def _remote_branch(root: Path, remote: str, branch: str) -> str | None:
     """The commit `branch` has on `remote` (fetched here), or None when it has no such branch."""
     ref = f"refs/heads/{branch}"
-    listed = git.run("ls-remote", "--heads", remote, ref, cwd=root, check=False)
+    listed = git.run("ls-remote", "--heads", "--end-of-options", remote, ref, cwd=root, check=False)
     if listed.returncode != 0:
         raise RequestError(f"cannot list branches of remote '{remote}': {listed.stderr.strip()}")
     if not listed.stdout.strip():
         return None
-    git.run("fetch", "--quiet", "--no-tags", remote, f"+{ref}:refs/remotes/{remote}/{branch}", cwd=root)
+    git.run("fetch", "--quiet", "--no-tags", "--end-of-options", remote, f"+{ref}:refs/remotes/{remote}/{branch}",
+            cwd=root)
     return listed.stdout.split()[0]
 
 

@@ -211,13 +211,42 @@ def test_promoting_an_older_version_again_makes_a_new_tag(reg: Registry) -> None
     (("registry", "show", "sales"), "unknown name 'sales'"),
     (("registry", "history", "sales"), "unknown name 'sales'"),
     (("audit", "loans#production"), "no version of loans holds stage 'production'"),
-    (("promote", "loans@v0.9.0", "--to", "dev", "--remote", "nowhere"), "cannot fetch tags from remote 'nowhere'"),
+    (("promote", "loans@v0.9.0", "--to", "dev", "--remote", "nowhere"), "--remote 'nowhere' is not a remote of"),
+    (("register", NAME, "--remote", "nowhere"), "--remote 'nowhere' is not a remote of"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(reg: Registry, args: tuple[str, ...], message: str) -> None:
     writer.register(reg.repo, NAME, reg.signing, version="v0.9.0", rev=reg.commits[0])
     code, out, err = reg.cli(*args, "--signing-key", reg.key) if args[0] in ("register", "promote") else reg.cli(*args)
     assert code == 2, (out, err)
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [("promote", "loans@v0.9.0", "--to", "dev"), ("register", NAME)])
+@pytest.mark.parametrize("injected", ["--upload-pack=touch {marker}", "--receive-pack=touch {marker}",
+                                      "ext::sh -c touch% {marker}"])
+def test_a_remote_that_is_an_option_or_url_runs_nothing(reg: Registry, tmp_path: Path, command: tuple[str, ...],
+                                                         injected: str) -> None:
+    """`--remote '--upload-pack=touch /tmp/x'` once ran the command: git read the name as an option."""
+    writer.register(reg.repo, NAME, reg.signing, version="v0.9.0", rev=reg.commits[0])
+    marker = tmp_path / "pwned"
+    code, out, err = reg.cli(*command, "--remote", injected.format(marker=marker), "--signing-key", reg.key)
+    assert code == 2, (out, err)
+    assert "is not a remote of" in err and "(remotes: origin)" in err and "Traceback" not in err
+    assert not marker.exists()
+    assert set(reg.remote_tags()) == {"loans@v0.9.0"}
+
+
+def test_remotes_reach_git_after_end_of_options(reg: Registry, tmp_path: Path) -> None:
+    """A remote named like an option (git allows it) is a name, never an option, in every call."""
+    marker = tmp_path / "pwned"
+    name = f"--upload-pack=touch${{IFS}}{marker}"  # a remote name holds no space
+    git("remote", "add", "--", name, str(reg.remote), cwd=reg.repo)
+    remote = writer.Remote(name)
+    written = writer.register(reg.repo, NAME, reg.signing, version="v0.9.0", rev=reg.commits[0], remote=remote)
+    assert written.pushed and not marker.exists()
+    assert writer.promote(reg.repo, NAME, "v0.9.0", "dev", reg.signing, remote=remote).pushed
+    assert not marker.exists()
+    assert set(reg.remote_tags()) == {"loans@v0.9.0", "loans#dev#1"}
 
 
 def test_register_refuses_failed_gates_and_uncommitted_results(reg: Registry) -> None:

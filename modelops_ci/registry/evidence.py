@@ -7,7 +7,8 @@ A tag message is a human title, a blank line, then one machine-readable block:
     ---end modelops-evidence---
 
 Everything in the block can be recomputed from a clone at the tagged commit (`collect`), so
-`verify` compares what the tag claims with what the commit holds.
+`verify` compares what the tag claims with what the commit holds. `recomputed` says the signer
+re-ran the gates at the commit (registry/recompute.py) rather than believing the committed report.
 """
 
 from __future__ import annotations
@@ -51,10 +52,13 @@ class Evidence:
     policy_digest: str = ""  # sha256 over policies/* at the commit
     pr: int | None = None
     approvers: tuple[str, ...] = ()
+    recomputed: bool = False  # the signing job re-ran the gates at the commit and got this report
 
     def to_json(self) -> str:
         payload = asdict(self)
         payload["approvers"] = list(self.approvers)
+        if not self.recomputed:
+            del payload["recomputed"]  # tags made before the field existed read back the same
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
@@ -86,8 +90,8 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
     model = {p: h for p, h in outs.items() if p.startswith("models/")}
     if not model:
         raise EvidenceError(f"{files.lock} at {commit[:12]} records no model: run and commit the pipeline first")
-    gates = _bytes_at(root, commit, files.gates)
-    metrics = json.loads(_bytes_at(root, commit, files.metrics) or b"{}")
+    gates = bytes_at(root, commit, files.gates)
+    metrics = json.loads(bytes_at(root, commit, files.metrics) or b"{}")
     return Evidence(
         pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
@@ -116,7 +120,8 @@ def output_digests(lock: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _bytes_at(root: Path, commit: str, relative: str) -> bytes:
+def bytes_at(root: Path, commit: str, relative: str) -> bytes:
+    """The bytes of `relative` at `commit` (not the work tree's), or b"" when it is not there."""
     import subprocess
 
     done = subprocess.run(["git", "show", f"{commit}:{relative}"], cwd=root, env=git.clean_env(),
@@ -125,7 +130,7 @@ def _bytes_at(root: Path, commit: str, relative: str) -> bytes:
 
 
 def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:
-    raw = _bytes_at(root, commit, relative)
+    raw = bytes_at(root, commit, relative)
     if not raw:
         raise EvidenceError(f"{relative} is not in commit {commit[:12]}: run the pipeline and commit dvc.lock")
     return parse_lock(raw)

@@ -10,7 +10,16 @@ Crash safety: `git tag` writes the tag object and then the ref in one call (the 
 into place), and a push either creates the remote ref or does not, so a promotion killed at any
 point leaves a whole tag or none. Re-running one is idempotent: when the stage's latest event is
 already a tag on the same commit with identical evidence (say, pushed just before a crash), that
-tag is pushed if needed and returned rather than a second one made.
+tag is verified, pushed if needed and returned rather than a second one made.
+
+Nothing leaves the clone unverified: before any push, the tag (made now or found) must pass every
+rule of `verify`, the promotion PR's approvals included (read from GitHub when the stage needs
+them), or it is removed. A stage that needs approvals is refused before anything is signed when no
+PR is named. With `recompute_gates`, the gates are re-run at the commit (recompute.py) and the
+evidence says so; a report they do not reproduce is refused before anything is signed.
+
+Every remote name is checked to be one of the clone's remotes and reaches git after
+`--end-of-options`, so no string given here is ever read as an option.
 """
 
 from __future__ import annotations
@@ -18,15 +27,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from modelops_ci import git
-from modelops_ci.errors import CheckFailed, UserError
+from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.registry import evidence, signing, tags
+
+if TYPE_CHECKING:
+    from modelops_ci.registry.verify import VerifyResult
 
 MAX_ATTEMPTS = 24
 BUMPS = ("major", "minor", "patch")
@@ -59,17 +72,20 @@ class Remote:
 
 
 def register(root: Path, name: str, key: signing.SigningKey, *, version: str | None = None,
-             bump: str | None = None, rev: str = "HEAD", remote: Remote = Remote()) -> Written:
+             bump: str | None = None, rev: str = "HEAD", remote: Remote = Remote(),
+             recompute_gates: bool = False) -> Written:
     """Register a version of pipeline `name` at `rev`: a signed `name@vX.Y.Z` with evidence.
 
     Refuses a version that exists, a second version on one commit (GTO could not tell which
     one a stage tag on that commit means), uncommitted pipeline outputs, and a commit whose
-    gates.json verdict is not pass. Without `version`, bumps the highest one (`bump`, default patch).
+    gates.json verdict is not pass (or, with `recompute_gates`, whose gates re-run at the commit
+    do not give that very report). Without `version`, bumps the highest one (`bump`, default patch).
     """
     if version and bump:
         raise UserError("pass either --version or --bump, not both")
     tags.version_tag(name, version or "v0.0.0")  # validates both before any git call
     commit = resolve_commit(root, rev)
+    require_remote(root, remote)
     if remote.push:
         _fetch(root, name, remote)
     artifact = tags.state(tags.read(root, names=[name])).get(name)
@@ -82,8 +98,10 @@ def register(root: Path, name: str, key: signing.SigningKey, *, version: str | N
     _refuse_dirty(root, name, commit)
     found = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version)
     _require_pass(found, commit)
+    if recompute_gates:
+        found = _recomputed(root, found)
     signing.create_tag(root, tag, commit, evidence.message(f"Register {name} {version}", found), key)
-    _keep_if_verified(root, tag)
+    _keep_if_verified(root, tag, remote)
     if not remote.push:
         return Written(tag, commit, created=True, pushed=False)
     if _push(root, tag, remote) != "pushed":
@@ -95,14 +113,16 @@ def register(root: Path, name: str, key: signing.SigningKey, *, version: str | N
 
 def promote(root: Path, name: str, version: str, stage: str, key: signing.SigningKey, *,
             pr: int | None = None, approvers: Sequence[str] = (), remote: Remote = Remote(),
-            max_attempts: int = MAX_ATTEMPTS) -> Written:
+            max_attempts: int = MAX_ATTEMPTS, recompute_gates: bool = False) -> Written:
     """Assign `stage` to `name`'s `version`: a signed `name#stage#N` with evidence, pushed.
 
     The stage must be one of the policy's stages for `name`, and the stage before it must hold
-    the same version (no production without staging). See the module docstring for races and crashes.
+    the same version (no production without staging); a stage that needs approvals needs `pr`.
+    See the module docstring for verification, races and crashes.
     """
     tags.stage_tag(name, stage, 1)  # validates both names before any git call
     tags.version_tag(name, version)
+    require_remote(root, remote)
     if remote.push:
         _fetch(root, name, remote)
     artifact = _artifact(root, name)
@@ -113,9 +133,12 @@ def promote(root: Path, name: str, version: str, stage: str, key: signing.Signin
                         f"`modelops-ci register {name} --version {version}` first")
     commit = registered.commit
     check_stage_order(root, artifact, registered, stage)
+    _require_pr_if_approved_stage(root, name, stage, pr)
     claimed = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version,
                                stage=stage, pr=pr, approvers=tuple(approvers))
     _require_pass(claimed, commit)
+    if recompute_gates:
+        claimed = _recomputed(root, claimed)
     message = evidence.message(f"Promote {name} {version} to {stage}", claimed)
     for attempt in range(1, max_attempts + 1):
         if attempt > 1 and remote.push:
@@ -130,9 +153,12 @@ def promote(root: Path, name: str, version: str, stage: str, key: signing.Signin
 
 def _attempt(root: Path, name: str, stage: str, commit: str, claimed: evidence.Evidence, message: str,
              key: signing.SigningKey, remote: Remote, attempt: int) -> Written | None:
-    """One try: reuse an identical promotion or sign the next N, then push. None: N was taken."""
+    """One try: reuse an identical promotion that verifies, or sign the next N; then push.
+    None: N was taken."""
     refs = tags.read(root, names=[name], messages=True)
     same = _same_promotion(refs, stage, commit, claimed)
+    if same is not None and not _reusable(root, same, remote):
+        same = None
     tag = same or tags.stage_tag(name, stage, tags.next_counter(_tag_names(root, name), name))
     if same is None:
         try:
@@ -141,7 +167,7 @@ def _attempt(root: Path, name: str, stage: str, commit: str, claimed: evidence.E
             if _local_oid(root, tag):  # another process in this clone took the name first
                 return None
             raise
-        _keep_if_verified(root, tag)
+        _keep_if_verified(root, tag, remote)
     if not remote.push:
         return Written(tag, commit, created=same is None, pushed=False, attempts=attempt)
     outcome = _push(root, tag, remote)
@@ -166,7 +192,49 @@ def _same_promotion(refs: list[tags.TagRef], stage: str, commit: str, claimed: e
     return latest.tag if same else None
 
 
+def _reusable(root: Path, tag: str, remote: Remote) -> bool:
+    """Whether a found identical promotion verifies as a new one must. One that does not (a leftover
+    signed by another key, say) is never pushed; it is removed unless the remote has it."""
+    if _verification(root, tag, remote).ok:
+        return True
+    if not remote.push or not _remote_oid(root, tag, remote):
+        _delete(root, tag)
+    return False
+
+
+def _recomputed(root: Path, found: evidence.Evidence) -> evidence.Evidence:
+    """`found`, once the gates re-run at its commit give its very report (else GatesDiffer)."""
+    from modelops_ci.registry.recompute import recompute
+
+    recompute(root, found.pipeline, found.commit)
+    return replace(found, recomputed=True)
+
+
 # -- checks -----------------------------------------------------------------------------------
+
+
+def require_remote(root: Path, remote: Remote) -> None:
+    """A remote to push to is one this clone has: a string git would read as an option or a URL
+    (`--upload-pack=...`, `ext::...`) is refused before any git call that contacts a remote."""
+    if not remote.push:
+        return
+    known = git.run("remote", cwd=root).stdout.split()
+    if remote.name not in known:
+        raise UserError(f"--remote '{remote.name}' is not a remote of {root} (remotes: {', '.join(known) or 'none'}):"
+                        " pass the name of one (`git remote -v` lists them), or --no-push to work locally")
+
+
+def _require_pr_if_approved_stage(root: Path, name: str, stage: str, pr: int | None) -> None:
+    """A stage whose trusted policy requires approvals is promoted only with its PR: a tag without one
+    could never verify, so it is refused before anything is signed."""
+    from modelops_ci.registry.trust import promotion_rule
+
+    rule = promotion_rule(root)(name, stage) or {}
+    required = int(rule.get("approvals") or 0)
+    if required and pr is None:
+        raise UserError(f"{stage} requires {required} approval(s) on the promotion pull request, and no --pr "
+                        f"was given: open one with `modelops-ci promotion-request {name}@VERSION --to {stage}` "
+                        "and promote with --pr N once it is approved; nothing was signed")
 
 
 def resolve_commit(root: Path, rev: str) -> str:
@@ -268,7 +336,8 @@ def _fetch(root: Path, name: str, remote: Remote) -> None:
     by a crashed promotion that lost its N to another promoter is replaced, not kept."""
     prefix = f"refs/tags/{name.replace(':', '=')}"
     specs = [f"+{prefix}{sep}*:{prefix}{sep}*" for sep in "@#"]
-    done = git.run("fetch", "--quiet", "--no-tags", str(remote.name), *specs, cwd=root, check=False)
+    done = git.run("fetch", "--quiet", "--no-tags", "--end-of-options", str(remote.name), *specs, cwd=root,
+                   check=False)
     if done.returncode != 0:
         raise PromotionError(f"cannot fetch tags from remote '{remote.name}' ({done.stderr.strip()}): "
                              "pass --remote NAME, or --no-push to work locally")
@@ -277,12 +346,11 @@ def _fetch(root: Path, name: str, remote: Remote) -> None:
 def _push(root: Path, tag: str, remote: Remote) -> str:
     """Push one tag atomically: "pushed", "present" (the remote has this very tag) or "taken"."""
     ref = f"refs/tags/{tag}"
-    done = git.run("push", "--atomic", "--porcelain", str(remote.name), f"{ref}:{ref}",
+    done = git.run("push", "--atomic", "--porcelain", "--end-of-options", str(remote.name), f"{ref}:{ref}",
                    cwd=root, check=False)
     if done.returncode == 0:
         return "present" if f"=\t{ref}:{ref}" in done.stdout else "pushed"
-    there = git.run("ls-remote", str(remote.name), ref, cwd=root, check=False)
-    remote_oid = there.stdout.split("\t")[0] if there.returncode == 0 else ""
+    remote_oid = _remote_oid(root, tag, remote)
     if remote_oid and remote_oid == _local_oid(root, tag):
         return "present"
     if remote_oid:
@@ -292,21 +360,36 @@ def _push(root: Path, tag: str, remote: Remote) -> str:
                          f"{(done.stderr or done.stdout).strip()}; nothing was promoted, run it again")
 
 
-def _keep_if_verified(root: Path, tag: str) -> None:
-    """The tag just made verifies here (every rule but the PR's approvals, which need GitHub and are
-    the workflow's to check first), or it is removed before anyone can fetch it: a key that is not
-    allowed for the stage, say a wrong CI secret, publishes nothing."""
-    from modelops_ci.registry.verify import SKIP, verify
-
+def _keep_if_verified(root: Path, tag: str, remote: Remote) -> None:
+    """The tag just made verifies here, or it is removed before anyone can fetch it: a key that is
+    not allowed for the stage (a wrong CI secret), or a PR short of its approvals, publishes nothing."""
     try:
-        result = verify(root, tag, approvals=SKIP)
-    except UserError:  # e.g. no trusted ref to read signers from: the tag cannot stand either
+        result = _verification(root, tag, remote)
+    except ModelopsError:  # no trusted ref, GitHub unreachable: a tag nobody could check cannot stand
         _delete(root, tag)
         raise
     if not result.ok:
         _delete(root, tag)
         raise PromotionError(f"{tag} does not verify, so it was removed and not pushed: "
                              f"[{result.rule}] {result.reason}")
+
+
+def _verification(root: Path, tag: str, remote: Remote) -> VerifyResult:
+    """`tag` under every rule of verify. A tag about to be pushed has its PR's approvals read from
+    GitHub (only when its stage requires some); one kept local skips them knowingly, as the
+    pre-push hook does, and meets them in CI's verify job when it is pushed."""
+    from modelops_ci.registry import approvals, trust
+    from modelops_ci.registry.verify import SKIP, verify
+
+    if not remote.push:
+        return verify(root, tag, approvals=SKIP)
+    return verify(root, tag, approvals=approvals.from_env(trust.promotion_rule(root), root))
+
+
+def _remote_oid(root: Path, tag: str, remote: Remote) -> str:
+    """The object `remote` has for `tag`, or "" when it has none (or cannot be asked)."""
+    there = git.run("ls-remote", "--end-of-options", str(remote.name), f"refs/tags/{tag}", cwd=root, check=False)
+    return there.stdout.split("\t")[0] if there.returncode == 0 else ""
 
 
 def _local_oid(root: Path, tag: str) -> str:
