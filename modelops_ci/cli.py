@@ -22,7 +22,9 @@ from modelops_ci.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
+    DiskFullError,
     ModelopsError,
+    disk_full_in,
 )
 
 REPO_HELP = "Repository root (default: the current directory)."
@@ -328,13 +330,21 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except Exception:
-        sys.exit(_crash())
+    except Exception as exc:
+        sys.exit(_crash(exc))
     sys.exit(0)
 
 
-def _crash() -> int:
-    """Report an internal error briefly; the traceback goes to a log file, not the terminal."""
+def _crash(exc: Exception) -> int:
+    """Report an internal error briefly; the traceback goes to a log file, not the terminal.
+
+    A full disk met outside our own writes (DVC's cache, a library's file) is still the user's
+    to fix, and said as such."""
+    full = disk_full_in(exc)
+    if full is not None:
+        error = DiskFullError(full.filename)
+        click.echo(error.render(), err=True)
+        return error.exit_code
     with tempfile.NamedTemporaryFile("w", prefix="modelops-ci-crash-", suffix=".log",
                                      delete=False) as log:
         traceback.print_exc(file=log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -9,6 +10,7 @@ EXIT_GATE_FAILED = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # no space / quota used up
 
 
 @dataclass(frozen=True, order=True)
@@ -66,3 +68,27 @@ class CheckFailed(ModelopsError):
     """A check ran and said no (stale compiled output, failed gate, refused verification)."""
 
     exit_code = EXIT_GATE_FAILED
+
+
+class DiskFullError(UserError):
+    """A write failed because its filesystem is full or the user's disk quota is used up."""
+
+    def __init__(self, path: object) -> None:
+        self.path = str(path or "a file being written")
+        super().__init__(f"{self.path}: no space left on the device (or the disk quota is used up): "
+                         "free space on that filesystem (`df -h` shows how full it is), then run again")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` is an OSError saying the disk is full (ENOSPC) or the quota is used up (EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def disk_full_in(exc: BaseException) -> OSError | None:
+    """The disk-full OSError that `exc` is or was caused by (DVC wraps what it hit), if any."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None or is_disk_full(seen):
+            break
+        seen = seen.__cause__ or seen.__context__
+    return seen if isinstance(seen, OSError) and is_disk_full(seen) else None

@@ -9,22 +9,37 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelops_ci.errors import DiskFullError, is_disk_full
+
 
 @contextlib.contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temp file beside `path` to write; it replaces `path` in one step if the block succeeds
-    and is removed if it fails, so readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    temp = Path(name)
+    and is removed if it fails, so readers see the old file or the new one, never half of one.
+
+    A full disk (ENOSPC, EDQUOT) is the user's to fix: it becomes a DiskFullError naming `path`."""
+    with _disk_full_names(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        temp = Path(name)
+        try:
+            yield temp
+            temp.chmod(mode)  # mkstemp makes 0600; a written file is as readable as any other
+            temp.replace(path)
+        finally:
+            temp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _disk_full_names(path: Path) -> Iterator[None]:
     try:
-        yield temp
-        temp.chmod(mode)  # mkstemp makes 0600; a written file is as readable as any other
-        temp.replace(path)
-    finally:
-        temp.unlink(missing_ok=True)
+        yield
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(path) from exc
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -7,22 +7,24 @@ no-op); this module only picks the targets, times each stage, and pushes to the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelops_ci.errors import CheckFailed, ModelopsError, UserError
+from modelops_ci.errors import CheckFailed, DiskFullError, ModelopsError, UserError, disk_full_in, is_disk_full
 from modelops_ci.fsutil import remove_leftover_temps
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
 
+TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
 
 
@@ -104,12 +106,14 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
 
     report = RunReport()
 
+    forgotten: set[str] = set()
+
     def timed(stage: Any, **kwargs: Any) -> Any:
         _sweep_leftovers(stage)
+        _forget_stale_verdict(root, stage, force, forgotten)
+        pipeline = _pipeline_of(stage)
         started = time.perf_counter()
         ran = _reproduce_stage(stage, **kwargs)
-        pipeline = Path(stage.path).parent.name if stage.path.endswith(
-            f"{COMPILED_DIR}/{Path(stage.path).parent.name}/dvc.yaml") else "repo"
         done = StageRun(pipeline, stage.name, ran is not None, time.perf_counter() - started)
         if stage.name == "evaluate":
             done.metrics = _metrics(root, pipeline)
@@ -125,7 +129,75 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
             report.pushed = _push(repo)
     except DvcException as exc:
         raise _explain(exc) from None
+    except OSError as exc:  # out of DVC's own work (its cache, a checkout)
+        if not is_disk_full(exc):
+            raise
+        raise DiskFullError(exc.filename) from None
     return report
+
+
+def _pipeline_of(stage: Any) -> str:
+    """The pipeline a stage belongs to (compiled/<p>/dvc.yaml), or `repo` for the top-level summary."""
+    folder = Path(stage.path).parent
+    if stage.path.endswith(f"{COMPILED_DIR}/{folder.name}/dvc.yaml"):
+        return folder.name
+    return "repo"
+
+
+def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str]) -> None:
+    """Before DVC runs a stage of a gated pipeline, remove the verdict that running it may change.
+
+    A stale stage (or --force) may change every gate's input: all the pipeline's gate reports go.
+    `always changed` alone is the compare gate, which runs on every repro against whatever the
+    champion is now: its own report and the verdict over it go."""
+    pipeline = _pipeline_of(stage)
+    if pipeline in forgotten or not _is_gated(root, pipeline):
+        return
+    reasons = ["forced"] if force else _why_stale(stage)
+    if reasons == ["always changed"]:
+        forget_verdict(root, pipeline, only=[Path(out.fs_path) for out in stage.outs])
+    elif reasons:
+        forgotten.add(pipeline)
+        forget_verdict(root, pipeline)
+
+
+def _why_stale(stage: Any) -> list[Any]:
+    """DVC's reasons to run `stage`, less cached outputs that are only missing: DVC checks those out
+    of its cache (the bytes dvc.lock records), so nothing downstream changes (a fresh clone)."""
+    cached = {str(out) for out in stage.outs if out.use_cache}
+    reasons = []
+    for reason in stage.status().get(stage.addressing, []):
+        if isinstance(reason, dict) and "changed outs" in reason:  # DVC: one key per such entry
+            changed = reason["changed outs"].items()
+            left = {path: why for path, why in changed if why != "deleted" or path not in cached}
+            if not left:
+                continue
+            reason = {"changed outs": left}
+        reasons.append(reason)
+    return reasons
+
+
+def _is_gated(root: Path, pipeline: str) -> bool:
+    stages = root / Layout(pipeline).stages
+    return stages.is_file() and "\n  gates:\n" in stages.read_text(encoding="utf-8")
+
+
+def forget_verdict(root: Path, pipeline: str, only: Iterable[Path] | None = None) -> list[Path]:
+    """Remove `pipeline`'s gate reports (or only the reports in `only`), its gates.json and the
+    reports rendered from them, so that a run that stops on the way leaves no verdict rather than
+    the previous one (issue 9). Returns what was removed.
+
+    DVC restores an unchanged gate stage's report from its run cache (which keeps uncached
+    outputs too), so removing a report that is still right costs no computation."""
+    layout = Layout(pipeline)
+    reports = root / layout.reports
+    gate_reports = sorted((reports / "gates").glob("*.json")) if only is None else list(only)
+    derived = [reports / "report.md", reports / "report.html",
+               root / "reports" / "summary.md", root / "reports" / "summary.json"]
+    removed = [path for path in [root / layout.gates, *gate_reports, *derived] if path.is_file()]
+    for path in removed:
+        path.unlink()
+    return removed
 
 
 def _sweep_leftovers(stage: Any) -> None:
@@ -143,10 +215,66 @@ def _put_tool_on_path() -> None:
 
 
 def _push(repo: Any) -> bool:
-    if not repo.config.get("core", {}).get("remote"):
+    name = repo.config.get("core", {}).get("remote")
+    if not name:
         return False
-    repo.push()
+    from dvc.config import RemoteNotFoundError
+    from dvc.exceptions import UploadError
+
+    with _failed_transfers() as failures:
+        try:
+            repo.push()
+        except RemoteNotFoundError:
+            raise _undefined_remote(repo, name) from None
+        except OSError as exc:
+            raise _unusable_remote(repo, name, exc) from None
+        except UploadError as exc:
+            raise _unusable_remote(repo, name, failures[0] if failures else exc) from None
     return True
+
+
+@contextlib.contextmanager
+def _failed_transfers() -> Iterator[list[OSError]]:
+    """The OSErrors behind DVC's failed uploads: DVC logs each one and raises only a count."""
+    failures: list[OSError] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            error = record.exc_info[1] if record.exc_info else None
+            if isinstance(error, OSError):
+                failures.append(error)
+
+    handler = Collect(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in TRANSFER_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield failures
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def _undefined_remote(repo: Any, name: str) -> UserError:
+    defined = ", ".join(sorted(repo.config.get("remote", {}))) or "none"
+    return UserError(f".dvc/config: core.remote names DVC remote '{name}', which is not defined (defined: "
+                     f"{defined}): add it with `dvc remote add {name} URL`, or pick another with "
+                     "`dvc remote default NAME`; the stages ran, so `modelops-ci run` again only pushes")
+
+
+def _unusable_remote(repo: Any, name: str, exc: Exception) -> UserError:
+    url = repo.config.get("remote", {}).get(name, {}).get("url", "?")
+    where = f"DVC remote '{name}' ({url})"
+    fix = (f"point it at a writable folder with `dvc remote modify {name} url PATH`; the stages ran, "
+           "so `modelops-ci run` again only pushes")
+    if is_disk_full(exc):
+        return UserError(f"{where}: no space left on the device (or the disk quota is used up): free space "
+                         f"there, or {fix}")
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return UserError(f"{where}: is a file, not a folder: {fix}")
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(f"{where}: is not writable ({exc.strerror}): fix its permissions, or {fix}")
+    return UserError(f"{where}: the push failed ({exc}): check the remote, or {fix}")
 
 
 def _metrics(root: Path, pipeline: str) -> dict[str, float]:
@@ -167,6 +295,9 @@ def _explain(exc: Exception) -> ModelopsError:
     found = re.search(r"exited with (\d+)", text)
     code = int(found.group(1)) if found else None
     message = f"dvc repro failed: {text}"
+    full = disk_full_in(exc)
+    if full is not None:
+        return DiskFullError(full.filename)
     if code == 2:
         return UserError(message + "\nFix the input named above, then run again.")
     if code == 1:
