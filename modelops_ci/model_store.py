@@ -1,91 +1,154 @@
 """Saving and loading models without pickle: skops files whose sha256 is checked before loading.
 
 A model file is only loaded if its bytes hash to the sha256 recorded beside it at training time,
-and only types from trusted libraries are allowed back in (skops refuses the rest).
+and only if every type it names is on the exact list of trusted types (`model_types`: the audited
+ones, plus those a policy adds). That is checked on the file's schema before any object is built;
+the card may list the types, but trust is never read from it. Every way loading can fail is a
+`ModelIntegrityError` that names the file and what to do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from modelops_ci.errors import CheckFailed, UserError
+from modelops_ci import model_types
+from modelops_ci.errors import UserError
 from modelops_ci.fsutil import write_atomic, write_bytes_atomic
 
-# Not `builtins.`: the builtins skops flags are functions such as eval and exec.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# Bounds on what a model file unpacks to, checked before skops parses or allocates anything. The
+# schema of a 200-tree random forest is 4.4 MB; the arrays live in other entries.
+MAX_SCHEMA_BYTES = 64 * 2**20
+MAX_ARCHIVE_BYTES = 2 * 2**30
+RESTORE = "restore the model with `dvc checkout` or retrain"
+MAX_REASON_CHARS = 300
+_HOW_TO_TRUST = "add them to spec.models.trusted_types in a policy (reviewed as code)"
 
 
-class ModelIntegrityError(CheckFailed):
-    """The model file is not the one that was trained (its sha256 differs) or is not trusted."""
+class ModelIntegrityError(UserError):
+    """A model that cannot be loaded safely: not the one trained (its sha256 differs), holding
+    types outside the trusted list, or damaged. Every failure to load a model is this error."""
 
 
-def save(model: Any, path: Path, card: Path, facts: dict[str, Any]) -> str:
-    """Write the model and its card (sha256, trusted types, `facts`); returns the sha256."""
+def save(model: Any, path: Path, card: Path, facts: dict[str, Any], *,
+         extra_types: Iterable[str] = ()) -> str:
+    """Write the model and its card (sha256, the types it holds, `facts`); returns the sha256.
+
+    A model holding a type `load` would refuse is refused here, so what trains can be loaded.
+    `extra_types`: the types the pipeline's policies add to the audited list.
+    """
     import skops.io as sio
 
     blob = canonical_zip(sio.dumps(model))
-    sha256 = hashlib.sha256(blob).hexdigest()
-    untrusted = sio.get_untrusted_types(data=blob)
-    refused = [t for t in untrusted if not _is_trusted(t)]
+    held = types_held(path, blob)
+    refused = sorted(set(held) - model_types.trusted(extra_types))
     if refused:
-        raise UserError(f"{path}: the model holds types outside scikit-learn/numpy/scipy: "
-                        f"{', '.join(refused)}; they could not be loaded safely later: "
-                        "use estimators from trusted libraries")
+        raise UserError(f"{path}: the model holds types outside the trusted list: {', '.join(refused)}; "
+                        "it could not be loaded safely later: use scikit-learn estimators, or, if "
+                        f"building these types runs no code, {_HOW_TO_TRUST}")
+    sha256 = hashlib.sha256(blob).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, blob)
-    write_atomic(card, json.dumps({**facts, "sha256": sha256, "trusted_types": sorted(untrusted)},
+    # For information (and MLflow's skops flavour): loading never takes trust from the card.
+    write_atomic(card, json.dumps({**facts, "sha256": sha256, "trusted_types": held},
                                   indent=2, sort_keys=True) + "\n")
     return sha256
 
 
-def load(path: Path, card: Path) -> tuple[Any, dict[str, Any]]:
-    """The model at `path`, after checking its sha256 against the card; and the card."""
-    import zipfile
-
-    import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
-
+def load(path: Path, card: Path, *, extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """The model at `path`, after checking its sha256 against the card and its types against the
+    trusted list (the audited types plus `extra_types`, those its policies add); and the card."""
     facts = read_card(card)
-    restore = "restore the model with `dvc checkout` or retrain"
+    blob = _read_checked(path, card, facts)
+    trusted = model_types.trusted(extra_types)
+    refused = sorted(set(types_held(path, blob)) - trusted)
+    if refused:
+        raise ModelIntegrityError(f"{path}: holds types outside the trusted list "
+                                  f"({', '.join(refused)}): refusing to load it, nothing was built; "
+                                  f"retrain with scikit-learn estimators, or, if building these types "
+                                  f"runs no code, {_HOW_TO_TRUST}")
+    return _rebuild(path, blob, trusted), facts
+
+
+def _read_checked(path: Path, card: Path, facts: dict[str, Any]) -> bytes:
+    """The bytes of the model file, if they hash to the sha256 its card records."""
     try:
         blob = path.read_bytes()
     except OSError as exc:
-        raise ModelIntegrityError(f"{path}: cannot read the model ({exc.strerror}): {restore}") from None
-    actual, recorded = hashlib.sha256(blob).hexdigest(), facts.get("sha256")
+        raise ModelIntegrityError(f"{path}: cannot read the model ({exc.strerror}): {RESTORE}") from None
+    recorded = facts.get("sha256")
     if not isinstance(recorded, str):
         raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to load it; "
                                   "retrain the model")
+    actual = hashlib.sha256(blob).hexdigest()
     if actual != recorded:
         raise ModelIntegrityError(f"{path}: sha256 {actual[:12]}… does not match the recorded "
-                                  f"{recorded[:12]}… in {card.name}: refusing to load it; {restore}")
-    # The card is not covered by the hash: whatever it lists, only trusted libraries come back in.
-    trusted = [t for t in facts.get("trusted_types", []) if isinstance(t, str) and _is_trusted(t)]
+                                  f"{recorded[:12]}… in {card.name}: refusing to load it; {RESTORE}")
+    return blob
+
+
+def types_held(path: Path, blob: bytes) -> list[str]:
+    """The types the skops archive `blob` names beyond skops' own defaults, read from its schema
+    without importing or building anything."""
+    import skops.io as sio
+
+    _check_sizes(path, blob)
     try:
-        return sio.loads(blob, trusted=trusted), facts
-    except UntrustedTypesFoundException:
-        refused = sorted(set(sio.get_untrusted_types(data=blob)) - set(trusted))
-        raise ModelIntegrityError(f"{path}: holds types not trusted by {card.name} ({', '.join(refused)}): "
-                                  "refusing to load it; retrain with estimators from trusted libraries"
-                                  ) from None
-    except zipfile.BadZipFile:
-        raise ModelIntegrityError(f"{path}: not a skops file: {restore}") from None
+        return sorted(sio.get_untrusted_types(data=blob))
+    except Exception as exc:  # the schema is anyone's to write: whatever skops raises on it is the file's
+        raise ModelIntegrityError(f"{path}: not a readable skops file ({_reason(exc)}): {RESTORE}") from None
+
+
+def _check_sizes(path: Path, blob: bytes) -> None:
+    """Refuse an archive that would unpack to more than a model needs (a zip bomb).
+
+    zipfile stops reading an entry at its declared size (and then fails its CRC), so the declared
+    sizes bound what json and numpy are given.
+    """
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            entries = archive.infolist()
+    except Exception as exc:  # the bytes are anyone's: whatever zipfile raises on them is the file's
+        raise ModelIntegrityError(f"{path}: not a skops file ({_reason(exc)}): {RESTORE}") from None
+    schema = max((e.file_size for e in entries if e.filename == "schema.json"), default=0)
+    total = sum(e.file_size for e in entries)
+    for what, size, limit in (("its schema.json", schema, MAX_SCHEMA_BYTES),
+                              ("the archive", total, MAX_ARCHIVE_BYTES)):
+        if size > limit:
+            raise ModelIntegrityError(f"{path}: {what} unpacks to {size} bytes, more than the "
+                                      f"{limit} a model may take: refusing to unpack it; {RESTORE}")
+
+
+def _rebuild(path: Path, blob: bytes, trusted: frozenset[str]) -> Any:
+    import skops.io as sio
+
+    try:
+        return sio.loads(blob, trusted=sorted(trusted))
+    except Exception as exc:  # constructors run on arguments anyone could write: any failure is the file's
+        raise ModelIntegrityError(f"{path}: cannot be rebuilt ({_reason(exc)}): {RESTORE}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) > MAX_REASON_CHARS:
+        return text[:MAX_REASON_CHARS] + "…"
+    return text
 
 
 def read_card(card: Path) -> dict[str, Any]:
     try:
         facts = json.loads(card.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
         raise ModelIntegrityError(f"{card}: cannot read the model card ({exc}): retrain the model") from None
     if not isinstance(facts, dict):
         raise ModelIntegrityError(f"{card}: the model card is not a JSON object: retrain the model")
     return facts
-
-
-def _is_trusted(type_name: str) -> bool:
-    return type_name.startswith(TRUSTED_PREFIXES)
 
 
 def canonical_zip(blob: bytes) -> bytes:
@@ -132,6 +195,3 @@ def _renumber(node: Any, ids: dict[int, int]) -> Any:
     if isinstance(node, list):
         return [_renumber(item, ids) for item in node]
     return node
-
-
-

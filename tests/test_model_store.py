@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,8 @@ def test_missing_model_file_is_refused(saved: tuple[Path, Path, Any, Any]) -> No
     assert str(path) in str(refused.value)
 
 
-@pytest.mark.parametrize("text", [None, "{not json", "[1, 2]", '"a string"', '{"task": "classification"}'],
-                         ids=["missing", "garbled", "list", "string", "no-sha256"])
+@pytest.mark.parametrize("text", [None, "{not json", "[1, 2]", '"a string"', '{"task": "classification"}',
+                                  "[" * 100_000], ids=["missing", "garbled", "list", "string", "no-sha256", "nested"])
 def test_missing_or_garbled_card_is_refused(saved: tuple[Path, Path, Any, Any], text: str | None) -> None:
     path, card, _, _ = saved
     if text is None:
@@ -148,14 +149,16 @@ def test_types_added_to_the_card_are_not_trusted(tmp_path: Path) -> None:
     assert str(path) in str(refused.value)
 
 
-def test_a_card_missing_trusted_types_is_refused_cleanly(tmp_path: Path) -> None:
-    model, _ = _fitted(_forest())
+def test_trust_is_never_read_from_the_card(tmp_path: Path) -> None:
+    """A card listing no types loads a forest (its Tree is audited); the list is information only."""
+    model, X = _fitted(_forest())
     path, card = tmp_path / "model.skops", tmp_path / "model.json"
     model_store.save(model, path, card, FACTS)
     facts = json.loads(card.read_text(encoding="utf-8"))
+    assert facts["trusted_types"] == ["sklearn.tree._tree.Tree"]
     card.write_text(json.dumps({**facts, "trusted_types": []}), encoding="utf-8")
-    with pytest.raises(ModelIntegrityError, match=r"sklearn\.tree\._tree\.Tree"):
-        model_store.load(path, card)
+    loaded, _ = model_store.load(path, card)
+    assert (loaded.predict(X) == model.predict(X)).all()
 
 
 def test_a_file_that_is_not_a_skops_archive_is_refused(tmp_path: Path) -> None:
@@ -195,7 +198,8 @@ def test_untrusted_types_are_refused_at_save(tmp_path: Path, make: Any, refused_
     with pytest.raises(UserError) as refused:
         model_store.save(make(), path, card, FACTS)
     assert refused_type in str(refused.value)
-    assert "scikit-learn/numpy/scipy" in str(refused.value)
+    assert "outside the trusted list" in str(refused.value)
+    assert "spec.models.trusted_types" in str(refused.value)
     assert not path.exists() and not card.exists()
 
 
@@ -208,6 +212,200 @@ def test_functions_from_trusted_libraries_are_accepted(tmp_path: Path) -> None:
     model_store.save(model, path, card, FACTS)
     loaded, _ = model_store.load(path, card)
     np.testing.assert_array_equal(loaded.transform(np.ones((3, 2))), np.log1p(np.ones((3, 2))))
+
+
+# -- files crafted to run code or to break the loader -------------------------------------------
+
+
+def _archive(schema: Any, **entries: bytes) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("schema.json", schema if isinstance(schema, bytes) else json.dumps(schema))
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def _schema(blob: bytes) -> Any:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        return json.loads(archive.read("schema.json"))
+
+
+def _with_schema(blob: bytes, schema: Any) -> bytes:
+    """The archive `blob` with its schema.json replaced (its arrays kept)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        arrays = {name: archive.read(name) for name in archive.namelist() if name != "schema.json"}
+    return _archive(schema, **arrays)
+
+
+def _beside_a_card(folder: Path, blob: bytes, listed: list[str] | None = None) -> tuple[Path, Path]:
+    """`blob` as folder/model.skops with a matching card (sha256, the types it names) in
+    folder/model.json, as whoever wrote the file could write them."""
+    import skops.io as sio
+
+    path, card = folder / "model.skops", folder / "model.json"
+    path.write_bytes(blob)
+    if listed is None:
+        listed = sio.get_untrusted_types(data=blob)
+    card.write_text(json.dumps({**FACTS, "sha256": hashlib.sha256(blob).hexdigest(), "trusted_types": listed}),
+                    encoding="utf-8")
+    return path, card
+
+
+def _calling(module: str, name: str, *args: Any) -> bytes:
+    """A skops file that skops rebuilds by calling `module.name(*args)`: the way it rebuilds an
+    object from its constructor (ConstructorFromReduceNode)."""
+    import skops.io as sio
+
+    arguments = _schema(sio.dumps(tuple(args)))
+    meta = {key: arguments.pop(key) for key in ("protocol", "_skops_version")}
+    return _archive({"__class__": name, "__module__": module, "__loader__": "ConstructorFromReduceNode",
+                     "content": arguments, "__id__": 1, **meta})
+
+
+@pytest.mark.parametrize(("module", "name"), [
+    ("numpy.testing._private.utils", "runstring"),  # exec(string, namespace)
+    ("sklearn.utils._testing", "assert_run_python_script_without_output"),  # runs a script
+], ids=["numpy-exec", "sklearn-script"])
+def test_a_function_that_runs_code_is_never_called_though_the_card_trusts_it(
+        tmp_path: Path, module: str, name: str) -> None:
+    import skops.io as sio
+
+    marker = tmp_path / "code-ran"
+    code = f"open({str(marker)!r}, 'w').write('ran')"
+    args = (code, {}) if name == "runstring" else (code,)
+    blob = _calling(module, name, *args)
+    path, card = _beside_a_card(tmp_path, blob)
+    assert json.loads(card.read_text(encoding="utf-8"))["trusted_types"] == [f"{module}.{name}"]
+
+    with pytest.raises(ModelIntegrityError) as refused:
+        model_store.load(path, card)
+    message = str(refused.value)
+    assert f"{module}.{name}" in message and str(path) in message
+    assert "nothing was built" in message and "spec.models.trusted_types" in message
+    assert not marker.exists()
+    sio.loads(blob, trusted=[f"{module}.{name}"])  # what trusting the card's list would have done
+    assert marker.read_text(encoding="utf-8") == "ran"
+
+
+def _checking_transformer() -> Any:
+    """A model holding a function from scikit-learn that is not on the audited list."""
+    import numpy as np
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import check_array
+
+    return FunctionTransformer(check_array).fit(np.ones((3, 2)))
+
+
+CHECK_ARRAY = "sklearn.utils.validation.check_array"
+
+
+def test_a_type_merely_under_sklearn_is_refused_at_load_and_at_save(tmp_path: Path) -> None:
+    import skops.io as sio
+
+    path, card = _beside_a_card(tmp_path, sio.dumps(_checking_transformer()))
+    assert json.loads(card.read_text(encoding="utf-8"))["trusted_types"] == [CHECK_ARRAY]
+    with pytest.raises(ModelIntegrityError, match=re.escape(CHECK_ARRAY)):
+        model_store.load(path, card)
+    with pytest.raises(UserError, match=re.escape(CHECK_ARRAY)):
+        model_store.save(_checking_transformer(), tmp_path / "new.skops", tmp_path / "new.json", FACTS)
+    assert not (tmp_path / "new.skops").exists()
+
+
+def test_a_type_the_policy_adds_is_saved_and_loaded(tmp_path: Path) -> None:
+    import numpy as np
+
+    path, card = tmp_path / "model.skops", tmp_path / "model.json"
+    model_store.save(_checking_transformer(), path, card, FACTS, extra_types=[CHECK_ARRAY])
+    loaded, facts = model_store.load(path, card, extra_types=[CHECK_ARRAY])
+    np.testing.assert_array_equal(loaded.transform(np.ones((3, 2))), np.ones((3, 2)))
+    assert facts["trusted_types"] == [CHECK_ARRAY]
+    with pytest.raises(ModelIntegrityError, match="outside the trusted list"):
+        model_store.load(path, card)  # the same file, under a policy that does not add it
+
+
+def _truncated(blob: bytes) -> bytes:
+    return blob[: len(blob) // 2]
+
+
+def _array_flipped(blob: bytes) -> bytes:
+    """One byte flipped inside the compressed data of an array."""
+    import io
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        array = next(info for info in archive.infolist() if info.filename.endswith(".npy"))
+    name_length, extra_length = struct.unpack("<HH", blob[array.header_offset + 26:array.header_offset + 30])
+    data = array.header_offset + 30 + name_length + extra_length
+    damaged = bytearray(blob)
+    damaged[data + array.compress_size // 2] ^= 0xFF
+    return bytes(damaged)
+
+
+def _wrong_arguments(blob: bytes) -> bytes:
+    """The Tree rebuilt with no constructor arguments."""
+    schema = _schema(blob)
+    schema["content"]["content"]["tree_"]["__reduce__"]["args"]["content"] = []
+    return _with_schema(blob, schema)
+
+
+def _unknown_loader(blob: bytes) -> bytes:
+    schema = _schema(blob)
+    schema["__loader__"] = "NoSuchNode"
+    return _with_schema(blob, schema)
+
+
+def _not_a_schema(blob: bytes) -> bytes:
+    return _with_schema(blob, b"{not json")
+
+
+@pytest.mark.parametrize("damage", [_truncated, _array_flipped, _wrong_arguments, _unknown_loader, _not_a_schema],
+                         ids=["truncated-zip", "array-crc", "wrong-constructor-args", "unknown-loader",
+                              "schema-not-json"])
+def test_a_damaged_file_whose_card_matches_is_a_clear_error(tmp_path: Path, damage: Any) -> None:
+    import skops.io as sio
+    from sklearn.tree import DecisionTreeClassifier
+
+    tree = DecisionTreeClassifier(max_depth=2).fit([[0.0], [1.0], [2.0]], [0, 1, 1])
+    path, card = _beside_a_card(tmp_path, damage(sio.dumps(tree)), listed=[])
+    with pytest.raises(ModelIntegrityError) as refused:
+        model_store.load(path, card)
+    assert str(path) in str(refused.value)
+    assert "dvc checkout" in str(refused.value) and "retrain" in str(refused.value)
+
+
+def test_a_schema_that_unpacks_too_far_is_refused_unread(tmp_path: Path) -> None:
+    bomb = b" " * (model_store.MAX_SCHEMA_BYTES + 1) + b"{}"
+    blob = _archive(bomb)
+    assert len(blob) < model_store.MAX_SCHEMA_BYTES // 100
+    path, card = _beside_a_card(tmp_path, blob, listed=[])
+    with pytest.raises(ModelIntegrityError, match=r"schema\.json unpacks to") as refused:
+        model_store.load(path, card)
+    assert str(path) in str(refused.value)
+
+
+def test_an_archive_declaring_more_than_a_model_may_take_is_refused(tmp_path: Path) -> None:
+    import struct
+
+    blob = bytearray(_archive({}, **{"1.npy": b"tiny"}))
+    entry = blob.rindex(b"PK\x01\x02")  # the central directory header of the last entry, 1.npy
+    blob[entry + 24:entry + 28] = struct.pack("<I", model_store.MAX_ARCHIVE_BYTES + 1)
+    path, card = _beside_a_card(tmp_path, bytes(blob), listed=[])
+    with pytest.raises(ModelIntegrityError, match="the archive unpacks to"):
+        model_store.load(path, card)
+
+
+# -- through the CLI ----------------------------------------------------------------------------
 
 
 def test_evaluate_step_refuses_a_tampered_model(ml_repo: Path) -> None:
@@ -226,8 +424,60 @@ def test_evaluate_step_refuses_a_tampered_model(ml_repo: Path) -> None:
     (ml_repo / layout.model).write_bytes(bytes(blob))
 
     result = run_cli("step", "evaluate", "loans", cwd=ml_repo)
-    assert result.exit_code == 1, result
+    assert result.exit_code == 2, result
     assert layout.model in result.stderr and "dvc checkout" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (ml_repo / layout.metrics).exists()
     assert not (ml_repo / STATE_DIR / "mlflow.db").exists()  # refused before anything was logged
+
+    marker = ml_repo / "code-ran"
+    crafted = _calling("numpy.testing._private.utils", "runstring", f"open({str(marker)!r}, 'w')", {})
+    _beside_a_card((ml_repo / layout.model).parent, crafted)
+    result = run_cli("step", "evaluate", "loans", cwd=ml_repo)
+    assert result.exit_code == 2, result
+    assert "numpy.testing._private.utils.runstring" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
+
+
+TRUSTING_POLICY = f"""\
+apiVersion: modelops/v1
+kind: Policy
+metadata: {{name: trusting}}
+spec:
+  selector: {{labels: {{domain: test}}}}
+  stages: [dev]
+  models:
+    trusted_types: [{CHECK_ARRAY}]
+"""
+
+
+def test_a_type_the_policy_adds_reaches_the_steps_through_the_compiled_params(ml_repo: Path) -> None:
+    import yaml
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import check_array
+
+    from modelops_ci import model_types
+    from modelops_ci.layout import Layout
+    from modelops_ci.steps import train
+    from modelops_ci.steps.context import load_context
+    from modelops_ci.steps.frames import read_parquet
+
+    (ml_repo / "policies").mkdir()
+    (ml_repo / "policies" / "trusting.yaml").write_text(TRUSTING_POLICY, encoding="utf-8")
+    assert run_cli("compile", cwd=ml_repo).exit_code == 0
+    layout = Layout("loans")
+    stages = yaml.safe_load((ml_repo / layout.stages).read_text(encoding="utf-8"))["stages"]
+    for stage in ("train", "evaluate"):
+        assert "governance.trusted_types" in stages[stage]["params"][0][layout.params]
+    for step in ("ingest", "split"):
+        assert run_cli("step", step, "loans", cwd=ml_repo).exit_code == 0
+    ctx = load_context(ml_repo, "loans")
+    assert model_types.policy_types(ctx.params) == (CHECK_ARRAY,)
+    model, facts = train.fit(ctx, read_parquet(ml_repo / layout.train))
+    model.steps.insert(1, ("check", FunctionTransformer(check_array)))
+    model_store.save(model, ml_repo / layout.model, ml_repo / layout.model_card, facts,
+                     extra_types=model_types.policy_types(ctx.params))
+
+    result = run_cli("step", "evaluate", "loans", cwd=ml_repo)
+    assert result.exit_code == 0, result
+    assert (ml_repo / layout.metrics).is_file()

@@ -149,6 +149,8 @@ def _params(item: Governed) -> dict[str, Any]:
         "policies": [p.name for p in item.policies],
         "stages": list(item.stages),
     }
+    if item.trusted_types:
+        params["governance"]["trusted_types"] = list(item.trusted_types)
     return params
 
 
@@ -176,9 +178,10 @@ def _stages(item: Governed) -> Iterator[tuple[str, dict[str, Any]]]:
     yield stage("ingest", ["data"], _local_inputs(spec), [files.dataset, {files.profile: uncached}])
     yield stage("split", keys("data.target", "data.time", "data.features", "split"),
                 [files.dataset], [files.train, files.test])
-    yield stage("train", keys("task", "data", "model", "split.seed"), [files.train],
+    trusted = "governance.trusted_types"  # a policy's change to what may be loaded re-checks the model
+    yield stage("train", keys("task", "data", "model", "split.seed", trusted), [files.train],
                 [files.model, files.model_card])
-    yield stage("evaluate", keys("task", "data", "metrics", "model.horizon"),
+    yield stage("evaluate", keys("task", "data", "metrics", "model.horizon", trusted),
                 [files.model, files.model_card, files.test],
                 [files.predictions, *({f"{files.plots}/{plot}.json": uncached} for plot in PLOTS[pipeline.task])],
                 metrics=[{files.metrics: uncached}])

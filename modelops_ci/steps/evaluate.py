@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci import model_store
+from modelops_ci import model_store, model_types
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.frames import read_parquet, sensitive_columns, write_parquet
@@ -20,7 +20,8 @@ MAX_CURVE_POINTS = 200
 
 def run(ctx: StepContext) -> dict[str, Any]:
     test = read_parquet(ctx.path(ctx.layout.test))
-    model, facts = model_store.load(ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card))
+    model, facts = model_store.load(ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card),
+                                    extra_types=model_types.policy_types(ctx.params))
     predictions = predict(ctx, model, facts, test)
     metrics = compute_metrics(ctx, predictions, facts)
     write_parquet(predictions, ctx.path(ctx.layout.predictions))

@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci import model_store
+from modelops_ci import model_store, model_types
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.frames import feature_columns, read_parquet
@@ -38,7 +38,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
             model, facts = forecast.fit(ctx, train, estimator(ctx))
         else:
             model, facts = fit(ctx, train)
-    sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts)
+    sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
+                              extra_types=model_types.policy_types(ctx.params))
     result = {"rows": len(train), "sha256": sha256}
     from modelops_ci import tracking
 

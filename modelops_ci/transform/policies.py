@@ -36,6 +36,15 @@ class Governed:
     def stages(self) -> tuple[str, ...]:
         return self.policies[0].stages if self.policies else ()
 
+    @property
+    def trusted_types(self) -> tuple[str, ...]:
+        """The model types the selecting policies add to the audited list (each policy may add)."""
+        names: set[str] = set()
+        for policy in self.policies:
+            models = policy.doc["spec"].get("models") or {}
+            names.update(str(name) for name in models.get("trusted_types") or ())
+        return tuple(sorted(names))
+
 
 def read_policy(doc: Document) -> tuple[Policy, list[Problem]]:
     """The policy in `doc` (already schema-checked) and its own consistency problems."""
