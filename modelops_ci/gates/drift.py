@@ -746,11 +746,12 @@ def _predictor(ctx: GateContext, settings: dict[str, Any]) -> Predictor | Unavai
     for needed in (layout.model, layout.predictions):
         if not ctx.step.path(needed).is_file():
             return Unavailable(f"{needed} does not exist: run the pipeline up to the evaluate stage first")
-    from modelops_ci import model_store
+    from modelops_ci import model_store, model_types
     from modelops_ci.errors import ModelopsError
 
     try:
-        model, facts = model_store.load(ctx.step.path(layout.model), ctx.step.path(layout.model_card))
+        model, facts = model_store.load(ctx.step.path(layout.model), ctx.step.path(layout.model_card),
+                                        extra_types=model_types.policy_types(ctx.params))
     except ModelopsError as exc:
         return Unavailable(str(exc), broken=True)
     column = "y_score" if ctx.params["task"] == "classification" else "y_pred"
