@@ -12,6 +12,8 @@ post twice.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import http.client
 import json
 import logging
@@ -323,6 +325,23 @@ def repository(root: Path | None = None, environ: Mapping[str, str] | None = Non
         raise GitHubConfigError("cannot tell the GitHub repository: set GITHUB_REPOSITORY=owner/name "
                                 "or add an `origin` remote on GitHub")
     return checked_slug(slug)
+
+
+def file_text(client: GitHub, slug: str, path: str, ref: str) -> str:
+    """The text of file `path` at `ref` (a commit or branch) of `slug`: GET /repos/{slug}/contents/{path},
+    whose `content` is base64. GitHubNotFound when there is no such file."""
+    endpoint = f"/repos/{checked_slug(slug)}/contents/{urllib.parse.quote(path)}"
+    content = client.get(endpoint, {"ref": ref})
+    if not isinstance(content, dict) or content.get("type") != "file":
+        raise GitHubError(f"GitHub GET {endpoint}: {path} at {ref} is not a file", method="GET", endpoint=endpoint)
+    if content.get("encoding") != "base64":  # "none": over 1 MB, GitHub sends no content
+        raise GitHubError(f"GitHub GET {endpoint}: {path} at {ref} comes without its content (over 1 MB?)",
+                          method="GET", endpoint=endpoint)
+    try:
+        return base64.b64decode(str(content.get("content") or "")).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise GitHubError(f"GitHub GET {endpoint}: {path} at {ref} is not base64 UTF-8 text", method="GET",
+                          endpoint=endpoint) from None
 
 
 def checked_slug(slug: str) -> str:

@@ -4,23 +4,31 @@
         gh.add_pull("acme/models", 7, author="alice", head_sha="b" * 40)
         gh.add_review("acme/models", 7, "bob", "APPROVED")      # on the PR's current head
         gh.add_team("acme", "model-risk", ["bob"])
+        gh.add_pull("acme/models", 8, head_ref="promote/loans-v1.0.0-to-staging", merged=True,
+                    files={"deployments/staging.yaml": text})   # the PR's diff and its head's file
+        gh.serve_git("acme/models", origin)         # or: files and contents from a real git repo
         gh.script("GET", "/repos/acme/models/pulls/7", Reply(502), Reply(502))   # then the real answer
         gh.script("GET", "/repos/acme/models/pulls/7", Reply(delay=2))           # slow, then real
         gh.route("GET", r"/repos/(?P<o>[^/]+)/(?P<r>[^/]+)/hooks", lambda call, m: Reply(200, []))
         ... gh.calls  # every request: method, path, query, headers (lower-case), body
 
-What it serves (shapes from docs.github.com REST reference): GET a pull request, list reviews for a
-pull request, get team membership for a user, list/create issue comments, update an issue comment,
-create an issue, create a pull request. List endpoints page like GitHub (per_page default 30, at
+What it serves (shapes from docs.github.com REST reference): get a repository, get a pull request,
+list pull request files, get repository content (a file, base64), list reviews for a pull request,
+get team membership for a user, list/create issue comments, update an issue comment, create an
+issue, create a pull request. List endpoints page like GitHub (per_page default 30, at
 most 100; Link header with first/prev/next/last, written as /repositories/{id}/... URLs the way
 GitHub writes them). Every answer carries x-ratelimit-* headers; errors carry GitHub's error body.
 """
 
 from __future__ import annotations
 
+import base64
+import difflib
+import hashlib
 import itertools
 import json
 import re
+import subprocess
 import threading
 import time
 from collections import deque
@@ -28,8 +36,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import pytest
 
@@ -93,6 +102,8 @@ class FakeGitHub:
         self.reviews: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self.teams: dict[tuple[str, str], dict[str, str]] = {}  # (org, slug) -> login -> state
+        self.trees: dict[tuple[str, str], dict[str, str]] = {}  # (repo, commit sha) -> path -> text
+        self.git_dirs: dict[str, Path] = {}  # repo -> a git repository holding its commits
         self._scripts: dict[tuple[str, str], deque[Reply]] = {}
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self._ids = itertools.count(1000)
@@ -147,13 +158,20 @@ class FakeGitHub:
 
     def add_pull(self, repo: str = REPO, number: int | None = None, *, author: str = "alice",
                  head_sha: str | None = None, head_ref: str = "promote/model", base_ref: str = "main",
-                 title: str = "Promote model", body: str = "", merged: bool = False) -> dict[str, Any]:
-        """A pull request (the "Get a pull request" shape); `head_sha` defaults to a fresh sha."""
+                 title: str = "Promote model", body: str = "", merged: bool = False,
+                 files: Mapping[str, str | None] | None = None,
+                 base_files: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """A pull request (the "Get a pull request" shape); `head_sha` defaults to a fresh sha.
+
+        `files` (path -> text, None: deleted) is what its commit changes on a base holding
+        `base_files`: the PR's diff (list pull request files) and the head's content follow from it.
+        """
         record = self.add_repo(repo)
         number = number or self._next_number(repo)
         record["_next_number"] = max(record["_next_number"], number + 1)
         api = f"{self.url}/repos/{repo}"
         sha = head_sha or self._sha()
+        base_sha = self._sha()
         now = self._now()
         pull = {
             "url": f"{api}/pulls/{number}", "id": next(self._ids), "node_id": "PR_kwDOfake",
@@ -169,7 +187,7 @@ class FakeGitHub:
             "created_at": now, "updated_at": now, "closed_at": now if merged else None,
             "merged_at": now if merged else None, "merge_commit_sha": self._sha(), "assignee": None,
             "assignees": [], "requested_reviewers": [], "requested_teams": [],
-            "head": self._branch(repo, head_ref, sha), "base": self._branch(repo, base_ref, self._sha()),
+            "head": self._branch(repo, head_ref, sha), "base": self._branch(repo, base_ref, base_sha),
             "_links": {"self": {"href": f"{api}/pulls/{number}"},
                        "html": {"href": f"https://github.com/{repo}/pull/{number}"},
                        "issue": {"href": f"{api}/issues/{number}"},
@@ -186,14 +204,37 @@ class FakeGitHub:
         }
         self.pulls[(repo, number)] = pull
         self.reviews.setdefault((repo, number), [])
+        if files is not None or base_files is not None:
+            self.trees[(repo, base_sha)] = dict(base_files or {})
+            self.trees[(repo, sha)] = _applied(self.trees[(repo, base_sha)], files or {})
+            self._count_changes(pull)
         return pull
 
-    def push(self, repo: str, number: int, sha: str | None = None) -> str:
-        """A new commit on the PR's branch: its head sha moves (earlier approvals become stale)."""
+    def push(self, repo: str, number: int, sha: str | None = None, *,
+             files: Mapping[str, str | None] | None = None) -> str:
+        """A new commit on the PR's branch: its head sha moves (earlier approvals become stale);
+        `files` (path -> text, None: deleted) is what the commit changes."""
         pull = self.pulls[(repo, number)]
+        before = self.trees.get((repo, pull["head"]["sha"]))
         pull["head"]["sha"] = sha or self._sha()
         pull["commits"] += 1
+        if before is not None or files is not None:
+            self.trees[(repo, pull["head"]["sha"])] = _applied(before or {}, files or {})
+            self._count_changes(pull)
         return str(pull["head"]["sha"])
+
+    def merge(self, repo: str, number: int, *, merged_by: str = "release-manager") -> dict[str, Any]:
+        """What the merge button does to the PR object: closed, merged, merged_at set."""
+        pull = self.pulls[(repo, number)]
+        now = self._now()
+        pull.update(state="closed", merged=True, merged_at=now, closed_at=now, merge_commit_sha=self._sha(),
+                    merged_by=self.user(merged_by), mergeable=None, rebaseable=None, mergeable_state="unknown")
+        return pull
+
+    def serve_git(self, repo: str, git_dir: Path) -> None:
+        """Answer pull request files and contents for commits not given as `files` from the git
+        repository at `git_dir` (e.g. the bare origin a test pushes promotion branches to)."""
+        self.git_dirs[repo] = git_dir
 
     def add_review(self, repo: str, number: int, login: str, state: str, *, commit_id: str | None = None,
                    body: str = "", association: str = "COLLABORATOR") -> dict[str, Any]:
@@ -296,7 +337,10 @@ class FakeGitHub:
     def _builtin_routes(self) -> None:
         repo = r"/repos/(?P<repo>[^/]+/[^/]+)"
         routes: list[tuple[str, str, Handler]] = [
+            ("GET", repo, self._get_repo),
             ("GET", rf"{repo}/pulls/(?P<n>\d+)", self._get_pull),
+            ("GET", rf"{repo}/pulls/(?P<n>\d+)/files", self._list_files),
+            ("GET", rf"{repo}/contents/(?P<path>.+)", self._get_contents),
             ("GET", rf"{repo}/pulls/(?P<n>\d+)/reviews", self._list_reviews),
             ("GET", r"/orgs/(?P<org>[^/]+)/teams/(?P<team>[^/]+)/memberships/(?P<login>[^/]+)", self._membership),
             ("GET", rf"{repo}/issues/(?P<n>\d+)/comments", self._list_comments),
@@ -308,9 +352,33 @@ class FakeGitHub:
         for method, pattern, handler in routes:
             self._routes.append((method, re.compile(pattern), handler))
 
+    def _get_repo(self, call: Call, m: re.Match[str]) -> Reply:
+        record = self.repos.get(m["repo"])
+        if record is None:
+            return error(404)
+        public = {k: v for k, v in record.items() if not k.startswith("_")}
+        return Reply(200, {**public, "description": None, "fork": False, "visibility": "public",
+                           "archived": False, "disabled": False, "has_issues": True})
+
     def _get_pull(self, call: Call, m: re.Match[str]) -> Reply:
         pull = self.pulls.get((m["repo"], int(m["n"])))
         return Reply(200, _public(pull)) if pull else error(404)
+
+    def _list_files(self, call: Call, m: re.Match[str]) -> Reply:
+        pull = self.pulls.get((m["repo"], int(m["n"])))
+        if pull is None:
+            return error(404)
+        return Reply(200, self._pull_files(pull))
+
+    def _get_contents(self, call: Call, m: re.Match[str]) -> Reply:
+        """A file's content at `ref` (a commit sha or a PR's head branch), base64 like GitHub."""
+        repo, path = m["repo"], unquote(m["path"])
+        ref = call.query.get("ref", [self.repos.get(repo, {}).get("default_branch", "main")])[0]
+        sha = self._resolve(repo, ref)
+        text = self._text_at(repo, sha, path) if sha else None
+        if text is None:
+            return error(404)
+        return Reply(200, self._content(repo, ref, path, text))
 
     def _list_reviews(self, call: Call, m: re.Match[str]) -> Reply:
         key = (m["repo"], int(m["n"]))
@@ -395,6 +463,81 @@ class FakeGitHub:
         pull["user"] = self.user(self.actor, "Bot")
         return Reply(201, _public(pull), {"Location": pull["url"]})
 
+    # -- files at commits -------------------------------------------------------------------------
+
+    def _count_changes(self, pull: dict[str, Any]) -> None:
+        files = self._pull_files(pull)
+        pull.update(additions=sum(f["additions"] for f in files), deletions=sum(f["deletions"] for f in files),
+                    changed_files=len(files))
+
+    def _pull_files(self, pull: dict[str, Any]) -> list[dict[str, Any]]:
+        """The "List pull requests files" items: the diff from the base to the head commit."""
+        repo = pull["base"]["repo"]["full_name"]
+        base, head = pull["base"]["sha"], pull["head"]["sha"]
+        return [self._file_entry(repo, head, path, self._text_at(repo, base, path), self._text_at(repo, head, path))
+                for path in self._changed(repo, base, head)]
+
+    def _changed(self, repo: str, base: str, head: str) -> list[str]:
+        if (repo, head) in self.trees:
+            before, after = self.trees.get((repo, base), {}), self.trees[(repo, head)]
+            return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        if repo not in self.git_dirs:
+            return []
+        fork = self._git(repo, "merge-base", base, head).strip()
+        return self._git(repo, "diff", "--name-only", "--no-renames", "-z", fork, head).split("\0")[:-1]
+
+    def _text_at(self, repo: str, sha: str, path: str) -> str | None:
+        if (repo, sha) in self.trees:
+            return self.trees[(repo, sha)].get(path)
+        if repo not in self.git_dirs:
+            return None
+        done = subprocess.run(["git", "cat-file", "blob", f"{sha}:{path}"], cwd=self.git_dirs[repo],
+                              capture_output=True, text=True, check=False)
+        return done.stdout if done.returncode == 0 else None
+
+    def _resolve(self, repo: str, ref: str) -> str | None:
+        """The commit `ref` names: a known sha, a PR's head branch, or (git) any ref or sha."""
+        if (repo, ref) in self.trees:
+            return ref
+        heads = [p["head"]["sha"] for (r, _), p in sorted(self.pulls.items()) if r == repo and p["head"]["ref"] == ref]
+        if heads:
+            return str(heads[-1])
+        if repo not in self.git_dirs:
+            return None
+        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+                              cwd=self.git_dirs[repo], capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    def _git(self, repo: str, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.git_dirs[repo], capture_output=True, text=True,
+                              check=True).stdout
+
+    def _file_entry(self, repo: str, head: str, path: str, before: str | None, after: str | None) -> dict[str, Any]:
+        """One "List pull requests files" item; `patch` is the unified diff's hunks, as GitHub sends it."""
+        status = "added" if before is None else "removed" if after is None else "modified"
+        lines = list(difflib.unified_diff((before or "").splitlines(), (after or "").splitlines(), lineterm=""))[2:]
+        additions = sum(1 for line in lines if line.startswith("+"))
+        deletions = sum(1 for line in lines if line.startswith("-"))
+        quoted = quote(path)
+        return {"sha": _blob_sha(after if after is not None else before or ""), "filename": path, "status": status,
+                "additions": additions, "deletions": deletions, "changes": additions + deletions,
+                "blob_url": f"https://github.com/{repo}/blob/{head}/{quoted}",
+                "raw_url": f"https://github.com/{repo}/raw/{head}/{quoted}",
+                "contents_url": f"{self.url}/repos/{repo}/contents/{quoted}?ref={head}", "patch": "\n".join(lines)}
+
+    def _content(self, repo: str, ref: str, path: str, text: str) -> dict[str, Any]:
+        """The "Get repository content" object of a file: base64 in lines of 60, like GitHub."""
+        raw = text.encode()
+        encoded = base64.b64encode(raw).decode()
+        sha = _blob_sha(text)
+        api = f"{self.url}/repos/{repo}"
+        links = {"self": f"{api}/contents/{quote(path)}?ref={ref}", "git": f"{api}/git/blobs/{sha}",
+                 "html": f"https://github.com/{repo}/blob/{ref}/{quote(path)}"}
+        return {"type": "file", "encoding": "base64", "size": len(raw), "name": path.rsplit("/", 1)[-1],
+                "path": path, "content": "".join(encoded[i:i + 60] + "\n" for i in range(0, len(encoded), 60)),
+                "sha": sha, "url": links["self"], "git_url": links["git"], "html_url": links["html"],
+                "download_url": f"https://raw.githubusercontent.com/{repo}/{ref}/{quote(path)}", "_links": links}
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _issue_exists(self, repo: str, number: int) -> bool:
@@ -421,6 +564,18 @@ class FakeGitHub:
 
 def _public(record: dict[str, Any] | None) -> dict[str, Any] | None:
     return json.loads(json.dumps(record)) if record is not None else None  # a snapshot, not live state
+
+
+def _applied(tree: Mapping[str, str], files: Mapping[str, str | None]) -> dict[str, str]:
+    """`tree` with `files` written (None: deleted)."""
+    written = {path: text for path, text in files.items() if text is not None}
+    return {path: text for path, text in tree.items() if path not in files} | written
+
+
+def _blob_sha(text: str) -> str:
+    """The git blob id of `text`, as GitHub names file versions."""
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def _body_problem(body: Any, resource: str) -> Reply | None:

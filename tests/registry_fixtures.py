@@ -31,8 +31,10 @@ from typing import Any
 
 import pytest
 
+from modelops_ci.promotion_request import Request, deployment_yaml
 from modelops_ci.registry import evidence, signing, tags
 from tests.conftest import git, make_ml_repo, run_exe, write
+from tests.github_server import REPO, FakeGitHub
 
 PIPELINE = "loans"
 ALLOWED_SIGNERS = "policies/allowed_signers"
@@ -226,6 +228,26 @@ def assign(repo: RegistryRepo, stage: str, counter: int, key: str | signing.Sign
     message = evidence_message(repo.root, commit, version=version, pipeline=repo.pipeline, **changes)
     tag = tags.stage_tag(repo.pipeline, stage, counter)
     return sign_tag(repo.root, tag, commit, message, repo.key(key), date=date)
+
+
+def promotion_files(claimed: evidence.Evidence, stage: str, *, version: str | None = None,
+                    current: str | None = None) -> dict[str, str]:
+    """{deployments/<stage>.yaml: text} as `promotion-request` writes it for `claimed` (at `version`
+    instead of claimed.version if given) over the `current` file."""
+    request = Request(claimed.pipeline, version or claimed.version, stage, "main")
+    return {request.deployment: deployment_yaml(current, request, claimed)}
+
+
+def add_promotion_pull(server: FakeGitHub, claimed: evidence.Evidence, stage: str, number: int | None = None, *,
+                       repo: str = REPO, author: str = "alice", merged: bool = True, base_ref: str = "main",
+                       head_ref: str | None = None, files: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """The PR `modelops-ci promotion-request` opens for `claimed` to `stage`, merged into main (by
+    default): its branch, its title and its one-file diff; `head_ref`, `files`, ... to make it lie."""
+    request = Request(claimed.pipeline, claimed.version, stage, base_ref)
+    changed = promotion_files(claimed, stage) if files is None else files
+    pull = server.add_pull(repo, number, author=author, head_ref=head_ref or request.branch, base_ref=base_ref,
+                           title=request.title, files=changed)
+    return server.merge(repo, int(pull["number"])) if merged else pull
 
 
 def unsigned_tag(root: Path, tag: str, commit: str, message: str) -> str:

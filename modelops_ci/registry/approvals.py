@@ -1,11 +1,22 @@
-"""The approvals rule of a promotion: enough allowed reviewers approved the PR's final head commit.
+"""The approvals rule of a promotion: enough allowed reviewers approved the PR's final head commit,
+and that PR is the promotion's own (DESIGN 7a: an approval counts only for the promotion it belongs to).
 
-Read from GitHub's REST API like branch protection reads it:
+The PR must be the one `modelops-ci promotion-request NAME@VERSION --to STAGE` opens, merged:
+- merged (`merged`, `merged_at`), into the repository's default branch (`base.ref`);
+- from the request's branch `promote/NAME-VERSION-to-STAGE` in the repository itself (`head`);
+- changing only deployments/STAGE.yaml (GitHub's list of the PR's files), which at the head commit
+  deploys NAME at exactly VERSION from the tagged commit.
+Otherwise an approved typo fix, a still-open PR or one for another version would let any promotion
+through.
+
+Its reviews are read like branch protection reads them:
 - each reviewer's latest review counts; COMMENTED and PENDING reviews do not change a reviewer's
   state, and a dismissed review shows as DISMISSED, cancelling the approval it was;
 - only an APPROVED review of the PR's head commit counts (an approval of an older commit is stale);
 - the PR's author cannot approve their own change;
-- any reviewer whose latest state is CHANGES_REQUESTED blocks the promotion;
+- a reviewer whose latest state is CHANGES_REQUESTED blocks the promotion if they have write access
+  (owner, member, collaborator) or a policy names them: anyone else's veto is ignored, as
+  GitHub's own required reviews ignore it;
 - approvers must be allowed by the policy (`reviewers`: logins and `@org/team` slugs); without a
   list, anyone with write access to the repository as GitHub reports it (owner, member, collaborator).
 
@@ -21,7 +32,18 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from modelops_ci.github import GitHub, GitHubAuthError, GitHubError, GitHubNotFound, checked_slug, repository
+import yaml
+
+from modelops_ci.github import (
+    GitHub,
+    GitHubAuthError,
+    GitHubError,
+    GitHubNotFound,
+    checked_slug,
+    file_text,
+    repository,
+)
+from modelops_ci.promotion_request import Request
 from modelops_ci.registry.evidence import Evidence
 
 RULE = "approvals"
@@ -31,6 +53,11 @@ CHANGES_REQUESTED = "changes-requested"
 TOO_FEW = "too-few-approvals"
 NOT_ALLOWED = "reviewer-not-allowed"
 NO_PR = "no-pull-request"
+NOT_MERGED = "pr-not-merged"
+WRONG_BASE = "pr-wrong-base"
+WRONG_BRANCH = "pr-wrong-branch"
+WRONG_CHANGE = "pr-wrong-change"
+_CHANGED = frozenset({"added", "modified"})
 # Why an approval did not count, in the order a refusal names them.
 DISCARD_RULES = (SELF_APPROVAL, STALE_APPROVAL, NOT_ALLOWED)
 WRITE_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
@@ -48,6 +75,24 @@ class ApprovalResult:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """What the approvals must be for: `name` at `version` (tagged on `commit`) to `stage`."""
+
+    name: str
+    version: str
+    stage: str
+    commit: str
+
+    def request(self, base: str) -> Request:
+        """The promotion request for this promotion against `base`: its branch and deployments file."""
+        return Request(self.name, self.version, self.stage, base)
+
+    @property
+    def command(self) -> str:
+        return f"modelops-ci promotion-request {self.name}@{self.version} --to {self.stage}"
+
+
+@dataclass(frozen=True)
 class _Review:
     login: str
     state: str
@@ -61,22 +106,29 @@ class ApprovalsCheck(Protocol):
     def __call__(self, pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]: ...
 
 
-def check(client: GitHub, repo: str, pr_number: int, *, required: int,
+def check(client: GitHub, repo: str, pr_number: int, promotion: Promotion, *, required: int,
           reviewers: Sequence[str | Sequence[str]] = ()) -> ApprovalResult:
-    """Whether PR `pr_number` of `repo` (owner/name) has `required` approvals that count.
+    """Whether PR `pr_number` of `repo` (owner/name) is `promotion`'s merged request and has
+    `required` approvals that count.
 
     `reviewers` is the policy's list of logins and `@org/team` slugs, or several such lists (one per
     policy governing the pipeline) that must each allow an approver; empty: repository writers.
     Raises GitHubError when GitHub cannot answer; every refusal is an ApprovalResult with its rule.
     """
-    endpoint = f"/repos/{checked_slug(repo)}/pulls/{int(pr_number)}"
-    author, head = _author_and_head(client.get(endpoint), endpoint)
+    slug = checked_slug(repo)
+    endpoint = f"/repos/{slug}/pulls/{int(pr_number)}"
+    pull = client.get(endpoint)
+    author, head = _author_and_head(pull, endpoint)
+    unbound = _binding(client, slug, int(pr_number), pull, promotion)
+    if unbound is not None:
+        return unbound
+    allowed = _Allowed(client, reviewers)
     latest = _latest_states(client.get_paginated(f"{endpoint}/reviews"))
-    blocking = sorted(r.login for r in latest if r.state == "CHANGES_REQUESTED")
+    blocking = sorted(r.login for r in latest if r.state == "CHANGES_REQUESTED" and _may_block(r, allowed))
     if blocking:
         return ApprovalResult(False, CHANGES_REQUESTED,
                               f"PR #{pr_number}: changes requested by {', '.join(blocking)} are outstanding")
-    approvers, not_counted = _tally(latest, author, head, _Allowed(client, reviewers))
+    approvers, not_counted = _tally(latest, author, head, allowed)
     summary = (f"{len(approvers)} of {required} required approval{'s' if required != 1 else ''} on PR "
                f"#{pr_number} at head {head[:12]}" + (f" ({', '.join(approvers)})" if approvers else ""))
     if len(approvers) >= required:
@@ -103,8 +155,9 @@ def for_verifier(client: GitHub | Callable[[], GitHub], repo: str | Callable[[],
         if evidence.pr is None:
             return False, NO_PR, (f"{stage} requires {required} approval{'s' if required != 1 else ''} but the "
                                   "tag's evidence names no PR: promote with --pr N")
+        promotion = Promotion(pipeline, evidence.version, stage, evidence.commit)
         result = check(client() if callable(client) else client, repo() if callable(repo) else repo,
-                       evidence.pr, required=required, reviewers=reviewers)
+                       evidence.pr, promotion, required=required, reviewers=reviewers)
         return result.ok, result.rule, result.reason
 
     return approvals
@@ -126,6 +179,86 @@ def _author_and_head(pull: Any, endpoint: str) -> tuple[str, str]:
     return str((pull.get("user") or {}).get("login") or ""), str(head["sha"])
 
 
+def _binding(client: GitHub, slug: str, number: int, pull: dict[str, Any],
+             promotion: Promotion) -> ApprovalResult | None:
+    """The refusal when PR `number` is not `promotion`'s request merged into the default branch, else None."""
+    if not (pull.get("merged") is True and pull.get("merged_at")):
+        state = "still open" if pull.get("state") == "open" else "closed without being merged"
+        return ApprovalResult(False, NOT_MERGED, (
+            f"PR #{number} is {state}: approvals count only for a promotion PR merged into the default branch; "
+            "merge it once approved, and promote after the merge"))
+    default = _default_branch(client, slug)
+    base = str((pull.get("base") or {}).get("ref") or "")
+    if base != default:
+        return ApprovalResult(False, WRONG_BASE, (
+            f"PR #{number} was merged into '{base}', not the default branch '{default}': only a promotion merged "
+            f"into {default} counts; request it there (`{promotion.command} --base {default}`)"))
+    request = promotion.request(default)
+    return (_wrong_branch(slug, number, pull, request, promotion)
+            or _wrong_change(client, slug, number, pull, request, promotion))
+
+
+def _default_branch(client: GitHub, slug: str) -> str:
+    endpoint = f"/repos/{slug}"
+    found = client.get(endpoint)
+    branch = found.get("default_branch") if isinstance(found, dict) else None
+    if not isinstance(branch, str) or not branch:
+        raise GitHubError(f"GitHub GET {endpoint}: the answer is not a repository (no default_branch)",
+                          method="GET", endpoint=endpoint)
+    return branch
+
+
+def _wrong_branch(slug: str, number: int, pull: dict[str, Any], request: Request,
+                  promotion: Promotion) -> ApprovalResult | None:
+    """The refusal when the PR does not come from the request's branch in this repository."""
+    head = pull["head"]
+    source = str((head.get("repo") or {}).get("full_name") or "a deleted repository")
+    if head.get("ref") == request.branch and source.lower() == slug.lower():
+        return None
+    return ApprovalResult(False, WRONG_BRANCH, (
+        f"PR #{number} comes from branch '{head.get('ref')}' of {source}, not '{request.branch}' of "
+        f"{slug}, which `{promotion.command}` makes: promote with --pr set to that request's PR"))
+
+
+def _wrong_change(client: GitHub, slug: str, number: int, pull: dict[str, Any], request: Request,
+                  promotion: Promotion) -> ApprovalResult | None:
+    """The refusal when the PR changes more or other than its deployments file, or that file at the
+    head commit does not deploy exactly this version from the tagged commit."""
+    files = client.get_paginated(f"/repos/{slug}/pulls/{number}/files")
+    changed = sorted(f"{f.get('filename')} ({f.get('status')})" for f in files if isinstance(f, dict))
+    expected = [f"{request.deployment} ({status})" for status in sorted(_CHANGED)]
+    if len(changed) != 1 or changed[0] not in expected:
+        return ApprovalResult(False, WRONG_CHANGE, (
+            f"PR #{number} changes {', '.join(changed) or 'nothing'}: a promotion PR changes only "
+            f"{request.deployment}; promote with --pr set to the PR `{promotion.command}` opened"))
+    head = str(pull["head"]["sha"])
+    problem = _deployment_problem(file_text(client, slug, request.deployment, head), promotion)
+    if problem is None:
+        return None
+    return ApprovalResult(False, WRONG_CHANGE, (
+        f"PR #{number}: {request.deployment} at its head {head[:12]} {problem}: the approvals were for another "
+        f"deployment; request this one with `{promotion.command}`"))
+
+
+def _deployment_problem(text: str, promotion: Promotion) -> str | None:
+    """What is wrong with a deployments file for `promotion` (as promotion_request writes it), or None."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return "is not YAML"
+    spec = document.get("spec") if isinstance(document, dict) else None
+    models = spec.get("models") if isinstance(spec, dict) else None
+    entry = models.get(promotion.name) if isinstance(models, dict) else None
+    if not isinstance(entry, dict) or document.get("kind") != "Deployment":
+        return f"is not a Deployment naming {promotion.name}"
+    if entry.get("version") != promotion.version:
+        return f"deploys {promotion.name} {entry.get('version')}, not {promotion.version}"
+    if entry.get("commit") != promotion.commit:
+        requested = str(entry.get("commit"))[:12]
+        return f"deploys {promotion.version} from commit {requested}, not the tagged {promotion.commit[:12]}"
+    return None
+
+
 def _rule_parts(rule: Any) -> tuple[int, list[str | Sequence[str]]]:
     """(approvals, reviewers) from a policy's `promotion.<stage>` mapping or a StageRule-like object."""
     if rule is None:
@@ -144,6 +277,11 @@ def _latest_states(reviews: list[dict[str, Any]]) -> list[_Review]:
         latest[login.lower()] = _Review(login, str(raw["state"]), str(raw.get("commit_id") or ""),
                                         str(raw.get("author_association") or "NONE"))
     return list(latest.values())
+
+
+def _may_block(review: _Review, allowed: _Allowed) -> bool:
+    """Whether a reviewer's CHANGES_REQUESTED counts: write access, or named by a policy."""
+    return review.association in WRITE_ASSOCIATIONS or allowed.names(review)
 
 
 def _tally(latest: list[_Review], author: str, head: str, allowed: _Allowed
@@ -193,6 +331,10 @@ class _Allowed:
         if not self.lists:
             return review.association in WRITE_ASSOCIATIONS
         return all(self._in(entries, review.login) for entries in self.lists)
+
+    def names(self, review: _Review) -> bool:
+        """Whether any one list allows the reviewer (a reviewer of one governing policy)."""
+        return any(self._in(entries, review.login) for entries in self.lists)
 
     def _in(self, entries: list[str], login: str) -> bool:
         if login.lower() in {e.lower() for e in entries if not e.startswith("@")}:
