@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelops_ci.compiler import compile_repo
-from modelops_ci.validate import validate
+from modelops_ci.validate import import_warnings, validate
 
 
 def run_ci(root: Path) -> Iterator[str]:
@@ -15,6 +15,7 @@ def run_ci(root: Path) -> Iterator[str]:
     space = validate(root)
     space.raise_problems()
     yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
+    yield from (f"warning: {warning}" for warning in import_warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
     from modelops_ci.report.console import summary_table
@@ -24,7 +25,7 @@ def run_ci(root: Path) -> Iterator[str]:
         yield summary_table(run(root, run_all=True))
     from modelops_ci import verdicts
 
-    results = [verdicts.read(root, name) for name in verdicts.gated_pipelines(root)]
+    results = [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root)]
     yield from verdicts.lines(results)
     if results:
         yield from _reports(root, [v.pipeline for v in results])
@@ -33,9 +34,9 @@ def run_ci(root: Path) -> Iterator[str]:
 
 def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
     """Reports for people; on GitHub Actions the summary also goes to the job summary page."""
-    from modelops_ci.report.render import render_reports
+    from modelops_ci.report.render import render_current
 
-    written = render_reports(root.resolve(), pipelines)
+    written = render_current(root.resolve(), pipelines).written
     yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from modelops_ci import github_report

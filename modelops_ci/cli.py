@@ -60,12 +60,18 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
 
     Prints every problem as `path:line:col: yaml.path: message (hint)` and exits 2 if any.
     """
+    from modelops_ci.validate import import_warnings
     from modelops_ci.validate import validate as run
 
     space = run(repo, paths, deep=deep)
+    warnings = import_warnings(space)
     if output == "json":
         click.echo(json.dumps({"files": space.files, "problems": [p.__dict__ for p in space.problems],
+                               "warnings": [w.__dict__ for w in warnings],
                                "pipelines": [p.name for p in space.pipelines]}, indent=2))
+    if output == "text":
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
     space.raise_problems()
     if output == "text":
         click.echo(f"{len(space.files)} file(s) valid: {len(space.pipelines)} pipeline(s), "
@@ -143,7 +149,7 @@ def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> N
     report = runner.run(repo, pipelines, run_all=run_all, force=force,
                         on_stage=(lambda s: click.echo(stage_line(s))) if live else None)
     click.echo(summary_table(report))
-    results = [verdicts.read(repo, name) for name in verdicts.gated_pipelines(repo, pipelines)]
+    results = [verdicts.read_current(repo, name) for name in verdicts.gated_pipelines(repo, pipelines)]
     for line in verdicts.lines(results):
         click.echo(line)
     verdicts.enforce(results)
@@ -192,12 +198,20 @@ def _short(value: object) -> str:
 @_repo_option
 def report(pipelines: tuple[str, ...], repo: Path) -> None:
     """Render each pipeline's gates.json as report.md (PR comment, job summary) and a
-    self-contained report.html with plots, plus reports/summary.md for the whole repo."""
-    from modelops_ci.report.render import render_reports
+    self-contained report.html with plots, plus reports/summary.md for the whole repo.
+
+    Only a gates.json produced for this commit's inputs (as compiled/<p>/dvc.lock records) is a
+    verdict: a missing or stale one is listed as "no verdict for this commit" and exits 1."""
+    from modelops_ci import verdicts
+    from modelops_ci.report.render import render_current
 
     root = repo.resolve()
-    for path in render_reports(root, pipelines):
+    rendered = render_current(root, pipelines)
+    for path in rendered.written:
         click.echo(f"wrote {path.relative_to(root)}")
+    for line in verdicts.lines(rendered.refused):
+        click.echo(line, err=True)
+    verdicts.enforce(rendered.refused)
 
 
 @cli.group()

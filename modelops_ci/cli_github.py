@@ -60,7 +60,8 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
     if number is None and not dry_run:
         raise UserError("no pull request: pass --pr N (or run on a pull_request event)")
     diffs = report.metric_diffs(root, base or report.default_base())
-    body = report.comment_body(report.load_reports(root), diffs, marker=marker, link=report.run_url())
+    found = report.load_reports(root)
+    body = report.comment_body(found.reports, diffs, marker=marker, link=report.run_url(), refused=found.refused)
     if dry_run:
         click.echo(body)
         return

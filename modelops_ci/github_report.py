@@ -21,10 +21,10 @@ import re
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
@@ -32,6 +32,10 @@ from modelops_ci.github import GitHub, GitHubUnavailable, checked_slug
 from modelops_ci.layout import Layout
 from modelops_ci.offline import QUIET_ENV
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
+
+if TYPE_CHECKING:
+    from modelops_ci.report.render import Current
+    from modelops_ci.verdicts import Verdict
 
 MARKER = "modelops-ci:report"
 SUMMARY_LIMIT = 1024 * 1024  # bytes: GitHub's cap on a step's job summary
@@ -180,24 +184,25 @@ def _number(value: Any) -> bool:
 
 
 def comment_body(reports: list[dict[str, Any]], diffs: Diffs, *, marker: str = MARKER, link: str | None = None,
-                 limit: int = PR_COMMENT_LIMIT) -> str:
+                 limit: int = PR_COMMENT_LIMIT, refused: Sequence[Verdict] = ()) -> str:
     """The PR comment: marker, verdicts and collapsed reports, metric diffs, at most `limit` characters.
 
     When the reports do not fit whole they are shortened (least severe checks first) and the
-    comment says so, with a link to the run whose artifacts hold them in full.
+    comment says so, with a link to the run whose artifacts hold them in full. A `refused` pipeline
+    (its report missing, or made for other inputs) is listed as having no verdict for this commit.
     """
     from modelops_ci.report.markdown import summary
 
     head = marker_comment(marker) + "\n"
     footer = _footer(link)
     metrics = _metrics_section(diffs, budget=limit // 3)
-    if not reports:
+    if not reports and not refused:
         return _fit(head + "## ⛔ No gate results\n\nThe gates did not run (no `reports/<pipeline>/gates.json`): "
                     "see the job log." + metrics + footer, limit, link)
     note = _truncated_note(link)
     room = limit - len(head) - len(metrics) - len(footer) - len(note)
-    full = summary(reports)
-    shown = full if len(full) <= room else summary(reports, limit=room)
+    full = summary(reports, refused=refused)
+    shown = full if len(full) <= room else summary(reports, limit=room, refused=refused)
     return _fit(head + shown + (note if shown != full else "") + metrics + footer, limit, link)
 
 
@@ -259,11 +264,12 @@ def _fit(body: str, limit: int, link: str | None) -> str:
     return body[: limit - len(note)].rsplit("\n", 1)[0] + "\n" + note
 
 
-def load_reports(root: Path) -> list[dict[str, Any]]:
-    """Every reports/<pipeline>/gates.json, checked against its schema."""
-    from modelops_ci.report.render import discover, load
+def load_reports(root: Path) -> Current:
+    """Every gated pipeline's gates.json that is this commit's verdict (checked against its schema
+    and against compiled/<p>/dvc.lock), and the pipelines that have none."""
+    from modelops_ci.report.render import current
 
-    return [load(root / Layout(name).gates) for name in discover(root)]
+    return current(root)
 
 
 @dataclass(frozen=True)
@@ -359,8 +365,11 @@ class Annotation:
 def gate_annotations(root: Path) -> list[Annotation]:
     """One annotation per failed blocking gate in reports/*/gates.json, at its policy or spec line."""
     from modelops_ci import workspace
+    from modelops_ci.report.render import discover, load
 
-    failed = [(report["pipeline"], gate) for report in load_reports(root) for gate in report["gates"]
+    # Every report, current or not: an annotation only ever points at a failure, never says "ready".
+    reports = [load(root / Layout(name).gates) for name in discover(root)]
+    failed = [(report["pipeline"], gate) for report in reports for gate in report["gates"]
               if gate["status"] in ("fail", "error") and not gate.get("advisory")]
     if not failed:
         return []

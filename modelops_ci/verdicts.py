@@ -3,11 +3,15 @@ gate stages wrote, and decide the exit code (0 all passed, 1 any blocking gate f
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.gates import GATES
@@ -16,14 +20,15 @@ from modelops_ci.layout import COMPILED_DIR, Layout
 
 @dataclass(frozen=True)
 class Verdict:
-    """A pipeline's gates.json, read back."""
+    """A pipeline's gates.json, read back; `stale` says why it is no verdict for this commit."""
 
     pipeline: str
     report: dict[str, Any]
+    stale: str = ""
 
     @property
     def passed(self) -> bool:
-        return self.report.get("verdict") == "pass"
+        return not self.stale and self.report.get("verdict") == "pass"
 
     @property
     def gates(self) -> list[dict[str, Any]]:
@@ -88,10 +93,22 @@ def read(root: Path, name: str) -> Verdict:
         raise UserError(f"{Layout(name).gates}: missing or unreadable: run `modelops-ci run {name}`") from None
 
 
+def read_current(root: Path, name: str) -> Verdict:
+    """The pipeline's verdict if its gates.json was produced for the inputs in the workspace (the
+    commit's), else a Verdict that says why not and never passes."""
+    why = why_stale(root, name)
+    if why:
+        return Verdict(name, {}, stale=why)
+    return read(root, name)
+
+
 def lines(verdicts: list[Verdict]) -> list[str]:
     """One line per gate: pipeline, gate, status, reason."""
     out = []
     for verdict in verdicts:
+        if verdict.stale:
+            out.append(f"{verdict.pipeline}: NO VERDICT for this commit: {verdict.stale}")
+            continue
         out.append(f"{verdict.pipeline}: {verdict.report.get('verdict', '?').upper()}")
         for result in verdict.gates:
             flag = " (advisory)" if result.get("advisory") else ""
@@ -103,5 +120,147 @@ def enforce(verdicts: list[Verdict]) -> None:
     """Exit 1 (CheckFailed) when any pipeline's verdict is fail."""
     failed = [v for v in verdicts if not v.passed]
     if failed:
-        reasons = "; ".join(f"{v.pipeline}: {v.report.get('reason', 'failed')}" for v in failed)
+        reasons = "; ".join(f"{v.pipeline}: {_failure(v)}" for v in failed)
         raise CheckFailed(f"gate(s) failed: {reasons}")
+
+
+def _failure(verdict: Verdict) -> str:
+    if verdict.stale:
+        return f"no verdict for this commit: {verdict.stale}"
+    return str(verdict.report.get("reason", "failed"))
+
+
+# -- is gates.json this commit's verdict? --------------------------------------------------------
+#
+# gates.json is an output recorded in compiled/<p>/dvc.lock, so it cannot name the commit holding
+# it. It is bound to the commit through the lock instead: its md5 is the one the lock records for
+# the gates stage, every stage upstream of the gates ran on what the stage before it made (the
+# lock's chain is unbroken: no run stopped half-way), and every input and params value of those
+# stages that is in the workspace is the one the lock records. Data and models that are not
+# checked out (a reporting job without `dvc pull`) are judged by the chain alone.
+
+
+def why_stale(root: Path, name: str) -> str:
+    """Why reports/<name>/gates.json is not the verdict for the workspace's inputs ('' when it is)."""
+    layout = Layout(name)
+    rerun = f"run `modelops-ci run {name}` (and commit {layout.lock} and {layout.reports}/)"
+    if not (root / layout.gates).is_file():
+        return f"{layout.gates} is missing (a stage failed, or the gates have not run): {rerun}"
+    try:
+        problem = _first_problem(root, layout)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        problem = f"{layout.lock} or {layout.stages} cannot be read ({exc})"
+    return f"{problem}: {rerun}" if problem else ""
+
+
+def _first_problem(root: Path, layout: Layout) -> str:
+    from modelops_ci.registry.evidence import parse_lock
+
+    raw = (root / layout.lock).read_bytes() if (root / layout.lock).is_file() else b""
+    if not raw:
+        return f"{layout.lock} is missing: the gates of {layout.name} have no recorded run"
+    digests = parse_lock(raw).get("stages") or {}  # text: an md5 of digits stays text
+    values = (yaml.load(raw, Loader=_Yaml12Loader) or {}).get("stages") or {}  # noqa: S506 - a SafeLoader
+    defined = (yaml.safe_load((root / layout.stages).read_text(encoding="utf-8")) or {}).get("stages") or {}
+    chain = _upstream(defined, "gates")
+    checks = (_missing_stages(layout, defined, digests, chain), _report_digest(root, layout, digests),
+              _broken_chain(layout, digests, chain), _changed_files(root, layout, digests, chain),
+              _changed_params(root, layout, values, chain))
+    return next((problem for problem in checks if problem), "")
+
+
+def _upstream(defined: dict[str, Any], last: str) -> list[str]:
+    """`last` and every stage it depends on, in the order dvc.yaml lists them."""
+    producer = {_path(out): name for name, body in defined.items() for out in body.get("outs") or []}
+    wanted, todo = set(), [last]
+    while todo:
+        name = todo.pop()
+        if name in wanted or name not in defined:
+            continue
+        wanted.add(name)
+        todo += [producer[dep] for dep in defined[name].get("deps") or [] if dep in producer]
+    return [name for name in defined if name in wanted]
+
+
+def _path(entry: Any) -> str:
+    return str(next(iter(entry)) if isinstance(entry, dict) else entry)
+
+
+def _missing_stages(layout: Layout, defined: dict[str, Any], lock: dict[str, Any], chain: list[str]) -> str:
+    if "gates" not in chain:
+        return f"{layout.stages} has no gates stage: run `modelops-ci compile`"
+    for name in chain:
+        if name not in lock:
+            return f"stage '{name}' has no result in {layout.lock}: it never finished"
+        if str(lock[name].get("cmd")) != str(defined[name].get("cmd")):
+            return f"stage '{name}' of {layout.stages} changed since it ran"
+    return ""
+
+
+def _report_digest(root: Path, layout: Layout, lock: dict[str, Any]) -> str:
+    recorded = {str(out.get("path")): str(out.get("md5")) for out in lock["gates"].get("outs") or []}
+    if recorded.get(layout.gates) != _md5(root / layout.gates):
+        return f"{layout.gates} is not the report {layout.lock} records (it was made for other inputs)"
+    return ""
+
+
+def _broken_chain(layout: Layout, lock: dict[str, Any], chain: list[str]) -> str:
+    made = {str(out.get("path")): (name, str(out.get("md5"))) for name in chain for out in lock[name].get("outs") or []}
+    for name in chain:
+        for dep in lock[name].get("deps") or []:
+            producer, md5 = made.get(str(dep.get("path")), ("", str(dep.get("md5"))))
+            if md5 != str(dep.get("md5")):
+                return (f"stage '{name}' last ran on another {dep.get('path')} than stage '{producer}' "
+                        f"last made ({layout.lock}): a run stopped between them")
+    return ""
+
+
+def _changed_files(root: Path, layout: Layout, lock: dict[str, Any], chain: list[str]) -> str:
+    for name in chain:
+        for dep in lock[name].get("deps") or []:
+            path = root / str(dep.get("path"))
+            if path.is_file() and _md5(path) != str(dep.get("md5")):
+                return f"{dep.get('path')} changed since stage '{name}' ran"
+    return ""
+
+
+def _changed_params(root: Path, layout: Layout, lock: dict[str, Any], chain: list[str]) -> str:
+    for name in chain:
+        for file, recorded in (lock[name].get("params") or {}).items():
+            current = yaml.load((root / str(file)).read_text(encoding="utf-8"), Loader=_Yaml12Loader) or {}  # noqa: S506
+            for key, value in recorded.items():
+                if _dotted(current, str(key)) != value:
+                    return f"{file}: '{key}' changed since stage '{name}' ran"
+    return ""
+
+
+def _dotted(tree: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
+def _md5(path: Path) -> str:
+    """The md5 DVC 3 records for a file (of its bytes); '' for a missing file."""
+    if not path.is_file():
+        return ""
+    digest = hashlib.md5()  # noqa: S324 - DVC's content address, not a security check
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: DVC writes dvc.lock as YAML 1.2, where `yes`
+    (a class label) is a string, and params.yaml says the same values."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))

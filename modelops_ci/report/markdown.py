@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.layout import Layout
 from modelops_ci.report.render import (
@@ -39,6 +39,9 @@ from modelops_ci.report.render import (
 
 DEFAULT_LIMIT = 1_000_000  # bytes: GitHub caps a job summary at 1 MiB per step
 PR_COMMENT_LIMIT = 65_536  # GitHub caps a comment body at 65,536 characters (never more than bytes)
+if TYPE_CHECKING:
+    from modelops_ci.verdicts import Verdict
+
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "⛔"}
 MAX_CELL = 300
 MAX_BULLETS = 10
@@ -281,18 +284,22 @@ def _chart_group(row: dict[str, Any]) -> str:
 # --- every pipeline ----------------------------------------------------------------------------
 
 
-def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, generated: str | None = None) -> str:
+def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, generated: str | None = None,
+            refused: Iterable[Verdict] = ()) -> str:
     """reports/summary.md: every pipeline's verdict in one table, then each report collapsed —
-    one file a CI job can write as its job summary."""
-    reports = list(reports)
+    one file a CI job can write as its job summary. A `refused` pipeline has no verdict for this
+    commit (its report is missing or was made for other inputs): it is never ready."""
+    reports, refused = list(reports), list(refused)
     failing = [r for r in reports if r["verdict"] != "pass"]
-    icon = ICONS["fail" if failing else "pass"]
-    count = f"{len(reports)} pipeline{'s' if len(reports) != 1 else ''}"
-    title = (f"{len(failing)} of {count} not ready for production" if failing
-             else f"{'All ' if len(reports) > 1 else ''}{count} ready for production")
+    icon = ICONS["fail" if failing or refused else "pass"]
+    total = len(reports) + len(refused)
+    count = f"{total} pipeline{'s' if total != 1 else ''}"
+    title = (f"{len(failing) + len(refused)} of {count} not ready for production" if failing or refused
+             else f"{'All ' if total > 1 else ''}{count} ready for production")
     head = f"# {icon} {title}\n\n| Pipeline | Verdict | In plain words |\n|---|---|---|\n"
-    rows = [f"| {text(r['pipeline'], 100)} | {ICONS['pass' if r['verdict'] == 'pass' else 'fail']} "
-            f"{'ready' if r['verdict'] == 'pass' else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
+    rows = [_no_verdict_row(verdict) for verdict in refused]
+    rows += [f"| {text(r['pipeline'], 100)} | {ICONS['pass' if r['verdict'] == 'pass' else 'fail']} "
+             f"{'ready' if r['verdict'] == 'pass' else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
     footer = "\n<sub>" + (f"generated {text(generated, 80)} · " if generated else "") \
         + "one report per pipeline: reports/&lt;pipeline&gt;/report.md and report.html</sub>\n"
     kept = []
@@ -305,6 +312,11 @@ def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, ge
     if len(kept) < len(rows):
         kept.append(f"| and {len(rows) - len(kept)} more | | |\n")
     return head + "".join(kept) + "\n" + _embedded(reports[: len(kept)], budget) + footer
+
+
+def _no_verdict_row(verdict: Verdict) -> str:
+    return (f"| {text(verdict.pipeline, 100)} | {ICONS['error']} no verdict for this commit "
+            f"| {text(verdict.stale, 600)} |\n")
 
 
 def _embedded(reports: list[dict[str, Any]], budget: int) -> str:
