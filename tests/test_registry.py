@@ -23,7 +23,8 @@ from modelops_ci.cli import cli
 from modelops_ci.cli_registry import register_commands
 from modelops_ci.registry import evidence, tags
 from modelops_ci.registry import promote as writer
-from modelops_ci.registry.signing import SigningKey
+from modelops_ci.registry.signing import SigningKey, create_tag
+from modelops_ci.registry.verify import SKIP, verify
 from tests.conftest import BIN, PROJECT, git, run_cli, write
 
 register_commands(cli)  # until cli.py wires them (idempotent)
@@ -32,6 +33,12 @@ NAME = "loans"
 STAGES = ("dev", "staging", "production")
 DVC_YAML = "stages:\n  train:\n    cmd: modelops-ci step train loans\n"
 HOOK = PROJECT / "hooks" / "pre-push"
+
+
+def _replayed(repo: Path, name: str, stage: str) -> tags.Champion | None:
+    """The stage's holder as GTO's replay of every tag gives it (verification aside)."""
+    artifact = tags.state(tags.read(repo, names=[name])).get(name)
+    return artifact.stages.get(stage) if artifact else None
 
 
 def md5(text: str) -> str:
@@ -189,7 +196,7 @@ def test_promoting_an_older_version_again_makes_a_new_tag(reg: Registry) -> None
     assert writer.promote(reg.repo, NAME, "v1.1.0", "dev", reg.signing).tag == "loans#dev#2"
     back = writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
     assert (back.tag, back.created) == ("loans#dev#3", True)
-    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.0.0", reg.commits[0], "loans#dev#3")
+    assert _replayed(reg.repo, "dev") == tags.Champion("v1.0.0", reg.commits[0], "loans#dev#3")
 
 
 # -- bad input: exit 2 (a failed gate or skipped stage: exit 1) with a message naming the fix ---------
@@ -247,6 +254,60 @@ def test_remotes_reach_git_after_end_of_options(reg: Registry, tmp_path: Path) -
     assert writer.promote(reg.repo, NAME, "v0.9.0", "dev", reg.signing, remote=remote).pushed
     assert not marker.exists()
     assert set(reg.remote_tags()) == {"loans@v0.9.0", "loans#dev#1"}
+
+
+def test_a_leftover_identical_tag_that_does_not_verify_is_never_pushed(reg: Registry, tmp_path: Path) -> None:
+    """A re-run finds `loans#dev#1` already made here with the very evidence, but signed by a key the
+    policy does not allow: it was once pushed as is (exit 0). Now it is dropped and a tag that
+    verifies is made in its place."""
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0])
+    claimed = evidence.collect(reg.repo, NAME, reg.commits[0], version="v1.0.0", stage="dev")
+    stranger = SigningKey("ssh", str(make_ssh_key(tmp_path / "stranger")))
+    create_tag(reg.repo, "loans#dev#1", reg.commits[0], evidence.message("Promote loans v1.0.0 to dev", claimed),
+             stranger)
+    leftover = git("rev-parse", "refs/tags/loans#dev#1", cwd=reg.repo).strip()
+
+    code, out, err = reg.cli("promote", "loans@v1.0.0", "--to", "dev", "--signing-key", reg.key)
+    assert code == 0, err
+    assert "promoted loans@v1.0.0 to dev: loans#dev#1 (on origin)" in out  # made anew, not "already promoted"
+    pushed = reg.remote_tags()["loans#dev#1"]
+    assert pushed != leftover
+    assert verify(reg.repo, "loans#dev#1", approvals=SKIP).signer == "ci-bot"
+
+
+def _require_approvals(reg: Registry) -> None:
+    """main's policy (the trusted one) now asks for one approval to enter staging."""
+    write(reg.repo, f"policies/{NAME}.yaml", policy(NAME, STAGES) + "  promotion:\n    staging: {approvals: 1}\n")
+    git("commit", "-qam", "staging needs an approval", cwd=reg.repo)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=reg.repo)
+
+
+def test_a_stage_needing_approvals_without_a_pr_is_refused_before_signing(reg: Registry) -> None:
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0])
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
+    _require_approvals(reg)
+    for push in ("--push", "--no-push"):
+        code, _, err = reg.cli("promote", "loans@v1.0.0", "--to", "staging", push, "--signing-key", reg.key)
+        assert code == 2, err
+        assert "staging requires 1 approval(s) on the promotion pull request, and no --pr was given" in err
+        assert "nothing was signed" in err
+    assert tags.stage_tag(NAME, "staging", 2) not in git("tag", "--list", cwd=reg.repo).split()
+    assert set(reg.remote_tags()) == {"loans@v1.0.0", "loans#dev#1"}
+
+
+def test_a_tag_whose_approvals_cannot_be_checked_is_removed_not_pushed(reg: Registry,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a PR but no GitHub to ask, the signed tag cannot pass the approvals rule: it stays nowhere."""
+    writer.register(reg.repo, NAME, reg.signing, version="v1.0.0", rev=reg.commits[0])
+    writer.promote(reg.repo, NAME, "v1.0.0", "dev", reg.signing)
+    _require_approvals(reg)
+    for variable in ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(variable, raising=False)
+    code, _, err = reg.cli("promote", "loans@v1.0.0", "--to", "staging", "--pr", "7", "--signing-key", reg.key)
+    assert code == 2, err
+    assert "cannot tell the GitHub repository" in err and "Traceback" not in err
+    assert git("tag", "--list", "loans#staging#*", cwd=reg.repo) == ""
+    assert set(reg.remote_tags()) == {"loans@v1.0.0", "loans#dev#1"}
 
 
 def test_register_refuses_failed_gates_and_uncommitted_results(reg: Registry) -> None:
@@ -350,11 +411,11 @@ def test_unassigning_the_holder_hands_the_stage_back_and_withdrawn_versions_laps
         _tag(reg.repo, f"loans@v1.{index}.0", c[index])
     _tag(reg.repo, "loans#dev#1", c[0])
     _tag(reg.repo, "loans#dev#2", c[1])
-    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.1.0", c[1], "loans#dev#2")
+    assert _replayed(reg.repo, "dev") == tags.Champion("v1.1.0", c[1], "loans#dev#2")
     _tag(reg.repo, "loans#dev!#3", c[1])
-    assert tags.champion(reg.repo, NAME, "dev") == tags.Champion("v1.0.0", c[0], "loans#dev#1")
+    assert _replayed(reg.repo, "dev") == tags.Champion("v1.0.0", c[0], "loans#dev#1")
     _tag(reg.repo, "loans@v1.0.0!#4", c[0])
-    assert tags.champion(reg.repo, NAME, "dev") is None
+    assert _replayed(reg.repo, "dev") is None
     artifact = tags.state(tags.read(reg.repo))[NAME]
     assert artifact.latest == "v1.2.0" and not artifact.version("v1.0.0").active  # type: ignore[union-attr]
 
