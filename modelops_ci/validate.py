@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelops_ci import workspace
 from modelops_ci.errors import Problem
-from modelops_ci.spec.model import Pipeline
+from modelops_ci.spec.model import Pipeline, Policy
 from modelops_ci.spec.nodes import MDict, MList, locate
 from modelops_ci.spec.resolve import callable_slots
 from modelops_ci.workspace import Workspace
+
+# What specs may name code from when no policy says (`spec.allowed_imports`); the repository's
+# own modules are allowed too, as the default only.
+DEFAULT_ALLOWED_IMPORTS = ("modelops_ci", "sklearn")
+OWN_MODULES = "the repository's own modules"
+REVIEW_AS_CODE = ("a spec change that names code outside the allowed packages must be reviewed "
+                  "as code; a policy's spec.allowed_imports lists the allowed ones")
 
 
 def validate(root: Path, paths: Sequence[Path] = (), *, deep: bool = False) -> Workspace:
@@ -40,6 +49,60 @@ def deep_problems(space: Workspace) -> Iterator[Problem]:
             if reason:
                 yield _problem(node, key, ".".join(path), reason[0], reason[1])
         yield from _source_problems(space.root, pipeline)
+
+
+def import_warnings(space: Workspace) -> list[Problem]:
+    """Estimators and plug-ins named from outside the packages a pipeline's policies allow.
+
+    Plug-ins are code by design (DESIGN.md 7a): naming one is not wrong, so these are warnings,
+    but a reviewer of the spec change must review that code too. Nothing is imported.
+    """
+    found: set[Problem] = set()
+    for governed in space.governed:
+        allowed = allowed_imports(governed.policies)
+        for path, value, node, key in _callables(governed.pipeline.spec):
+            if not allowed.admits(value, space.root):
+                message = f"'{value}' is code outside the allowed packages ({allowed})"
+                found.add(_problem(node, key, ".".join(path), message, REVIEW_AS_CODE))
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class AllowedImports:
+    """The code a spec may name without it being reviewed as code."""
+
+    prefixes: tuple[str, ...]
+    own_modules: bool  # modules found in the repository itself
+
+    def admits(self, dotted: str, root: Path) -> bool:
+        module = dotted.replace(":", ".")
+        if any(module == prefix or module.startswith(f"{prefix}.") for prefix in self.prefixes):
+            return True
+        return self.own_modules and _is_own_module(module.partition(".")[0], root)
+
+    def __str__(self) -> str:
+        names = list(self.prefixes)
+        if self.own_modules:
+            names.append(OWN_MODULES)
+        return ", ".join(names)
+
+
+def allowed_imports(policies: Iterable[Policy]) -> AllowedImports:
+    """What the `spec.allowed_imports` of a pipeline's policies allow: any one's list may allow a
+    path; with no list at all, the default (which alone includes the repository's modules)."""
+    listed: set[str] = set()
+    for policy in policies:
+        listed.update(str(prefix) for prefix in policy.doc["spec"].get("allowed_imports") or ())
+    if listed:
+        return AllowedImports(tuple(sorted(listed)), own_modules=False)
+    return AllowedImports(DEFAULT_ALLOWED_IMPORTS, own_modules=True)
+
+
+def _is_own_module(top: str, root: Path) -> bool:
+    """Whether the top-level module `top` is found in the repository (looked up, not imported)."""
+    if not top.isidentifier():
+        return False
+    return importlib.machinery.PathFinder.find_spec(top, [str(root)]) is not None
 
 
 def _callables(spec: MDict) -> Iterator[tuple[tuple[str, ...], str, Any, Any]]:
