@@ -46,9 +46,10 @@ def save(model: Any, path: Path, card: Path, facts: dict[str, Any], *,
     held = types_held(path, blob)
     refused = sorted(set(held) - model_types.trusted(extra_types))
     if refused:
-        raise UserError(f"{path}: the model holds types outside the trusted list: {', '.join(refused)}; "
-                        "it could not be loaded safely later: use scikit-learn estimators, or, if "
-                        f"building these types runs no code, {_HOW_TO_TRUST}")
+        raise UserError(f"{path}: the model holds types outside the trusted list: "
+                        f"{', '.join(refused)}; it could not be loaded safely later: use "
+                        f"scikit-learn estimators, or, if building these types runs no code, "
+                        f"{_HOW_TO_TRUST}")
     sha256 = hashlib.sha256(blob).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, blob)
@@ -67,9 +68,9 @@ def load(path: Path, card: Path, *, extra_types: Iterable[str] = ()) -> tuple[An
     refused = sorted(set(types_held(path, blob)) - trusted)
     if refused:
         raise ModelIntegrityError(f"{path}: holds types outside the trusted list "
-                                  f"({', '.join(refused)}): refusing to load it, nothing was built; "
-                                  f"retrain with scikit-learn estimators, or, if building these types "
-                                  f"runs no code, {_HOW_TO_TRUST}")
+                                  f"({', '.join(refused)}): refusing to load it, nothing was "
+                                  "built; retrain with scikit-learn estimators, or, if building "
+                                  f"these types runs no code, {_HOW_TO_TRUST}")
     return _rebuild(path, blob, trusted), facts
 
 
@@ -78,15 +79,17 @@ def _read_checked(path: Path, card: Path, facts: dict[str, Any]) -> bytes:
     try:
         blob = path.read_bytes()
     except OSError as exc:
-        raise ModelIntegrityError(f"{path}: cannot read the model ({exc.strerror}): {RESTORE}") from None
+        raise ModelIntegrityError(f"{path}: cannot read the model ({exc.strerror}): "
+                                  f"{RESTORE}") from None
     recorded = facts.get("sha256")
     if not isinstance(recorded, str):
-        raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to load it; "
-                                  "retrain the model")
+        raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to "
+                                  "load it; retrain the model")
     actual = hashlib.sha256(blob).hexdigest()
     if actual != recorded:
         raise ModelIntegrityError(f"{path}: sha256 {actual[:12]}… does not match the recorded "
-                                  f"{recorded[:12]}… in {card.name}: refusing to load it; {RESTORE}")
+                                  f"{recorded[:12]}… in {card.name}: refusing to load it; "
+                                  f"{RESTORE}")
     return blob
 
 
@@ -98,8 +101,9 @@ def types_held(path: Path, blob: bytes) -> list[str]:
     _check_sizes(path, blob)
     try:
         return sorted(sio.get_untrusted_types(data=blob))
-    except Exception as exc:  # the schema is anyone's to write: whatever skops raises on it is the file's
-        raise ModelIntegrityError(f"{path}: not a readable skops file ({_reason(exc)}): {RESTORE}") from None
+    except Exception as exc:  # anyone may write the schema: whatever skops raises is the file's
+        raise ModelIntegrityError(f"{path}: not a readable skops file ({_reason(exc)}): "
+                                  f"{RESTORE}") from None
 
 
 def _check_sizes(path: Path, blob: bytes) -> None:
@@ -114,7 +118,7 @@ def _check_sizes(path: Path, blob: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
             entries = archive.infolist()
-    except Exception as exc:  # the bytes are anyone's: whatever zipfile raises on them is the file's
+    except Exception as exc:  # anyone may write the bytes: whatever zipfile raises is the file's
         raise ModelIntegrityError(f"{path}: not a skops file ({_reason(exc)}): {RESTORE}") from None
     schema = max((e.file_size for e in entries if e.filename == "schema.json"), default=0)
     total = sum(e.file_size for e in entries)
@@ -130,8 +134,9 @@ def _rebuild(path: Path, blob: bytes, trusted: frozenset[str]) -> Any:
 
     try:
         return sio.loads(blob, trusted=sorted(trusted))
-    except Exception as exc:  # constructors run on arguments anyone could write: any failure is the file's
-        raise ModelIntegrityError(f"{path}: cannot be rebuilt ({_reason(exc)}): {RESTORE}") from None
+    except Exception as exc:  # the file chose the constructors and their arguments
+        reason = _reason(exc)
+        raise ModelIntegrityError(f"{path}: cannot be rebuilt ({reason}): {RESTORE}") from None
 
 
 def _reason(exc: Exception) -> str:
@@ -144,8 +149,9 @@ def _reason(exc: Exception) -> str:
 def read_card(card: Path) -> dict[str, Any]:
     try:
         facts = json.loads(card.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
-        raise ModelIntegrityError(f"{card}: cannot read the model card ({exc}): retrain the model") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise ModelIntegrityError(f"{card}: cannot read the model card ({_reason(exc)}): "
+                                  "retrain the model") from None
     if not isinstance(facts, dict):
         raise ModelIntegrityError(f"{card}: the model card is not a JSON object: retrain the model")
     return facts
