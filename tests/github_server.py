@@ -159,9 +159,9 @@ class FakeGitHub:
     def add_pull(self, repo: str = REPO, number: int | None = None, *, author: str = "alice",
                  head_sha: str | None = None, head_ref: str = "promote/model", base_ref: str = "main",
                  title: str = "Promote model", body: str = "", merged: bool = False,
-                 files: Mapping[str, str | None] | None = None,
-                 base_files: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """A pull request (the "Get a pull request" shape); `head_sha` defaults to a fresh sha.
+                 files: Mapping[str, str | None] | None = None, base_files: Mapping[str, str] | None = None,
+                 base_sha: str | None = None) -> dict[str, Any]:
+        """A pull request (the "Get a pull request" shape); `head_sha` and `base_sha` default to fresh shas.
 
         `files` (path -> text, None: deleted) is what its commit changes on a base holding
         `base_files`: the PR's diff (list pull request files) and the head's content follow from it.
@@ -171,7 +171,7 @@ class FakeGitHub:
         record["_next_number"] = max(record["_next_number"], number + 1)
         api = f"{self.url}/repos/{repo}"
         sha = head_sha or self._sha()
-        base_sha = self._sha()
+        base_sha = base_sha or self._sha()
         now = self._now()
         pull = {
             "url": f"{api}/pulls/{number}", "id": next(self._ids), "node_id": "PR_kwDOfake",
@@ -233,7 +233,8 @@ class FakeGitHub:
 
     def serve_git(self, repo: str, git_dir: Path) -> None:
         """Answer pull request files and contents for commits not given as `files` from the git
-        repository at `git_dir` (e.g. the bare origin a test pushes promotion branches to)."""
+        repository at `git_dir` (e.g. the bare origin a test pushes promotion branches to); a PR
+        created through the API then starts at its branches' commits there."""
         self.git_dirs[repo] = git_dir
 
     def add_review(self, repo: str, number: int, login: str, state: str, *, commit_id: str | None = None,
@@ -458,8 +459,10 @@ class FakeGitHub:
         if missing or not (body.get("title") or body.get("issue")):
             return error(422, errors=[{"resource": "PullRequest", "code": "missing_field", "field": f}
                                       for f in missing or ["title"]])
+        shas = {side: self._git_commit(m["repo"], body[side]) for side in ("head", "base")}
         pull = self.add_pull(m["repo"], author=self.actor, head_ref=body["head"], base_ref=body["base"],
-                             title=body["title"], body=body.get("body") or "")
+                             title=body["title"], body=body.get("body") or "", head_sha=shas["head"],
+                             base_sha=shas["base"])
         pull["user"] = self.user(self.actor, "Bot")
         return Reply(201, _public(pull), {"Location": pull["url"]})
 
@@ -507,6 +510,10 @@ class FakeGitHub:
         done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
                               cwd=self.git_dirs[repo], capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else None
+
+    def _git_commit(self, repo: str, branch: str) -> str | None:
+        """The commit of `branch` in the repository `serve_git` gave, or None without one."""
+        return self._resolve(repo, f"refs/heads/{branch}") if repo in self.git_dirs else None
 
     def _git(self, repo: str, *args: str) -> str:
         return subprocess.run(["git", *args], cwd=self.git_dirs[repo], capture_output=True, text=True,

@@ -1,7 +1,8 @@
 """The GitHub side of CI against a local fake GitHub and real git + DVC repos: the one PR comment
 (metric diffs from `dvc metrics diff`, found by its marker and updated, cut to 65,536 characters),
 `::error` annotations at the policy line behind a failed gate, the job summary under 1 MiB, and
-promotion requests (branch, commit, push, PR) — with bad names and every way the API can fail."""
+promotion requests (branch, commit, push, PR) — with bad names and every way the API can fail — and
+that a merged request is what the approvals rule counts, read from GitHub's view of the pushed git."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from modelops_ci.github_report import (
     workflow_command,
 )
 from modelops_ci.promotion_request import open_request, parse
+from modelops_ci.registry import approvals
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.conftest import git, run_cli, write
 from tests.github_server import REPO, TOKEN, Call, FakeGitHub, Reply, error, serving
@@ -465,6 +467,40 @@ def test_after_staging_production_can_be_requested(registered: RegistryRepo, gh:
     request = parse("loans@v1.0.0", "production")
     opened = open_request(registered.root, request, client=fast_client(gh), slug=REPO)
     assert opened.created and opened.pushed and opened.branch == "promote/loans-v1.0.0-to-production"
+
+
+def test_the_merged_request_is_what_approvals_count_for_and_a_later_commit_is_not(
+        registered: RegistryRepo, gh: FakeGitHub, tmp_path: Path) -> None:
+    origin = tmp_path / "origin.git"
+    gh.serve_git(REPO, origin)  # the PR's files and contents come from what was pushed
+    opened = open_request(registered.root, parse("loans@v1.0.0", "staging"), client=fast_client(gh), slug=REPO)
+    pull = gh.pulls[(REPO, opened.number)]
+    assert pull["head"]["sha"] == opened.commit
+    gh.add_review(REPO, opened.number, "bob", "APPROVED")
+    promotion = approvals.Promotion("loans", "v1.0.0", "staging", registered.commit)
+
+    def judged() -> approvals.ApprovalResult:
+        return approvals.check(fast_client(gh), REPO, opened.number, promotion, required=1, reviewers=["bob"])
+
+    assert judged().rule == "pr-not-merged"
+    gh.merge(REPO, opened.number)
+    assert judged().ok, judged().reason
+    listed = fast_client(gh).get_paginated(f"{PULLS}/{opened.number}/files")
+    assert [(f["filename"], f["status"], f["deletions"]) for f in listed] == [("deployments/staging.yaml", "added", 0)]
+    assert "\n+      version: v1.0.0\n" in listed[0]["patch"]
+
+    # One more commit on the request's branch, approved at the new head: no longer only the deployment.
+    work = tmp_path / "work"
+    git("clone", "-q", "-b", opened.branch, str(origin), str(work), cwd=tmp_path)
+    write(work, "README.md", "also this\n")
+    git("add", "README.md", cwd=work)
+    git("commit", "-qm", "and a README", cwd=work)
+    git("push", "-q", "origin", opened.branch, cwd=work)
+    gh.push(REPO, opened.number, git("rev-parse", "HEAD", cwd=work).strip())
+    gh.add_review(REPO, opened.number, "bob", "APPROVED")
+    result = judged()
+    assert (result.ok, result.rule) == (False, "pr-wrong-change")
+    assert "changes README.md (added), deployments/staging.yaml (added)" in result.reason
 
 
 @pytest.mark.parametrize(("status", "expected"), [(403, EXIT_USER_ERROR), (502, EXIT_GATE_FAILED)])
