@@ -154,27 +154,55 @@ def registry() -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.option("--deprecated", is_flag=True, help="Include names retired with name@deprecated.")
+@click.option("--trust-ref", help="Read allowed signers and policies from this ref (default: origin's default "
+                                  "branch, else main/master).")
 @_repo_option
-def show(name: str | None, as_json: bool, deprecated: bool, repo: Path) -> None:
-    """Show every name's latest version and the version in each stage (or NAME's versions)."""
+def show(name: str | None, as_json: bool, deprecated: bool, trust_ref: str | None, repo: Path) -> None:
+    """Show every name's latest version and the version in each stage (or NAME's versions).
+
+    Only tags that verify (offline rules) count; the others are listed as not counted.
+    """
+    from modelops_ci.registry import state as registry_state
     from modelops_ci.registry import tags
 
     root = _root(repo)
-    state = tags.state(tags.read(root, names=[name] if name else ()))
+    verified = registry_state.read(root, [name] if name else (), trust_ref=trust_ref)
     if name is not None:
-        if name not in state:
+        if name not in verified.names():
             raise UserError(f"unknown name '{name}': no registry tags for it (`modelops-ci registry show` "
                             "lists the names)")
-        return _show_one(state[name], as_json)
-    shown = [a for a in state.values() if deprecated or not a.deprecated]
+        return _show_one(verified.artifacts.get(name) or tags.Artifact(name, (), {}), verified, as_json)
+    shown = [a for a in verified.artifacts.values() if deprecated or not a.deprecated]
     stages = _stage_columns(root, shown)
     if as_json:
-        return _echo_json({"stages": stages, "artifacts": [_artifact_json(a) for a in shown]})
+        return _echo_json({"stages": stages, "artifacts": [_artifact_json(a) for a in shown],
+                           **_unverified_json(verified)})
     rows = [["name", "latest", *(f"#{s}" for s in stages)]]
     rows += [[a.name + (" (deprecated)" if a.deprecated else ""), a.latest or "-",
               *(_short(a.stages[s].version) if s in a.stages else "-" for s in stages)] for a in shown]
-    click.echo(_table(rows) if shown else "the registry is empty: `modelops-ci register NAME` adds a version")
+    empty = "no verified registry tags: `modelops-ci register NAME` adds a version"
+    click.echo(_table(rows) if shown else empty)
+    _echo_unverified(verified.refused, verified.untrusted)
     return None
+
+
+def _unverified_json(verified: Any) -> dict[str, Any]:
+    refused = [{"tag": r.tag, "rule": r.rule, "reason": r.reason} for r in verified.refused]
+    return {"trust_ref": verified.trust_ref or None, "unverified": refused}
+
+
+def _echo_unverified(refused: Sequence[Any], untrusted: str, limit: int = 20) -> None:
+    """The tags that were not counted, and why: a refused tag is shown, never silently dropped."""
+    if not refused:
+        return
+    if untrusted:
+        click.echo(f"\n{len(refused)} tag(s) not counted: nothing can be verified here: {untrusted}")
+        return
+    click.echo(f"\n{len(refused)} tag(s) do not verify and are not counted:")
+    for result in refused[:limit]:
+        click.echo(f"  {result.tag}  [{result.rule}] {result.reason}")
+    if len(refused) > limit:
+        click.echo(f"  … and {len(refused) - limit} more: `modelops-ci verify --all` lists every one")
 
 
 def _short(version: str) -> str:
@@ -186,18 +214,21 @@ def _artifact_json(artifact: Any) -> dict[str, Any]:
             "stages": {s: {"version": c.version, "commit": c.commit, "tag": c.tag} for s, c in artifact.stages.items()}}
 
 
-def _show_one(artifact: Any, as_json: bool) -> None:
+def _show_one(artifact: Any, verified: Any, as_json: bool) -> None:
     held: dict[str, list[str]] = {}
     for stage, champion in artifact.stages.items():
         held.setdefault(champion.commit, []).append(stage)
     versions = [{"version": v.version, "commit": v.commit, "tag": v.tag, "date": v.date, "active": v.active,
                  "stages": held.get(v.commit, []) if v.active else []} for v in reversed(artifact.versions)]
+    refused = verified.refused_of(artifact.name)
     if as_json:
-        return _echo_json({**_artifact_json(artifact), "versions": versions})
+        unverified = [{"tag": r.tag, "rule": r.rule, "reason": r.reason} for r in refused]
+        return _echo_json({**_artifact_json(artifact), "versions": versions, "unverified": unverified})
     rows = [["version", "stages", "commit", "registered", "status"]]
     rows += [[v["version"], ", ".join(v["stages"]) or "-", v["commit"][:7], _when(v["date"]),
               "active" if v["active"] else "deregistered"] for v in versions]
-    click.echo(_table(rows) if versions else f"{artifact.name} has no registered version")
+    click.echo(_table(rows) if versions else f"{artifact.name} has no verified registered version")
+    _echo_unverified(refused, verified.untrusted)
     return None
 
 
@@ -224,16 +255,19 @@ def history(name: str, as_json: bool, repo: Path) -> None:
     """List NAME's registry events, oldest first: registrations, stage assignments and so on."""
     from dataclasses import asdict
 
+    from modelops_ci.registry import state as registry_state
     from modelops_ci.registry import tags
 
-    events = tags.history(tags.read(_root(repo), names=[name]), name)
+    root = _root(repo)
+    events = tags.history(tags.read(root, names=[name]), name)
     if not events:
         raise UserError(f"unknown name '{name}': no registry tags for it (`modelops-ci registry show`)")
+    verified = registry_state.read(root, [name]).refs
     if as_json:
-        return _echo_json([asdict(e) for e in events])
-    rows = [["timestamp", "event", "version", "stage", "commit", "tag", "by"]]
-    rows += [[_when(e.date), e.event, _short(e.version or "-"), e.stage or "-", e.commit[:7], e.tag, e.tagger]
-             for e in events]
+        return _echo_json([{**asdict(e), "verified": e.tag in verified} for e in events])
+    rows = [["timestamp", "event", "version", "stage", "commit", "tag", "by", "verified"]]
+    rows += [[_when(e.date), e.event, _short(e.version or "-"), e.stage or "-", e.commit[:7], e.tag, e.tagger,
+              "yes" if e.tag in verified else "NO"] for e in events]
     click.echo(_table(rows))
     return None
 

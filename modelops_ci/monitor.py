@@ -32,7 +32,7 @@ from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.github import GitHub, GitHubError, checked_slug, repository
 from modelops_ci.github_report import checked_ref
 from modelops_ci.layout import COMPILED_DIR, Layout
-from modelops_ci.registry import tags
+from modelops_ci.registry import state, tags
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 
 MARKER = "modelops-ci:monitor"
@@ -123,6 +123,12 @@ def monitor(root: Path, pipelines: Iterable[str] = (), *, batch: str | None = No
 # -- what to watch ----------------------------------------------------------------------------------
 
 
+def _not_held(registry: state.VerifiedRegistry, name: str, stage: str) -> str:
+    refused = [r.tag for r in registry.refused_of(name) if (p := tags.parse(r.tag)) and p.stage == stage]
+    unverified = f" (not counted, they do not verify: {', '.join(refused[:3])})" if refused else ""
+    return f"no verified version holds '{stage}'{unverified}"
+
+
 def _watched(root: Path, wanted: list[str], stage: str,
              batch: str | None) -> tuple[list[tuple[str, tags.Champion, Batch | str]], list[Skipped]]:
     compiled = sorted(p.parent.name for p in (root / COMPILED_DIR).glob("*/params.yaml"))
@@ -131,14 +137,15 @@ def _watched(root: Path, wanted: list[str], stage: str,
         raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
                         f"(compiled: {', '.join(compiled) or 'none'})")
     candidates, skipped = [], []
+    registry = state.read(root, wanted or compiled)  # the verified tags alone say who holds a stage
     for name in wanted or compiled:
         current = _drift_current(root, name)
         if batch is None and not current:
             skipped.append(Skipped(name, "no drift.current in its spec"))
             continue
-        champion = tags.champion(root, name, stage)
+        champion = registry.champion(name, stage)
         if champion is None:
-            skipped.append(Skipped(name, f"no version holds '{stage}'"))
+            skipped.append(Skipped(name, _not_held(registry, name, stage)))
             continue
         candidates.append((name, champion, current))
     if batch is not None and len(candidates) > 1:

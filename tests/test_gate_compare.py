@@ -20,6 +20,7 @@ from modelops_ci.gates.context import GateContext
 from modelops_ci.registry import tags
 from modelops_ci.steps.context import load_context
 from tests.conftest import LOANS_SPEC, git, run_cli, write
+from tests.registry_fixtures import evidence_message, make_key, policy_yaml, sign_tag, signer_line
 
 # -- registry tags (GTO grammar) ---------------------------------------------------------------
 
@@ -61,6 +62,12 @@ def test_next_counter_counts_per_name() -> None:
     assert tags.next_counter(existing, "other") == 1
 
 
+def _replayed(repo: Path, name: str, stage: str) -> tags.Champion | None:
+    """The stage's holder as GTO's replay of every tag gives it (verification aside)."""
+    artifact = tags.state(tags.read(repo, names=[name])).get(name)
+    return artifact.stages.get(stage) if artifact else None
+
+
 def _commit(repo: Path, name: str) -> str:
     write(repo, name, name)
     git("add", name, cwd=repo)
@@ -86,15 +93,15 @@ def tagged(tmp_path: Path) -> tuple[Path, list[str]]:
 
 def test_champion_is_the_latest_assignment_of_the_stage(tagged: tuple[Path, list[str]]) -> None:
     repo, commits = tagged
-    assert tags.champion(repo, "loans", "production") is None
+    assert _replayed(repo, "loans", "production") is None
     _tag(repo, "loans#production#1", commits[0])
     _tag(repo, "loans#staging#2", commits[2])
     _tag(repo, "loans#production#3", commits[1])
     _tag(repo, "sales#production#4", commits[2])
     git("tag", "loans#production#9", commits[2], cwd=repo)  # lightweight: not a registry event
-    found = tags.champion(repo, "loans", "production")
+    found = _replayed(repo, "loans", "production")
     assert found == tags.Champion("v1.1.0", commits[1], "loans#production#3")
-    assert tags.champion(repo, "loans", "staging") == tags.Champion("v1.2.0", commits[2], "loans#staging#2")
+    assert _replayed(repo, "loans", "staging") == tags.Champion("v1.2.0", commits[2], "loans#staging#2")
 
 
 def test_unassigning_or_deprecating_clears_the_stage(tagged: tuple[Path, list[str]]) -> None:
@@ -102,25 +109,25 @@ def test_unassigning_or_deprecating_clears_the_stage(tagged: tuple[Path, list[st
     _tag(repo, "loans#production#1", commits[0])
     _tag(repo, "loans#production#2", commits[1])
     _tag(repo, "loans#production!#3", commits[0])  # unassigns an older holder: no effect
-    assert tags.champion(repo, "loans", "production") == tags.Champion(
+    assert _replayed(repo, "loans", "production") == tags.Champion(
         "v1.1.0", commits[1], "loans#production#2")
     _tag(repo, "loans#production!#4", commits[1])
-    assert tags.champion(repo, "loans", "production") is None
+    assert _replayed(repo, "loans", "production") is None
     _tag(repo, "loans#production#5", commits[2])
     _tag(repo, "loans@deprecated#6", commits[2])
-    assert tags.champion(repo, "loans", "production") is None
+    assert _replayed(repo, "loans", "production") is None
 
 
 def test_an_unregistered_commit_is_named_by_its_hash(tagged: tuple[Path, list[str]]) -> None:
     repo, _ = tagged
     commit = _commit(repo, "f3")
     _tag(repo, "loans#production#1", commit)
-    assert tags.champion(repo, "loans", "production") == tags.Champion(commit, commit, "loans#production#1")
+    assert _replayed(repo, "loans", "production") == tags.Champion(commit, commit, "loans#production#1")
 
 
 def test_champion_outside_git_is_a_registry_error(tmp_path: Path) -> None:
     with pytest.raises(tags.RegistryError, match="git repository"):
-        tags.champion(tmp_path, "loans", "production")
+        _replayed(tmp_path, "loans", "production")
 
 
 # -- McNemar and DeLong against references --------------------------------------------------------
@@ -389,13 +396,18 @@ def test_challenger_against_the_production_champion(ml_repo: Path) -> None:
     assert _evaluate(repo, metric="roc_auc", allow_first=True).status == "pass"
 
     # v1: record the outputs in dvc.lock, push them, commit, register and promote to production
+    # with signed tags that verify: the champion comes from verified tags only
+    key = make_key(repo.parent / "keys", "ci-bot")
+    write(repo, "policies/allowed_signers", signer_line(key, "ci-bot") + "\n")
+    write(repo, "policies/test.yaml", policy_yaml(signers={}, approvals={}, gates=()))
+    assert run_cli("compile", cwd=repo).exit_code == 0
     _dvc(repo, "commit", "-f", *(f"compiled/loans/dvc.yaml:{s}" for s in ("ingest", "split", "train", "evaluate")))
     _dvc(repo, "push")
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "loans v1", cwd=repo)
     v1 = git("rev-parse", "HEAD", cwd=repo).strip()
-    git("tag", "-a", "loans@v1.0.0", "-m", "register loans v1.0.0", cwd=repo)
-    git("tag", "-a", "loans#production#1", "-m", "promote loans v1.0.0 to production", cwd=repo)
+    for tag, stage in (("loans@v1.0.0", None), ("loans#staging#1", "staging"), ("loans#production#2", "production")):
+        sign_tag(repo, tag, v1, evidence_message(repo, v1, version="v1.0.0", stage=stage), key.signing_key)
     v1_metrics = json.loads((repo / "reports/loans/metrics.json").read_text())
 
     same = _gate(repo)
@@ -408,8 +420,12 @@ def test_challenger_against_the_production_champion(ml_repo: Path) -> None:
     assert run_cli("compile", cwd=repo).exit_code == 0
     shutil.rmtree(repo / ".dvc" / "cache")
     _run_steps(repo, "train", "evaluate")
+    # anyone can make a tag in a clone: an unsigned production tag on another commit changes nothing
+    git("commit", "-qm", "an unreviewed model", "--allow-empty", cwd=repo)
+    forged = git("rev-parse", "HEAD", cwd=repo).strip()
+    git("tag", "-a", "loans#production#3", "-m", "promote loans to production", forged, cwd=repo)
     report = _gate(repo)
-    assert report["details"]["champion"] == {"version": "v1.0.0", "commit": v1, "tag": "loans#production#1"}
+    assert report["details"]["champion"] == {"version": "v1.0.0", "commit": v1, "tag": "loans#production#2"}
     assert report["n"] == 120
     bootstrapped, delong = report["checks"]
     assert (bootstrapped["name"], delong["name"]) == ("paired_bootstrap", "delong")
@@ -426,7 +442,7 @@ def test_challenger_against_the_production_champion(ml_repo: Path) -> None:
     accuracy = _evaluate(repo, metric="accuracy", margin=0.5)
     assert [c.name for c in accuracy.checks] == ["paired_bootstrap", "mcnemar"]
     assert accuracy.checks[0].details["champion"] == pytest.approx(v1_metrics["accuracy"])
-    assert _evaluate(repo, metric="roc_auc", against="staging").status == "fail"  # nobody at staging
+    assert _evaluate(repo, metric="roc_auc", against="dev").status == "fail"  # nobody holds dev
 
     predictions = repo / "reports/loans/predictions.parquet"
     pd.read_parquet(predictions).iloc[:-1].to_parquet(predictions)

@@ -26,7 +26,9 @@ register_commands(cli)
 
 ISSUES = f"/repos/{REPO}/issues"
 PULLS = f"/repos/{REPO}/pulls"
-DRIFT_GATE = "drift: {alpha: 0.05, max_drifted_share: 0.3, multivariate: false}"
+# Advisory: the champion was trained before the policy asked for drift, and its tags must still
+# verify against that policy (monitoring ignores `advisory`, see monitor.py).
+DRIFT_GATE = "drift: {alpha: 0.05, max_drifted_share: 0.3, multivariate: false, advisory: true}"
 
 
 def batch(seed: int, shift: dict[str, float] | None = None) -> str:
@@ -60,7 +62,8 @@ def repo(_template: Path, tmp_path: Path) -> RegistryRepo:
     git("add", "-A", cwd=made.root)
     git("commit", "-qm", "monitor loans", cwd=made.root)
     register(made, "ci-bot", version="v1.0.0")
-    assign(made, "production", 1, "release-managers")
+    assign(made, "staging", 1, "ci-bot")
+    assign(made, "production", 2, "release-managers")
     with_origin(made.root, tmp_path)
     return made
 
@@ -115,7 +118,7 @@ def test_the_policy_threshold_decides_what_is_drift(repo: RegistryRepo, gh: Fake
     (calm,) = monitor(repo.root, open_as="none").outcomes
     assert calm.status in ("pass", "warn")  # a shift in the model's scores is a warning
     assert calm.reason.startswith("1 of 4 features changed significantly (income); the policy allows at most 30%")
-    setup_monitoring(repo, "drift: {alpha: 0.05, max_drifted_share: 0.2, multivariate: false}")
+    setup_monitoring(repo, "drift: {alpha: 0.05, max_drifted_share: 0.2, multivariate: false, advisory: true}")
     strict = monitor(repo.root, open_as="none")
     assert [(o.status, o.reason) for o in strict.outcomes] == [
         ("fail", "1 of 4 features changed significantly (income); the policy allows at most 20%")]
@@ -198,7 +201,22 @@ def test_models_not_in_production_are_not_monitored(_template: Path, tmp_path: P
     setup_monitoring(made)
     write(made.root, "data/batches/2024-01.csv", batch(seed=12, shift={"income": 30.0}))
     done = run_cli("monitor", "-C", made.root)
-    assert done.exit_code == 0 and "loans: not monitored (no version holds 'production')" in done.stdout
+    assert done.exit_code == 0 and "loans: not monitored (no verified version holds 'production')" in done.stdout
+    assert not (made.root / "reports/loans/monitor.json").exists() and gh.calls == []
+
+
+def test_an_unsigned_production_tag_is_not_watched(_template: Path, tmp_path: Path, gh: FakeGitHub) -> None:
+    made = trained_repo(_template, tmp_path / "repo")
+    setup_monitoring(made)
+    write(made.root, "data/batches/2024-01.csv", batch(seed=12, shift={"income": 30.0}))
+    git("add", "-A", cwd=made.root)
+    git("commit", "-qm", "monitor loans", cwd=made.root)
+    git("tag", "-a", "loans@v9.0.0", "-m", "register", cwd=made.root)
+    git("tag", "-a", "loans#production#1", "-m", "promote", cwd=made.root)
+    done = run_cli("monitor", "-C", made.root)
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert ("loans: not monitored (no verified version holds 'production' (not counted, they do not verify: "
+            "loans#production#1))") in done.stdout
     assert not (made.root / "reports/loans/monitor.json").exists() and gh.calls == []
 
 

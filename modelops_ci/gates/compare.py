@@ -32,6 +32,7 @@ from modelops_ci.gates.result import Check, GateResult, Status, error, worst
 if TYPE_CHECKING:
     from modelops_ci.gates.context import GateContext
     from modelops_ci.registry.tags import Champion
+    from modelops_ci.registry.verify import VerifyResult
 
 GATE = "compare"
 RESAMPLES = 1000
@@ -205,15 +206,17 @@ def compare_predictions(task: str, y_true: Any, challenger: Any, champion: Any, 
 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
-    from modelops_ci.registry import tags
+    from modelops_ci.errors import UserError
+    from modelops_ci.registry import state
 
     stage = str(settings.get("against") or _last_stage(ctx))
     try:
-        found = tags.champion(ctx.step.root, ctx.name, stage)
-    except tags.RegistryError as exc:
+        found, registry = state.champion(ctx.step.root, ctx.name, stage)
+    except UserError as exc:
         return error(GATE, str(exc))
     if found is None:
-        return _no_champion(ctx.name, stage, bool(settings.get("allow_first", False)))
+        refused = _refused_note(registry.refused_of(ctx.name), stage)
+        return _no_champion(ctx.name, stage, bool(settings.get("allow_first", False)), refused)
     where = {"against": stage, "champion": {"version": found.version, "commit": found.commit,
                                             "tag": found.tag}}
     from modelops_ci.model_store import ModelIntegrityError
@@ -234,8 +237,21 @@ def _last_stage(ctx: GateContext) -> str:
     return str(stages[-1]) if stages else DEFAULT_STAGE
 
 
-def _no_champion(name: str, stage: str, allow_first: bool) -> GateResult:
-    missing = f"no champion: no version of '{name}' holds stage '{stage}' (no tag {name}#{stage}#N)"
+def _refused_note(refused: list[VerifyResult], stage: str) -> str:
+    """Which of the stage's tags were not believed: the champion comes from verified tags only."""
+    from modelops_ci.registry import tags
+
+    mine = [r for r in refused if (parsed := tags.parse(r.tag)) is not None and parsed.stage == stage]
+    if not mine:
+        return ""
+    shown = "; ".join(f"{r.tag} [{r.rule}]" for r in mine[:3])
+    more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
+    return f"; not counted because they do not verify: {shown}{more} (`modelops-ci verify --all`)"
+
+
+def _no_champion(name: str, stage: str, allow_first: bool, refused: str = "") -> GateResult:
+    missing = (f"no champion: no verified version of '{name}' holds stage '{stage}' (no verified tag "
+               f"{name}#{stage}#N){refused}")
     if allow_first:
         return GateResult(GATE, "pass", f"{missing}; allowed as the first model (allow_first)",
                           details={"against": stage, "champion": None})

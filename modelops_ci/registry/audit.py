@@ -18,8 +18,9 @@ from typing import Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.registry import evidence, tags
+from modelops_ci.registry import evidence, state, tags
 from modelops_ci.registry.promote import policy_stages
+from modelops_ci.registry.verify import VerifyResult
 
 UNVERIFIED = "unverified"
 SSH_BEGIN = "-----BEGIN SSH SIGNATURE-----"
@@ -95,24 +96,35 @@ def parse_target(target: str) -> tuple[str, str | None]:
 
 def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
     """The lineage of `stage` of `name` (default: every stage a version holds now)."""
-    refs = tags.read(root, names=[name], messages=True)
-    artifact = tags.state(refs).get(name)
+    verified = state.read(root, [name])  # the stages as the verified tags alone give them
+    artifact = verified.artifacts.get(name)
     if artifact is None:
-        raise UserError(f"unknown name '{name}': no registry tags for it (see `modelops-ci registry show`)")
+        raise UserError(f"unknown name '{name}': no verified registry tags for it{_refusals(verified, name)} "
+                        "(see `modelops-ci registry show`)")
     if stage is not None and stage not in artifact.stages:
         held = ", ".join(artifact.stages) or "none"
-        raise UserError(f"no version of {name} holds stage '{stage}' (stages held: {held})")
+        raise UserError(f"no verified version of {name} holds stage '{stage}' (stages held: {held})"
+                        f"{_refusals(verified, name)}")
     order = policy_stages(root, name, "HEAD")
     chosen = [stage] if stage else sorted(artifact.stages, key=lambda s: (s not in order, _index(order, s), s))
-    by_tag = {r.tag: r for r in refs}
-    return [_lineage(root, artifact, s, by_tag) for s in chosen]
+    by_tag = {r.tag: r for r in tags.read(root, names=[name], messages=True)}
+    return [_lineage(root, artifact, s, by_tag, verified.results[artifact.stages[s].tag]) for s in chosen]
+
+
+def _refusals(verified: state.VerifiedRegistry, name: str) -> str:
+    refused = verified.refused_of(name)
+    if not refused:
+        return ""
+    shown = "; ".join(f"{r.tag} [{r.rule}]" for r in refused[:3])
+    return f"; tags that do not verify are not counted: {shown}"
 
 
 def _index(order: tuple[str, ...], stage: str) -> int:
     return order.index(stage) if stage in order else 0
 
 
-def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, tags.TagRef]) -> Lineage:
+def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, tags.TagRef],
+             verdict: VerifyResult) -> Lineage:
     held = artifact.stages[stage]
     ref = by_tag[held.tag]
     version = artifact.version(held.version)
@@ -121,7 +133,6 @@ def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, 
     except evidence.EvidenceError:
         claimed = None
     actual = _actual(root, artifact.name, held)
-    verdict = _verdict(root, held.tag)
     state, differences = _compare(claimed, actual)
     source = actual or claimed
     return Lineage(
@@ -132,23 +143,13 @@ def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, 
         policy_digest=source.policy_digest if source else "",
         pr=claimed.pr if claimed else None, approvers=claimed.approvers if claimed else (),
         signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
-        verification=({"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason} if verdict else None),
+        verification={"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason},
     )
 
 
-def _verdict(root: Path, tag: str) -> Any:
-    """verify's result for `tag` with approvals skipped (None when no trusted ref can be read)."""
-    from modelops_ci.registry import verify
-
-    try:
-        return verify.verify(root, tag, approvals=verify.SKIP)
-    except UserError:
-        return None
-
-
-def _signer(root: Path, tag: str, verdict: Any) -> Signer:
+def _signer(root: Path, tag: str, verdict: VerifyResult) -> Signer:
     seen = signer(root, tag)
-    if verdict is not None and verdict.signer:  # verify accepted the signature and its principal
+    if verdict.signer:  # verify accepted the signature and its principal
         return Signer("verified", seen.fingerprint, (str(verdict.signer),))
     return seen
 

@@ -23,7 +23,7 @@ from typing import Any
 from modelops_ci import git
 from modelops_ci.errors import MissingDependencyError, UserError
 from modelops_ci.layout import Layout
-from modelops_ci.registry import evidence, tags
+from modelops_ci.registry import evidence, state, tags
 from modelops_ci.registry.promote import policy_stages
 
 SHA_TAG = "sha256"  # the model version tag tracking.log_training sets
@@ -52,17 +52,23 @@ class AliasChange:
 def sync(root: Path, names: Iterable[str] = (), *, dry_run: bool = False, client: Any = None) -> list[AliasChange]:
     """Set MLflow aliases to the git stages for `names` (default: every name in the registry)."""
     wanted = list(names)
-    refs = tags.read(root, names=wanted, messages=True) if wanted else tags.read(root, messages=True)
-    registry = tags.state(refs)
-    unknown = [n for n in wanted if n not in registry]
+    verified = state.read(root, wanted)  # an alias follows verified tags only: anyone can make a tag
+    unknown = [n for n in wanted if n not in verified.names()]
     if unknown:
-        raise UserError(f"unknown name {', '.join(unknown)}: no registry tags (names: {', '.join(registry) or 'none'})")
+        known = ", ".join(verified.names()) or "none"
+        raise UserError(f"unknown name {', '.join(unknown)}: no registry tags (names: {known})")
     client = client or _client(root)
-    messages = {r.tag: r.message for r in refs}
+    messages = {r.tag: r.message for r in tags.read(root, names=wanted, messages=True) if r.tag in verified.refs}
     changes: list[AliasChange] = []
-    for artifact in registry.values():
+    for artifact in _with_unverified(verified).values():
         changes += _sync_one(root, client, artifact, messages, dry_run)
     return changes
+
+
+def _with_unverified(verified: state.VerifiedRegistry) -> dict[str, tags.Artifact]:
+    """Every name with a tag: a name whose tags all fail to verify holds no stage, so its aliases go."""
+    empty = {name: tags.Artifact(name, (), {}) for name in verified.names() if name not in verified.artifacts}
+    return dict(sorted({**verified.artifacts, **empty}.items()))
 
 
 def _sync_one(root: Path, client: Any, artifact: tags.Artifact, messages: dict[str, str],

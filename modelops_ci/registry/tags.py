@@ -21,7 +21,9 @@ from modelops_ci import git
 from modelops_ci.errors import UserError
 
 NAME = r"[a-z0-9]([a-z0-9-/]*[a-z0-9])?"
-SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+# ASCII digits only: `\d` would admit other scripts' digits (a mathematical bold zero in v1?.0.0
+# would register and sort as v10.0.0).
+SEMVER = (r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
           r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?")
 # GTO's `dirname:name` artifacts are written `dirname=name` in tags (':' is not allowed in a ref).
 ARTIFACT = rf"(?P<name>([a-z0-9-_./]+=)?{NAME})"
@@ -29,7 +31,10 @@ TAG_RE = re.compile(
     rf"^{ARTIFACT}(((#(?P<stage>{NAME})|@(?P<version>v{SEMVER}))(?P<cancel>!?))"
     rf"|@(?P<deprecated>deprecated))(#(?P<counter>[0-9]+))?$"
 )
-NAME_RE = re.compile(rf"^{NAME}$")
+# A counter of thousands of digits is not a number anyone means, and int() refuses over 4,300 digits.
+MAX_COUNTER_DIGITS = 18
+NAME_RE = re.compile(NAME)
+ASCII_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 class RegistryError(UserError):
@@ -58,9 +63,10 @@ class Champion:
 
 
 def parse(tag: str) -> RegistryTag | None:
-    """The registry event a tag name encodes, or None for any other tag (e.g. `v1.2.0`)."""
-    match = TAG_RE.match(tag)
-    if not match:
+    """The registry event a tag name encodes, or None for any other tag (e.g. `v1.2.0`) and for a
+    registry-like name that breaks the grammar (see `malformed_reason`)."""
+    match = TAG_RE.fullmatch(tag)
+    if not match or malformed_reason(tag):
         return None
     counter = match["counter"]
     return RegistryTag(
@@ -68,6 +74,18 @@ def parse(tag: str) -> RegistryTag | None:
         cancel=bool(match["cancel"]), deprecated=bool(match["deprecated"]),
         counter=int(counter) if counter is not None else None,
     )
+
+
+def malformed_reason(tag: str) -> str | None:
+    """Why a tag written in the registry's grammar is still not a valid registry tag, or None.
+
+    Such a tag is reported where the registry is shown or verified, never fatal to the others.
+    """
+    match = TAG_RE.fullmatch(tag)
+    counter = match["counter"] if match else None
+    if counter is not None and len(counter) > MAX_COUNTER_DIGITS:
+        return f"its counter has {len(counter)} digits (at most {MAX_COUNTER_DIGITS})"
+    return None
 
 
 def version_tag(name: str, version: str) -> str:
@@ -81,10 +99,10 @@ def version_tag(name: str, version: str) -> str:
 def stage_tag(name: str, stage: str, counter: int) -> str:
     """`name#stage#N`: assigns a stage; N must be the name's next counter (see `next_counter`)."""
     _check_name(name)
-    if not NAME_RE.match(stage):
+    if not NAME_RE.fullmatch(stage):
         raise UserError(f"stage '{stage}' is not a valid stage name: lowercase letters, digits and '-'")
-    if counter < 1:
-        raise UserError(f"stage counter {counter} must be at least 1")
+    if not 1 <= counter < 10**MAX_COUNTER_DIGITS:
+        raise UserError(f"stage counter {counter} must be between 1 and {MAX_COUNTER_DIGITS} digits long")
     return f"{_in_tag(name)}#{stage}#{counter}"
 
 
@@ -96,7 +114,7 @@ def next_counter(tags: list[str], name: str) -> int:
 
 def _check_name(name: str) -> None:
     dirname, _, short = name.rpartition(":")
-    if not NAME_RE.match(short) or (dirname and not re.fullmatch(r"[a-z0-9-_./]+", dirname)):
+    if not NAME_RE.fullmatch(short) or (dirname and not re.fullmatch(r"[a-z0-9-_./]+", dirname)):
         raise UserError(f"'{name}' is not a valid registry name: lowercase letters, digits, '-' and '/', "
                         "starting and ending with a letter or digit")
 
@@ -109,8 +127,10 @@ def _in_tag(name: str) -> str:
 class TagRef:
     """A registry tag as git holds it: its name, the commit it points at, its tagger date.
 
-    `oid` is the tag object's id, `tagger` "Name <email>"; `message` is filled only when asked for
-    (see `read`), since reading every message of a large registry costs time `show` does not need.
+    `oid` is the object the ref names (the tag object of an annotated tag), `kind` that object's
+    type (`tag` for an annotated tag, `commit` for a lightweight one), `tagger` "Name <email>";
+    `message` is filled only when asked for (see `read`), since reading every message of a large
+    registry costs time `show` does not need.
     """
 
     tag: str
@@ -120,11 +140,20 @@ class TagRef:
     oid: str = ""
     tagger: str = ""
     message: str = field(default="", compare=False)
+    kind: str = "tag"
 
     @property
     def order(self) -> tuple[int, int]:
         """Replay order: N first (tags without N, GTO's older form, before any), then the date."""
         return (self.parsed.counter if self.parsed.counter is not None else -1, self.date)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Every registry-named ref: the well-formed ones, and the names that break the grammar."""
+
+    refs: tuple[TagRef, ...]
+    malformed: tuple[tuple[str, str], ...] = ()  # (tag, why)
 
 
 FIELDS = ("%(refname:strip=2)", "%(objecttype)", "%(*objectname)", "%(taggerdate:unix)", "%(objectname)",
@@ -138,13 +167,31 @@ def read(root: Path, *, names: Iterable[str] = (), messages: bool = False) -> li
     One `git for-each-ref` call, whatever the number of tags; `names` narrows it to those
     artifacts' tags, `messages` adds each tag's message (for evidence).
     """
-    patterns = [f"refs/tags/{_in_tag(n)}{sep}*" for n in names for sep in "@#"] or ["refs/tags"]
+    found = scan(root, names=names, messages=messages).refs
+    return [ref for ref in found if ref.kind == "tag" and ref.commit]
+
+
+def scan(root: Path, *, names: Iterable[str] = (), messages: bool = False) -> Scan:
+    """Every registry-named ref, lightweight ones included (verify must see and refuse them), and
+    the registry-like names that break the grammar (reported, never fatal to the others)."""
+    wanted = list(names)
+    patterns = [f"refs/tags/{_in_tag(n)}{sep}*" for n in wanted for sep in "@#"] or ["refs/tags"]
     fmt = FORMAT + ("%00%(contents)%00" if messages else "")
     result = git.run("for-each-ref", f"--format={fmt}", *patterns, cwd=root, check=False)
     if result.returncode != 0:
         raise RegistryError(f"{root}: cannot read the registry's git tags ({result.stderr.strip()}): "
                             "run inside a git repository")
-    return [ref for record in _records(result.stdout, messages) if (ref := _tag_ref(record))]
+    refs: list[TagRef] = []
+    malformed: list[tuple[str, str]] = []
+    for record in _records(result.stdout, messages):
+        why = malformed_reason(record[0])
+        if why:
+            malformed.append((record[0], why))
+            continue
+        ref = _tag_ref(record)
+        if ref is not None and (not wanted or ref.parsed.name in wanted):
+            refs.append(ref)
+    return Scan(tuple(refs), tuple(malformed))
 
 
 def _records(output: str, messages: bool) -> Iterable[list[str]]:
@@ -158,12 +205,13 @@ def _records(output: str, messages: bool) -> Iterable[list[str]]:
 
 
 def _tag_ref(fields: list[str]) -> TagRef | None:
-    tag, kind, commit, date, oid, tagger = fields[:6]
+    tag, kind, peeled, date, oid, tagger = fields[:6]
     parsed = parse(tag)
-    if not parsed or kind != "tag" or not commit:
+    if not parsed:
         return None
+    commit = peeled if kind == "tag" else (oid if kind == "commit" else "")
     return TagRef(tag, commit, int(date or 0), parsed, oid, tagger.strip(),
-                  fields[6] if len(fields) > 6 else "")
+                  fields[6] if len(fields) > 6 else "", kind)
 
 
 # -- the registry's state, replayed from its tags (GTO's semantics) -----------------------------
@@ -250,18 +298,22 @@ def _versions_at(versions: tuple[Version, ...]) -> dict[str, str | None]:
             for commit, found in here.items() for live in [[v for v in found if v.active]]}
 
 
-def champion(root: Path, name: str, stage: str) -> Champion | None:
-    """The version of `name` that holds `stage` now, or None when none does (see `state`)."""
-    artifact = state(read(root, names=[name])).get(name)
-    return artifact.stages.get(stage) if artifact else None
-
-
 def semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
     """Sort key for vX.Y.Z[-pre][+build]: a pre-release sorts before its release (semver.org §11)."""
     core, _, pre = version.lstrip("v").partition("+")[0].partition("-")
-    major, minor, patch = (int(p) if p.isdigit() else 0 for p in [*core.split("."), "0", "0"][:3])
-    fields = tuple((0, int(f), "") if f.isdigit() else (1, 0, f) for f in pre.split(".")) if pre else ()
+    major, minor, patch = (_ascii_int(p) for p in [*core.split("."), "0", "0"][:3])
+    fields = tuple(_pre_release_field(f) for f in pre.split(".")) if pre else ()
     return (major, minor, patch, 0 if pre else 1, fields)
+
+
+def _ascii_int(text: str) -> int:
+    return int(text) if ASCII_NUMBER.fullmatch(text) else 0
+
+
+def _pre_release_field(text: str) -> tuple[int, int, str]:
+    if ASCII_NUMBER.fullmatch(text):
+        return (0, int(text), "")
+    return (1, 0, text)
 
 
 def bump(version: str | None, part: str) -> str:

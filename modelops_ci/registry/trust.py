@@ -15,10 +15,12 @@ in allowed_signers. Registration (`name@vX.Y.Z`) may be signed by anyone allowed
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import yaml
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.layout import Layout
+from modelops_ci.layout import COMPILED_DIR, Layout
 
 ALLOWED_SIGNERS = "policies/allowed_signers"
 GPG_KEYS = "policies/gpg/"  # <principal>.asc: armored public keys of that principal
@@ -108,6 +110,7 @@ class Trust:
     signers: tuple[SignerLine, ...] | None  # None: no policies/allowed_signers at the ref
     policies: tuple[PolicyRules, ...]
     gpg_keys: dict[str, bytes] = field(default_factory=dict)
+    digest: str = ""  # sha256 over every file read here: what a remembered verdict was judged by
 
     def governing(self, pipeline: str, labels: Iterable[Mapping[str, str]]) -> tuple[PolicyRules, ...]:
         """Policies selecting `pipeline` under any of the label sets given.
@@ -151,9 +154,12 @@ class Trust:
 
 def resolve_ref(root: Path, given: str | None = None) -> tuple[str, str]:
     """(ref, commit) to trust: `given`, else origin's default branch, else local main/master."""
+    if given is not None and (not given or given.startswith("-")):
+        raise TrustError(f"trust ref '{given}' is not a ref name: pass a branch, e.g. --trust-ref origin/main")
     candidates = [given] if given else [*_origin_head(root), *DEFAULT_REFS]
     for ref in candidates:
-        done = git.run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", cwd=root, check=False)
+        done = git.run("rev-parse", "--verify", "-q", "--end-of-options", f"{ref}^{{commit}}", cwd=root,
+                       check=False)
         if done.returncode == 0:
             return ref, done.stdout.strip()
     if given:
@@ -176,7 +182,27 @@ def load(root: Path, trust_ref: str | None = None) -> Trust:
     gpg_keys = {Path(p).stem: raw for p, raw in content.items() if p.startswith(GPG_KEYS)}
     policies = tuple(rules for p, raw in content.items() if p.endswith((".yaml", ".yml"))
                      for rules in [_policy(ref, p, raw)] if rules is not None)
-    return Trust(ref, commit, signers, policies, gpg_keys)
+    return Trust(ref, commit, signers, policies, gpg_keys, _digest(content))
+
+
+def _digest(content: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(content):
+        digest.update(path.encode() + b"\0" + hashlib.sha256(content[path]).digest())
+    return digest.hexdigest()
+
+
+def params_ids(root: Path, commit: str) -> dict[str, str]:
+    """pipeline -> the blob id of its compiled params.yaml at `commit` (labels live there)."""
+    listing = git.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", f"{COMPILED_DIR}/", cwd=root,
+                      check=False).stdout
+    prefix, suffix = f"{COMPILED_DIR}/", "/params.yaml"
+    found: dict[str, str] = {}
+    for entry in listing.split("\0"):
+        meta, _, path = entry.partition("\t")
+        if path.startswith(prefix) and path.endswith(suffix):
+            found[path[len(prefix):-len(suffix)]] = meta.split()[2]
+    return found
 
 
 def promotion_rule(root: Path, trust_ref: str | None = None) -> Callable[[str, str], dict[str, Any] | None]:
@@ -217,6 +243,20 @@ def parse_allowed_signers(text: str) -> tuple[SignerLine, ...]:
         options = tuple(_OPTION.findall(match["options"] or ""))
         lines.append(SignerLine(principals, options, match["key"]))
     return tuple(lines)
+
+
+def signer_time(option: str) -> float | None:
+    """The unix time of a `valid-before=`/`valid-after=` option (YYYYMMDD[HHMM[SS]][Z], as
+    ssh-keygen reads it), or None when it cannot be read. A time without Z is the verifier's local
+    time, so it is read a day early: earlier is the safe side for a verdict that lapses then."""
+    value = option.partition("=")[2].strip('"')
+    utc = value.upper().endswith("Z")
+    digits = value[:-1] if utc else value
+    layouts = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
+    if not re.fullmatch(r"[0-9]+", digits) or len(digits) not in layouts:
+        return None
+    moment = datetime.strptime(digits, layouts[len(digits)]).replace(tzinfo=UTC).timestamp()
+    return moment if utc else moment - 86_400
 
 
 def pipeline_labels(blob: bytes | None) -> dict[str, str] | None:

@@ -34,9 +34,11 @@ Unassignment, deregistration and retirement tags (`!`, `@deprecated`) are checke
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -52,6 +54,7 @@ from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence as ev
 from modelops_ci.registry import tags as grammar
 from modelops_ci.registry import trust as trusted
+from modelops_ci.registry.verdict_cache import Verdict, VerdictCache, code_digest
 
 SKIP: Literal["skip"] = "skip"
 ApprovalsCheck = Callable[[str, str, ev.Evidence], tuple[bool, str, str]]
@@ -72,6 +75,8 @@ RULES: dict[str, str] = {
     "evidence": "the tag message holds an evidence block naming this pipeline, version and stage",
     "digest": "the evidence equals what the commit holds (dvc.lock digests, metrics, gates, policies)",
     "gates": "every gate the trusted policy requires passed at the commit, under its thresholds or stricter",
+    "counter": "N is the name's own: no other event of the name has it, none made earlier has a larger one",
+    "retired": "the name was not retired (name@deprecated#N) before this event",
     "registered": "the version is registered by a verified name@vX.Y.Z tag on the same commit",
     "stage-order": "the previous stage held the same version when this stage was assigned",
     "approvals": "the promotion PR has the approvals the policy requires",
@@ -81,7 +86,6 @@ _SSH = b"-----BEGIN SSH SIGNATURE-----"
 _PGP = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN PGP MESSAGE-----")
 _X509 = b"-----BEGIN SIGNED MESSAGE-----"
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
-_REF_FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(objectname)"
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,9 @@ def verify(root: Path, tag: str, *, trust_ref: str | None = None,
     """
     parsed = grammar.parse(tag)
     if parsed is None:
-        raise grammar.RegistryError(f"'{tag}' is not a registry tag: name@vX.Y.Z or name#stage#N")
-    with _session(root, trust_ref, approvals, _read_refs(root, parsed.name)) as verifier:
+        why = grammar.malformed_reason(tag) or "name@vX.Y.Z or name#stage#N"
+        raise grammar.RegistryError(f"'{shown(tag)}' is not a registry tag: {why}")
+    with session(root, names=[parsed.name], trust_ref=trust_ref, approvals=approvals) as verifier:
         if tag not in verifier.refs:
             raise grammar.RegistryError(f"no tag '{tag}' in {root}: `git fetch --tags`, or check the name "
                                         "(`modelops-ci registry show`)")
@@ -126,9 +131,14 @@ def verify(root: Path, tag: str, *, trust_ref: str | None = None,
 
 def verify_all(root: Path, *, trust_ref: str | None = None, approvals: Approvals = None,
                name: str | None = None) -> list[VerifyResult]:
-    """Check every registry tag (of `name`, if given), lightweight ones included, in ref order."""
-    with _session(root, trust_ref, approvals, _read_refs(root, name)) as verifier:
-        return [verifier.check(tag) for tag in verifier.refs]
+    """Check every registry tag (of `name`, if given), lightweight and malformed ones included."""
+    with session(root, names=[name] if name else [], trust_ref=trust_ref, approvals=approvals) as verifier:
+        return [*(verifier.check(tag) for tag in verifier.refs), *verifier.malformed_results()]
+
+
+def shown(tag: str, limit: int = 80) -> str:
+    """A tag name short enough to print (a malformed one may be thousands of characters)."""
+    return tag if len(tag) <= limit else f"{tag[:limit]}…"
 
 
 @dataclass(frozen=True)
@@ -164,30 +174,6 @@ def _signature_start(raw: bytes, body: int) -> int:
     return found
 
 
-@dataclass(frozen=True)
-class _Ref:
-    tag: str
-    type: str  # of the object the ref names: `tag` for an annotated tag
-    object: str
-    parsed: grammar.RegistryTag
-
-
-def _read_refs(root: Path, name: str | None) -> dict[str, _Ref]:
-    """Registry-named tags (lightweight too), read once: all, or only `name`'s."""
-    patterns = [f"refs/tags/{name.replace(':', '=')}{mark}*" for mark in "@#"] if name else ["refs/tags"]
-    done = git.run("for-each-ref", f"--format={_REF_FORMAT}", *patterns, cwd=root, check=False)
-    if done.returncode != 0:
-        raise grammar.RegistryError(f"{root}: cannot read git tags ({done.stderr.strip()}): "
-                                    "run inside a git repository")
-    refs = {}
-    for line in done.stdout.splitlines():
-        tag, kind, obj = line.split("\0")
-        parsed = grammar.parse(tag)
-        if parsed and (name is None or parsed.name == name):
-            refs[tag] = _Ref(tag, kind, obj, parsed)
-    return refs
-
-
 class _Refused(Exception):
     def __init__(self, rule: str, reason: str) -> None:
         super().__init__(reason)
@@ -201,45 +187,117 @@ class _Facts:
     commit: str = ""
     signer: str = ""
     version: str = ""
+    stages: tuple[str, ...] = ()
+    remembered: bool = True  # false for verdicts that rest on what a key cannot hold (GPG keyrings)
 
 
 @dataclass
-class _Verifier:
+class Verifier:
     """Checks tags of one repository against one trust, remembering every verdict and read, so a
-    tag's registration and predecessors are verified once however many tags refer to them."""
+    tag's registration and predecessors are verified once however many tags refer to them.
+
+    A tag's own rules are remembered across runs too (verdict_cache); the rules between tags
+    (counter, retired, registered, stage-order) and the approvals are judged afresh every time.
+    """
 
     root: Path
     trust: trusted.Trust
     approvals: Approvals
-    refs: dict[str, _Ref]
+    refs: dict[str, grammar.TagRef]
+    malformed: tuple[tuple[str, str], ...]
     scratch: Path
-    now: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y%m%d%H%M%SZ"))
+    cache: VerdictCache
+    clock: float = field(default_factory=time.time)
     _results: dict[str, VerifyResult] = field(default_factory=dict)
+    _own: dict[str, Verdict] = field(default_factory=dict)
+    _counters: dict[str, dict[str, str]] = field(default_factory=dict)
     _blobs: dict[str, bytes | None] = field(default_factory=dict)
     _collected: dict[tuple[str, str], ev.Evidence | ev.EvidenceError] = field(default_factory=dict)
     _gpg: tuple[Path, dict[str, frozenset[str]]] | None = None
+    _trust_keys: dict[str, str] = field(default_factory=dict)
+    _params_ids: dict[str, str] | None = None
     _files: int = 0
+
+    @property
+    def now(self) -> str:
+        """The verification time in ssh-keygen's format: now, never the tagger date."""
+        return datetime.fromtimestamp(self.clock, UTC).strftime("%Y%m%d%H%M%SZ")
 
     def check(self, tag: str) -> VerifyResult:
         if tag not in self._results:
-            facts = _Facts()
-            try:
-                reason = self._rules(self.refs[tag], facts)
-                self._results[tag] = VerifyResult(tag, True, "", reason, **asdict(facts))
-            except _Refused as refused:
-                self._results[tag] = VerifyResult(tag, False, refused.rule, refused.reason, **asdict(facts))
+            self._results[tag] = self._judge(self.refs[tag])
         return self._results[tag]
 
-    # --- the rules, in order -------------------------------------------------------------------
+    def malformed_results(self) -> list[VerifyResult]:
+        return [VerifyResult(shown(tag), False, "grammar", f"not a valid registry tag: {why}")
+                for tag, why in self.malformed]
 
-    def _rules(self, ref: _Ref, facts: _Facts) -> str:
+    def _judge(self, ref: grammar.TagRef) -> VerifyResult:
+        own = self.own(ref)
+        facts = {"signer": own.signer, "commit": own.commit, "version": own.version}
+        if not own.ok:
+            return VerifyResult(ref.tag, False, own.rule, own.reason, **facts)
+        try:
+            self._relations(ref, own)
+        except _Refused as refused:
+            return VerifyResult(ref.tag, False, refused.rule, refused.reason, **facts)
+        return VerifyResult(ref.tag, True, "", own.reason, **facts)
+
+    # --- a tag's own rules, remembered ------------------------------------------------------------
+
+    def own(self, ref: grammar.TagRef) -> Verdict:
+        """The verdict of the rules that depend on this tag alone (and the trust), read or made."""
+        if ref.tag not in self._own:
+            key = self._cache_key(ref)
+            verdict = self.cache.get(key, self.clock) if key else None
+            if verdict is None:
+                verdict, remembered = self._own_rules(ref)
+                if key and remembered:
+                    self.cache.put(key, verdict)
+            self._own[ref.tag] = verdict
+        return self._own[ref.tag]
+
+    def warm(self) -> None:
+        """Read in one git call every tag object whose verdict is not remembered (a cold run)."""
+        cold = [ref.oid for ref in self.refs.values()
+                if ref.kind == "tag" and self.cache.get(self._cache_key(ref), self.clock) is None]
+        self._blobs.update(trusted.cat_files(self.root, [oid for oid in cold if oid not in self._blobs]))
+
+    def _cache_key(self, ref: grammar.TagRef) -> str:
+        if ref.kind != "tag":
+            return ""
+        return f"{ref.oid}:{self._trust_key(ref.parsed.name)}"
+
+    def _trust_key(self, name: str) -> str:
+        """What the trust contributes to `name`'s verdicts: its files, its ref and name's labels there."""
+        if name not in self._trust_keys:
+            if self._params_ids is None:
+                self._params_ids = trusted.params_ids(self.root, self.trust.commit)
+            parts = (code_digest(), self.trust.digest, self.trust.ref, self._params_ids.get(name, ""))
+            self._trust_keys[name] = hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        return self._trust_keys[name]
+
+    def _own_rules(self, ref: grammar.TagRef) -> tuple[Verdict, bool]:
+        facts = _Facts()
+        try:
+            reason = self._rules(ref, facts)
+        except _Refused as refused:
+            return Verdict(False, refused.rule, refused.reason, facts.signer, facts.commit, facts.version,
+                           facts.stages), facts.remembered
+        verdict = Verdict(True, "", reason, facts.signer, facts.commit, facts.version, facts.stages,
+                          until=signers_valid_until(self.trust, self.clock))
+        return verdict, facts.remembered
+
+    def _rules(self, ref: grammar.TagRef, facts: _Facts) -> str:
         obj = self._structure(ref)
         facts.commit = obj.object
         self._prefetch(ref.parsed.name, obj.object)
         policies = self._governing(ref.parsed.name, obj.object)
+        facts.stages = policies[0].stages
         stage = ref.parsed.stage
         principals = (self._stage_rule(policies, stage).signers if stage
                       else self.trust.registration_signers(policies))
+        facts.remembered = not obj.signature.startswith(_PGP)
         facts.signer = self._signature(obj, principals, stage)
         if ref.parsed.cancel or ref.parsed.deprecated:
             return f"signed by {facts.signer}"
@@ -248,16 +306,43 @@ class _Verifier:
         self._gates(ref.parsed.name, obj.object, policies)
         if stage is None:
             return f"{claimed.version} at {obj.object[:12]}, signed by {facts.signer}"
-        self._registered(ref, obj.object, claimed.version)
-        self._order(ref, obj.object, claimed.version, policies)
-        self._approvals(ref.parsed.name, stage, claimed, policies)
         return f"{claimed.version} at {obj.object[:12]} to {stage}, signed by {facts.signer}"
 
-    def _structure(self, ref: _Ref) -> TagObject:
-        if ref.type != "tag":
-            raise _Refused("annotated", f"'{ref.tag}' is a lightweight tag (a bare ref to a {ref.type}): "
+    # --- the rules between tags, judged every time ----------------------------------------------
+
+    def _relations(self, ref: grammar.TagRef, own: Verdict) -> None:
+        self._counter(ref)
+        if ref.parsed.cancel or ref.parsed.deprecated:
+            return
+        self._not_retired(ref)
+        if ref.parsed.stage is None:
+            return
+        self._registered(ref, own.commit, own.version)
+        self._order(ref, own)
+        self._approvals(ref, own)
+
+    def _counter(self, ref: grammar.TagRef) -> None:
+        name = ref.parsed.name
+        if name not in self._counters:
+            events = [r for r in self.refs.values()
+                      if r.parsed.name == name and r.parsed.counter is not None and self.own(r).ok]
+            self._counters[name] = counter_problems(events)
+        problem = self._counters[name].get(ref.tag)
+        if problem:
+            raise _Refused("counter", problem)
+
+    def _not_retired(self, ref: grammar.TagRef) -> None:
+        for other in self.refs.values():
+            if (other.parsed.name == ref.parsed.name and other.parsed.deprecated and _later(ref, other)
+                    and self.check(other.tag).ok):
+                raise _Refused("retired", f"{ref.parsed.name} was retired by {other.tag} before this event: a "
+                                          "retired name takes no new versions or stages")
+
+    def _structure(self, ref: grammar.TagRef) -> TagObject:
+        if ref.kind != "tag":
+            raise _Refused("annotated", f"'{ref.tag}' is a lightweight tag (a bare ref to a {ref.kind}): "
                                         "registry tags must be annotated and signed; delete it and promote again")
-        obj = TagObject.parse(self._blob(ref.object) or b"")
+        obj = TagObject.parse(self._blob(ref.oid) or b"")
         if obj.tag != ref.tag:
             raise _Refused("tag-name", f"the ref '{ref.tag}' points at the signed tag object of '{obj.tag}' "
                                        "(a re-pointed ref): the signature vouches for that name only")
@@ -296,7 +381,7 @@ class _Verifier:
             return self._openpgp(obj, principals, stage)
         raise _Refused("signature", "x509 (gpgsm) signatures are not accepted: sign with SSH or GPG")
 
-    def _evidence(self, ref: _Ref, obj: TagObject) -> ev.Evidence:
+    def _evidence(self, ref: grammar.TagRef, obj: TagObject) -> ev.Evidence:
         try:
             claimed = ev.parse(obj.message)
         except ev.EvidenceError as exc:
@@ -315,6 +400,7 @@ class _Verifier:
         actual = self._collect(parsed.name, obj.object)
         actual = replace(actual, version=claimed.version, stage=claimed.stage, pr=claimed.pr,
                          approvers=claimed.approvers)
+        actual = replace(actual, recomputed=claimed.recomputed)  # the signer's record, not in the commit
         differ = [f.name for f in fields(ev.Evidence) if getattr(actual, f.name) != getattr(claimed, f.name)]
         if differ:
             raise _Refused("digest", f"the evidence differs from commit {obj.object[:12]} in "
@@ -383,7 +469,7 @@ class _Verifier:
                                     "gates stage: re-run the gates and commit the lock")
         return settings
 
-    def _registered(self, ref: _Ref, commit: str, version: str) -> None:
+    def _registered(self, ref: grammar.TagRef, commit: str, version: str) -> None:
         try:
             version_tag = grammar.version_tag(ref.parsed.name, version)
         except UserError:
@@ -400,12 +486,13 @@ class _Verifier:
                                          f"this tag points at {commit[:12]}")
         for other in self.refs.values():
             p = other.parsed
-            if (p.version == version and p.cancel and _before(p.counter, ref.parsed.counter)
-                    and self.check(other.tag).ok):
+            if (p.name == ref.parsed.name and p.version == version and p.cancel
+                    and _before(p.counter, ref.parsed.counter) and self.check(other.tag).ok):
                 raise _Refused("registered", f"{version} was deregistered by {other.tag}")
 
-    def _order(self, ref: _Ref, commit: str, version: str, policies: tuple[trusted.PolicyRules, ...]) -> None:
-        stages, stage = policies[0].stages, str(ref.parsed.stage)
+    def _order(self, ref: grammar.TagRef, own: Verdict) -> None:
+        stages, stage = own.stages, str(ref.parsed.stage)
+        commit, version = own.commit, own.version
         if stages.index(stage) == 0:
             return
         previous = stages[stages.index(stage) - 1]
@@ -438,16 +525,18 @@ class _Verifier:
             return (None if result.commit in cancelled else result), skipped
         return None, skipped
 
-    def _approvals(self, name: str, stage: str, claimed: ev.Evidence,
-                   policies: tuple[trusted.PolicyRules, ...]) -> None:
+    def _approvals(self, ref: grammar.TagRef, own: Verdict) -> None:
         if self.approvals == SKIP:
             return
+        name, stage = ref.parsed.name, str(ref.parsed.stage)
+        policies = self._governing(name, own.commit)
         if self.approvals is None:
             required = self.trust.stage_rule(policies, stage).approvals
             if required:
                 raise _Refused("approvals", f"{stage} requires {required} approval(s) on the promotion PR, "
                                             "and no approvals check was given: verify with GitHub access")
             return
+        claimed = ev.parse(TagObject.parse(self._blob(ref.oid) or b"").message)  # checked by `own`
         ok, rule, reason = self.approvals(name, stage, claimed)
         if not ok:
             raise _Refused(rule or "approvals", reason)
@@ -583,12 +672,60 @@ class _Verifier:
 
 
 @contextmanager
-def _session(root: Path, trust_ref: str | None, approvals: Approvals,
-             refs: dict[str, _Ref]) -> Iterator[_Verifier]:
-    """A verifier of `refs` against the trusted ref, with a private scratch folder."""
+def session(root: Path, *, names: list[str] | None = None, trust_ref: str | None = None,
+            approvals: Approvals = None) -> Iterator[Verifier]:
+    """A verifier of the registry tags of `names` (default: all) against the trusted ref, with a
+    private scratch folder; the verdicts it made are remembered when it closes."""
+    scan = grammar.scan(root, names=names or ())
     trust = trusted.load(root, trust_ref)
+    cache = VerdictCache.open(root)
     with tempfile.TemporaryDirectory(prefix="modelops-verify-") as folder:
-        yield _Verifier(root, trust, approvals, refs, Path(folder))
+        verifier = Verifier(root, trust, approvals, {r.tag: r for r in scan.refs}, scan.malformed, Path(folder),
+                            cache)
+        verifier.warm()
+        yield verifier
+    cache.save()
+
+
+def counter_problems(events: list[grammar.TagRef]) -> dict[str, str]:
+    """Why each event of one name breaks the counter rule: its N is shared, or lower than the N of
+    an event made before it (by the signed tagger date). `events` are the name's events with N
+    whose own rules hold, so an unsigned tag can neither take an N nor push others out."""
+    problems: dict[str, str] = {}
+    by_counter: dict[int, list[grammar.TagRef]] = {}
+    for event in events:
+        by_counter.setdefault(int(event.parsed.counter or 0), []).append(event)
+    for counter, same in by_counter.items():
+        for event in same if len(same) > 1 else ():
+            others = ", ".join(o.tag for o in same if o is not event)
+            problems[event.tag] = (f"N={counter} is also used by {others}: each event of a name has its own N, "
+                                   "so which came first cannot be told; remove the later one and promote again")
+    highest: grammar.TagRef | None = None
+    for _, group in itertools.groupby(sorted(events, key=lambda e: e.date), key=lambda e: e.date):
+        made = list(group)
+        for event in made:
+            if highest is not None and int(event.parsed.counter or 0) < int(highest.parsed.counter or 0):
+                problems.setdefault(event.tag, f"made after {highest.tag} yet numbered {event.parsed.counter}: "
+                                               "each new event's N must exceed every earlier one's (promote "
+                                               "takes the next N)")
+        highest = max([*made, *([highest] if highest else [])], key=lambda e: int(e.parsed.counter or 0))
+    return problems
+
+
+def signers_valid_until(trust: trusted.Trust, now: float) -> float | None:
+    """The earliest future `valid-before` in the trusted allowed_signers (None: no key lapses): an
+    accepted verdict is not remembered past it. A time that cannot be read lapses at once."""
+    ends = [trusted.signer_time(option) for line in trust.signers or () for option in line.options
+            if option.lower().startswith("valid-before=")]
+    future = [end if end is not None else now for end in ends if end is None or end > now]
+    return min(future, default=None)
+
+
+def _later(event: grammar.TagRef, other: grammar.TagRef) -> bool:
+    """Whether `event` came after `other`: by N when both have one, else by the signed tagger date."""
+    if event.parsed.counter is not None and other.parsed.counter is not None:
+        return event.parsed.counter > other.parsed.counter
+    return event.date > other.date
 
 
 def _gates_stage(lock: bytes) -> dict[str, Any]:
