@@ -18,7 +18,7 @@ significantly less accurate but within the margin is a `warn`, never a pass hidd
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,7 +264,9 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
     from modelops_ci.model_store import read_card
 
     own_card = read_card(ctx.step.path(ctx.step.layout.model_card))
-    model, facts = load_champion(ctx.step.root, ctx.name, found)
+    from modelops_ci.model_types import policy_types
+
+    model, facts = load_champion(ctx.step.root, ctx.name, found, extra_types=policy_types(ctx.params))
     if own_card.get("sha256") == facts.get("sha256"):
         return GateResult(GATE, "pass", f"the challenger is the champion's model (same sha256 "
                           f"{str(facts.get('sha256'))[:12]}…)", details={"same_model": True})
@@ -281,8 +283,10 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
                   seed=ctx.step.seed)
 
 
-def load_champion(root: Path, pipeline: str, found: Champion) -> tuple[Any, dict[str, Any]]:
-    """The champion's model and card, read from DVC at its commit and sha256-checked on load."""
+def load_champion(root: Path, pipeline: str, found: Champion, *,
+                  extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """The champion's model and card, read from DVC at its commit and sha256-checked on load, with
+    the audited types plus `extra_types` (the ones the current policies add) trusted."""
     import dvc.api
     from dvc.exceptions import DvcException
 
@@ -304,7 +308,7 @@ def load_champion(root: Path, pipeline: str, found: Champion) -> tuple[Any, dict
             local[relative] = Path(folder) / Path(relative).name
             local[relative].write_bytes(blob)
         try:
-            return load(local[layout.model], local[layout.model_card])
+            return load(local[layout.model], local[layout.model_card], extra_types=extra_types)
         except ModelIntegrityError as exc:
             raise ChampionError(f"its model fails the integrity check: {exc}") from None
 
