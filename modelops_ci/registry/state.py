@@ -54,7 +54,7 @@ def read(root: Path, names: Iterable[str] = (), *, trust_ref: str | None = None)
     wanted = list(names)
     try:
         with verifier.session(root, names=wanted, trust_ref=trust_ref, approvals=verifier.SKIP) as session:
-            results = {tag: session.check(tag) for tag in session.refs}
+            results = session.check_all()
             malformed = session.malformed_results()
             return _registry(session.refs, results, malformed, session.trust.ref)
     except TrustError as exc:

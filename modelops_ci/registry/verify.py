@@ -126,14 +126,14 @@ def verify(root: Path, tag: str, *, trust_ref: str | None = None,
         if tag not in verifier.refs:
             raise grammar.RegistryError(f"no tag '{tag}' in {root}: `git fetch --tags`, or check the name "
                                         "(`modelops-ci registry show`)")
-        return verifier.check(tag)
+        return verifier.check_after_predecessors(tag)
 
 
 def verify_all(root: Path, *, trust_ref: str | None = None, approvals: Approvals = None,
                name: str | None = None) -> list[VerifyResult]:
     """Check every registry tag (of `name`, if given), lightweight and malformed ones included."""
     with session(root, names=[name] if name else [], trust_ref=trust_ref, approvals=approvals) as verifier:
-        return [*(verifier.check(tag) for tag in verifier.refs), *verifier.malformed_results()]
+        return [*verifier.check_all().values(), *verifier.malformed_results()]
 
 
 def shown(tag: str, limit: int = 80) -> str:
@@ -216,6 +216,7 @@ class Verifier:
     _gpg: tuple[Path, dict[str, frozenset[str]]] | None = None
     _trust_keys: dict[str, str] = field(default_factory=dict)
     _params_ids: dict[str, str] | None = None
+    _by_name: dict[str, list[grammar.TagRef]] | None = None
     _files: int = 0
 
     @property
@@ -223,10 +224,33 @@ class Verifier:
         """The verification time in ssh-keygen's format: now, never the tagger date."""
         return datetime.fromtimestamp(self.clock, UTC).strftime("%Y%m%d%H%M%SZ")
 
+    def of(self, name: str) -> list[grammar.TagRef]:
+        """The tags of `name` (the rules between tags compare names, never all tags)."""
+        if self._by_name is None:
+            self._by_name = {}
+            for ref in self.refs.values():
+                self._by_name.setdefault(ref.parsed.name, []).append(ref)
+        return self._by_name.get(name, [])
+
     def check(self, tag: str) -> VerifyResult:
         if tag not in self._results:
             self._results[tag] = self._judge(self.refs[tag])
         return self._results[tag]
+
+    def check_all(self) -> dict[str, VerifyResult]:
+        """Every tag's verdict, each name's events judged oldest N first: a verdict rests on its
+        predecessors', so judging them first keeps the recursion one step deep however long the history."""
+        for ref in sorted(self.refs.values(), key=lambda r: (r.parsed.name, *r.order)):
+            self.check(ref.tag)
+        return {tag: self._results[tag] for tag in self.refs}
+
+    def check_after_predecessors(self, tag: str) -> VerifyResult:
+        """`tag`'s verdict, its name's earlier events judged first (oldest N first, see check_all)."""
+        target = self.refs[tag]
+        for ref in sorted(self.of(target.parsed.name), key=lambda r: r.order):
+            if ref.order < target.order:
+                self.check(ref.tag)
+        return self.check(tag)
 
     def malformed_results(self) -> list[VerifyResult]:
         return [VerifyResult(shown(tag), False, "grammar", f"not a valid registry tag: {why}")
@@ -324,17 +348,15 @@ class Verifier:
     def _counter(self, ref: grammar.TagRef) -> None:
         name = ref.parsed.name
         if name not in self._counters:
-            events = [r for r in self.refs.values()
-                      if r.parsed.name == name and r.parsed.counter is not None and self.own(r).ok]
+            events = [r for r in self.of(name) if r.parsed.counter is not None and self.own(r).ok]
             self._counters[name] = counter_problems(events)
         problem = self._counters[name].get(ref.tag)
         if problem:
             raise _Refused("counter", problem)
 
     def _not_retired(self, ref: grammar.TagRef) -> None:
-        for other in self.refs.values():
-            if (other.parsed.name == ref.parsed.name and other.parsed.deprecated and _later(ref, other)
-                    and self.check(other.tag).ok):
+        for other in self.of(ref.parsed.name):
+            if other.parsed.deprecated and _later(ref, other) and self.check(other.tag).ok:
                 raise _Refused("retired", f"{ref.parsed.name} was retired by {other.tag} before this event: a "
                                           "retired name takes no new versions or stages")
 
@@ -484,10 +506,10 @@ class Verifier:
         if registration.commit != commit:
             raise _Refused("registered", f"{version_tag} is commit {registration.commit[:12]}, "
                                          f"this tag points at {commit[:12]}")
-        for other in self.refs.values():
+        for other in self.of(ref.parsed.name):
             p = other.parsed
-            if (p.name == ref.parsed.name and p.version == version and p.cancel
-                    and _before(p.counter, ref.parsed.counter) and self.check(other.tag).ok):
+            deregistered = p.version == version and p.cancel and _before(p.counter, ref.parsed.counter)
+            if deregistered and self.check(other.tag).ok:
                 raise _Refused("registered", f"{version} was deregistered by {other.tag}")
 
     def _order(self, ref: grammar.TagRef, own: Verdict) -> None:
@@ -506,7 +528,7 @@ class Verifier:
 
     def _holder(self, tag: grammar.RegistryTag, stage: str) -> tuple[VerifyResult | None, VerifyResult | None]:
         """Who held `stage` just before `tag`'s N, replaying only verified tags, latest first."""
-        events = sorted((r for r in self.refs.values() if r.parsed.name == tag.name and r.parsed.counter is not None
+        events = sorted((r for r in self.of(tag.name) if r.parsed.counter is not None
                          and (r.parsed.stage == stage or r.parsed.deprecated)
                          and _before(r.parsed.counter, tag.counter)),
                         key=lambda r: r.parsed.counter or 0, reverse=True)
