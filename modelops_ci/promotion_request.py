@@ -247,7 +247,7 @@ def fetch_base(root: Path, remote: str, base: str) -> str:
     if done.returncode != 0:
         raise RequestError(f"cannot fetch branch '{base}' from remote '{remote}' "
                            f"({done.stderr.strip() or 'no such branch'}): pass --base and --remote")
-    return git.run("rev-parse", "--end-of-options", f"{tracking}^{{commit}}", cwd=root).stdout.strip()
+    return git.run("rev-parse", "--verify", "--end-of-options", f"{tracking}^{{commit}}", cwd=root).stdout.strip()
 
 
 def require_remote(root: Path, remote: str) -> None:
@@ -278,7 +278,7 @@ def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mappi
     tree = _tree_with(root, base, files)
     there = _remote_branch(root, remote, branch)
     if there is not None:
-        if git.run("rev-parse", "--end-of-options", f"{there}^{{tree}}", cwd=root).stdout.strip() == tree:
+        if git.run("rev-parse", "--verify", "--end-of-options", f"{there}^{{tree}}", cwd=root).stdout.strip() == tree:
             return there, False
         raise RequestError(f"branch '{branch}' already exists on '{remote}' with other content (and no open "
                            f"PR for it): delete it (`git push {remote} --delete {branch}`) and run this again, "

@@ -1,8 +1,10 @@
 """The workflows run end to end under tests/workflow_runner.py (#6): ci.yml on pull requests (the
 job summary; one PR comment, updated in place; a PR that breaks fairness fails with an annotation
 at the policy line; a PR that fails before the gates), promote.yml from a merged, approved
-promotion PR to a pushed, verified stage tag (no tag without the signing secret; an unsigned tag
-push fails `verify`), and hostile PR titles, branch names and dispatch inputs.
+promotion PR (its `request` job dispatches the signing run on main) to a pushed, verified stage
+tag whose gates were recomputed (no tag without the signing secret; a dispatch with no PR or an
+unapproved one leaves origin without the tag; the signing environment refuses any other branch;
+an unsigned tag push fails `verify`), and hostile PR titles, branch names and dispatch inputs.
 
 One trained repository is built per module (a `loans` pipeline run on main, registered as
 loans@v1.0.0 by the ci-bot key); each test copies its bare `origin`. Each ci.yml run on a PR is
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,7 @@ import pytest
 
 from modelops_ci.hooks import render_local_config
 from tests.conftest import PROJECT, git, run_exe, write
-from tests.github_server import REPO, TOKEN, FakeGitHub
+from tests.github_server import REPO, TOKEN, FakeGitHub, Reply
 from tests.registry_fixtures import POLICY_FILE, SshKey, build_registry_repo, head
 from tests.test_github_integration import add_list_routes
 from tests.workflow_runner import (
@@ -82,6 +86,9 @@ def _build(template: Path) -> None:
     repo = build_registry_repo(work, template / "keys", policy=POLICY)
     git("rm", "-q", "pipelines/sales.yaml", "data/raw/sales.csv", cwd=work)
     write(work, ".pre-commit-config.yaml", render_local_config())
+    # The DVC remote the training pushed to, by absolute path, so a runner's checkout pulls from it.
+    remote = str(work / ".modelops" / "dvc-remote")
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "local", "url", remote], cwd=work, check=True)
     assert run_exe("compile", cwd=work).exit_code == 0
     git("add", "-A", cwd=work)
     git("commit", "-qm", "loans under the lending policy", cwd=work)
@@ -115,6 +122,7 @@ def server() -> Iterator[FakeGitHub]:
     with FakeGitHub() as fake:
         fake.add_repo(REPO)
         add_list_routes(fake)
+        fake.route("POST", r"^/repos/[^/]+/[^/]+/actions/workflows/[^/]+/dispatches$", lambda call, m: Reply(204))
         yield fake
 
 
@@ -417,6 +425,7 @@ def test_a_pr_failing_before_the_gates_gets_no_stale_verdict(stale_pr: PullReque
 def approved_promotion(origin: Path, server: FakeGitHub, tmp_path: Path) -> int:
     """The request `modelops-ci promotion-request loans@v1.0.0 --to staging` makes, approved by bob
     on its head commit, merged."""
+    server.serve_git(REPO, origin)  # the PR's files, as GitHub reads them from its branches
     work = clone(origin, tmp_path / "dev")
     requested = run_exe("promotion-request", "loans@v1.0.0", "--to", "staging", cwd=work)
     assert requested.exit_code == 0, requested.stdout + requested.stderr
@@ -430,21 +439,44 @@ def approved_promotion(origin: Path, server: FakeGitHub, tmp_path: Path) -> int:
     return number
 
 
+DISPATCHES = f"/repos/{REPO}/actions/workflows/promote.yml/dispatches"
+
+
+def signing_run(origin: Path, server: FakeGitHub, root: Path, inputs: dict[str, str], key: SshKey | None,
+                ) -> dict[str, JobResult]:
+    """The dispatched run on main, with the signing key (if any) in the model-signing environment."""
+    environments = {"model-signing": {"MODELOPS_SIGNING_KEY": key.private.read_text()}} if key else {}
+    return WorkflowRun(PROMOTE, origin=origin, event=dispatch_event(server, REPO, origin, inputs), server=server,
+                       root=root, environments=environments).run()
+
+
 def test_a_merged_promotion_pr_becomes_a_verified_signed_tag(origin: Path, server: FakeGitHub, ci_bot: SshKey,
                                                               tmp_path: Path) -> None:
     number = approved_promotion(origin, server, tmp_path)
-    secret = ci_bot.private.read_text()
-    jobs = WorkflowRun(PROMOTE, origin=origin, event=pull_request_event(server, REPO, number, "closed"),
-                       server=server, root=tmp_path / "run", secrets={"MODELOPS_SIGNING_KEY": secret}).run()
+    before = len(server.calls_to("POST", DISPATCHES))
+    merged = WorkflowRun(PROMOTE, origin=origin, event=pull_request_event(server, REPO, number, "closed"),
+                         server=server, root=tmp_path / "merged",
+                         environments={"model-signing": {"MODELOPS_SIGNING_KEY": ci_bot.private.read_text()}}).run()
+    assert merged["request"].result == "success", merged["request"].log()
+    assert merged["promote"].result == "skipped"  # no signing in a run on a pull request
+    assert merged["request"].step("Read the promotion").outputs == {"name": "loans", "version": "v1.0.0",
+                                                                    "stage": "staging", "pr": str(number)}
+    (dispatch,) = server.calls_to("POST", DISPATCHES)[before:]
+    assert dispatch.headers["authorization"] == f"Bearer {TOKEN}"
+    assert dispatch.body == {"ref": "main", "inputs": {"name": "loans", "version": "v1.0.0", "stage": "staging",
+                                                       "pr": str(number)}}
 
+    jobs = signing_run(origin, server, tmp_path / "run", dispatch.body["inputs"], ci_bot)
     promote = jobs["promote"]
     assert promote.result == "success", promote.log()
+    assert promote.environment == "model-signing"
     assert jobs["verify"].result == "skipped"  # tag pushes only
     assert jobs["sync-mlflow"].result == "success", jobs["sync-mlflow"].log()
+    assert jobs["sync-mlflow"].environment == "mlflow"
     assert any(a.level == "notice" and a.title == "no MLflow server" for a in jobs["sync-mlflow"].annotations)
-    assert promote.step("Read the promotion").outputs == {"name": "loans", "version": "v1.0.0",
-                                                          "stage": "staging", "pr": str(number)}
     assert "loans#staging#1" in remote_tags(origin)
+    message = git("cat-file", "tag", "loans#staging#1", cwd=promote.workspace)
+    assert '"recomputed":true' in message and f'"pr":{number}' in message
     assert promote.installs and promote.installs[0][-1] == f"{PROJECT}[ml]"
     for step in promote.all_steps():
         assert "PRIVATE KEY" not in step.stdout + step.stderr, step.name
@@ -466,18 +498,60 @@ def test_a_merged_promotion_pr_becomes_a_verified_signed_tag(origin: Path, serve
 def test_without_the_signing_secret_nothing_is_promoted(origin: Path, server: FakeGitHub, tmp_path: Path) -> None:
     number = approved_promotion(origin, server, tmp_path)
     before = remote_tags(origin)
-    jobs = WorkflowRun(PROMOTE, origin=origin, event=pull_request_event(server, REPO, number, "closed"),
-                       server=server, root=tmp_path / "run").run()
+    inputs = {"name": "loans", "version": "v1.0.0", "stage": "staging", "pr": str(number)}
+    jobs = signing_run(origin, server, tmp_path / "run", inputs, None)
 
     promote = jobs["promote"]
     assert promote.result == "failure", promote.log()
     assert promote.step("Promote and push the signed tag").outcome == "failure"
-    assert promote.step("Verify the new tag").outcome == "skipped"
     (error,) = [a for a in promote.annotations if a.level == "error"]
     assert error.title == "no signing key" and "MODELOPS_SIGNING_KEY secret is not set" in error.message
     assert remote_tags(origin) == before
     assert not any("#staging#" in tag for tag in remote_tags(origin))
     assert jobs["sync-mlflow"].result == "skipped"
+
+
+@pytest.mark.parametrize("reviewed", [False, True], ids=["no PR", "unapproved PR"])
+def test_a_refused_promotion_never_leaves_the_runner(origin: Path, server: FakeGitHub, ci_bot: SshKey,
+                                                     tmp_path: Path, reviewed: bool) -> None:
+    """A dispatch with an empty PR (staging needs one approval) or with a PR nobody approved: once the
+    signed tag reached origin before the approvals were checked; now origin never sees it."""
+    pr = ""
+    if reviewed:
+        server.serve_git(REPO, origin)
+        work = clone(origin, tmp_path / "dev")
+        requested = run_exe("promotion-request", "loans@v1.0.0", "--to", "staging", cwd=work)
+        assert requested.exit_code == 0, requested.stdout + requested.stderr
+        number = int(re.match(r"opened: PR #(\d+) ", requested.stdout)[1])  # type: ignore[index]
+        sync_pull_request(server, origin, REPO, number)
+        server.add_review(REPO, number, "bob", "CHANGES_REQUESTED")
+        merge_pull_request(server, origin, number)
+        pr = str(number)
+    inputs = {"name": "loans", "version": "v1.0.0", "stage": "staging", "pr": pr}
+    jobs = signing_run(origin, server, tmp_path / "run", inputs, ci_bot)
+    promote = jobs["promote"]
+    assert promote.result == "failure", promote.log()
+    said = promote.step("Promote and push the signed tag")
+    expected = "does not verify, so it was removed and not pushed" if reviewed else "and no --pr was given"
+    assert expected in said.stderr, promote.log()
+    assert not any("#staging#" in tag for tag in remote_tags(origin))
+    assert jobs["sync-mlflow"].result == "skipped"
+
+
+def test_the_signing_environment_refuses_any_other_branch(origin: Path, server: FakeGitHub, ci_bot: SshKey,
+                                                          tmp_path: Path) -> None:
+    """A writer's branch whose workflow asks for the signing job: the environment keeps the key."""
+    inputs = {"name": "loans", "version": "v1.0.0", "stage": "staging", "pr": ""}
+    work = clone(origin, tmp_path / "dev")
+    git("push", "-q", "origin", "HEAD:refs/heads/feature", cwd=work)
+    event = dispatch_event(server, REPO, origin, inputs, ref="refs/heads/feature")
+    event.payload["repository"]["default_branch"] = "feature"  # even a run that passes the job's `if:`
+    run = WorkflowRun(PROMOTE, origin=origin, event=event, server=server, root=tmp_path / "run",
+                      environments={"model-signing": {"MODELOPS_SIGNING_KEY": ci_bot.private.read_text()}},
+                      environment_branches={"model-signing": ["main"]})
+    promote = run.run(["promote"])["promote"]
+    assert promote.result == "failure" and promote.steps == []
+    assert 'Branch "feature" is not allowed to deploy to model-signing' in promote.refusal
 
 
 def test_an_unsigned_tag_push_fails_the_verify_job(origin: Path, server: FakeGitHub, tmp_path: Path) -> None:
@@ -519,11 +593,12 @@ def test_hostile_pr_title_and_branch_run_nothing(origin: Path, server: FakeGitHu
     merge_pull_request(server, origin, number)
     jobs = WorkflowRun(PROMOTE, origin=origin, event=pull_request_event(server, REPO, number, "closed"),
                        server=server, root=tmp_path / "promote", secrets={"MODELOPS_SIGNING_KEY": "not used"}).run()
-    promote = jobs["promote"]
-    assert promote.result == "failure"
-    assert promote.step("Read the promotion").outcome == "failure"
-    assert promote.step("Promote and push the signed tag").outcome == "skipped"
-    assert [a.title for a in promote.annotations if a.level == "error"] == ["not a promotion"]
+    request = jobs["request"]
+    assert request.result == "failure"
+    assert request.step("Read the promotion").outcome == "failure"
+    assert request.step("Start the signing run on the default branch").outcome == "skipped"
+    assert [a.title for a in request.annotations if a.level == "error"] == ["not a promotion"]
+    assert jobs["promote"].result == "skipped"
 
     # A manual dispatch with hostile inputs is refused the same way.
     inputs = {"name": f"loans{hostile(marker)}", "version": "v1.0.0", "stage": "staging", "pr": str(number)}

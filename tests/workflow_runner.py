@@ -27,6 +27,11 @@ download-artifact (a directory per run), and local composite actions (`./...`: t
 recursively with their inputs; looked up in the workspace, else in this project). Composite steps
 that `python -m pip install` are recorded (`JobResult.installs`), not executed: nothing is
 downloaded, and the tool under test is already installed.
+
+A job's `environment:` is a GitHub Environment: its secrets (`environments={"model-signing":
+{...}}`) reach only jobs that name it, and only in a run whose branch its deployment rule allows
+(`environment_branches`, default: the default branch only). As on GitHub, a run on a pull request
+is judged by its head branch, and a job refused by the rule fails before its first step.
 """
 
 from __future__ import annotations
@@ -563,6 +568,8 @@ class JobResult:
     workspace: Path
     outputs: dict[str, str] = field(default_factory=dict)
     installs: list[list[str]] = field(default_factory=list)  # `python -m pip install` argument lists
+    environment: str | None = None  # the GitHub Environment the job ran in
+    refusal: str = ""  # why the environment's deployment rule refused the job, if it did
 
     def all_steps(self) -> Iterator[StepResult]:
         for step in self.steps:
@@ -630,7 +637,8 @@ class WorkflowRun:
 
     def __init__(self, workflow: Path, *, origin: Path, event: Event, server: FakeGitHub, root: Path,
                  secrets: Mapping[str, str] | None = None, repo: str = REPO, actions: Path = PROJECT,
-                 run_id: int = RUN_ID) -> None:
+                 run_id: int = RUN_ID, environments: Mapping[str, Mapping[str, str]] | None = None,
+                 environment_branches: Mapping[str, Sequence[str]] | None = None) -> None:
         self.workflow = workflow
         self.doc = _load(workflow)
         self.origin = origin
@@ -638,6 +646,8 @@ class WorkflowRun:
         self.server = server
         self.repo = repo
         self.secrets = dict(secrets or {})
+        self.environments = {name: dict(values) for name, values in (environments or {}).items()}
+        self.environment_branches = dict(environment_branches or {})
         self.actions = actions
         self.run_id = run_id
         self.root = root
@@ -733,6 +743,10 @@ class _Job:
         if not scope.condition(self.job.get("if")):
             return JobResult(self.id, "skipped", [], "", self.workspace)
         self._refuse_unsupported()
+        refusal = self._environment_refusal()
+        if refusal:
+            return JobResult(self.id, "failure", [], "", self.workspace, environment=self._environment(),
+                             refusal=refusal)
         for source in (self.run_.doc.get("env") or {}, self.job.get("env") or {}):
             self.env.update({k: scope.interpolate(v) for k, v in source.items()})
         contexts: dict[str, Any] = {"steps": {}}
@@ -741,12 +755,31 @@ class _Job:
         failed = any(r.conclusion == "failure" for r in results)
         installs = [json.loads(line) for line in self.pip_log.read_text().splitlines()]
         return JobResult(self.id, "failure" if failed else "success", results, self.summary, self.workspace,
-                         outputs, installs)
+                         outputs, installs, self._environment())
 
     def _refuse_unsupported(self) -> None:
-        for key in ("strategy", "container", "services", "uses", "environment"):
+        for key in ("strategy", "container", "services", "uses"):
             if key in self.job:
                 raise RunnerError(f"job {self.id}: `{key}:` is not supported by the test runner")
+        if not isinstance(self.job.get("environment", ""), str) or "${{" in self.job.get("environment", ""):
+            raise RunnerError(f"job {self.id}: only a literal `environment: NAME` is supported by the test runner")
+
+    def _environment(self) -> str | None:
+        environment = self.job.get("environment")
+        return str(environment) if environment else None
+
+    def _environment_refusal(self) -> str:
+        """GitHub's deployment-branch rule: the run's branch (a PR's head branch) must be allowed."""
+        environment = self._environment()
+        if environment is None:
+            return ""
+        event = self.run_.event
+        default = str((event.payload.get("repository") or {}).get("default_branch") or "main")
+        allowed = self.run_.environment_branches.get(environment, [default])
+        branch = event.head_ref if event.name.startswith("pull_request") else event.ref_name
+        if event.ref_type == "branch" and branch in allowed:  # refs/pull/N/merge counts as a branch here
+            return ""
+        return f'Branch "{branch}" is not allowed to deploy to {environment} due to environment protection rules.'
 
     def _defaults(self) -> dict[str, Any]:
         defaults = {**((self.run_.doc.get("defaults") or {}).get("run") or {}),
@@ -768,7 +801,8 @@ class _Job:
         return inputs
 
     def _secrets(self) -> dict[str, str]:
-        return {"GITHUB_TOKEN": str(self.github["token"]), **self.run_.secrets}
+        environment = self.run_.environments.get(self._environment() or "", {})
+        return {"GITHUB_TOKEN": str(self.github["token"]), **self.run_.secrets, **environment}
 
     def _runner(self) -> dict[str, str]:
         return {"os": "Linux", "arch": "X64", "name": "workflow-runner", "environment": "github-hosted",
