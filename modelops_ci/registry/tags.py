@@ -66,7 +66,7 @@ def parse(tag: str) -> RegistryTag | None:
     """The registry event a tag name encodes, or None for any other tag (e.g. `v1.2.0`) and for a
     registry-like name that breaks the grammar (see `malformed_reason`)."""
     match = TAG_RE.fullmatch(tag)
-    if not match or malformed_reason(tag):
+    if not match or _malformed(match):
         return None
     counter = match["counter"]
     return RegistryTag(
@@ -82,7 +82,11 @@ def malformed_reason(tag: str) -> str | None:
     Such a tag is reported where the registry is shown or verified, never fatal to the others.
     """
     match = TAG_RE.fullmatch(tag)
-    counter = match["counter"] if match else None
+    return _malformed(match) if match else None
+
+
+def _malformed(match: re.Match[str]) -> str | None:
+    counter = match["counter"]
     if counter is not None and len(counter) > MAX_COUNTER_DIGITS:
         return f"its counter has {len(counter)} digits (at most {MAX_COUNTER_DIGITS})"
     return None
@@ -184,13 +188,11 @@ def scan(root: Path, *, names: Iterable[str] = (), messages: bool = False) -> Sc
     refs: list[TagRef] = []
     malformed: list[tuple[str, str]] = []
     for record in _records(result.stdout, messages):
-        why = malformed_reason(record[0])
-        if why:
-            malformed.append((record[0], why))
-            continue
         ref = _tag_ref(record)
         if ref is not None and (not wanted or ref.parsed.name in wanted):
             refs.append(ref)
+        elif ref is None and (why := malformed_reason(record[0])):
+            malformed.append((record[0], why))
     return Scan(tuple(refs), tuple(malformed))
 
 

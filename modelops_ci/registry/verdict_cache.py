@@ -88,6 +88,10 @@ class VerdictCache:
             return None
         return verdict
 
+    def knows(self, key: str) -> bool:
+        """Whether a verdict is remembered under `key` (it may still have lapsed: see `get`)."""
+        return key in self._entries
+
     def put(self, key: str, verdict: Verdict) -> None:
         if verdict.ok or verdict.rule in STABLE_REFUSALS:
             self._entries[key] = verdict.to_json()

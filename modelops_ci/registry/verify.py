@@ -284,7 +284,7 @@ class Verifier:
     def warm(self) -> None:
         """Read in one git call every tag object whose verdict is not remembered (a cold run)."""
         cold = [ref.oid for ref in self.refs.values()
-                if ref.kind == "tag" and self.cache.get(self._cache_key(ref), self.clock) is None]
+                if ref.kind == "tag" and not self.cache.knows(self._cache_key(ref))]
         self._blobs.update(trusted.cat_files(self.root, [oid for oid in cold if oid not in self._blobs]))
 
     def _cache_key(self, ref: grammar.TagRef) -> str:
