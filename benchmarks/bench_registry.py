@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelops_ci.registry import evidence  # noqa: E402
+from modelops_ci.registry import evidence
 
 BIN = Path(sys.executable).parent
 SHOW_TARGET = 1.0
@@ -146,7 +146,7 @@ def _sign_and_store(repo: Path, key: Path, made: list[tuple[str, Path]]) -> None
         subprocess.run(["ssh-keygen", "-q", "-Y", "sign", "-f", str(key), "-n", "git", *paths[start:start + 2000]],
                        check=True, capture_output=True)
     objects = []
-    for tag, path in made:
+    for _, path in made:
         tagged = path.with_suffix(".tag")
         tagged.write_bytes(path.read_bytes() + Path(f"{path}.sig").read_bytes())
         objects.append(str(tagged))
