@@ -273,10 +273,12 @@ def contract_infer(pipeline: str, repo: Path) -> None:
               help="Where allowed signers and policies are read (default: origin's default branch).")
 @click.option("--skip-approvals", is_flag=True,
               help="Do not ask GitHub about the promotion PR's approvals (offline checks only; say so).")
+@click.option("--newest", is_flag=True,
+              help="Also require each TAG's N to exceed every other N of its name (the check of a tag just pushed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @_repo_option
-def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_approvals: bool, as_json: bool,
-           repo: Path) -> None:
+def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_approvals: bool, newest: bool,
+           as_json: bool, repo: Path) -> None:
     """Verify registry tags: signature and signer, evidence, gates, stage order, approvals.
 
     Exits 0 when every tag verifies and 1 naming the rule a refused tag breaks. Trust (allowed
@@ -290,7 +292,7 @@ def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_appro
         raise UserError("name the tag(s) to verify, or pass --all")
     judge = verifier.SKIP if skip_approvals else _github_approvals(root, trust_ref)
     results = (verifier.verify_all(root, trust_ref=trust_ref, approvals=judge) if every else
-               [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge) for tag in tags])
+               [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge, newest=newest) for tag in tags])
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2))
     else:

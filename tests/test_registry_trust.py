@@ -123,6 +123,19 @@ def test_a_smaller_counter_after_an_unassignment_is_refused(repo: RegistryRepo) 
     assert state.read(repo.root).champion("loans", "production") is None
 
 
+def test_the_push_time_check_wants_the_newest_counter(repo: RegistryRepo) -> None:
+    register(repo, date=_date(1))
+    first = assign(repo, "staging", 4, date=_date(3))
+    older = assign(repo, "staging", 2, date=_date(2))  # signed earlier, pushed after #4
+    unsigned_tag(repo.root, "loans#staging#9", repo.commit, "an unsigned N cannot block anyone")
+    assert verifier.verify(repo.root, older, approvals=verifier.SKIP).ok  # each date order is fine offline
+    late = verifier.verify(repo.root, older, approvals=verifier.SKIP, newest=True)
+    assert (late.ok, late.rule) == (False, "counter") and "pushed after loans#staging#4" in late.reason
+    assert verifier.verify(repo.root, first, approvals=verifier.SKIP, newest=True).ok
+    done = run_cli("verify", older, "--newest", "--skip-approvals", "-C", repo.root)
+    assert done.exit_code == 1 and "[counter]" in done.stdout
+
+
 def test_a_counter_used_twice_is_refused_for_both(repo: RegistryRepo) -> None:
     register(repo)
     staging = assign(repo, "staging", 1)

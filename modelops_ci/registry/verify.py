@@ -110,13 +110,14 @@ class VerifyResult:
 
 
 def verify(root: Path, tag: str, *, trust_ref: str | None = None,
-           approvals: Approvals = None) -> VerifyResult:
+           approvals: Approvals = None, newest: bool = False) -> VerifyResult:
     """Check one registry tag against every rule; the result names the first rule broken.
 
     `trust_ref` is where allowed signers and policies are read (default: origin's default
     branch, else main/master). `approvals(pipeline, stage, evidence) -> (ok, rule, reason)`
-    judges the promotion PR; pass `SKIP` to skip that rule knowingly. Raises a UserError when
-    the tag does not exist or the trusted ref cannot be read.
+    judges the promotion PR; pass `SKIP` to skip that rule knowingly. `newest` (the push-time
+    check of a tag just pushed) also requires its N to exceed every other verified event's of the
+    name. Raises a UserError when the tag does not exist or the trusted ref cannot be read.
     """
     parsed = grammar.parse(tag)
     if parsed is None:
@@ -126,7 +127,8 @@ def verify(root: Path, tag: str, *, trust_ref: str | None = None,
         if tag not in verifier.refs:
             raise grammar.RegistryError(f"no tag '{tag}' in {root}: `git fetch --tags`, or check the name "
                                         "(`modelops-ci registry show`)")
-        return verifier.check_after_predecessors(tag)
+        result = verifier.check_after_predecessors(tag)
+        return verifier.newest(result) if newest and result.ok else result
 
 
 def verify_all(root: Path, *, trust_ref: str | None = None, approvals: Approvals = None,
@@ -251,6 +253,20 @@ class Verifier:
             if ref.order < target.order:
                 self.check(ref.tag)
         return self.check(tag)
+
+    def newest(self, result: VerifyResult) -> VerifyResult:
+        """`result`, refused by the counter rule unless its tag's N exceeds every other N of its name
+        carried by a tag whose own rules hold (an unsigned tag cannot block a promotion)."""
+        target = self.refs[result.tag]
+        if target.parsed.counter is None:
+            return result
+        higher = [r.tag for r in self.of(target.parsed.name) if r is not target and r.parsed.counter is not None
+                  and r.parsed.counter >= target.parsed.counter and self.own(r).ok]
+        if not higher:
+            return result
+        return replace(result, ok=False, rule="counter",
+                       reason=f"pushed after {', '.join(sorted(higher)[:3])}, whose N is not lower: a new "
+                              "event's N must exceed every existing one's; promote again (it takes the next N)")
 
     def malformed_results(self) -> list[VerifyResult]:
         return [VerifyResult(shown(tag), False, "grammar", f"not a valid registry tag: {why}")
