@@ -153,7 +153,9 @@ def open_request(root: Path, request: Request, *, remote: str = "origin", client
 
 
 def _registered(root: Path, request: Request) -> tags.Version:
-    artifact = tags.state(tags.read(root, names=[request.name])).get(request.name)
+    from modelops_ci.registry import state
+
+    artifact = state.read(root, [request.name]).artifacts.get(request.name)  # verified tags only
     version = artifact.version(request.version) if artifact else None
     if artifact is None or version is None or not version.active:
         listed = ", ".join(v.version for v in artifact.versions if v.active) if artifact else ""

@@ -36,7 +36,7 @@ import yaml
 from modelops_ci import git
 from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.layout import COMPILED_DIR, Layout
-from modelops_ci.registry import evidence, signing, tags
+from modelops_ci.registry import evidence, signing, state, tags
 
 if TYPE_CHECKING:
     from modelops_ci.registry.verify import VerifyResult
@@ -88,7 +88,7 @@ def register(root: Path, name: str, key: signing.SigningKey, *, version: str | N
     require_remote(root, remote)
     if remote.push:
         _fetch(root, name, remote)
-    artifact = tags.state(tags.read(root, names=[name])).get(name)
+    artifact = state.read(root, [name]).artifacts.get(name)  # versions that verify: anyone can make a tag
     known = artifact.versions if artifact else ()
     if version is None:
         highest = max((v.version for v in known), key=tags.semver_key, default=None)
@@ -238,18 +238,22 @@ def _require_pr_if_approved_stage(root: Path, name: str, stage: str, pr: int | N
 
 
 def resolve_commit(root: Path, rev: str) -> str:
-    done = git.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=root, check=False)
+    done = git.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", cwd=root,
+                   check=False)
     if done.returncode != 0:
         raise UserError(f"'{rev}' is not a commit of {root}: pass --commit with a branch, tag or commit id")
     return done.stdout.strip()
 
 
 def _artifact(root: Path, name: str) -> tags.Artifact:
-    artifact = tags.state(tags.read(root, names=[name])).get(name)
+    """`name`'s state as its verified tags give it: a stage is promoted from what verify accepts."""
+    verified = state.read(root, [name])
+    artifact = verified.artifacts.get(name)
     if artifact is None:
-        names = sorted(tags.state(tags.read(root)))
-        raise UserError(f"unknown name '{name}': no registry tags for it (names in the registry: "
-                        f"{', '.join(names) or 'none'}); `modelops-ci register {name}` first")
+        refused = "; ".join(f"{r.tag} [{r.rule}]" for r in verified.refused[:3])
+        why = f" (tags that do not verify: {refused})" if refused else ""
+        raise UserError(f"unknown name '{name}': no verified registry tags for it{why}; "
+                        f"`modelops-ci register {name}` first")
     return artifact
 
 
