@@ -328,7 +328,8 @@ def test_ci_passes_a_pull_request_and_writes_the_job_summary(tuned_pr: PullReque
     # The composite action installed this project (with the ml extra) and pre-commit, nothing else.
     assert ci.installs == [["-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"{PROJECT}[ml]",
                             "pre-commit"]]
-    assert (tuned_pr.run.artifacts / "modelops-reports" / "loans" / "gates.json").is_file()
+    uploaded = tuned_pr.run.artifacts / "modelops-reports"
+    assert (uploaded / "reports/loans/gates.json").is_file() and (uploaded / "compiled/loans/dvc.lock").is_file()
     assert TOKEN not in (ci.workspace / ".git" / "config").read_text()  # persist-credentials: false
     comment = tuned_pr.jobs["comment"]
     assert comment.step("Download the reports").outcome == "success"
@@ -416,7 +417,9 @@ def test_a_pr_failing_pre_commit_stops_before_the_gates(stale_pr: PullRequestRun
 
 def test_a_pr_failing_before_the_gates_gets_no_stale_verdict(stale_pr: PullRequestRun, server: FakeGitHub) -> None:
     (posted,) = comments(server, stale_pr.number)
-    assert "ready for production" not in str(posted["body"]).lower(), posted["body"]
+    body = str(posted["body"])
+    assert "✅" not in body and "not ready for production" in body, body
+    assert "no verdict for this commit" in body, body
 
 
 # -- promote.yml ------------------------------------------------------------------------------------

@@ -311,11 +311,11 @@ def test_the_workflows_call_the_toolchains_commands() -> None:
     assert "modelops-ci ci" in runs["ci.yml"]
     assert 'modelops-ci github comment --pr "$PR_NUMBER"' in runs["ci.yml"]
     assert 'modelops-ci promote "$NAME@$VERSION" --to "$STAGE" --pr "$PR" --recompute-gates' in runs["promote.yml"]
-    assert 'modelops-ci verify "$TAG"' in runs["promote.yml"]
+    assert 'modelops-ci verify --newest "$TAG"' in runs["promote.yml"]  # N above every existing one
     assert "modelops-ci registry sync-mlflow" in runs["promote.yml"]
     assert "modelops-ci monitor" in runs["monitor.yml"]
     upload = [step for _, step in _steps(WORKFLOWS / "ci.yml") if "upload-artifact" in step.get("uses", "")]
-    assert upload and upload[0]["with"]["path"] == "reports/"
+    assert upload and upload[0]["with"]["path"] == "reports/\ncompiled/*/dvc.lock\n"
 
 
 # -- the starter workflows ------------------------------------------------------------------------
@@ -519,7 +519,7 @@ def test_an_unverified_tag_fails_loudly(shell: Shell) -> None:
     done = shell.run(step, {"TAG": tag, "DEFAULT_BRANCH": "main"}, cwd=repo, fail=True)
     assert done.returncode == 1
     assert f"::error title=unverified registry tag::{tag} is not a verified registry tag" in done.stdout
-    assert shell.calls() == [["verify", tag]]
+    assert shell.calls() == [["verify", "--newest", tag]]
     assert shell.run(step, {"TAG": tag, "DEFAULT_BRANCH": "main"}, cwd=repo).returncode == 0
 
 

@@ -1012,21 +1012,42 @@ class _Job:
         store = self.run_.artifacts / name
         if store.exists() and inputs.get("overwrite") != "true":
             return 1, f"::error::Failed to CreateArtifact: an artifact with this name already exists: {name}\n", {}
-        source = self.workspace / inputs["path"]
-        files = ([source] if source.is_file() else
-                 sorted(p for p in source.rglob("*") if p.is_file()
-                        and not any(part.startswith(".") for part in p.relative_to(source).parts))
-                 if source.is_dir() else [])
+        patterns = [line.strip() for line in inputs["path"].splitlines() if line.strip()]
+        found = [(pattern, self._matches(pattern)) for pattern in patterns]
+        files = sorted({path for _, paths in found for path in paths})
         if not files:
             message = f"No files were found with the provided path: {inputs['path']}. No artifacts will be uploaded."
             level = inputs.get("if-no-files-found", "warn")
             return (1 if level == "error" else 0), (f"::{level}::{message}\n" if level != "ignore" else ""), {}
+        root = self._artifact_root(patterns)
         shutil.rmtree(store, ignore_errors=True)
         for path in files:
-            target = store / (path.name if source.is_file() else path.relative_to(source))
+            target = store / (path.name if path == root else path.relative_to(root))
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
         return 0, f"Artifact {name} has been successfully uploaded ({len(files)} files)\n", {"artifact-id": "1"}
+
+    def _matches(self, pattern: str) -> list[Path]:
+        """The files a search path names: a file, every file under a folder (hidden ones skipped), or a glob."""
+        sources = sorted(self.workspace.glob(pattern.rstrip("/"))) if "*" in pattern else [self.workspace / pattern]
+        files: list[Path] = []
+        for source in sources:
+            if source.is_file():
+                files.append(source)
+            elif source.is_dir():
+                files += [p for p in source.rglob("*") if p.is_file()
+                          and not any(part.startswith(".") for part in p.relative_to(source).parts)]
+        return files
+
+    def _artifact_root(self, patterns: list[str]) -> Path:
+        """As upload-artifact: the search path (up to its first wildcard) is the root of the artifact;
+        several search paths share their least common ancestor."""
+        roots = []
+        for pattern in patterns:
+            parts = Path(pattern).parts
+            fixed = next((i for i, part in enumerate(parts) if "*" in part), len(parts))
+            roots.append(str(self.workspace.joinpath(*parts[:fixed])))
+        return Path(roots[0]) if len(roots) == 1 else Path(os.path.commonpath(roots))
 
     def _download(self, inputs: dict[str, str]) -> tuple[int, str, dict[str, str]]:
         name = inputs.get("name") or ""
