@@ -172,7 +172,8 @@ def _rows(payload: dict[str, Any]) -> list[MetricDiff]:
 
 
 def _is_commit(root: Path, rev: str) -> bool:
-    done = git.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=root, check=False)
+    done = git.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", cwd=root,
+                   check=False)
     return done.returncode == 0
 
 
