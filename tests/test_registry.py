@@ -506,6 +506,19 @@ def test_sync_mlflow_sets_aliases_to_the_git_stages(reg: Registry, tmp_path: Pat
     code, out, _ = reg.cli("registry", "sync-mlflow", "--json")
     assert {c["action"] for c in json.loads(out)} == {"unchanged"}  # idempotent
 
+    # tags anyone can make in a clone move no alias: an unsigned production tag on model 2's commit
+    message = evidence.message("promote", evidence.collect(reg.repo, NAME, reg.commits[2], version="v1.2.0",
+                                                           stage="production"))
+    subprocess.run(["git", "tag", "-a", "-F", "-", "loans@v1.2.0", reg.commits[2]], cwd=reg.repo, check=True,
+                   input=message, text=True)
+    subprocess.run(["git", "tag", "-a", "-F", "-", "loans#production#9", reg.commits[2]], cwd=reg.repo,
+                   check=True, input=message, text=True)
+    code, out, _ = reg.cli("registry", "sync-mlflow", "--json")
+    assert code == 0 and {c["action"] for c in json.loads(out)} == {"unchanged"}
+    assert "production" not in client.get_registered_model(NAME).aliases
+    for forged in ("loans#production#9", "loans@v1.2.0"):
+        git("tag", "-d", forged, cwd=reg.repo)
+
     writer.register(reg.repo, NAME, reg.signing, version="v1.2.0", rev=reg.add_model())  # not in MLflow
     writer.promote(reg.repo, NAME, "v1.2.0", "dev", reg.signing)
     code, _, err = reg.cli("registry", "sync-mlflow")
