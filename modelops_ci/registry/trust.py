@@ -111,6 +111,7 @@ class Trust:
     policies: tuple[PolicyRules, ...]
     gpg_keys: dict[str, bytes] = field(default_factory=dict)
     digest: str = ""  # sha256 over every file read here: what a remembered verdict was judged by
+    params_ids: dict[str, str] = field(default_factory=dict)  # pipeline -> its params.yaml blob (labels)
 
     def governing(self, pipeline: str, labels: Iterable[Mapping[str, str]]) -> tuple[PolicyRules, ...]:
         """Policies selecting `pipeline` under any of the label sets given.
@@ -172,17 +173,16 @@ def resolve_ref(root: Path, given: str | None = None) -> tuple[str, str]:
 def load(root: Path, trust_ref: str | None = None) -> Trust:
     """Allowed signers, GPG keys and policies as `trust_ref` (see `resolve_ref`) holds them."""
     ref, commit = resolve_ref(root, trust_ref)
-    listing = git.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit, "--", POLICIES,
-                      cwd=root).stdout
-    paths = [p for p in listing.split("\0")
-             if p == ALLOWED_SIGNERS or p.startswith(GPG_KEYS) or p.endswith((".yaml", ".yml"))]
+    listing = _blob_ids(root, commit, [POLICIES, f"{COMPILED_DIR}/"])
+    paths = [p for p in listing if p.startswith(POLICIES)
+             and (p == ALLOWED_SIGNERS or p.startswith(GPG_KEYS) or p.endswith((".yaml", ".yml")))]
     blobs = cat_files(root, [f"{commit}:{p}" for p in paths])
     content = {p: blobs[f"{commit}:{p}"] or b"" for p in paths}
     signers = parse_allowed_signers(content[ALLOWED_SIGNERS].decode()) if ALLOWED_SIGNERS in content else None
     gpg_keys = {Path(p).stem: raw for p, raw in content.items() if p.startswith(GPG_KEYS)}
     policies = tuple(rules for p, raw in content.items() if p.endswith((".yaml", ".yml"))
                      for rules in [_policy(ref, p, raw)] if rules is not None)
-    return Trust(ref, commit, signers, policies, gpg_keys, _digest(content))
+    return Trust(ref, commit, signers, policies, gpg_keys, _digest(content), _params_ids(listing))
 
 
 def _digest(content: dict[str, bytes]) -> str:
@@ -192,17 +192,22 @@ def _digest(content: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-def params_ids(root: Path, commit: str) -> dict[str, str]:
-    """pipeline -> the blob id of its compiled params.yaml at `commit` (labels live there)."""
-    listing = git.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", f"{COMPILED_DIR}/", cwd=root,
-                      check=False).stdout
-    prefix, suffix = f"{COMPILED_DIR}/", "/params.yaml"
+def _blob_ids(root: Path, commit: str, folders: list[str]) -> dict[str, str]:
+    """path -> blob id of every file under `folders` at `commit`, in one `git ls-tree`."""
+    listing = git.run("ls-tree", "-r", "-z", "--full-tree", commit, "--", *folders, cwd=root).stdout
     found: dict[str, str] = {}
     for entry in listing.split("\0"):
         meta, _, path = entry.partition("\t")
-        if path.startswith(prefix) and path.endswith(suffix):
-            found[path[len(prefix):-len(suffix)]] = meta.split()[2]
+        if path:
+            found[path] = meta.split()[2]
     return found
+
+
+def _params_ids(listing: dict[str, str]) -> dict[str, str]:
+    """pipeline -> the blob id of its compiled params.yaml (its labels live there)."""
+    prefix, suffix = f"{COMPILED_DIR}/", "/params.yaml"
+    return {path[len(prefix):-len(suffix)]: blob for path, blob in listing.items()
+            if path.startswith(prefix) and path.endswith(suffix)}
 
 
 def promotion_rule(root: Path, trust_ref: str | None = None) -> Callable[[str, str], dict[str, Any] | None]:

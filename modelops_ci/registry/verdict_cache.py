@@ -70,10 +70,13 @@ class VerdictCache:
     @classmethod
     def open(cls, root: Path) -> VerdictCache:
         """The cache of the repository at `root` (empty, and never written, outside a git directory)."""
-        done = git.run("rev-parse", "--git-common-dir", cwd=root, check=False)
-        if done.returncode != 0:
-            return cls(None, {})
-        path = (root / done.stdout.strip() / FILE).resolve()
+        folder = root / ".git"
+        if not folder.is_dir():  # a worktree's .git is a file, a submodule's too: ask git
+            done = git.run("rev-parse", "--git-common-dir", cwd=root, check=False)
+            if done.returncode != 0:
+                return cls(None, {})
+            folder = root / done.stdout.strip()
+        path = (folder / FILE).resolve()
         return cls(path, _read(path))
 
     def get(self, key: str, now: float) -> Verdict | None:

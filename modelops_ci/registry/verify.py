@@ -217,8 +217,8 @@ class Verifier:
     _collected: dict[tuple[str, str], ev.Evidence | ev.EvidenceError] = field(default_factory=dict)
     _gpg: tuple[Path, dict[str, frozenset[str]]] | None = None
     _trust_keys: dict[str, str] = field(default_factory=dict)
-    _params_ids: dict[str, str] | None = None
     _by_name: dict[str, list[grammar.TagRef]] | None = None
+    _withdrawals: dict[str, list[grammar.TagRef]] = field(default_factory=dict)
     _files: int = 0
 
     @property
@@ -233,6 +233,12 @@ class Verifier:
             for ref in self.refs.values():
                 self._by_name.setdefault(ref.parsed.name, []).append(ref)
         return self._by_name.get(name, [])
+
+    def withdrawals(self, name: str) -> list[grammar.TagRef]:
+        """The tags of `name` that take something back: deregistrations, unassignments, retirements."""
+        if name not in self._withdrawals:
+            self._withdrawals[name] = [r for r in self.of(name) if r.parsed.cancel or r.parsed.deprecated]
+        return self._withdrawals[name]
 
     def check(self, tag: str) -> VerifyResult:
         if tag not in self._results:
@@ -298,10 +304,13 @@ class Verifier:
         return self._own[ref.tag]
 
     def warm(self) -> None:
-        """Read in one git call every tag object whose verdict is not remembered (a cold run)."""
-        cold = [ref.oid for ref in self.refs.values()
-                if ref.kind == "tag" and not self.cache.knows(self._cache_key(ref))]
-        self._blobs.update(trusted.cat_files(self.root, [oid for oid in cold if oid not in self._blobs]))
+        """Read in two git calls every tag object whose verdict is not remembered (a cold run), then
+        what its rules read of its commit and the trusted ref."""
+        cold = [ref for ref in self.refs.values() if ref.kind == "tag" and not self.cache.knows(self._cache_key(ref))]
+        self._blobs.update(trusted.cat_files(self.root, [r.oid for r in cold if r.oid not in self._blobs]))
+        wanted = {blob for ref in cold
+                  for blob in self._needed(ref.parsed.name, TagObject.parse(self._blobs[ref.oid] or b"").object)}
+        self._blobs.update(trusted.cat_files(self.root, sorted(wanted - set(self._blobs))))
 
     def _cache_key(self, ref: grammar.TagRef) -> str:
         if ref.kind != "tag":
@@ -311,9 +320,7 @@ class Verifier:
     def _trust_key(self, name: str) -> str:
         """What the trust contributes to `name`'s verdicts: its files, its ref and name's labels there."""
         if name not in self._trust_keys:
-            if self._params_ids is None:
-                self._params_ids = trusted.params_ids(self.root, self.trust.commit)
-            parts = (code_digest(), self.trust.digest, self.trust.ref, self._params_ids.get(name, ""))
+            parts = (code_digest(), self.trust.digest, self.trust.ref, self.trust.params_ids.get(name, ""))
             self._trust_keys[name] = hashlib.sha256("\0".join(parts).encode()).hexdigest()
         return self._trust_keys[name]
 
@@ -371,7 +378,7 @@ class Verifier:
             raise _Refused("counter", problem)
 
     def _not_retired(self, ref: grammar.TagRef) -> None:
-        for other in self.of(ref.parsed.name):
+        for other in self.withdrawals(ref.parsed.name):
             if other.parsed.deprecated and _later(ref, other) and self.check(other.tag).ok:
                 raise _Refused("retired", f"{ref.parsed.name} was retired by {other.tag} before this event: a "
                                           "retired name takes no new versions or stages")
@@ -522,7 +529,7 @@ class Verifier:
         if registration.commit != commit:
             raise _Refused("registered", f"{version_tag} is commit {registration.commit[:12]}, "
                                          f"this tag points at {commit[:12]}")
-        for other in self.of(ref.parsed.name):
+        for other in self.withdrawals(ref.parsed.name):
             p = other.parsed
             deregistered = p.version == version and p.cancel and _before(p.counter, ref.parsed.counter)
             if deregistered and self.check(other.tag).ok:
@@ -679,9 +686,14 @@ class Verifier:
 
     def _prefetch(self, name: str, commit: str) -> None:
         """Read what the rules will need of this commit and the trusted ref in one git call."""
-        wanted = [f"{commit}:{trusted.params_path(name)}", f"{self.trust.commit}:{trusted.params_path(name)}",
-                  f"{commit}:{Layout(name).gates}", f"{commit}:{Layout(name).lock}"]
+        wanted = self._needed(name, commit)
         self._blobs.update(trusted.cat_files(self.root, [w for w in wanted if w not in self._blobs]))
+
+    def _needed(self, name: str, commit: str) -> list[str]:
+        if not commit:
+            return []
+        return [f"{commit}:{trusted.params_path(name)}", f"{self.trust.commit}:{trusted.params_path(name)}",
+                f"{commit}:{Layout(name).gates}", f"{commit}:{Layout(name).lock}"]
 
     def _blob(self, name: str) -> bytes | None:
         if name not in self._blobs:
