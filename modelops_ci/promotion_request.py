@@ -33,10 +33,9 @@ from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.github import GitHub, GitHubError, GitHubUnavailable, checked_slug, repository
 from modelops_ci.github_report import checked_ref
 from modelops_ci.registry import evidence, tags
+from modelops_ci.registry.promotion_names import Request
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 
-DEPLOYMENTS_DIR = "deployments"
-BRANCH_PREFIX = "promote"
 MARKER = "modelops-ci:promotion"
 FALLBACK_IDENTITY = {"GIT_AUTHOR_NAME": "modelops-ci", "GIT_AUTHOR_EMAIL": "modelops-ci@users.noreply.github.com",
                      "GIT_COMMITTER_NAME": "modelops-ci",
@@ -55,29 +54,6 @@ class PartlyDone(ModelopsError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to promote where, each part already checked against the grammar."""
-
-    name: str
-    version: str
-    stage: str
-    base: str
-    canary: int = 100
-
-    @property
-    def branch(self) -> str:
-        return f"{BRANCH_PREFIX}/{self.name.replace(':', '=')}-{self.version}-to-{self.stage}"
-
-    @property
-    def deployment(self) -> str:
-        return f"{DEPLOYMENTS_DIR}/{self.stage}.yaml"
-
-    @property
-    def title(self) -> str:
-        return f"Promote {self.name} {self.version} to {self.stage}"
 
 
 @dataclass(frozen=True)

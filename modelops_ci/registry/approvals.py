@@ -43,8 +43,8 @@ from modelops_ci.github import (
     file_text,
     repository,
 )
-from modelops_ci.promotion_request import Request
 from modelops_ci.registry.evidence import Evidence
+from modelops_ci.registry.promotion_names import Request
 
 RULE = "approvals"
 SELF_APPROVAL = "self-approval"
