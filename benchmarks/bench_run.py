@@ -50,7 +50,7 @@ STAGE_ROW = re.compile(r"^(?P<stage>\S+:\S+)\s+(?P<status>ran|cached)\s+(?P<seco
 # Runs a step through the real CLI entry point, then lists the top-level packages it imported.
 PROBE = """\
 import json, sys
-from modelops_ci.cli import main
+from modelops_ci.cli.main import main
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
@@ -118,7 +118,7 @@ class Runner:
 
 def make_repo(runner: Runner, repo: Path) -> Path:
     """A committed copy of the example repo, set up as `modelops-ci init` would."""
-    from modelops_ci.scaffold import DVC_CONFIG
+    from modelops_ci.commands.init import DVC_CONFIG
 
     repo.mkdir(parents=True)
     for part in EXAMPLE_PARTS:

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from modelops_ci.cli import main
+from modelops_ci.cli.main import main
 
 main()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelops_ci import numerics
-from modelops_ci.cli import main
+from modelops_ci.cli.main import main
 from modelops_ci.offline import QUIET_ENV
 
 # The tests compute some figures in this process and compare them with the step processes' figures,
@@ -186,7 +186,7 @@ def sales_csv(years: int = 10) -> str:
 
 def make_ml_repo(repo: Path) -> Path:
     """A git + DVC repo with two small pipelines on CSV data, compiled and committed."""
-    from modelops_ci.scaffold import DVC_CONFIG
+    from modelops_ci.commands.init import DVC_CONFIG
 
     repo.mkdir(parents=True, exist_ok=True)
     git("init", "-q", cwd=repo)

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from modelops_ci.promotion_request import Request, deployment_yaml
+from modelops_ci.commands.promotion_request import Request, deployment_yaml
 from modelops_ci.registry import evidence, signing, tags
 from tests.conftest import git, make_ml_repo, run_exe, write
 from tests.github_server import REPO, FakeGitHub

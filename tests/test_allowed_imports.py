@@ -130,7 +130,7 @@ def test_an_allowed_import_that_is_no_module_name_is_a_problem(repo: Path, entry
 
 
 def test_the_ci_job_shows_the_warnings_right_after_validating(repo: Path) -> None:
-    from modelops_ci.ci import run_ci
+    from modelops_ci.commands.ci import run_ci
 
     write(repo, "pipelines/credit.yaml", _pipeline("xgboost.XGBClassifier"))
     lines = run_ci(repo)

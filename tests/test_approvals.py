@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR
-from modelops_ci.github import (
+from modelops_ci.github.client import (
     GitHub,
     GitHubAuthError,
     GitHubConfigError,

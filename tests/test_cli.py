@@ -9,7 +9,7 @@ import click
 import pytest
 
 from modelops_ci import __version__
-from modelops_ci.cli import cli
+from modelops_ci.cli.main import cli
 from tests.conftest import run_cli, run_exe
 
 Named = tuple[tuple[str, ...], click.Command]

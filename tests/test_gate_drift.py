@@ -411,7 +411,7 @@ def test_a_univariate_forecast_compares_its_series(tmp_path: Path) -> None:
 def test_gate_scores_a_new_batch_with_the_pipeline_model(tmp_path: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from modelops_ci import model_store
+    from modelops_ci.ml import model_store
 
     ctx = pipeline(tmp_path, {"reference": "train", "current": "monitoring/batch.parquet"})
     layout = ctx.step.layout

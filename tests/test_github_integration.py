@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops_ci.cli import cli
-from modelops_ci.cli_github import register_commands
+from modelops_ci.cli.github import register_commands
+from modelops_ci.cli.main import cli
+from modelops_ci.commands.promotion_request import open_request, parse
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR
-from modelops_ci.github import GitHub, GitHubAuthError, GitHubUnavailable
-from modelops_ci.github_report import (
+from modelops_ci.github.client import GitHub, GitHubAuthError, GitHubUnavailable
+from modelops_ci.github.report import (
     SUMMARY_LIMIT,
     Annotation,
     Diffs,
@@ -33,7 +34,6 @@ from modelops_ci.github_report import (
     upsert_comment,
     workflow_command,
 )
-from modelops_ci.promotion_request import open_request, parse
 from modelops_ci.registry import approvals
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.conftest import git, run_cli, write
@@ -554,7 +554,7 @@ def test_without_a_token_nothing_is_pushed(registered: RegistryRepo, gh: FakeGit
 
 
 def test_every_github_command_and_option_has_help() -> None:
-    from modelops_ci.cli_github import github, monitor, promotion_request
+    from modelops_ci.cli.github import github, monitor, promotion_request
 
     commands_ = [monitor, promotion_request, *github.commands.values()]
     for command in commands_:

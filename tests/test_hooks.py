@@ -39,7 +39,7 @@ def test_hook_commands_import_no_ml_library(example_repo: Path) -> None:
         args = entry.split()[1:]
         code = (
             "import sys, json\n"
-            "from modelops_ci.cli import main\n"
+            "from modelops_ci.cli.main import main\n"
             f"try:\n    main({args!r} + ['-C', {str(example_repo)!r}])\n"
             "except SystemExit as exc:\n    code = exc.code\n"
             "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}))\n"

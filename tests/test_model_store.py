@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from modelops_ci import model_store
 from modelops_ci.errors import UserError
-from modelops_ci.model_store import ModelIntegrityError
+from modelops_ci.ml import model_store
+from modelops_ci.ml.model_store import ModelIntegrityError
 from tests.conftest import run_cli
 
 FACTS = {"task": "classification", "numeric": ["income", "debt"], "categorical": ["region"]}
@@ -456,8 +456,8 @@ def test_a_type_the_policy_adds_reaches_the_steps_through_the_compiled_params(ml
     from sklearn.preprocessing import FunctionTransformer
     from sklearn.utils import check_array
 
-    from modelops_ci import model_types
     from modelops_ci.layout import Layout
+    from modelops_ci.ml import model_types
     from modelops_ci.steps import train
     from modelops_ci.steps.context import load_context
     from modelops_ci.steps.frames import read_parquet

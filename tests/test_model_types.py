@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelops_ci import model_store, model_types
+from modelops_ci.ml import model_store, model_types
 from modelops_ci.steps import forecast, train
 from modelops_ci.steps.context import StepContext
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from modelops_ci.cli import cli
-from modelops_ci.cli_github import register_commands
-from modelops_ci.compiler import compile_repo
+from modelops_ci.cli.github import register_commands
+from modelops_ci.cli.main import cli
+from modelops_ci.commands.compile import compile_repo
+from modelops_ci.commands.monitor import monitor, newest_batch
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, CheckFailed
-from modelops_ci.monitor import monitor, newest_batch
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.conftest import LOANS_SPEC, git, loans_csv, run_cli, write
 from tests.github_server import REPO, FakeGitHub, Reply, error, serving

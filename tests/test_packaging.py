@@ -33,7 +33,7 @@ def test_the_ml_extra_holds_the_heavy_stack() -> None:
 
 
 def test_the_console_script_is_modelops_ci() -> None:
-    assert _project()["scripts"] == {"modelops-ci": "modelops_ci.cli:main"}
+    assert _project()["scripts"] == {"modelops-ci": "modelops_ci.cli.main:main"}
 
 
 def test_the_layout_is_in_place() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops_ci import workspace
+from modelops_ci.spec import workspace
 from modelops_ci.spec.nodes import plain
 from tests.conftest import run_cli, write
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import click
 import pytest
 
-from modelops_ci.cli import cli
-from modelops_ci.cli_registry import register_commands
+from modelops_ci.cli.main import cli
+from modelops_ci.cli.registry import register_commands
 from modelops_ci.registry import evidence, tags
 from modelops_ci.registry import promote as writer
 from modelops_ci.registry.signing import SigningKey, create_tag
@@ -593,8 +593,8 @@ def test_end_to_end_register_stage_production_verify_audit_and_mlflow_aliases(tm
     names each signer, and sync-mlflow puts the aliases on the version training registered."""
     from mlflow import MlflowClient
 
+    from modelops_ci.ml.tracking import tracking_uri
     from modelops_ci.registry import verify
-    from modelops_ci.tracking import tracking_uri
     from tests.registry_fixtures import build_registry_repo
 
     trained = build_registry_repo(tmp_path / "trained", tmp_path / "keys")

@@ -22,13 +22,13 @@ from modelops_ci.errors import UserError
 from modelops_ci.gates.performance import assess, classification_sample
 from modelops_ci.gates.result import Check, GateResult, error
 from modelops_ci.report import html, markdown, plots
+from modelops_ci.report.pages import render_reports
 from modelops_ci.report.render import (
     drift_pictured,
     findings,
     group_rows,
     headline,
     load,
-    render_reports,
     schema,
     validate,
 )

@@ -15,7 +15,7 @@ HEAVY_FOR_DATA_STEPS = ("mlflow", "dvc", "matplotlib", "fairlearn")
 def _modules_after(step: str, pipeline: str, repo: Path) -> set[str]:
     code = (
         "import sys, json\n"
-        "from modelops_ci.cli import main\n"
+        "from modelops_ci.cli.main import main\n"
         f"try:\n    main(['step', {step!r}, {pipeline!r}])\n"
         "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "print(json.dumps(sorted(sys.modules)))\n"

@@ -27,7 +27,7 @@ from sklearn import metrics as skm
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterSampler, RandomizedSearchCV
 
-from modelops_ci import model_store
+from modelops_ci.ml import model_store
 from tests.conftest import git, make_ml_repo, run_cli, sales_csv, write
 
 CLASSIFIERS = ("loans", "loans-tree", "loans-grid", "loans-random")

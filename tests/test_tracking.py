@@ -13,10 +13,11 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from modelops_ci import tracking
 from modelops_ci.layout import STATE_DIR, Layout
+from modelops_ci.ml import tracking
 from modelops_ci.offline import QUIET_ENV
 from modelops_ci.steps.context import StepContext
+from modelops_ci.steps.train import INPUT_EXAMPLE_ROWS
 from tests.conftest import BIN, Result, git, make_ml_repo, run_cli, write
 
 STEPS = ("ingest", "split", "train", "evaluate")
@@ -156,7 +157,7 @@ def test_logged_model_is_skops_with_signature_and_input_example(tracked: Tracked
     if inputs is not None:  # a forecast model takes an array of lag features, not named columns
         assert mlmodel.signature.inputs.input_names() == inputs
     example = mlmodel.load_input_example(str(folder))
-    assert example is not None and len(example) == tracking.INPUT_EXAMPLE_ROWS
+    assert example is not None and len(example) == INPUT_EXAMPLE_ROWS
 
 
 def _features(repo: Path, pipeline: str) -> Any:
@@ -177,7 +178,7 @@ def test_registered_model_loads_back_and_predicts_like_the_model_file(tracked: T
     import mlflow
     import numpy as np
 
-    from modelops_ci import model_store
+    from modelops_ci.ml import model_store
 
     repo, layout = tracked.repo, Layout(pipeline)
     mlflow.set_tracking_uri(tracking.tracking_uri(repo))
@@ -262,7 +263,7 @@ def test_tracking_turns_telemetry_off(tmp_path: Path, monkeypatch: pytest.Monkey
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     ctx = StepContext(tmp_path, "loans", {"family": "telemetry"})
-    tracking.log_evaluation(ctx, {"accuracy": 0.5, "mase": float("nan")}, {"sha256": "0" * 64})
+    tracking.log_evaluation(ctx.tracked, {"accuracy": 0.5, "mase": float("nan")}, {"sha256": "0" * 64}, [])
 
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
     assert os.environ["DO_NOT_TRACK"] == "true"

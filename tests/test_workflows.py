@@ -439,7 +439,7 @@ def test_anything_else_is_refused_loudly_and_runs_nothing(shell: Shell, branch: 
 
 
 def test_reads_the_branch_promotion_request_makes(shell: Shell) -> None:
-    request = pytest.importorskip("modelops_ci.promotion_request")
+    request = pytest.importorskip("modelops_ci.commands.promotion_request")
     made = request.parse("models/credit-risk@v1.4.2", "production")
     done = shell.run(_step(*READ), {"EVENT": "pull_request", "HEAD_REF": made.branch, "PR_NUMBER": "3", **NO_INPUTS})
     assert done.returncode == 0, done.stdout + done.stderr

@@ -219,7 +219,7 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
         return _no_champion(ctx.name, stage, bool(settings.get("allow_first", False)), refused)
     where = {"against": stage, "champion": {"version": found.version, "commit": found.commit,
                                             "tag": found.tag}}
-    from modelops_ci.model_store import ModelIntegrityError
+    from modelops_ci.ml.model_store import ModelIntegrityError
 
     try:
         result = _against(ctx, settings, found)
@@ -261,10 +261,10 @@ def _no_champion(name: str, stage: str, allow_first: bool, refused: str = "") ->
 
 
 def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> GateResult:
-    from modelops_ci.model_store import read_card
+    from modelops_ci.ml.model_store import read_card
 
     own_card = read_card(ctx.step.path(ctx.step.layout.model_card))
-    from modelops_ci.model_types import policy_types
+    from modelops_ci.ml.model_types import policy_types
 
     model, facts = load_champion(ctx.step.root, ctx.name, found, extra_types=policy_types(ctx.params))
     if own_card.get("sha256") == facts.get("sha256"):
@@ -291,7 +291,7 @@ def load_champion(root: Path, pipeline: str, found: Champion, *,
     from dvc.exceptions import DvcException
 
     from modelops_ci.layout import Layout
-    from modelops_ci.model_store import ModelIntegrityError, load
+    from modelops_ci.ml.model_store import ModelIntegrityError, load
 
     layout = Layout(pipeline)
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:

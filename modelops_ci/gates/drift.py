@@ -666,7 +666,7 @@ def _current(ctx: GateContext) -> tuple[pd.DataFrame, str]:
         return ctx.frame("test"), ctx.step.layout.test
     folder = ctx.step.path(str(where))
     if folder.is_dir():  # a folder of batches: the newest one, as `monitor` reads it
-        from modelops_ci.monitor import newest_batch
+        from modelops_ci.steps.frames import newest_batch
 
         newest = newest_batch(folder)
         if newest is not None:
@@ -746,8 +746,8 @@ def _predictor(ctx: GateContext, settings: dict[str, Any]) -> Predictor | Unavai
     for needed in (layout.model, layout.predictions):
         if not ctx.step.path(needed).is_file():
             return Unavailable(f"{needed} does not exist: run the pipeline up to the evaluate stage first")
-    from modelops_ci import model_store, model_types
     from modelops_ci.errors import ModelopsError
+    from modelops_ci.ml import model_store, model_types
 
     try:
         model, facts = model_store.load(ctx.step.path(layout.model), ctx.step.path(layout.model_card),

@@ -195,7 +195,7 @@ def sample_of(ctx: GateContext) -> Sample:
         return classification_sample(predictions["y_true"], predictions["y_score"])
     scale = None
     if task == "forecast":
-        from modelops_ci.model_store import read_card
+        from modelops_ci.ml.model_store import read_card
 
         scale = read_card(ctx.step.path(ctx.step.layout.model_card)).get("mase_scale")
     return regression_sample(predictions["y_true"], predictions["y_pred"], scale, task)

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 import yaml
 
-from modelops_ci.github import (
+from modelops_ci.github.client import (
     GitHub,
     GitHubAuthError,
     GitHubError,

@@ -163,8 +163,8 @@ def _read_card(root: Path, path: str, md5: str, commit: str) -> bytes:
 
 
 def _client(root: Path) -> Any:
+    from modelops_ci.ml.tracking import tracking_uri
     from modelops_ci.offline import apply as stay_offline
-    from modelops_ci.tracking import tracking_uri
 
     stay_offline()
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelops_ci.run import RunReport, StageRun
+from modelops_ci.executor.outcome import RunReport, StageRun
 
 KEY_METRICS = 3
 

@@ -40,7 +40,7 @@ from modelops_ci.report.render import (
 DEFAULT_LIMIT = 1_000_000  # bytes: GitHub caps a job summary at 1 MiB per step
 PR_COMMENT_LIMIT = 65_536  # GitHub caps a comment body at 65,536 characters (never more than bytes)
 if TYPE_CHECKING:
-    from modelops_ci.verdicts import Verdict
+    from modelops_ci.gates.verdict import Verdict
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "⛔"}
 MAX_CELL = 300

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.layout import Layout
@@ -58,10 +58,6 @@ GATE_TITLES = {"data_contract": "Data contract", "performance": "Performance",
 SEVERITY = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 MAX_SENTENCE = 600
 MAX_LISTED = 3
-
-if TYPE_CHECKING:
-    from modelops_ci.verdicts import Verdict
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -87,97 +83,6 @@ class Inputs:
 
     metrics: dict[str, Any]
     plots: dict[str, list[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Current:
-    """The gates reports that are this commit's verdicts, and the pipelines that have none."""
-
-    reports: list[dict[str, Any]]
-    refused: list[Verdict]
-
-
-def current(root: Path, pipelines: Iterable[str] = ()) -> Current:
-    """Each gated pipeline's gates.json (or the named ones') if it was produced for this commit's
-    inputs (verdicts.why_stale); a pipeline whose report is missing or stale is refused, with why.
-    A gates.json of a pipeline that is not compiled is refused too: nothing binds it to the commit."""
-    from modelops_ci.verdicts import Verdict, gated_pipelines, read_current
-
-    compiled = gated_pipelines(root)
-    names = list(pipelines) or sorted({*compiled, *discover(root)})
-    reports, refused = [], []
-    for name in names:
-        verdict = read_current(root, name) if name in compiled else _uncompiled(root, name)
-        report = {} if verdict.stale else load(root / Layout(name).gates)
-        if report and report["pipeline"] != name:
-            verdict = Verdict(name, {}, stale=f"{Layout(name).gates} is the report of '{report['pipeline']}'")
-        if verdict.stale:
-            refused.append(verdict)
-        else:
-            reports.append(report)
-    return Current(reports, refused)
-
-
-def _uncompiled(root: Path, name: str) -> Verdict:
-    from modelops_ci.verdicts import Verdict
-
-    return Verdict(name, {}, stale=f"'{name}' is not a compiled pipeline with gates: run `modelops-ci compile`, "
-                                   f"then `modelops-ci run {name}`")
-
-
-def render_current(root: Path, pipelines: Iterable[str] = (), *, generated: str | None = None) -> Rendered:
-    """`modelops-ci report`: render this commit's verdicts, and remove the rendered reports of a
-    pipeline that has none (they would show a verdict the commit does not have)."""
-    found = current(root, pipelines)
-    if not found.reports and not found.refused:
-        raise UserError("no reports/<pipeline>/gates.json to render: run the pipelines first (`modelops-ci run`)")
-    for verdict in found.refused:
-        for page in ("report.md", "report.html"):
-            (root / Layout(verdict.pipeline).reports / page).unlink(missing_ok=True)
-    named = [(str(report["pipeline"]), report) for report in found.reports]
-    written = _write(root, named, found.refused, generated)
-    return Rendered(written, found.refused)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    written: list[Path]
-    refused: list[Verdict]
-
-
-def render_reports(root: Path, pipelines: Iterable[str] = (), *, generated: str | None = None) -> list[Path]:
-    """Write report.md and report.html for each pipeline (default: every reports/*/gates.json)
-    and reports/summary.md over them, whatever commit the reports were made for (render_current
-    checks that); return the written paths.
-
-    `generated` (e.g. a timestamp or commit) is printed in the footers; without it the output
-    depends on the inputs only, so an unchanged pipeline renders byte-identical reports.
-    """
-    names = list(pipelines) or discover(root)
-    if not names:
-        raise UserError("no reports/<pipeline>/gates.json to render: run the pipelines first (`modelops-ci run`)")
-    return _write(root, [(name, load(root / Layout(name).gates)) for name in names], [], generated)
-
-
-def _write(root: Path, named: list[tuple[str, dict[str, Any]]], refused: list[Verdict],
-           generated: str | None) -> list[Path]:
-    from modelops_ci.fsutil import write_atomic
-    from modelops_ci.report.html import render as html_page
-    from modelops_ci.report.markdown import render as markdown_page
-    from modelops_ci.report.markdown import summary as markdown_summary
-
-    written: list[Path] = []
-    for name, report in named:
-        layout = Layout(name)
-        inputs = read_inputs(root, layout)
-        for path, text in ((root / layout.reports / "report.md", markdown_page(report, generated=generated)),
-                           (root / layout.reports / "report.html", html_page(report, inputs, generated=generated))):
-            write_atomic(path, text)
-            written.append(path)
-    summary = root / "reports" / "summary.md"
-    write_atomic(summary, markdown_summary([report for _, report in named], generated=generated, refused=refused))
-    written.append(summary)
-    return written
 
 
 def discover(root: Path) -> list[str]:

@@ -8,13 +8,16 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from modelops_ci.errors import SpecError, UserError
 from modelops_ci.fsutil import write_atomic
 from modelops_ci.layout import Layout
+
+if TYPE_CHECKING:
+    from modelops_ci.ml.tracking import Tracked
 
 
 class DataError(UserError):
@@ -37,6 +40,13 @@ class StepContext:
         return self.root / relative
 
     @property
+    def tracked(self) -> Tracked:
+        """This pipeline as MLflow tracking sees it (a family's series log to the family's experiment)."""
+        from modelops_ci.ml.tracking import Tracked
+
+        return Tracked(self.root, self.name, str(self.params.get("family") or self.name))
+
+    @property
     def task(self) -> str:
         return str(self.params["task"])
 
@@ -55,7 +65,7 @@ class StepContext:
 
     def where(self, yaml_path: str) -> str:
         """`file:line: yaml.path` of a spec value, found by resolving the specs again (errors only)."""
-        from modelops_ci import workspace
+        from modelops_ci.spec import workspace
         from modelops_ci.spec.nodes import locate
 
         steps: list[str | int] = [int(s) if s.isdigit() else s for s in yaml_path.split(".")[1:]]

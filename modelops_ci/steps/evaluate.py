@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci import model_store, model_types
+from modelops_ci.ml import model_store, model_types
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.frames import read_parquet, sensitive_columns, write_parquet
@@ -28,9 +28,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
     ctx.write_json(ctx.layout.metrics, {k: (v if v == v else None) for k, v in metrics.items()})
     for name, points in plots(ctx, predictions).items():
         ctx.write_json(f"{ctx.layout.plots}/{name}.json", points)
-    from modelops_ci import tracking
+    from modelops_ci.ml import tracking
 
-    tracking.log_evaluation(ctx, metrics, facts)
+    tracking.log_evaluation(ctx.tracked, metrics, facts, [ctx.layout.test])
     return metrics
 
 

@@ -53,7 +53,7 @@ def fit(ctx: StepContext, train: pd.DataFrame, estimator: Any) -> tuple[Pipeline
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from modelops_ci.steps.train import SCALE_SENSITIVE
+    from modelops_ci.steps.estimators import SCALE_SENSITIVE
 
     y = ordered_target(ctx, train)
     lags, season = settings(ctx)

@@ -76,3 +76,14 @@ def feature_columns(data: dict[str, Any], frame: pd.DataFrame) -> tuple[list[str
         else:
             categorical.append(str(column))
     return numeric, categorical
+
+
+BATCH_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def newest_batch(folder: Path) -> Path | None:
+    """The last data file in `folder` by name (batches named by date or sequence sort in time order):
+    the batch `monitor` checks and the drift gate's `current` folder names."""
+    files = [p for p in folder.iterdir()
+             if p.is_file() and p.suffix.lower() in BATCH_SUFFIXES and not p.name.startswith(".")]
+    return max(files, key=lambda p: p.name) if files else None

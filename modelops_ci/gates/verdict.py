@@ -1,11 +1,11 @@
-"""`modelops-ci gate` and the verdict of `run`/`ci`: evaluate gates in-process, or read what the
-gate stages wrote, and decide the exit code (0 all passed, 1 any blocking gate failed)."""
+"""A pipeline's verdict: its gates.json read back, whether it is this commit's (bound through
+compiled/<p>/dvc.lock), the lines `run`/`ci`/`gate` print and the exit code they decide (0 all
+passed, 1 any blocking gate failed or no verdict for this commit)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 
 from modelops_ci.errors import CheckFailed, UserError
-from modelops_ci.gates import GATES
 from modelops_ci.layout import COMPILED_DIR, Layout
 
 
@@ -45,44 +44,6 @@ def gated_pipelines(root: Path, names: Iterable[str] = ()) -> list[str]:
         raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
                         f"(compiled: {', '.join(compiled) or 'none'})")
     return [n for n in wanted if "  gates:" in compiled[n].read_text(encoding="utf-8")]
-
-
-def evaluate(root: Path, names: Iterable[str] = (), only: Iterable[str] = ()) -> list[Verdict]:
-    """Evaluate the gates now (in this process) on the pipelines' current outputs."""
-    from modelops_ci.steps import gate
-    from modelops_ci.steps.context import load_context
-
-    chosen = [k.strip() for k in only if k.strip()]
-    unknown = [k for k in chosen if k not in GATES]
-    if unknown:
-        raise UserError(f"unknown gate kind {', '.join(unknown)}: use {', '.join(GATES)}")
-    verdicts = []
-    for name in gated_pipelines(root, names):
-        ctx = load_context(root, name)
-        _require_outputs(root, name)
-        for kind in ctx.params.get("gates", {}):
-            if not chosen or kind in chosen:
-                gate.run_gate(ctx, kind)
-        if not chosen:
-            gate.collect(ctx)
-            verdicts.append(read(root, name))
-        else:
-            verdicts.append(Verdict(name, _partial(ctx, chosen)))
-    return verdicts
-
-
-def _partial(ctx: Any, kinds: list[str]) -> dict[str, Any]:
-    from modelops_ci.steps.gate import _read, gates_report
-
-    required = [k for k in kinds if k in ctx.params.get("gates", {})]
-    results = [_read(ctx.path(ctx.layout.gate_report(k)), k) for k in required]
-    return gates_report(ctx.name, results, ctx.params.get("governance", {}))
-
-
-def _require_outputs(root: Path, name: str) -> None:
-    missing = [p for p in (Layout(name).predictions, Layout(name).test) if not (root / p).is_file()]
-    if missing:
-        raise UserError(f"{name}: {', '.join(missing)} missing: run `modelops-ci run {name}` first")
 
 
 def read(root: Path, name: str) -> Verdict:
@@ -262,5 +223,3 @@ _Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                    list("tTfF"))

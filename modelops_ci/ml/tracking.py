@@ -13,19 +13,42 @@ import io
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci import git
 from modelops_ci.layout import STATE_DIR
 from modelops_ci.offline import apply as stay_offline
-from modelops_ci.steps.context import StepContext
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
-INPUT_EXAMPLE_ROWS = 5
 SERVED_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What MLflow is told of a pipeline, as plain values (tracking knows no step internals):
+    the repo, the pipeline (the registered model's name) and the experiment it logs to."""
+
+    root: Path
+    pipeline: str
+    experiment: str
+
+
+@dataclass(frozen=True)
+class Training:
+    """One trained model to log: the model, an input example, the params to log, the card's facts
+    (search results), its sha256, the types it holds, and the files it was trained from."""
+
+    model: Any
+    example: Any
+    params: dict[str, Any]
+    facts: dict[str, Any]
+    sha256: str
+    trusted_types: list[str]
+    inputs: list[str]
 
 
 def tracking_uri(root: Path) -> str:
@@ -33,7 +56,7 @@ def tracking_uri(root: Path) -> str:
 
 
 @contextlib.contextmanager
-def _tracking(ctx: StepContext) -> Iterator[Any]:
+def _tracking(tracked: Tracked) -> Iterator[Any]:
     """MLflow set up for this repo. `set_tracking_uri` changes process-wide state (a module
     global and os.environ); both are put back afterwards, so one repo's store never leaks into
     the next in the same process. (MLflow offers no public way to undo it.)"""
@@ -42,7 +65,7 @@ def _tracking(ctx: StepContext) -> Iterator[Any]:
 
     before_env, before_global = os.environ.get("MLFLOW_TRACKING_URI"), tracking_state._tracking_uri
     try:
-        yield _mlflow(ctx)
+        yield _mlflow(tracked)
     finally:
         tracking_state._tracking_uri = before_global
         if before_env is None:
@@ -51,7 +74,7 @@ def _tracking(ctx: StepContext) -> Iterator[Any]:
             os.environ["MLFLOW_TRACKING_URI"] = before_env
 
 
-def _mlflow(ctx: StepContext) -> Any:
+def _mlflow(tracked: Tracked) -> Any:
     stay_offline()
     import logging
 
@@ -59,14 +82,13 @@ def _mlflow(ctx: StepContext) -> Any:
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
-    uri = tracking_uri(ctx.root)
+    uri = tracking_uri(tracked.root)
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    experiment = str(ctx.params.get("family") or ctx.name)
-    if mlflow.get_experiment_by_name(experiment) is None:
-        mlflow.create_experiment(experiment, artifact_location=artifact_location(ctx.root, uri))
-    mlflow.set_experiment(experiment)
+    if mlflow.get_experiment_by_name(tracked.experiment) is None:
+        mlflow.create_experiment(tracked.experiment, artifact_location=artifact_location(tracked.root, uri))
+    mlflow.set_experiment(tracked.experiment)
     return mlflow
 
 
@@ -80,58 +102,59 @@ def artifact_location(root: Path, uri: str) -> str | None:
     return None if served else (root / STATE_DIR / "mlartifacts").as_uri()
 
 
-def lineage_tags(ctx: StepContext, stage: str, inputs: list[str]) -> dict[str, str]:
-    commit = git.run("rev-parse", "HEAD", cwd=ctx.root, check=False).stdout.strip() or "uncommitted"
-    tags = {"modelops.pipeline": ctx.name, "modelops.stage": stage, "modelops.git_commit": commit}
+def lineage_tags(tracked: Tracked, stage: str, inputs: list[str]) -> dict[str, str]:
+    commit = git.run("rev-parse", "HEAD", cwd=tracked.root, check=False).stdout.strip() or "uncommitted"
+    tags = {"modelops.pipeline": tracked.pipeline, "modelops.stage": stage, "modelops.git_commit": commit}
     for relative in inputs:
-        path = ctx.path(relative)
+        path = tracked.root / relative
         if path.is_file():
             tags[f"modelops.md5.{relative}"] = _md5(path)  # DVC's own file hash
     return tags
 
 
-def log_training(ctx: StepContext, model: Any, train: pd.DataFrame, facts: dict[str, Any],
-                 sha256: str) -> None:
-    with _tracking(ctx) as mlflow:
+def log_training(tracked: Tracked, trained: Training) -> None:
+    with _tracking(tracked) as mlflow:
         from mlflow.models import infer_signature
 
-        tags = {**lineage_tags(ctx, "train", [ctx.layout.train]), "modelops.model_sha256": sha256}
-        with mlflow.start_run(run_name=f"{ctx.name}-train", tags=tags):
-            mlflow.log_params(_flatten({"model": ctx.params["model"], "split": ctx.params["split"]}))
-            if "search" in facts:
-                mlflow.log_params(_flatten({"search.best": facts["search"]["best_params"]}))
-                mlflow.log_metric("search.best_cv_score", facts["search"]["best_cv_score"])
-            example = _input_example(ctx, train, facts)
+        tags = {**lineage_tags(tracked, "train", trained.inputs), "modelops.model_sha256": trained.sha256}
+        with mlflow.start_run(run_name=f"{tracked.pipeline}-train", tags=tags):
+            mlflow.log_params(_flatten(trained.params))
+            search = trained.facts.get("search")
+            if search:
+                mlflow.log_params(_flatten({"search.best": search["best_params"]}))
+                mlflow.log_metric("search.best_cv_score", search["best_cv_score"])
+            example = trained.example
             # MLflow prints registry chatter ("Successfully registered model...") to stderr.
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 info = mlflow.sklearn.log_model(
-                    model, name="model", serialization_format="skops",
-                    skops_trusted_types=facts_trusted(ctx),
-                    signature=infer_signature(example, model.predict(example)),
-                    input_example=example, registered_model_name=ctx.name,
+                    trained.model, name="model", serialization_format="skops",
+                    skops_trusted_types=trained.trusted_types,
+                    signature=infer_signature(example, trained.model.predict(example)),
+                    input_example=example, registered_model_name=tracked.pipeline,
                     pip_requirements=_requirements(),
                 )
             if info.registered_model_version is not None:
                 client = mlflow.MlflowClient()
-                client.set_model_version_tag(ctx.name, str(info.registered_model_version), "sha256", sha256)
+                version = str(info.registered_model_version)
+                client.set_model_version_tag(tracked.pipeline, version, "sha256", trained.sha256)
 
 
-def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str, Any]) -> None:
+def log_evaluation(tracked: Tracked, metrics: dict[str, float], facts: dict[str, Any], inputs: list[str]) -> None:
     """Metrics go to the run that trained this exact model (found by its sha256) and to the model.
 
     The training run keeps its lineage: the commit it was trained at stays `modelops.git_commit`
     even when the model is evaluated again at a later commit (e.g. after a change of metrics).
     """
-    with _tracking(ctx) as mlflow:
+    with _tracking(tracked) as mlflow:
         found = mlflow.search_runs(filter_string=f"tags.`modelops.model_sha256` = '{facts['sha256']}'",
                                    max_results=1, order_by=["attributes.start_time DESC"], output_format="list")
         training = found[0] if found else None
-        tags = lineage = lineage_tags(ctx, "evaluate", [ctx.layout.test])
+        tags = lineage = lineage_tags(tracked, "evaluate", inputs)
         if training is not None:
             tags = {k: v for k, v in lineage.items() if k.startswith("modelops.md5.")}
             tags["modelops.evaluate.git_commit"] = lineage["modelops.git_commit"]
         with mlflow.start_run(run_id=training.info.run_id if training else None,
-                              run_name=None if training else f"{ctx.name}-evaluate"):
+                              run_name=None if training else f"{tracked.pipeline}-evaluate"):
             mlflow.set_tags(tags)
             # Name the model: otherwise MLflow links the metrics to the process's "active model"
             # (mlflow.set_active_model, MLFLOW_ACTIVE_MODEL_ID) when one is set, not the one evaluated.
@@ -142,26 +165,6 @@ def log_evaluation(ctx: StepContext, metrics: dict[str, float], facts: dict[str,
 def _model_id(run: Any) -> str | None:
     outputs = run.outputs.model_outputs if run is not None and run.outputs else []
     return str(outputs[0].model_id) if outputs else None
-
-
-def facts_trusted(ctx: StepContext) -> list[str]:
-    from modelops_ci.model_store import read_card
-
-    return list(read_card(ctx.path(ctx.layout.model_card)).get("trusted_types", []))
-
-
-def _input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) -> Any:
-    if ctx.task == "forecast":
-        import numpy as np
-
-        from modelops_ci.steps.forecast import features, model_scale, ordered_target
-
-        z = model_scale(ordered_target(ctx, train), bool(facts.get("log_target", False)))
-        start = max(facts["lags"])
-        rows = [features(z, t, facts["lags"], facts["season"], bool(facts.get("trend", True)))
-                for t in range(start, start + INPUT_EXAMPLE_ROWS)]
-        return np.asarray(rows, dtype=float)
-    return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)
 
 
 def _requirements() -> list[str]:

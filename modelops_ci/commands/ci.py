@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from modelops_ci.compiler import compile_repo
-from modelops_ci.validate import import_warnings, validate
+from modelops_ci.commands.compile import compile_repo
+from modelops_ci.commands.validate import import_warnings, validate
 
 
 def run_ci(root: Path) -> Iterator[str]:
@@ -18,12 +18,12 @@ def run_ci(root: Path) -> Iterator[str]:
     yield from (f"warning: {warning}" for warning in import_warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
+    from modelops_ci.commands.run import run
     from modelops_ci.report.console import summary_table
-    from modelops_ci.run import run
 
     if compiled.pipelines:
         yield summary_table(run(root, run_all=True))
-    from modelops_ci import verdicts
+    from modelops_ci.gates import verdict as verdicts
 
     results = [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root)]
     yield from verdicts.lines(results)
@@ -34,19 +34,19 @@ def run_ci(root: Path) -> Iterator[str]:
 
 def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
     """Reports for people; on GitHub Actions the summary also goes to the job summary page."""
-    from modelops_ci.report.render import render_current
+    from modelops_ci.report.pages import render_current
 
     written = render_current(root.resolve(), pipelines).written
     yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        from modelops_ci import github_report
+        from modelops_ci.github import report as github_report
 
         # `::error file=...,line=...::` lines point the PR's diff at the threshold behind a failed gate.
         yield from github_report.commands(github_report.gate_annotations(root.resolve()))
     summary_page = os.environ.get("GITHUB_STEP_SUMMARY")
     summary = root.resolve() / "reports" / "summary.md"
     if summary_page and summary.is_file():
-        from modelops_ci import github_report
+        from modelops_ci.github import report as github_report
 
         github_report.append_summary(summary.read_text(encoding="utf-8"), Path(summary_page),
                                      link=github_report.run_url())

@@ -11,7 +11,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from modelops_ci import git, hooks
-from modelops_ci.compiler import compile_repo
+from modelops_ci.commands.compile import compile_repo
 from modelops_ci.errors import MissingDependencyError, UserError
 from modelops_ci.fsutil import write_atomic
 from modelops_ci.offline import QUIET_ENV

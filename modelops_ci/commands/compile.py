@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelops_ci import workspace
 from modelops_ci.errors import CheckFailed
 from modelops_ci.executor import dvc
-from modelops_ci.workspace import Workspace
+from modelops_ci.spec import workspace
+from modelops_ci.spec.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,8 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
     Finds the comment by its marker (every page of comments) and updates it, else creates it;
     over GitHub's 65,536 characters the reports are shortened and the comment links to the run.
     """
-    from modelops_ci import github_report as report
-    from modelops_ci.github import GitHub, repository
+    from modelops_ci.github import report
+    from modelops_ci.github.client import GitHub, repository
 
     root = repo.resolve()
     report.marker_comment(marker)  # checked before any work
@@ -75,7 +75,7 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
 def annotations_command(repo: Path) -> None:
     """Print an `::error` annotation for each failed blocking gate, at the policy or spec line
     of the threshold it failed (GitHub shows them on the PR's files). Always exits 0."""
-    from modelops_ci import github_report as report
+    from modelops_ci.github import report
 
     for line in report.commands(report.gate_annotations(repo.resolve())):
         click.echo(line)
@@ -88,7 +88,7 @@ def summary(path: Path) -> None:
     cut with a note so the page stays under GitHub's 1 MiB."""
     import os
 
-    from modelops_ci import github_report as report
+    from modelops_ci.github import report
 
     page = os.environ.get("GITHUB_STEP_SUMMARY")
     if not page:
@@ -120,7 +120,7 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
     opens a retraining issue (or PR) with the report, once per batch, and exits 1; exits 0 and
     opens nothing when there is no drift.
     """
-    from modelops_ci.monitor import monitor as check
+    from modelops_ci.commands.monitor import monitor as check
 
     result = check(repo, pipelines, batch=batch, stage=stage, open_as=open_as, base=base, remote=remote)
     for skipped in result.skipped:
@@ -147,7 +147,7 @@ def promotion_request(target: str, stage: str, base: str, canary: int, remote: s
     """Ask for a promotion by pull request: a branch promote/NAME-VERSION-to-STAGE whose commit
     writes deployments/STAGE.yaml, pushed, and a PR with the evidence. Merging the approved PR
     promotes (the promotion workflow signs the stage tag). Safe to run again."""
-    from modelops_ci import promotion_request as requests
+    from modelops_ci.commands import promotion_request as requests
 
     request = requests.parse(target, stage, base, canary)  # the grammar first: nothing happens on bad input
     opened = requests.open_request(repo.resolve(), request, remote=remote)

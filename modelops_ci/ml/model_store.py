@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from modelops_ci import model_types
 from modelops_ci.errors import UserError
 from modelops_ci.fsutil import write_atomic, write_bytes_atomic
+from modelops_ci.ml import model_types
 
 # Bounds on what a model file unpacks to, checked before skops parses or allocates anything. The
 # schema of a 200-tree random forest is 4.4 MB; the arrays live in other entries.

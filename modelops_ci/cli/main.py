@@ -16,8 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
-from modelops_ci import __version__, cli_github, numerics, offline
-from modelops_ci.cli_registry import register_commands
+from modelops_ci import __version__, numerics, offline
+from modelops_ci.cli import github as cli_github
+from modelops_ci.cli.registry import register_commands
 from modelops_ci.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -60,8 +61,8 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
 
     Prints every problem as `path:line:col: yaml.path: message (hint)` and exits 2 if any.
     """
-    from modelops_ci.validate import import_warnings
-    from modelops_ci.validate import validate as run
+    from modelops_ci.commands.validate import import_warnings
+    from modelops_ci.commands.validate import validate as run
 
     space = run(repo, paths, deep=deep)
     warnings = import_warnings(space)
@@ -88,7 +89,7 @@ def compile_command(check: bool, repo: Path) -> None:
     Policies are applied as transformers: each gate a policy requires becomes a stage.
     The output is byte-identical for the same inputs.
     """
-    from modelops_ci.compiler import compile_repo
+    from modelops_ci.commands.compile import compile_repo
 
     result = compile_repo(repo, check=check)
     if check:
@@ -120,7 +121,7 @@ def init(directory: Path) -> None:
     Runs `git init` and `dvc init` when needed, adds an example pipeline, template and
     policy, a pre-commit config, and compiles. Existing files are never overwritten.
     """
-    from modelops_ci.scaffold import scaffold
+    from modelops_ci.commands.init import scaffold
 
     result = scaffold(directory)
     for path in result.created:
@@ -141,8 +142,8 @@ def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> N
     Data and models go to the DVC cache (and the default remote), runs and model versions to
     MLflow. Ends with a table: stage, ran or cached, seconds, key metrics.
     """
-    from modelops_ci import run as runner
-    from modelops_ci import verdicts
+    from modelops_ci.commands import run as runner
+    from modelops_ci.gates import verdict as verdicts
     from modelops_ci.report.console import stage_line, summary_table
 
     live = sys.stdout.isatty()
@@ -166,9 +167,10 @@ def gate(pipelines: tuple[str, ...], only: str, repo: Path) -> None:
     Writes reports/<pipeline>/gates/<kind>.json and gates.json; exits 0 when every blocking gate
     passed, 1 when any failed or could not be evaluated.
     """
-    from modelops_ci import verdicts
+    from modelops_ci.commands.gate import evaluate
+    from modelops_ci.gates import verdict as verdicts
 
-    results = verdicts.evaluate(repo, pipelines, only.split(",") if only else ())
+    results = evaluate(repo, pipelines, only.split(",") if only else ())
     for line in verdicts.lines(results):
         click.echo(line)
     verdicts.enforce(results)
@@ -202,8 +204,8 @@ def report(pipelines: tuple[str, ...], repo: Path) -> None:
 
     Only a gates.json produced for this commit's inputs (as compiled/<p>/dvc.lock records) is a
     verdict: a missing or stale one is listed as "no verdict for this commit" and exits 1."""
-    from modelops_ci import verdicts
-    from modelops_ci.report.render import render_current
+    from modelops_ci.gates import verdict as verdicts
+    from modelops_ci.report.pages import render_current
 
     root = repo.resolve()
     rendered = render_current(root, pipelines)
@@ -257,7 +259,7 @@ def contract_infer(pipeline: str, repo: Path) -> None:
     Ingests the data first if needed. Review the file, then commit it: the data_contract gate
     checks every new dataset against it.
     """
-    from modelops_ci import run as runner
+    from modelops_ci.commands import run as runner
     from modelops_ci.gates.data import infer
     from modelops_ci.layout import Layout
 
@@ -311,7 +313,7 @@ def ci(repo: Path) -> None:
 
     Exits 1 when a blocking gate failed, 2 on an invalid spec or a stale compile.
     """
-    from modelops_ci.ci import run_ci
+    from modelops_ci.commands.ci import run_ci
 
     for line in run_ci(repo):
         click.echo(line)

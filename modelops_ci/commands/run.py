@@ -15,34 +15,17 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelops_ci.errors import CheckFailed, DiskFullError, ModelopsError, UserError, disk_full_in, is_disk_full
+from modelops_ci.executor.outcome import RunReport, StageRun
 from modelops_ci.fsutil import remove_leftover_temps
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
 
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
-
-
-@dataclass
-class StageRun:
-    """One stage of one pipeline in this run."""
-
-    pipeline: str
-    stage: str
-    ran: bool
-    seconds: float
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class RunReport:
-    stages: list[StageRun] = field(default_factory=list)
-    pushed: bool = False
 
 
 def targets(root: Path, pipelines: Iterable[str], run_all: bool, upto: str | None = None) -> list[str]:

@@ -1,0 +1,1 @@
+"""The command line: wiring only (parse, call, print)."""

@@ -1,0 +1,1 @@
+"""One module per CLI command: thin orchestration over the packages."""

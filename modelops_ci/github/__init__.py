@@ -1,0 +1,1 @@
+"""GitHub: the REST client and what is posted there."""

@@ -1,0 +1,1 @@
+"""The ML stack's parts: MLflow tracking, model files and the types they may hold."""
