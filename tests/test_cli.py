@@ -10,6 +10,7 @@ import pytest
 
 from modelops_ci import __version__
 from modelops_ci.cli.main import cli
+from modelops_ci.errors import ModelopsError
 from tests.conftest import run_cli, run_exe
 
 Named = tuple[tuple[str, ...], click.Command]
@@ -76,6 +77,22 @@ def test_internal_error_exits_3_with_a_log_and_no_traceback(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     log = Path(result.stderr.strip().rsplit(" ", 1)[-1])
     assert "Traceback" in log.read_text()
+    log.unlink()
+
+
+def test_an_internal_modelops_error_writes_the_crash_log_too() -> None:
+    @cli.command("explode-on-purpose", hidden=True)
+    def explode() -> None:
+        raise ModelopsError("a state the code should never reach")
+
+    try:
+        result = run_cli("explode-on-purpose")
+    finally:
+        del cli.commands["explode-on-purpose"]
+    assert result.exit_code == 3
+    assert "internal error: ModelopsError: a state the code should never reach" in result.stderr
+    log = Path(result.stderr.strip().rsplit(" ", 1)[-1])
+    assert "Traceback" in log.read_text() and "Traceback" not in result.stderr
     log.unlink()
 
 

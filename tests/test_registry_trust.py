@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelops_ci.errors import UserError
-from modelops_ci.registry import state, tags, trust
+from modelops_ci.registry import audit, state, tags, trust
 from modelops_ci.registry import verify as verifier
 from modelops_ci.registry.verdict_cache import Verdict, VerdictCache
 from tests.conftest import git, run_cli, run_exe
@@ -232,6 +232,16 @@ def _packed_tag(root: Path, name: str) -> None:
             records.append([line.replace("refs/tags/short-lived", f"refs/tags/{name}")])
     records.sort(key=lambda record: record[0].split(" ", 1)[1])
     packed.write_text("\n".join([header, *(line for record in records for line in record)]) + "\n")
+
+
+def test_audit_splits_a_tag_as_verify_does(repo: RegistryRepo) -> None:
+    """A message may quote a signature header: git (and verify) take the last one as the signature."""
+    quoted = "a note quoting\n-----BEGIN SSH SIGNATURE-----\nin its text\n"
+    message = evidence_message(repo.root, repo.commit, version="v1.0.0", title=quoted)
+    tag = sign_tag(repo.root, "loans@v1.0.0", repo.commit, message, repo.key("ci-bot"))
+    assert verifier.verify(repo.root, tag, approvals=verifier.SKIP).ok
+    found = audit.signer(repo.root, tag)
+    assert (found.status, found.principals) == ("signed", ("ci-bot",))
 
 
 # --- remembered verdicts -------------------------------------------------------------------------

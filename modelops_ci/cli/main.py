@@ -337,6 +337,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         cli.main(args=argv, prog_name="modelops-ci", standalone_mode=False)
     except ModelopsError as exc:
+        if exc.exit_code == EXIT_INTERNAL:  # raised on purpose, still a bug: logged like any other
+            sys.exit(_crash(exc))
         click.echo(exc.render(), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:

@@ -20,7 +20,7 @@ from modelops_ci import git
 from modelops_ci.errors import UserError
 from modelops_ci.registry import evidence, state, tags
 from modelops_ci.registry.promote import policy_stages
-from modelops_ci.registry.verify import VerifyResult
+from modelops_ci.registry.verify import TagObject, VerifyResult
 
 UNVERIFIED = "unverified"
 SSH_BEGIN = "-----BEGIN SSH SIGNATURE-----"
@@ -175,15 +175,14 @@ def signer(root: Path, tag: str) -> Signer:
     """The key that signed `tag` (checked against the signed bytes, not against any policy) and
     its principals in allowed_signers on the trusted branch. GPG signatures: "unverified"."""
     raw = git.run("cat-file", "tag", tag, cwd=root, check=False).stdout
-    if SSH_BEGIN not in raw:
-        return Signer(UNVERIFIED if PGP_BEGIN in raw else "unsigned")
-    cut = raw.index(SSH_BEGIN)
-    payload, signature = raw[:cut], raw[cut:]
+    obj = TagObject.parse(raw.encode())  # the one splitter of payload and signature, git's way
+    if not obj.signature.startswith(SSH_BEGIN.encode()):
+        return Signer(UNVERIFIED if obj.signature.startswith(PGP_BEGIN.encode()) else "unsigned")
     with tempfile.TemporaryDirectory(prefix="modelops-audit-") as folder:
         sig = Path(folder) / "tag.sig"
-        sig.write_text(signature, encoding="utf-8")
+        sig.write_bytes(obj.signature)
         checked = subprocess.run(["ssh-keygen", "-Y", "check-novalidate", "-n", "git", "-s", str(sig)],
-                                 input=payload, capture_output=True, text=True, check=False)
+                                 input=obj.payload.decode(), capture_output=True, text=True, check=False)
         found = _FINGERPRINT.search(checked.stdout + checked.stderr)
         if checked.returncode != 0 or not found:
             return Signer("bad-signature")
