@@ -90,10 +90,11 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     report = RunReport()
 
     forgotten: set[str] = set()
+    removed: set[Path] = set()  # the reports this run removed: their absence is not a reason to run
 
     def timed(stage: Any, **kwargs: Any) -> Any:
         _sweep_leftovers(stage)
-        _forget_stale_verdict(root, stage, force, forgotten)
+        _forget_stale_verdict(root, stage, force, forgotten, removed)
         pipeline = _pipeline_of(stage)
         started = time.perf_counter()
         ran = _reproduce_stage(stage, **kwargs)
@@ -127,27 +128,29 @@ def _pipeline_of(stage: Any) -> str:
     return "repo"
 
 
-def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str]) -> None:
+def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str], removed: set[Path]) -> None:
     """Before DVC runs a stage of a gated pipeline, remove the verdict that running it may change.
 
     A stale stage (or --force) may change every gate's input: all the pipeline's gate reports go.
     `always changed` alone is the compare gate, which runs on every repro against whatever the
-    champion is now: its own report and the verdict over it go."""
+    champion is now: its own report and the verdict over it go. A report this run removed is not
+    a reason to forget the rest (the gates stage that collects them would find them gone)."""
     pipeline = _pipeline_of(stage)
     if pipeline in forgotten or not _is_gated(root, pipeline):
         return
-    reasons = ["forced"] if force else _why_stale(stage)
+    reasons = ["forced"] if force else _why_stale(stage, removed)
     if reasons == ["always changed"]:
-        forget_verdict(root, pipeline, only=[Path(out.fs_path) for out in stage.outs])
+        removed.update(forget_verdict(root, pipeline, only=[Path(out.fs_path) for out in stage.outs]))
     elif reasons:
         forgotten.add(pipeline)
-        forget_verdict(root, pipeline)
+        removed.update(forget_verdict(root, pipeline))
 
 
-def _why_stale(stage: Any) -> list[Any]:
+def _why_stale(stage: Any, removed: set[Path]) -> list[Any]:
     """DVC's reasons to run `stage`, less cached outputs that are only missing: DVC checks those out
-    of its cache (the bytes dvc.lock records), so nothing downstream changes (a fresh clone)."""
-    cached = {str(out) for out in stage.outs if out.use_cache}
+    of its cache (the bytes dvc.lock records), so nothing downstream changes (a fresh clone); and
+    less outputs that are missing because this run removed them."""
+    cached = {str(out) for out in stage.outs if out.use_cache or Path(out.fs_path) in removed}
     reasons = []
     for reason in stage.status().get(stage.addressing, []):
         if isinstance(reason, dict) and "changed outs" in reason:  # DVC: one key per such entry
