@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from modelops_ci.errors import UserError
+
 _KEPT_GIT_VARS = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG_NOSYSTEM", "GIT_SSH", "GIT_TERMINAL_PROMPT")
 
 
@@ -29,3 +31,45 @@ def toplevel(path: Path) -> Path | None:
 
 def init(path: Path) -> None:
     run("init", "-q", cwd=path)
+
+
+class GitError(UserError):
+    """git cannot read what was asked of it (not a repository, a broken object store)."""
+
+
+def show_file(root: Path, rev: str, path: str) -> bytes | None:
+    """The content of `path` at `rev` (a commit, branch or tag), None when it holds no such file.
+
+    The one way to read a file at a commit: through `cat_files`, so `rev` reaches git on stdin,
+    never as an argument it could read as an option."""
+    found = cat_typed(root, [f"{rev}:{path}"])[f"{rev}:{path}"]
+    return found[1] if found is not None and found[0] == "blob" else None
+
+
+def cat_files(root: Path, names: list[str]) -> dict[str, bytes | None]:
+    """The raw content of each object (`rev:path`, a ref, an id), None when missing."""
+    return {name: typed[1] if typed else None for name, typed in cat_typed(root, names).items()}
+
+
+def cat_typed(root: Path, names: list[str]) -> dict[str, tuple[str, bytes] | None]:
+    """Each object's type (`tag`, `commit`, `blob`, ...) and raw content, in one `git cat-file --batch`."""
+    if not names:
+        return {}
+    if any("\n" in name for name in names):
+        raise GitError("a git object name holds a newline: refusing to read it")
+    done = subprocess.run(["git", "cat-file", "--batch"], cwd=root, env=clean_env(), check=False,
+                          input="".join(n + "\n" for n in names).encode(), capture_output=True)
+    if done.returncode != 0:
+        raise GitError(f"{root}: git cat-file failed ({done.stderr.decode().strip()}): run inside a git repository")
+    found: dict[str, tuple[str, bytes] | None] = {}
+    out, at = done.stdout, 0
+    for name in names:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        if header[-1] in (b"missing", b"ambiguous"):
+            found[name], at = None, end + 1
+            continue
+        size = int(header[2])
+        found[name] = (header[1].decode(), out[end + 1:end + 1 + size])
+        at = end + 1 + size + 1  # content is followed by a newline
+    return found

@@ -244,8 +244,8 @@ def _fetch_tags(root: Path, remote: str, name: str) -> None:
 
 
 def _file_at(root: Path, commit: str, relative: str) -> str | None:
-    done = git.run("show", f"{commit}:{relative}", cwd=root, check=False)
-    return done.stdout if done.returncode == 0 else None
+    found = git.show_file(root, commit, relative)
+    return found.decode() if found is not None else None
 
 
 def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mapping[str, str],

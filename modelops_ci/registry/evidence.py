@@ -90,8 +90,8 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
     model = {p: h for p, h in outs.items() if p.startswith("models/")}
     if not model:
         raise EvidenceError(f"{files.lock} at {commit[:12]} records no model: run and commit the pipeline first")
-    gates = bytes_at(root, commit, files.gates)
-    metrics = json.loads(bytes_at(root, commit, files.metrics) or b"{}")
+    gates = git.show_file(root, commit, files.gates) or b""
+    metrics = json.loads(git.show_file(root, commit, files.metrics) or b"{}")
     return Evidence(
         pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
@@ -120,17 +120,8 @@ def output_digests(lock: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def bytes_at(root: Path, commit: str, relative: str) -> bytes:
-    """The bytes of `relative` at `commit` (not the work tree's), or b"" when it is not there."""
-    import subprocess
-
-    done = subprocess.run(["git", "show", f"{commit}:{relative}"], cwd=root, env=git.clean_env(),
-                          capture_output=True, check=False)
-    return done.stdout if done.returncode == 0 else b""
-
-
 def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:
-    raw = bytes_at(root, commit, relative)
+    raw = git.show_file(root, commit, relative)
     if not raw:
         raise EvidenceError(f"{relative} is not in commit {commit[:12]}: run the pipeline and commit dvc.lock")
     return parse_lock(raw)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import subprocess
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -143,10 +142,9 @@ def model_sha256(root: Path, name: str, held: tags.Champion, message: str) -> st
 
 def _read_card(root: Path, path: str, md5: str, commit: str) -> bytes:
     """The card's bytes: from git if committed there, else DVC's cache by md5, else DVC at the commit."""
-    shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, env=git.clean_env(),
-                           capture_output=True, check=False)
-    if shown.returncode == 0:
-        return shown.stdout
+    shown = git.show_file(root, commit, path)
+    if shown is not None:
+        return shown
     cached = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
     if cached.is_file():
         return cached.read_bytes()

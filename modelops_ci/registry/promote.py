@@ -299,9 +299,9 @@ def _require_pass(found: evidence.Evidence, commit: str) -> None:
 def policy_stages(root: Path, name: str, commit: str) -> tuple[str, ...]:
     """The stages the policy gives `name`, as compiled at HEAD (else at `commit`)."""
     for rev in ("HEAD", commit):
-        raw = git.run("show", f"{rev}:{Layout(name).params}", cwd=root, check=False)
-        if raw.returncode == 0:
-            params = yaml.safe_load(raw.stdout) or {}
+        raw = git.show_file(root, rev, Layout(name).params)
+        if raw is not None:
+            params = yaml.safe_load(raw) or {}
             return tuple(str(s) for s in (params.get("governance") or {}).get("stages") or ())
     return ()
 

@@ -33,7 +33,6 @@ from modelops_ci import git
 from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.layout import Layout
 from modelops_ci.offline import QUIET_ENV
-from modelops_ci.registry import evidence
 
 FINAL_STAGE = "gates"
 GATE_PREFIX = "gate-"
@@ -64,7 +63,7 @@ def recompute(root: Path, pipeline: str, commit: str) -> Recomputed:
     the committed one. `commit` is a full commit id (resolved by the caller)."""
     started = time.perf_counter()
     files = Layout(pipeline)
-    committed = evidence.bytes_at(root, commit, files.gates)
+    committed = git.show_file(root, commit, files.gates) or b""
     if not committed:
         raise GatesDiffer(f"{files.gates} is not in commit {commit[:12]}: nothing to recompute")
     with _worktree(root, commit) as tree:

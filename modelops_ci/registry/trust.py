@@ -17,7 +17,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -176,7 +175,7 @@ def load(root: Path, trust_ref: str | None = None) -> Trust:
     listing = _blob_ids(root, commit, [POLICIES, f"{COMPILED_DIR}/"])
     paths = [p for p in listing if p.startswith(POLICIES)
              and (p == ALLOWED_SIGNERS or p.startswith(GPG_KEYS) or p.endswith((".yaml", ".yml")))]
-    blobs = cat_files(root, [f"{commit}:{p}" for p in paths])
+    blobs = git.cat_files(root, [f"{commit}:{p}" for p in paths])
     content = {p: blobs[f"{commit}:{p}"] or b"" for p in paths}
     signers = parse_allowed_signers(content[ALLOWED_SIGNERS].decode()) if ALLOWED_SIGNERS in content else None
     gpg_keys = {Path(p).stem: raw for p, raw in content.items() if p.startswith(GPG_KEYS)}
@@ -220,7 +219,7 @@ def promotion_rule(root: Path, trust_ref: str | None = None) -> Callable[[str, s
     loaded = load(root, trust_ref)
 
     def rule(pipeline: str, stage: str) -> dict[str, Any] | None:
-        params = cat_files(root, [f"{loaded.commit}:{params_path(pipeline)}"])
+        params = git.cat_files(root, [f"{loaded.commit}:{params_path(pipeline)}"])
         labels = pipeline_labels(next(iter(params.values())))
         policies = loaded.governing(pipeline, [labels or {}])
         if not policies or stage not in policies[0].stages:
@@ -275,33 +274,6 @@ def pipeline_labels(blob: bytes | None) -> dict[str, str] | None:
 
 def params_path(pipeline: str) -> str:
     return Layout(pipeline).params
-
-
-def cat_files(root: Path, names: list[str]) -> dict[str, bytes | None]:
-    """The raw content of each object (`rev:path`, a ref, an id), None when missing."""
-    return {name: typed[1] if typed else None for name, typed in cat_typed(root, names).items()}
-
-
-def cat_typed(root: Path, names: list[str]) -> dict[str, tuple[str, bytes] | None]:
-    """Each object's type (`tag`, `commit`, `blob`, ...) and raw content, in one `git cat-file --batch`."""
-    if not names:
-        return {}
-    done = subprocess.run(["git", "cat-file", "--batch"], cwd=root, env=git.clean_env(), check=False,
-                          input="".join(n + "\n" for n in names).encode(), capture_output=True)
-    if done.returncode != 0:
-        raise TrustError(f"{root}: git cat-file failed ({done.stderr.decode().strip()})")
-    found: dict[str, tuple[str, bytes] | None] = {}
-    out, at = done.stdout, 0
-    for name in names:
-        end = out.index(b"\n", at)
-        header = out[at:end].split()
-        if header[-1] in (b"missing", b"ambiguous"):
-            found[name], at = None, end + 1
-            continue
-        size = int(header[2])
-        found[name] = (header[1].decode(), out[end + 1:end + 1 + size])
-        at = end + 1 + size + 1  # content is followed by a newline
-    return found
 
 
 def _origin_head(root: Path) -> list[str]:

@@ -307,10 +307,10 @@ class Verifier:
         """Read in two git calls every tag object whose verdict is not remembered (a cold run), then
         what its rules read of its commit and the trusted ref."""
         cold = [ref for ref in self.refs.values() if ref.kind == "tag" and not self.cache.knows(self._cache_key(ref))]
-        self._blobs.update(trusted.cat_files(self.root, [r.oid for r in cold if r.oid not in self._blobs]))
+        self._blobs.update(git.cat_files(self.root, [r.oid for r in cold if r.oid not in self._blobs]))
         wanted = {blob for ref in cold
                   for blob in self._needed(ref.parsed.name, TagObject.parse(self._blobs[ref.oid] or b"").object)}
-        self._blobs.update(trusted.cat_files(self.root, sorted(wanted - set(self._blobs))))
+        self._blobs.update(git.cat_files(self.root, sorted(wanted - set(self._blobs))))
 
     def _cache_key(self, ref: grammar.TagRef) -> str:
         if ref.kind != "tag":
@@ -687,7 +687,7 @@ class Verifier:
     def _prefetch(self, name: str, commit: str) -> None:
         """Read what the rules will need of this commit and the trusted ref in one git call."""
         wanted = self._needed(name, commit)
-        self._blobs.update(trusted.cat_files(self.root, [w for w in wanted if w not in self._blobs]))
+        self._blobs.update(git.cat_files(self.root, [w for w in wanted if w not in self._blobs]))
 
     def _needed(self, name: str, commit: str) -> list[str]:
         if not commit:
@@ -697,7 +697,7 @@ class Verifier:
 
     def _blob(self, name: str) -> bytes | None:
         if name not in self._blobs:
-            self._blobs.update(trusted.cat_files(self.root, [name]))
+            self._blobs.update(git.cat_files(self.root, [name]))
         return self._blobs[name]
 
     def _collect(self, name: str, commit: str) -> ev.Evidence:
