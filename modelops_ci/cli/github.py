@@ -8,15 +8,13 @@ cli.py calls `register_commands(cli)`; feature modules are imported inside each 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from modelops_ci.cli.options import repo_option
 from modelops_ci.errors import UserError
 
-REPO_HELP = "Repository root (default: the current directory)."
 BASE_HELP = "The branch to compare with / open the pull request against."
 
 
@@ -26,9 +24,6 @@ def register_commands(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("-C", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path(), help=REPO_HELP)(func)
 
 
 @click.group()
@@ -44,7 +39,7 @@ def github() -> None:
 @click.option("--base", default=None, metavar="BRANCH",
               help="The branch to diff metrics against (default: $GITHUB_BASE_REF, else main).")
 @click.option("--dry-run", is_flag=True, help="Print the comment instead of posting it.")
-@_repo_option
+@repo_option
 def comment(number: int | None, marker: str, base: str | None, dry_run: bool, repo: Path) -> None:
     """Post or update the one PR comment with the verdict and metric diffs against the base branch.
 
@@ -71,7 +66,7 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
 
 
 @github.command("annotations")
-@_repo_option
+@repo_option
 def annotations_command(repo: Path) -> None:
     """Print an `::error` annotation for each failed blocking gate, at the policy or spec line
     of the threshold it failed (GitHub shows them on the PR's files). Always exits 0."""
@@ -111,7 +106,7 @@ def summary(path: Path) -> None:
 @click.option("--stage", default="production", show_default=True, help="The stage whose models are watched.")
 @click.option("--base", default="main", show_default=True, help="The branch a retraining PR targets.")
 @click.option("--remote", default="origin", show_default=True, help="Where a retraining PR's branch is pushed.")
-@_repo_option
+@repo_option
 def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: str, base: str, remote: str,
             repo: Path) -> None:
     """Check each production model's newest data batch (spec drift.current) for drift.
@@ -142,7 +137,7 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
 @click.option("--canary", type=int, default=100, show_default=True,
               help="The share of traffic (percent) the version gets in the stage.")
 @click.option("--remote", default="origin", show_default=True, help="Where the branch is pushed.")
-@_repo_option
+@repo_option
 def promotion_request(target: str, stage: str, base: str, canary: int, remote: str, repo: Path) -> None:
     """Ask for a promotion by pull request: a branch promote/NAME-VERSION-to-STAGE whose commit
     writes deployments/STAGE.yaml, pushed, and a PR with the evidence. Merging the approved PR

@@ -10,7 +10,6 @@ import json
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,6 +17,7 @@ import click
 
 from modelops_ci import __version__, numerics, offline
 from modelops_ci.cli import github as cli_github
+from modelops_ci.cli.options import repo_option
 from modelops_ci.cli.registry import register_commands
 from modelops_ci.errors import (
     EXIT_INTERNAL,
@@ -27,15 +27,6 @@ from modelops_ci.errors import (
     ModelopsError,
     disk_full_in,
 )
-
-REPO_HELP = "Repository root (default: the current directory)."
-
-
-def _repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "-C", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path(),
-        show_default=False, help=REPO_HELP,
-    )(func)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -55,7 +46,7 @@ def cli() -> None:
               help="Also import every plug-in and estimator and look for each data source (slower).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="How to print the problems.")
-@_repo_option
+@repo_option
 def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> None:
     """Check specs and policies under pipelines/ and policies/ (or PATHS).
 
@@ -82,7 +73,7 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
 @cli.command("compile")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 with a unified diff if the compiled files are stale.")
-@_repo_option
+@repo_option
 def compile_command(check: bool, repo: Path) -> None:
     """Compile the specs and policies into DVC pipelines (dvc.yaml + compiled/<pipeline>/).
 
@@ -135,7 +126,7 @@ def init(directory: Path) -> None:
 @click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
 @click.option("--all", "run_all", is_flag=True, help="Run every compiled pipeline.")
 @click.option("--force", is_flag=True, help="Re-run stages even when DVC finds them up to date.")
-@_repo_option
+@repo_option
 def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> None:
     """Run compiled pipelines through DVC (`dvc repro`): only what changed runs again.
 
@@ -160,7 +151,7 @@ def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> N
 @click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
 @click.option("--only", default="", metavar="KIND,...",
               help="Evaluate only these gate kinds (data_contract, performance, compare, fairness, drift).")
-@_repo_option
+@repo_option
 def gate(pipelines: tuple[str, ...], only: str, repo: Path) -> None:
     """Evaluate the gates the policies require, on the pipelines' current outputs.
 
@@ -179,7 +170,7 @@ def gate(pipelines: tuple[str, ...], only: str, repo: Path) -> None:
 @cli.command(hidden=True)
 @click.argument("step_name", metavar="STEP")
 @click.argument("pipeline", required=False)
-@_repo_option
+@repo_option
 def step(step_name: str, pipeline: str | None, repo: Path) -> None:
     """Run one STEP of PIPELINE; what the DVC stages call.
 
@@ -197,7 +188,7 @@ def _short(value: object) -> str:
 
 @cli.command()
 @click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
-@_repo_option
+@repo_option
 def report(pipelines: tuple[str, ...], repo: Path) -> None:
     """Render each pipeline's gates.json as report.md (PR comment, job summary) and a
     self-contained report.html with plots, plus reports/summary.md for the whole repo.
@@ -225,7 +216,7 @@ def drift() -> None:
 @click.argument("pipeline")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the profile (.npz); default: reports/<pipeline>/drift-reference.npz.")
-@_repo_option
+@repo_option
 def drift_profile(pipeline: str, output: Path | None, repo: Path) -> None:
     """Precompute PIPELINE's drift reference (histograms and sketches) into a small file.
 
@@ -252,7 +243,7 @@ def contract() -> None:
 
 @contract.command("infer")
 @click.argument("pipeline")
-@_repo_option
+@repo_option
 def contract_infer(pipeline: str, repo: Path) -> None:
     """Infer PIPELINE's data contract from its reference data and write it (into git).
 
@@ -278,7 +269,7 @@ def contract_infer(pipeline: str, repo: Path) -> None:
 @click.option("--newest", is_flag=True,
               help="Also require each TAG's N to exceed every other N of its name (the check of a tag just pushed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@_repo_option
+@repo_option
 def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_approvals: bool, newest: bool,
            as_json: bool, repo: Path) -> None:
     """Verify registry tags: signature and signer, evidence, gates, stage order, approvals.
@@ -307,7 +298,7 @@ def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_appro
 
 
 @cli.command()
-@_repo_option
+@repo_option
 def ci(repo: Path) -> None:
     """Run what CI runs on every commit: validate, compile --check, run with gates, reports.
 

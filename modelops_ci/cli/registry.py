@@ -8,16 +8,16 @@ cli.py calls `register_commands(cli)`; feature modules are imported inside each 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from modelops_ci.cli.options import repo_option
 from modelops_ci.errors import CheckFailed, UserError
 
-REPO_HELP = "Repository root (default: the current directory)."
 JSON_HELP = "Print JSON instead of a table."
 KEY_HELP = ("Signing key: an SSH private key path (or its text), or a GPG key id. Default: "
             "$MODELOPS_SIGNING_KEY, then git's user.signingkey.")
@@ -33,9 +33,6 @@ def register_commands(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _repo_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("-C", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path(), help=REPO_HELP)(func)
 
 
 def _root(repo: Path) -> Path:
@@ -82,7 +79,7 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 @click.option("--push/--no-push", default=True, show_default=True, help=PUSH_HELP)
 @click.option("--remote", default="origin", show_default=True, help=REMOTE_HELP)
 @click.option("--recompute-gates", is_flag=True, help=RECOMPUTE_HELP)
-@_repo_option
+@repo_option
 def register(name: str, version: str | None, bump: str | None, rev: str, signing_key: str | None,
              push: bool, remote: str, recompute_gates: bool, repo: Path) -> None:
     """Register a version of pipeline NAME: a signed tag NAME@vX.Y.Z carrying the evidence.
@@ -112,7 +109,7 @@ def register(name: str, version: str | None, bump: str | None, rev: str, signing
 @click.option("--push/--no-push", default=True, show_default=True, help=PUSH_HELP)
 @click.option("--remote", default="origin", show_default=True, help=REMOTE_HELP)
 @click.option("--recompute-gates", is_flag=True, help=RECOMPUTE_HELP)
-@_repo_option
+@repo_option
 def promote(target: str, stage: str, pr: int | None, approvers: tuple[str, ...], signing_key: str | None,
             push: bool, remote: str, recompute_gates: bool, repo: Path) -> None:
     """Promote NAME@vX.Y.Z to STAGE: a signed tag NAME#STAGE#N with the evidence, pushed atomically.
@@ -156,7 +153,7 @@ def registry() -> None:
 @click.option("--deprecated", is_flag=True, help="Include names retired with name@deprecated.")
 @click.option("--trust-ref", help="Read allowed signers and policies from this ref (default: origin's default "
                                   "branch, else main/master).")
-@_repo_option
+@repo_option
 def show(name: str | None, as_json: bool, deprecated: bool, trust_ref: str | None, repo: Path) -> None:
     """Show every name's latest version and the version in each stage (or NAME's versions).
 
@@ -250,7 +247,7 @@ def _stage_columns(root: Path, artifacts: Sequence[Any]) -> list[str]:
 @registry.command("history")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@_repo_option
+@repo_option
 def history(name: str, as_json: bool, repo: Path) -> None:
     """List NAME's registry events, oldest first: registrations, stage assignments and so on."""
     from dataclasses import asdict
@@ -276,7 +273,7 @@ def history(name: str, as_json: bool, repo: Path) -> None:
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@_repo_option
+@repo_option
 def sync_mlflow(names: tuple[str, ...], dry_run: bool, as_json: bool, repo: Path) -> None:
     """Set MLflow registered-model aliases to the git stages (alias STAGE on the version holding it).
 
@@ -308,7 +305,7 @@ def sync_mlflow(names: tuple[str, ...], dry_run: bool, as_json: bool, repo: Path
 @click.command()
 @click.argument("target", metavar="NAME[#STAGE]")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
-@_repo_option
+@repo_option
 def audit(target: str, as_json: bool, repo: Path) -> None:
     """Trace NAME's stages (or one) to their data: tag, version, commit, dvc.lock hashes, gate
     report, PR and approvers, signer; and whether the evidence still matches the commit."""
