@@ -303,19 +303,18 @@ def test_a_full_disk_under_an_output_names_the_file(trained: Path, tmp_path: Pat
     assert not (trained / "reports/loans/gates.json").exists()
 
 
-def test_a_run_again_keeps_every_gate_report_while_compare_runs_again(tmp_path: Path) -> None:
+def test_a_run_again_keeps_every_gate_report_while_compare_runs_again(trained: Path) -> None:
     """The compare gate runs on every repro: its report and gates.json go first, and that must not
     make the run forget the other gates' reports, which DVC would not run again (issue 9's cleanup
     broke the second `ci` of the example repo this way)."""
-    repo = make_ml_repo(tmp_path / "ml")
-    write(repo, "policies/test.yaml", POLICY.replace(
+    write(trained, "policies/test.yaml", POLICY.replace(
         "  stages:", "    compare: {metric: roc_auc, margin: 0.05, allow_first: true}\n  stages:"))
-    assert run_exe("compile", cwd=repo).exit_code == 0
-    first = run_exe("run", "--all", cwd=repo)
+    assert run_exe("compile", cwd=trained).exit_code == 0
+    first = run_exe("run", "--all", cwd=trained)  # the gate stages only: the model is cached
     assert first.exit_code == 0, first.stdout + first.stderr
-    reports = {p: p.read_bytes() for p in (repo / "reports/loans/gates").glob("*.json")}
+    reports = {p: p.read_bytes() for p in (trained / "reports/loans/gates").glob("*.json")}
     assert {p.name for p in reports} == {"compare.json", "performance.json"}
-    again = run_exe("run", "--all", cwd=repo)
+    again = run_exe("run", "--all", cwd=trained)
     assert again.exit_code == 0, again.stdout + again.stderr
-    assert {p: p.read_bytes() for p in (repo / "reports/loans/gates").glob("*.json")} == reports
-    assert json.loads((repo / "reports/loans/gates.json").read_text())["verdict"] == "pass"
+    assert {p: p.read_bytes() for p in (trained / "reports/loans/gates").glob("*.json")} == reports
+    assert json.loads((trained / "reports/loans/gates.json").read_text())["verdict"] == "pass"

@@ -129,19 +129,24 @@ def _pipeline_of(stage: Any) -> str:
 
 
 def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str], removed: set[Path]) -> None:
-    """Before DVC runs a stage of a gated pipeline, remove the verdict that running it may change.
-
-    A stale stage (or --force) may change every gate's input: all the pipeline's gate reports go.
-    `always changed` alone is the compare gate, which runs on every repro against whatever the
-    champion is now: its own report and the verdict over it go. A report this run removed is not
-    a reason to forget the rest (the gates stage that collects them would find them gone)."""
+    """Before DVC runs a stage of a gated pipeline, remove the verdict that running it may change:
+    gates.json and the pages rendered from it, and the gate reports of this stage and of the
+    stages after it. DVC visits stages in order, so a report removed here belongs to a stage it
+    has not visited yet and runs again (an uncached output that is missing); a report of a gate it
+    has already passed over is never touched, else the gates stage would find it gone (as when the
+    compare gate, which runs on every repro, took every report with it). A report this run
+    removed is not in itself a reason to run."""
     pipeline = _pipeline_of(stage)
     if pipeline in forgotten or not _is_gated(root, pipeline):
         return
     reasons = ["forced"] if force else _why_stale(stage, removed)
-    if reasons == ["always changed"]:
+    if not reasons:
+        return
+    if stage.name == "gates":
+        removed.update(forget_verdict(root, pipeline, only=[]))
+    elif stage.name.startswith("gate-"):
         removed.update(forget_verdict(root, pipeline, only=[Path(out.fs_path) for out in stage.outs]))
-    elif reasons:
+    else:  # a stage before every gate: each of them runs after it
         forgotten.add(pipeline)
         removed.update(forget_verdict(root, pipeline))
 
