@@ -216,7 +216,7 @@ def test_an_unsigned_production_tag_is_not_watched(_template: Path, tmp_path: Pa
     done = run_cli("monitor", "-C", made.root)
     assert done.exit_code == 0, done.stdout + done.stderr
     assert ("loans: not monitored (no verified version holds 'production' (not counted, they do not verify: "
-            "loans#production#1))") in done.stdout
+            "loans#production#1 [signed]))") in done.stdout
     assert not (made.root / "reports/loans/monitor.json").exists() and gh.calls == []
 
 

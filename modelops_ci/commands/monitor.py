@@ -124,8 +124,8 @@ def monitor(root: Path, pipelines: Iterable[str] = (), *, batch: str | None = No
 
 
 def _not_held(registry: state.VerifiedRegistry, name: str, stage: str) -> str:
-    refused = [r.tag for r in registry.refused_of(name) if (p := tags.parse(r.tag)) and p.stage == stage]
-    unverified = f" (not counted, they do not verify: {', '.join(refused[:3])})" if refused else ""
+    note = registry.refusal_note(name, stage)
+    unverified = f" (not counted, they do not verify: {note})" if note else ""
     return f"no verified version holds '{stage}'{unverified}"
 
 

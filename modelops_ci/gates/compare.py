@@ -32,7 +32,6 @@ from modelops_ci.gates.result import Check, GateResult, Status, error, worst
 if TYPE_CHECKING:
     from modelops_ci.gates.context import GateContext
     from modelops_ci.registry.tags import Champion
-    from modelops_ci.registry.verify import VerifyResult
 
 GATE = "compare"
 RESAMPLES = 1000
@@ -215,7 +214,8 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     except UserError as exc:
         return error(GATE, str(exc))
     if found is None:
-        refused = _refused_note(registry.refused_of(ctx.name), stage)
+        note = registry.refusal_note(ctx.name, stage)
+        refused = f"; not counted because they do not verify: {note} (`modelops-ci verify --all`)" if note else ""
         return _no_champion(ctx.name, stage, bool(settings.get("allow_first", False)), refused)
     where = {"against": stage, "champion": {"version": found.version, "commit": found.commit,
                                             "tag": found.tag}}
@@ -235,18 +235,6 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
 def _last_stage(ctx: GateContext) -> str:
     stages = (ctx.params.get("governance") or {}).get("stages") or []
     return str(stages[-1]) if stages else DEFAULT_STAGE
-
-
-def _refused_note(refused: list[VerifyResult], stage: str) -> str:
-    """Which of the stage's tags were not believed: the champion comes from verified tags only."""
-    from modelops_ci.registry import tags
-
-    mine = [r for r in refused if (parsed := tags.parse(r.tag)) is not None and parsed.stage == stage]
-    if not mine:
-        return ""
-    shown = "; ".join(f"{r.tag} [{r.rule}]" for r in mine[:3])
-    more = f" and {len(mine) - 3} more" if len(mine) > 3 else ""
-    return f"; not counted because they do not verify: {shown}{more} (`modelops-ci verify --all`)"
 
 
 def _no_champion(name: str, stage: str, allow_first: bool, refused: str = "") -> GateResult:

@@ -112,11 +112,8 @@ def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
 
 
 def _refusals(verified: state.VerifiedRegistry, name: str) -> str:
-    refused = verified.refused_of(name)
-    if not refused:
-        return ""
-    shown = "; ".join(f"{r.tag} [{r.rule}]" for r in refused[:3])
-    return f"; tags that do not verify are not counted: {shown}"
+    note = verified.refusal_note(name)
+    return f"; tags that do not verify are not counted: {note}" if note else ""
 
 
 def _index(order: tuple[str, ...], stage: str) -> int:

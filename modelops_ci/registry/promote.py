@@ -250,8 +250,8 @@ def _artifact(root: Path, name: str) -> tags.Artifact:
     verified = state.read(root, [name])
     artifact = verified.artifacts.get(name)
     if artifact is None:
-        refused = "; ".join(f"{r.tag} [{r.rule}]" for r in verified.refused[:3])
-        why = f" (tags that do not verify: {refused})" if refused else ""
+        note = verified.refusal_note(name)
+        why = f" (tags that do not verify: {note})" if note else ""
         raise UserError(f"unknown name '{name}': no verified registry tags for it{why}; "
                         f"`modelops-ci register {name}` first")
     return artifact

@@ -35,9 +35,21 @@ class VerifiedRegistry:
         artifact = self.artifacts.get(name)
         return artifact.stages.get(stage) if artifact else None
 
-    def refused_of(self, name: str) -> list[verifier.VerifyResult]:
-        """The tags of `name` that do not verify (shown, never counted)."""
-        return [r for r in self.refused if (parsed := tags.parse(r.tag)) is not None and parsed.name == name]
+    def refused_of(self, name: str, stage: str | None = None) -> list[verifier.VerifyResult]:
+        """The tags of `name` (of `stage`, if given) that do not verify (shown, never counted)."""
+        found = []
+        for result in self.refused:
+            parsed = tags.parse(result.tag)
+            if parsed is not None and parsed.name == name and stage in (None, parsed.stage):
+                found.append(result)
+        return found
+
+    def refusal_note(self, name: str, stage: str | None = None, limit: int = 3) -> str:
+        """`tag [rule]; ...` for those tags, for a message that says why nothing holds a stage ('' if none)."""
+        refused = self.refused_of(name, stage)
+        shown = "; ".join(f"{r.tag} [{r.rule}]" for r in refused[:limit])
+        more = f" and {len(refused) - limit} more" if len(refused) > limit else ""
+        return f"{shown}{more}"
 
     def names(self) -> list[str]:
         """Every name with a tag, verified or not (sorted)."""
