@@ -115,10 +115,11 @@ def actionlint() -> Path:
 
 
 def _zizmor(exe: Path, *paths: Path, persona: str = "regular") -> subprocess.CompletedProcess[str]:
-    # Offline (no GitHub API: the online audits need a token and network).
+    # Offline (no GitHub API: the online audits need a token and network). No colour: a CI machine may
+    # force it (FORCE_COLOR, CLICOLOR_FORCE), and the tests read the plain words.
     env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN", "ZIZMOR_CONFIG")}
-    return subprocess.run([str(exe), "--offline", "--no-progress", "--format", "plain", f"--persona={persona}",
-                           *map(str, paths)], capture_output=True, text=True, check=False, env=env)
+    flags = ["--offline", "--no-progress", "--color=never", "--format", "plain", f"--persona={persona}"]
+    return subprocess.run([str(exe), *flags, *map(str, paths)], capture_output=True, text=True, check=False, env=env)
 
 
 def _actionlint(exe: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
