@@ -10,7 +10,6 @@ the signed bytes) and its principal in allowed_signers on the trusted branch, ma
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,13 +17,12 @@ from typing import Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.registry import evidence, state, tags
+from modelops_ci.registry import evidence, signatures, state, tags
 from modelops_ci.registry.promote import policy_stages
-from modelops_ci.registry.verify import TagObject, VerifyResult
+from modelops_ci.registry.signatures import TagObject
+from modelops_ci.registry.verify import VerifyResult
 
 UNVERIFIED = "unverified"
-SSH_BEGIN = "-----BEGIN SSH SIGNATURE-----"
-PGP_BEGIN = "-----BEGIN PGP SIGNATURE-----"
 _FINGERPRINT = re.compile(r"key (SHA256:[A-Za-z0-9+/=]+)")
 COMPARED = ("commit", "version", "data", "model", "metrics", "gates_digest", "verdict", "policy_digest")
 
@@ -172,15 +170,14 @@ def signer(root: Path, tag: str) -> Signer:
     """The key that signed `tag` (checked against the signed bytes, not against any policy) and
     its principals in allowed_signers on the trusted branch. GPG signatures: "unverified"."""
     raw = git.run("cat-file", "tag", tag, cwd=root, check=False).stdout
-    obj = TagObject.parse(raw.encode())  # the one splitter of payload and signature, git's way
-    if not obj.signature.startswith(SSH_BEGIN.encode()):
-        return Signer(UNVERIFIED if obj.signature.startswith(PGP_BEGIN.encode()) else "unsigned")
+    obj = TagObject.parse(raw.encode())
+    if not obj.is_ssh:
+        return Signer(UNVERIFIED if obj.is_openpgp else "unsigned")
     with tempfile.TemporaryDirectory(prefix="modelops-audit-") as folder:
         sig = Path(folder) / "tag.sig"
         sig.write_bytes(obj.signature)
-        checked = subprocess.run(["ssh-keygen", "-Y", "check-novalidate", "-n", "git", "-s", str(sig)],
-                                 input=obj.payload.decode(), capture_output=True, text=True, check=False)
-        found = _FINGERPRINT.search(checked.stdout + checked.stderr)
+        checked = signatures.ssh_keygen("check-novalidate", "-n", "git", "-s", str(sig), stdin=obj.payload)
+        found = _FINGERPRINT.search((checked.stdout + checked.stderr).decode(errors="replace"))
         if checked.returncode != 0 or not found:
             return Signer("bad-signature")
         principals = _principals(root, sig, Path(folder))
@@ -202,6 +199,5 @@ def _principals(root: Path, sig: Path, folder: Path) -> tuple[str, ...] | None:
         return None
     listing = folder / "allowed_signers"
     listing.write_text(allowed, encoding="utf-8")
-    done = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", str(sig), "-f", str(listing)],
-                          capture_output=True, text=True, check=False)
-    return tuple(done.stdout.split()) if done.returncode == 0 else ()
+    done = signatures.ssh_keygen("find-principals", "-s", str(sig), "-f", str(listing))
+    return tuple(done.stdout.decode().split()) if done.returncode == 0 else ()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
+from modelops_ci.registry import signatures
 
 KEY_ENV = "MODELOPS_SIGNING_KEY"
 
@@ -73,10 +74,8 @@ def create_tag(root: Path, tag: str, commit: str, message: str, key: SigningKey)
 
 
 def _signed(root: Path, tag: str) -> bool:
-    from modelops_ci.registry.verify import TagObject  # one parser of tag objects, git's way
-
     raw = git.run("cat-file", "tag", f"refs/tags/{tag}", cwd=root, check=False).stdout
-    return bool(TagObject.parse(raw.encode()).signature)
+    return bool(signatures.TagObject.parse(raw.encode()).signature)
 
 
 def _remove(root: Path, tag: str) -> None:

@@ -52,8 +52,10 @@ from modelops_ci import git
 from modelops_ci.errors import UserError
 from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence as ev
+from modelops_ci.registry import signatures
 from modelops_ci.registry import tags as grammar
 from modelops_ci.registry import trust as trusted
+from modelops_ci.registry.signatures import TagObject
 from modelops_ci.registry.verdict_cache import Verdict, VerdictCache, code_digest
 
 SKIP: Literal["skip"] = "skip"
@@ -82,9 +84,6 @@ RULES: dict[str, str] = {
     "approvals": "the promotion PR has the approvals the policy requires",
 }
 
-_SSH = b"-----BEGIN SSH SIGNATURE-----"
-_PGP = (b"-----BEGIN PGP SIGNATURE-----", b"-----BEGIN PGP MESSAGE-----")
-_X509 = b"-----BEGIN SIGNED MESSAGE-----"
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
 
 
@@ -141,39 +140,6 @@ def verify_all(root: Path, *, trust_ref: str | None = None, approvals: Approvals
 def shown(tag: str, limit: int = 80) -> str:
     """A tag name short enough to print (a malformed one may be thousands of characters)."""
     return tag if len(tag) <= limit else f"{tag[:limit]}…"
-
-
-@dataclass(frozen=True)
-class TagObject:
-    """An annotated tag object split the way git splits it for signature checks."""
-
-    object: str
-    type: str
-    tag: str
-    payload: bytes  # what was signed: the object up to the signature
-    signature: bytes
-    message: str
-
-    @classmethod
-    def parse(cls, raw: bytes) -> TagObject:
-        head, _, _ = raw.partition(b"\n\n")
-        headers = dict(line.split(b" ", 1) for line in head.split(b"\n") if b" " in line)
-        start = _signature_start(raw, len(head))
-        return cls(
-            object=headers.get(b"object", b"").decode(), type=headers.get(b"type", b"").decode(),
-            tag=headers.get(b"tag", b"").decode(errors="replace"), payload=raw[:start],
-            signature=raw[start:], message=raw[len(head) + 2:start].decode(errors="replace"))
-
-
-def _signature_start(raw: bytes, body: int) -> int:
-    """Offset of the last line opening a signature, as git's parse_signed_buffer finds it."""
-    found, at = len(raw), body
-    while at < len(raw):
-        if raw.startswith((_SSH, *_PGP, _X509), at):
-            found = at
-        newline = raw.find(b"\n", at)
-        at = len(raw) if newline < 0 else newline + 1
-    return found
 
 
 class _Refused(Exception):
@@ -344,7 +310,7 @@ class Verifier:
         stage = ref.parsed.stage
         principals = (self._stage_rule(policies, stage).signers if stage
                       else self.trust.registration_signers(policies))
-        facts.remembered = not obj.signature.startswith(_PGP)
+        facts.remembered = not obj.is_openpgp
         facts.signer = self._signature(obj, principals, stage)
         if ref.parsed.cancel or ref.parsed.deprecated:
             return f"signed by {facts.signer}"
@@ -420,9 +386,9 @@ class Verifier:
         if not obj.signature:
             raise _Refused("signed", f"'{obj.tag}' is annotated but unsigned: registry tags are made with "
                                      "`modelops-ci promote` / `register`, which sign them")
-        if obj.signature.startswith(_SSH):
+        if obj.is_ssh:
             return self._ssh(obj, principals, stage)
-        if obj.signature.startswith(_PGP):
+        if obj.is_openpgp:
             return self._openpgp(obj, principals, stage)
         raise _Refused("signature", "x509 (gpgsm) signatures are not accepted: sign with SSH or GPG")
 
@@ -634,10 +600,8 @@ class Verifier:
                                           f"trusted ref {self.trust.ref}")
 
     def _keygen(self, action: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        command = ["ssh-keygen", "-Y", action, *args]
-        if action in ("find-principals", "verify"):
-            command.append(f"-Overify-time={self.now}")  # now, never the tagger date
-        return _run(command, stdin)
+        at = self.now if action in ("find-principals", "verify") else None  # now, never the tagger date
+        return signatures.ssh_keygen(action, *args, stdin=stdin, verify_time=at)
 
     # --- GPG ----------------------------------------------------------------------------------
 
@@ -646,10 +610,9 @@ class Verifier:
             raise _Refused("trust", f"a GPG signature, and no {trusted.GPG_KEYS}<principal>.asc at the trusted "
                                     f"ref {self.trust.ref}: commit the signers' public keys there")
         home, owners = self._gpg_home()
-        done = _run(["gpg", "--homedir", str(home), "--batch", "--no-tty", "--no-autostart",
-                     "--trust-model", "always", "--status-fd", "1", "--verify",
-                     self._write(obj.signature), self._write(obj.payload)], None)
-        status = _gpg_status(done.stdout)
+        done = signatures.gpg(home, "--trust-model", "always", "--status-fd", "1", "--verify",
+                              self._write(obj.signature), self._write(obj.payload))
+        status = signatures.gpg_status(done.stdout)
         if done.returncode == 0 and "GOODSIG" in status and "VALIDSIG" in status and not _GPG_BAD & set(status):
             valid = status["VALIDSIG"]
             owner = owners.get(valid[9] if len(valid) > 9 else valid[0], frozenset())
@@ -672,13 +635,12 @@ class Verifier:
             home = self.scratch / "gnupg"
             home.mkdir(mode=0o700)
             owners: dict[str, set[str]] = {}
-            base = ["gpg", "--homedir", str(home), "--batch", "--no-tty", "--no-autostart"]
             for principal, keys in self.trust.gpg_keys.items():
                 path = self._write(keys)
-                shown = _run([*base, "--with-colons", "--import-options", "show-only", "--import", path], None)
-                for fingerprint in _primary_fingerprints(shown.stdout.decode()):
+                shown = signatures.gpg(home, "--with-colons", "--import-options", "show-only", "--import", path)
+                for fingerprint in signatures.primary_fingerprints(shown.stdout.decode()):
                     owners.setdefault(fingerprint, set()).add(principal)
-                _run([*base, "--import", path], None)
+                signatures.gpg(home, "--import", path)
             self._gpg = home, {k: frozenset(v) for k, v in owners.items()}
         return self._gpg
 
@@ -797,34 +759,3 @@ def _what(stage: str | None) -> str:
 
 def _names(principals: frozenset[str] | None) -> str:
     return ", ".join(sorted(principals)) if principals else "nobody"
-
-
-def _run(command: list[str], stdin: bytes | None) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(command, input=stdin, capture_output=True, env=git.clean_env(), check=False)
-    except FileNotFoundError:
-        raise UserError(f"{command[0]} not found: install it (OpenSSH for SSH signatures, GnuPG for GPG) "
-                        "to verify tags") from None
-
-
-def _gpg_status(stdout: bytes) -> dict[str, list[str]]:
-    """gpg's --status-fd lines as {keyword: arguments} (the machine interface, not its prose)."""
-    status: dict[str, list[str]] = {}
-    for line in stdout.decode(errors="replace").splitlines():
-        if line.startswith("[GNUPG:] "):
-            keyword, *arguments = line[9:].split()
-            status.setdefault(keyword, arguments)
-    return status
-
-
-def _primary_fingerprints(colons: str) -> list[str]:
-    """Primary-key fingerprints in `gpg --with-colons` output (the fpr line after each pub)."""
-    found, after_pub = [], False
-    for line in colons.splitlines():
-        record = line.split(":")
-        if record[0] == "pub":
-            after_pub = True
-        elif record[0] == "fpr" and after_pub:
-            found.append(record[9])
-            after_pub = False
-    return found
