@@ -105,6 +105,8 @@ def worker_raw(folder: Path) -> dict[str, Any]:
     import sklearn.ensemble  # noqa: F401
 
     from modelops_ci.gates import drift, profile
+    from modelops_ci.gates.drift.multivariate import CLASSIFIER_ROWS
+    from modelops_ci.gates.drift.univariate import RAW_GRID
 
     reference = pd.read_parquet(folder / "reference.parquet")
     current = pd.read_parquet(folder / "current.parquet")
@@ -112,7 +114,7 @@ def worker_raw(folder: Path) -> dict[str, Any]:
     numeric, categorical = columns()
     baseline = _reset_peak()
     start = time.perf_counter()
-    built = profile.build(reference, numeric, categorical, grid=drift.RAW_GRID, sample_rows=drift.CLASSIFIER_ROWS)
+    built = profile.build(reference, numeric, categorical, grid=RAW_GRID, sample_rows=CLASSIFIER_ROWS)
     result = drift.assess(built, current, SETTINGS)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak": _status("VmHWM"), "baseline": baseline, "frames": frames,

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops_ci import gates
 from modelops_ci.errors import UserError
 from modelops_ci.gates import bootstrap, compare, stats
 from modelops_ci.gates.context import GateContext
+from modelops_ci.gates.result import CannotEvaluate
 from modelops_ci.registry import tags
 from modelops_ci.steps.context import load_context
 from tests.conftest import LOANS_SPEC, git, run_cli, write
@@ -332,7 +334,9 @@ def test_non_finite_predictions_are_an_error(bad: float, message: str) -> None:
     y, a, b = _scores(100)
     b = b.copy()
     b[[3, 7]] = bad
-    result = compare.compare_predictions("classification", y, a, b, {"metric": "roc_auc"})
+    with pytest.raises(CannotEvaluate) as caught:
+        compare.compare_predictions("classification", y, a, b, {"metric": "roc_auc"})
+    result = caught.value.result("compare")
     assert result.status == "error"
     assert "champion's predictions" in result.reason and message in result.reason
     assert "2 of 100" in result.reason
@@ -340,21 +344,27 @@ def test_non_finite_predictions_are_an_error(bad: float, message: str) -> None:
 
 def test_mismatched_lengths_are_an_error() -> None:
     y, a, b = _scores(100)
-    result = compare.compare_predictions("classification", y, a, b[:-1], {"metric": "roc_auc"})
+    with pytest.raises(CannotEvaluate) as caught:
+        compare.compare_predictions("classification", y, a, b[:-1], {"metric": "roc_auc"})
+    result = caught.value.result("compare")
     assert result.status == "error"
     assert "the challenger has 100 predictions and the champion 99 for 100 hold-out rows" in result.reason
 
 
 def test_one_class_in_the_hold_out_is_an_error_for_auc() -> None:
     y, a, b = _scores(100)
-    result = compare.compare_predictions("classification", np.zeros_like(y), a, b, {"metric": "roc_auc"})
+    with pytest.raises(CannotEvaluate) as caught:
+        compare.compare_predictions("classification", np.zeros_like(y), a, b, {"metric": "roc_auc"})
+    result = caught.value.result("compare")
     assert result.status == "error"
     assert "ROC AUC is undefined: the hold-out has one class only" in result.reason
 
 
 def test_probabilities_outside_0_1_are_an_error() -> None:
     y, a, b = _scores(100)
-    result = compare.compare_predictions("classification", y, a * 3, b, {"metric": "accuracy"})
+    with pytest.raises(CannotEvaluate) as caught:
+        compare.compare_predictions("classification", y, a * 3, b, {"metric": "accuracy"})
+    result = caught.value.result("compare")
     assert result.status == "error" and "challenger's predictions" in result.reason
 
 
@@ -379,7 +389,7 @@ def _gate(repo: Path) -> dict[str, Any]:
 
 
 def _evaluate(repo: Path, **settings: Any) -> Any:
-    return compare.evaluate(GateContext(load_context(repo, "loans")), settings)
+    return gates.evaluate("compare", GateContext(load_context(repo, "loans")), settings)
 
 
 COMPARE = "  gates:\n    compare: {metric: roc_auc, against: production, margin: 0.02}\n"

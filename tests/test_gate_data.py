@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from modelops_ci import gates
 from modelops_ci.errors import UserError
 from modelops_ci.gates import data
 from modelops_ci.gates.context import GateContext
+from modelops_ci.gates.result import CannotEvaluate
 from modelops_ci.steps.context import load_context
 from tests.conftest import LOANS_SPEC, run_cli, write
 
@@ -173,9 +175,10 @@ def test_the_contract_file_is_deterministic_yaml(tmp_path: Path) -> None:
 ])
 def test_a_malformed_contract_is_refused_by_its_key(tmp_path: Path, text: str, message: str) -> None:
     write(tmp_path, "contracts/loans.yaml", text)
-    with pytest.raises(data.ContractError, match=r"contracts/loans\.yaml: ") as caught:
+    with pytest.raises(CannotEvaluate, match=r"contracts/loans\.yaml: ") as caught:
         data.read_contract(tmp_path, "contracts/loans.yaml", "loans")
     assert message in str(caught.value)
+    assert caught.value.fields == {"details": {"contract": "contracts/loans.yaml"}}
 
 
 # -- the gate and the command on a real repo ---------------------------------------------------------
@@ -220,4 +223,4 @@ def test_contract_gate_on_a_repo(ml_repo: Path) -> None:
     assert "column 'region': 1 of 400 values are not among the 3 categories" in broken["reason"]
 
     ctx = GateContext(load_context(repo, "loans"))
-    assert data.evaluate(ctx, {"contract": "contracts/elsewhere.yaml"}).status == "error"
+    assert gates.evaluate("data_contract", ctx, {"contract": "contracts/elsewhere.yaml"}).status == "error"

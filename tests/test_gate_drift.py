@@ -1,5 +1,6 @@
 """The drift gate: statistics that equal scipy's, FDR calibration on data with no drift, power on a
-small shift, a stored profile that agrees with the raw data, and bad input reported, never raised."""
+small shift, a stored profile that agrees with the raw data, and bad input reported (an `error`
+result from `gates.evaluate`; `CannotEvaluate` from the pure `assess`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from modelops_ci import gates
 from modelops_ci.gates import drift, profile
 from modelops_ci.gates.context import GateContext
-from modelops_ci.gates.result import GateResult
+from modelops_ci.gates.drift import inputs, multivariate, univariate
+from modelops_ci.gates.result import CannotEvaluate, GateResult
 from modelops_ci.steps.context import StepContext
 
 ALPHA = 0.05
@@ -32,10 +35,10 @@ def kinds(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     return [c for c in frame if c.startswith("x")], [c for c in frame if c.startswith("c")]
 
 
-def gate(reference: pd.DataFrame, current: pd.DataFrame, grid: int | None = drift.RAW_GRID,
+def gate(reference: pd.DataFrame, current: pd.DataFrame, grid: int | None = univariate.RAW_GRID,
          **settings: Any) -> GateResult:
     numeric, categorical = kinds(reference)
-    built = profile.build(reference, numeric, categorical, grid=grid, sample_rows=drift.CLASSIFIER_ROWS)
+    built = profile.build(reference, numeric, categorical, grid=grid, sample_rows=multivariate.CLASSIFIER_ROWS)
     return drift.assess(built, current, {**QUIET, **settings})
 
 
@@ -51,8 +54,8 @@ def test_ks_and_wasserstein_equal_scipy(rows: tuple[int, int]) -> None:
     rng = np.random.default_rng(1)
     a = np.round(rng.normal(0, 1, rows[0]), 2)  # ties on purpose
     b = np.round(rng.normal(0.03, 1.1, rows[1]), 2)
-    summary = profile.numeric_summary(a, drift.RAW_GRID)
-    statistic, p_value, distance = drift.ks_test(summary, np.sort(b))
+    summary = profile.numeric_summary(a, univariate.RAW_GRID)
+    statistic, p_value, distance = univariate.ks_test(summary, np.sort(b))
     expected = stats.ks_2samp(a, b)
     assert statistic == pytest.approx(expected.statistic, abs=1e-12)
     # exact: scipy's own; asymptotic: Stephens-corrected limit, within 2% of scipy's kstwo
@@ -64,8 +67,8 @@ def test_chi_squared_equals_scipy_and_keeps_unseen_categories() -> None:
     rng = np.random.default_rng(2)
     reference = pd.Series(rng.choice(["a", "b", "c"], 500, p=[0.5, 0.3, 0.2]))
     current = pd.Series(rng.choice(["a", "b", "c", "new"], 400, p=[0.45, 0.3, 0.2, 0.05]))
-    result = drift.categorical_drift("c", profile.categorical_summary(reference),
-                                     profile.categorical_summary(current))
+    result = univariate.categorical_drift("c", profile.categorical_summary(reference),
+                                          profile.categorical_summary(current))
     crosstab = pd.crosstab(np.r_[np.zeros(500), np.ones(400)], np.r_[reference, current])
     expected = stats.chi2_contingency(crosstab.to_numpy())
     assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
@@ -100,9 +103,9 @@ def test_numeric_labels_of_one_category_match_across_types() -> None:
 
 def test_corrections() -> None:
     p = np.array([0.01, 0.02, 0.5])
-    assert list(drift.adjust(p, "none")) == list(p)
-    assert list(drift.adjust(p, "bonferroni")) == pytest.approx([0.03, 0.06, 1.0])
-    assert list(drift.adjust(p, "fdr_bh")) == pytest.approx(list(stats.false_discovery_control(p)))
+    assert list(univariate.adjust(p, "none")) == list(p)
+    assert list(univariate.adjust(p, "bonferroni")) == pytest.approx([0.03, 0.06, 1.0])
+    assert list(univariate.adjust(p, "fdr_bh")) == pytest.approx(list(stats.false_discovery_control(p)))
 
 
 # -- decisions ------------------------------------------------------------------------------------
@@ -183,8 +186,8 @@ def test_prediction_drift_compares_held_out_scores_with_the_batch() -> None:
     same, shifted = table(rng, 4000, 3, 0), table(rng, 4000, 3, 0, shift=0.4)
     y = (train["x0"] + rng.normal(0, 1, 4000) > 0).astype(int)
     model = LogisticRegression().fit(train, y)
-    predictor = drift.Predictor(model, ["x0", "x1", "x2"], "classification", model.predict_proba(test)[:, 1])
-    built = profile.build(train, ["x0", "x1", "x2"], [], sample_rows=drift.CLASSIFIER_ROWS)
+    predictor = multivariate.Predictor(model, ["x0", "x1", "x2"], "classification", model.predict_proba(test)[:, 1])
+    built = profile.build(train, ["x0", "x1", "x2"], [], sample_rows=multivariate.CLASSIFIER_ROWS)
     quiet = drift.assess(built, same, {"multivariate": False}, predictor=predictor)
     moved = drift.assess(built, shifted, {"multivariate": False}, predictor=predictor)
     assert check(quiet, "prediction").status == "pass"
@@ -194,7 +197,7 @@ def test_prediction_drift_compares_held_out_scores_with_the_batch() -> None:
     assert "prediction" in off.details["skipped"]
     required = drift.assess(built, same, {"multivariate": False, "prediction": True})
     assert required.status == "error" and "prediction drift cannot be tested: no model" in required.reason
-    broken = drift.assess(built, same, {"multivariate": False}, predictor=drift.Unavailable("bad sha256", True))
+    broken = drift.assess(built, same, {"multivariate": False}, predictor=multivariate.Unavailable("bad sha256", True))
     assert broken.status == "error" and "bad sha256" in broken.reason
 
 
@@ -258,14 +261,14 @@ def test_profile_file_is_versioned_and_not_pickle(tmp_path: Path) -> None:
     header["version"] = 99
     arrays["header"] = np.asarray(json.dumps(header))
     np.savez(path, **arrays)
-    with pytest.raises(profile.ProfileError, match=r"version 99.*rebuild"):
+    with pytest.raises(CannotEvaluate, match=r"version 99.*rebuild"):
         profile.load(path)
     path.write_bytes(b"not a zip")
-    with pytest.raises(profile.ProfileError, match="not a readable drift profile"):
+    with pytest.raises(CannotEvaluate, match="not a readable drift profile"):
         profile.load(path)
 
 
-# -- bad input: status `error` with a clear reason, never an exception ----------------------------
+# -- bad input: status `error` with a clear reason (CannotEvaluate when the data cannot be compared)
 
 
 def test_infinite_values_are_an_error_naming_the_feature() -> None:
@@ -308,17 +311,18 @@ def test_constant_columns() -> None:
 def test_empty_current_batch() -> None:
     rng = np.random.default_rng(13)
     reference = table(rng, 100)
-    result = gate(reference, reference.iloc[:0])
-    assert result.status == "error"
-    assert result.reason == "the current data has no rows; at least 5 are needed to test drift"
+    with pytest.raises(CannotEvaluate) as caught:
+        gate(reference, reference.iloc[:0])
+    assert caught.value.reason == "the current data has no rows; at least 5 are needed to test drift"
+    assert caught.value.result("drift").status == "error"
 
 
 def test_columns_missing_from_the_current_data_are_named() -> None:
     rng = np.random.default_rng(14)
     reference = table(rng, 100)
-    result = gate(reference, reference.drop(columns=["x1", "c0"]))
-    assert result.status == "error"
-    assert result.reason == "columns missing from the current data: x1, c0 (the reference has them)"
+    with pytest.raises(CannotEvaluate) as caught:
+        gate(reference, reference.drop(columns=["x1", "c0"]))
+    assert caught.value.reason == "columns missing from the current data: x1, c0 (the reference has them)"
 
 
 def test_text_in_a_numeric_feature() -> None:
@@ -368,7 +372,7 @@ def test_gate_step_writes_its_report(tmp_path: Path) -> None:
 
 def test_gate_reads_a_stored_profile_and_a_new_batch(tmp_path: Path) -> None:
     ctx = pipeline(tmp_path, {"reference": "train"})
-    built, _ = drift.reference_profile(ctx, grid=profile.GRID)
+    built, _ = inputs.reference_profile(ctx, grid=profile.GRID)
     profile.save(built, tmp_path / "monitoring" / "reference.npz")
     batch = table(np.random.default_rng(18), 300, shift=1.0)
     batch.to_csv(tmp_path / "monitoring" / "batch.csv", index=False)
@@ -390,7 +394,7 @@ def test_unreadable_inputs_are_errors(tmp_path: Path, spec: dict[str, Any], reas
     ctx = pipeline(tmp_path, spec)
     (tmp_path / "data/shop/notes.txt").write_text("hello")
     (tmp_path / "data/shop/broken.npz").write_bytes(b"PK junk")
-    result = drift.evaluate(ctx, {})
+    result = gates.evaluate("drift", ctx, {})
     assert result.status == "error"
     assert reason in result.reason
 

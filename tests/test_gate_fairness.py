@@ -1,5 +1,6 @@
 """The fairness gate: its numbers are fairlearn's, its CIs behave, bad input is an `error` with a reason
-(never an exception, never a silent 0/0), and it runs on a real pipeline's predictions."""
+(`CannotEvaluate` inside, never another exception, never a silent 0/0), and it runs on a real
+pipeline's predictions."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import pandas as pd
 import pytest
 from fairlearn import metrics as fl
 
+from modelops_ci import gates
 from modelops_ci.gates import fairness
 from modelops_ci.gates.context import GateContext
-from modelops_ci.gates.result import Check, GateResult
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult
 from modelops_ci.steps import gate
 from modelops_ci.steps.context import StepContext, load_context
 from tests.conftest import make_ml_repo, run_cli
@@ -272,8 +274,10 @@ def test_one_feature_has_no_intersection_and_cannot_require_one() -> None:
     frame = people(500)
 
     assert [v["name"] for v in assess(frame, ("region",)).details["views"]] == ["region"]
-    result = assess(frame, ("region",), intersectional=True)
-    assert result.status == "error"
+    with pytest.raises(CannotEvaluate) as caught:
+        assess(frame, ("region",), intersectional=True)
+    result = caught.value.result("fairness")
+    assert result.status == "error" and result.n == len(frame)
     assert "intersectional assessment needs at least two sensitive features" in result.reason
 
 
@@ -306,7 +310,7 @@ def test_nan_infinite_or_non_binary_predictions_and_labels(column: str, value: f
     frame = people(600).astype({"y_true": float, "y_pred": float})
     frame.loc[17, column] = value
 
-    result = fairness.evaluate(context(frame), {})
+    result = gates.evaluate("fairness", context(frame), {})
 
     assert result.status == "error"
     assert result.reason == f"cannot assess fairness: {message}"
@@ -314,9 +318,9 @@ def test_nan_infinite_or_non_binary_predictions_and_labels(column: str, value: f
 
 def test_mismatched_lengths_of_predictions_and_labels() -> None:
     frame = people(600)
-    with pytest.raises(fairness.InputError, match="599 predictions for 600 labels"):
+    with pytest.raises(CannotEvaluate, match="599 predictions for 600 labels"):
         fairness.make_sample(frame["y_true"], frame["y_pred"][:-1], {"region": frame["region"]})
-    with pytest.raises(fairness.InputError, match="sensitive feature 'region' has 598 values for 600 rows"):
+    with pytest.raises(CannotEvaluate, match="sensitive feature 'region' has 598 values for 600 rows"):
         fairness.make_sample(frame["y_true"], frame["y_pred"], {"region": frame["region"][:-2]})
 
 
@@ -395,7 +399,7 @@ def test_nobody_selected_makes_the_ratio_undefined_not_one() -> None:
 def test_a_sensitive_column_missing_from_the_predictions() -> None:
     frame = people(600).drop(columns="band")
 
-    result = fairness.evaluate(context(frame), {})
+    result = gates.evaluate("fairness", context(frame), {})
 
     assert result.status == "error"
     assert result.reason == ("cannot assess fairness: column(s) band not in reports/loans/predictions.parquet: "
@@ -407,13 +411,13 @@ def test_a_sensitive_column_missing_from_the_predictions() -> None:
     ({"data": {"target": {"column": "default"}}}, "no sensitive features are declared"),
 ])
 def test_a_pipeline_the_gate_does_not_apply_to(params: dict[str, Any], message: str) -> None:
-    result = fairness.evaluate(context(people(100), **params), {})
+    result = gates.evaluate("fairness", context(people(100), **params), {})
 
     assert result.status == "error" and message in result.reason
 
 
 def test_an_unknown_metric_is_an_error() -> None:
-    result = fairness.evaluate(context(people(100)), {"metrics": {"statistical_parity": {"min": 0.8}}})
+    result = gates.evaluate("fairness", context(people(100)), {"metrics": {"statistical_parity": {"min": 0.8}}})
 
     assert result.status == "error" and "unknown fairness metric(s) statistical_parity" in result.reason
 

@@ -8,12 +8,12 @@ from sklearn import metrics as sk
 
 from modelops_ci.gates import bootstrap
 from modelops_ci.gates.performance import (
-    InputError,
     assess,
     classification_sample,
     point,
     regression_sample,
 )
+from modelops_ci.gates.result import CannotEvaluate
 
 
 def _scores(n: int, seed: int = 0, signal: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +101,7 @@ def test_same_seed_same_result_other_seed_other_draws() -> None:
     ([0, 1] * 10, [[0.8, 0.2], [0.3]] * 10, "are not numbers"),  # per-class lists of a broken writer
 ])
 def test_bad_predictions_are_input_errors(labels: list[int], scores: list[float], message: str) -> None:
-    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(CannotEvaluate, match=message.replace("[", r"\[").replace("]", r"\]")):
         classification_sample(labels, scores)
 
 

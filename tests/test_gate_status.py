@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelops_ci import gates
 from modelops_ci.gates import fairness, performance
 from modelops_ci.gates.context import GateContext
 from modelops_ci.steps import gate
@@ -140,12 +141,12 @@ def test_predictions_and_labels_of_different_lengths_are_a_performance_error(tra
 
     # one prediction short of the labels
     short = GateContext(ctx.step, {"predictions": {"y_true": frame["y_true"], "y_score": frame["y_score"].iloc[:-1]}})
-    result = performance.evaluate(short, settings)
+    result = gates.evaluate("performance", short, settings)
     assert (result.status, result.reason) == ("error", "cannot assess the predictions: 119 predictions for 120 labels")
 
     # both predict_proba columns stored as y_score: twice as many predictions as labels
     doubled = pd.concat([frame, frame[["y_score"]]], axis=1)
-    result = performance.evaluate(GateContext(ctx.step, {"predictions": doubled}), settings)
+    result = gates.evaluate("performance", GateContext(ctx.step, {"predictions": doubled}), settings)
     assert (result.status, result.reason) == ("error", "cannot assess the predictions: 240 predictions for 120 labels")
 
 
@@ -155,11 +156,11 @@ def test_mismatched_lengths_are_a_fairness_error(trained: Path) -> None:
     assert fairness.evaluate(ctx, settings).status == "pass"
 
     doubled = pd.concat([frame, frame[["y_pred"]]], axis=1)
-    result = fairness.evaluate(GateContext(ctx.step, {"predictions": doubled}), settings)
+    result = gates.evaluate("fairness", GateContext(ctx.step, {"predictions": doubled}), settings)
     assert (result.status, result.reason) == ("error", "cannot assess fairness: 240 predictions for 120 labels")
 
     two_regions = pd.concat([frame, frame[["region"]]], axis=1)
-    result = fairness.evaluate(GateContext(ctx.step, {"predictions": two_regions}), settings)
+    result = gates.evaluate("fairness", GateContext(ctx.step, {"predictions": two_regions}), settings)
     assert result.status == "error"
     assert result.reason == "cannot assess fairness: sensitive feature 'region' has 240 values for 120 rows"
 

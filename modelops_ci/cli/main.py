@@ -225,7 +225,7 @@ def drift_profile(pipeline: str, output: Path | None, repo: Path) -> None:
     """
     from modelops_ci.gates import profile
     from modelops_ci.gates.context import GateContext
-    from modelops_ci.gates.drift import reference_profile
+    from modelops_ci.gates.drift.inputs import reference_profile
     from modelops_ci.steps.context import load_context
 
     root = repo.resolve()

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelops_ci.gates import bootstrap, performance, stats
-from modelops_ci.gates.performance import InputError
-from modelops_ci.gates.result import Check, GateResult, Status, error, worst
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult, Status, worst
 
 if TYPE_CHECKING:
     from modelops_ci.gates.context import GateContext
@@ -41,10 +40,6 @@ DEFAULT_STAGE = "production"
 # than the one-model bootstrap keep the joint cells (bins x bins) bounded.
 PAIRED_BINS = 256
 LOSSES = {"log_loss", "brier", "rmse", "mae", "smape", "mase"}
-
-
-class ChampionError(Exception):
-    """The champion exists but cannot be loaded or scored on the current hold-out."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +60,8 @@ def pair(task: str, y_true: Any, challenger: Any, champion: Any,
     a = np.asarray(challenger, dtype=float).reshape(-1)
     b = np.asarray(champion, dtype=float).reshape(-1)
     if not len(y) == len(a) == len(b):
-        raise InputError(f"the challenger has {len(a)} predictions and the champion {len(b)} "
-                         f"for {len(y)} hold-out rows: both must predict every row")
+        raise CannotEvaluate(f"the challenger has {len(a)} predictions and the champion {len(b)} "
+                             f"for {len(y)} hold-out rows: both must predict every row")
     if task == "classification":
         samples = (_named(performance.classification_sample, y, a, "challenger"),
                    _named(performance.classification_sample, y, b, "champion"))
@@ -86,8 +81,8 @@ def _named(build: Callable[..., performance.Sample], y: np.ndarray, predicted: n
            who: str, *args: Any) -> performance.Sample:
     try:
         return build(y, predicted, *args)
-    except InputError as exc:
-        raise InputError(f"the {who}'s predictions: {exc}") from None
+    except CannotEvaluate as exc:
+        raise exc.within(f"the {who}'s predictions") from None
 
 
 def _joint_cells(a: performance.Sample, b: performance.Sample,
@@ -179,7 +174,7 @@ def assess(p: Pair, settings: dict[str, Any], seed: int = 0, resamples: int = RE
     margin = float(settings.get("margin", 0.0))
     confidence = float(settings.get("confidence", DEFAULT_CONFIDENCE))
     if name == "roc_auc" and len(np.unique(p.y)) < 2:
-        raise InputError(f"ROC AUC is undefined: the hold-out has one class only (all {p.y[0]:g})")
+        raise CannotEvaluate(f"ROC AUC is undefined: the hold-out has one class only (all {p.y[0]:g})")
     checks = [bootstrap_check(p, name, margin, confidence, resamples, seed)]
     if name == "roc_auc":
         checks.append(delong_check(p, margin, confidence))
@@ -194,11 +189,12 @@ def assess(p: Pair, settings: dict[str, Any], seed: int = 0, resamples: int = RE
 def compare_predictions(task: str, y_true: Any, challenger: Any, champion: Any, settings: dict[str, Any],
                         seed: int = 0, resamples: int = RESAMPLES,
                         mase_scales: tuple[float | None, float | None] = (None, None)) -> GateResult:
-    """The gate on two models' predictions of the same hold-out; `error` if they cannot be compared."""
+    """The gate on two models' predictions of the same hold-out; `CannotEvaluate` if they cannot be
+    compared."""
     try:
         return assess(pair(task, y_true, challenger, champion, mase_scales), settings, seed, resamples)
-    except InputError as exc:
-        return error(GATE, f"cannot compare the models: {exc}")
+    except CannotEvaluate as exc:
+        raise exc.within("cannot compare the models") from None
 
 
 # -- the champion ----------------------------------------------------------------------------
@@ -212,7 +208,7 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     try:
         found, registry = state.champion(ctx.step.root, ctx.name, stage)
     except UserError as exc:
-        return error(GATE, str(exc))
+        raise CannotEvaluate(str(exc)) from None
     if found is None:
         note = registry.refusal_note(ctx.name, stage)
         refused = f"; not counted because they do not verify: {note} (`modelops-ci verify --all`)" if note else ""
@@ -221,11 +217,13 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
                                             "tag": found.tag}}
     from modelops_ci.ml.model_store import ModelIntegrityError
 
+    cannot = f"cannot compare with the champion {found.version} ({found.tag})"
     try:
         result = _against(ctx, settings, found)
-    except (ChampionError, InputError, ModelIntegrityError) as exc:  # the last: the challenger's card
-        return error(GATE, f"cannot compare with the champion {found.version} ({found.tag}): {exc}",
-                     details=where)
+    except CannotEvaluate as exc:
+        raise exc.within(cannot, details=where) from None
+    except ModelIntegrityError as exc:  # the challenger's card
+        raise CannotEvaluate(f"{cannot}: {exc}", details=where) from None
     result.details.update(where)
     if result.status != "error":
         result.reason = f"against {stage} {found.version}: {result.reason}"
@@ -263,7 +261,7 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
     ours = ctx.frame("predictions")
     missing = [c for c in ("y_true", column) if c not in ours.columns]
     if missing:
-        raise InputError(f"{ctx.step.layout.predictions} has no column {', '.join(missing)}: re-run evaluate")
+        raise CannotEvaluate(f"{ctx.step.layout.predictions} has no column {', '.join(missing)}: re-run evaluate")
     theirs = champion_predictions(ctx, model, facts, ctx.frame("test"))
     _same_rows(ours, theirs)
     scales = (own_card.get("mase_scale"), facts.get("mase_scale"))
@@ -289,16 +287,16 @@ def load_champion(root: Path, pipeline: str, found: Champion, *,
                 blob = dvc.api.read(relative, repo=str(root), rev=found.commit, mode="rb")
             except (DvcException, OSError) as exc:
                 # DVC reports bytes missing from both cache and remote as a missing path.
-                raise ChampionError(f"cannot read {relative} at commit {found.commit[:12]} from DVC "
-                                    f"({type(exc).__name__}: {exc}): it must be a DVC output at that "
-                                    "commit, in the local cache or the remote: `dvc push` it from where "
-                                    "it was trained, or make the remote reachable") from None
+                raise CannotEvaluate(f"cannot read {relative} at commit {found.commit[:12]} from DVC "
+                                     f"({type(exc).__name__}: {exc}): it must be a DVC output at that "
+                                     "commit, in the local cache or the remote: `dvc push` it from where "
+                                     "it was trained, or make the remote reachable") from None
             local[relative] = Path(folder) / Path(relative).name
             local[relative].write_bytes(blob)
         try:
             return load(local[layout.model], local[layout.model_card], extra_types=extra_types)
         except ModelIntegrityError as exc:
-            raise ChampionError(f"its model fails the integrity check: {exc}") from None
+            raise CannotEvaluate(f"its model fails the integrity check: {exc}") from None
 
 
 def champion_predictions(ctx: GateContext, model: Any, facts: dict[str, Any], test: Any) -> Any:
@@ -308,17 +306,17 @@ def champion_predictions(ctx: GateContext, model: Any, facts: dict[str, Any], te
     try:
         return predict(ctx.step, model, facts, test)
     except KeyError as exc:
-        raise ChampionError(f"it reads column {exc}, which the current hold-out lacks: the two "
-                            "models cannot be scored on the same data") from None
+        raise CannotEvaluate(f"it reads column {exc}, which the current hold-out lacks: the two "
+                             "models cannot be scored on the same data") from None
     except ValueError as exc:
-        raise ChampionError(f"it cannot predict on the current hold-out ({exc})") from None
+        raise CannotEvaluate(f"it cannot predict on the current hold-out ({exc})") from None
 
 
 def _same_rows(ours: Any, theirs: Any) -> None:
     if len(ours) != len(theirs):
-        raise InputError(f"the challenger's predictions have {len(ours)} rows but the hold-out has "
-                         f"{len(theirs)}: predictions.parquet is stale; re-run evaluate")
+        raise CannotEvaluate(f"the challenger's predictions have {len(ours)} rows but the hold-out has "
+                             f"{len(theirs)}: predictions.parquet is stale; re-run evaluate")
     labels = np.asarray(ours["y_true"], dtype=float), np.asarray(theirs["y_true"], dtype=float)
     if not np.array_equal(*labels, equal_nan=True):
-        raise InputError("the challenger's predictions are not of the current hold-out's labels (stale "
-                         "predictions.parquet, or the target or positive class changed): re-run evaluate")
+        raise CannotEvaluate("the challenger's predictions are not of the current hold-out's labels (stale "
+                             "predictions.parquet, or the target or positive class changed): re-run evaluate")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from modelops_ci.gates.result import Check, GateResult, Status, error, worst
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult, Status, worst
 from modelops_ci.layout import Layout
 
 if TYPE_CHECKING:
@@ -48,10 +48,6 @@ MAX_DECLARED_CATEGORIES = 1000
 EXAMPLES = 5
 TYPES = ("boolean", "integer", "number", "string", "datetime")
 RULES = ("type", "max_null_rate", "min", "max", "categories")
-
-
-class ContractError(ValueError):
-    """The contract file is missing, unreadable or malformed (the gate reports `error`)."""
 
 
 # -- inferring -------------------------------------------------------------------------------
@@ -190,14 +186,16 @@ def write_contract(root: Path, pipeline: str, contract: dict[str, Any], relative
 
 
 def read_contract(root: Path, relative: str, pipeline: str) -> dict[str, Any]:
+    """The contract at `relative`; `CannotEvaluate` if it is missing, unreadable or malformed."""
     path = root / relative
     infer = f"run `modelops-ci contract infer {pipeline}` and commit it"
+    details = {"contract": relative}
     if not path.is_file():
-        raise ContractError(f"{relative}: no data contract: {infer}")
+        raise CannotEvaluate(f"{relative}: no data contract: {infer}", details=details)
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ContractError(f"{relative}: unreadable ({exc}): fix it, or {infer}") from None
+        raise CannotEvaluate(f"{relative}: unreadable ({exc}): fix it, or {infer}", details=details) from None
     _check_shape(loaded, relative)
     contract: dict[str, Any] = loaded
     return contract
@@ -205,8 +203,9 @@ def read_contract(root: Path, relative: str, pipeline: str) -> dict[str, Any]:
 
 def _check_shape(contract: Any, relative: str) -> None:
     """Refuse a malformed contract by its key, rather than checking data against nonsense."""
-    def bad(where: str, what: str) -> ContractError:
-        return ContractError(f"{relative}: {where}: {what}: fix the file or infer it again")
+    def bad(where: str, what: str) -> CannotEvaluate:
+        return CannotEvaluate(f"{relative}: {where}: {what}: fix the file or infer it again",
+                              details={"contract": relative})
 
     if not isinstance(contract, dict) or not isinstance(contract.get("columns"), dict):
         raise bad("columns", "missing, or not a mapping of column names to rules")
@@ -343,10 +342,7 @@ def assess(frame: pd.DataFrame, contract: dict[str, Any], where: str, pipeline: 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     relative = contract_path(ctx.name, settings)
-    try:
-        contract = read_contract(ctx.step.root, relative, ctx.name)
-    except ContractError as exc:
-        return error(GATE, str(exc), details={"contract": relative})
+    contract = read_contract(ctx.step.root, relative, ctx.name)
     return assess(ctx.frame("dataset"), contract, relative, ctx.name)
 
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelops_ci.gates import bootstrap
-from modelops_ci.gates.result import SEVERITY, Check, GateResult, Status, error, worst
+from modelops_ci.gates.result import SEVERITY, CannotEvaluate, Check, GateResult, Status, worst
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,10 +64,6 @@ METRICS = tuple(f"{family}_{kind}" for family in RATES_OF for kind in ("ratio", 
 WORST_CASE = {"ratio": 0.0, "difference": 1.0}
 TP, FP, FN, TN = range(4)  # the last axis of confusion counts
 LISTED = 5  # groups named in a reason; the details list them all
-
-
-class InputError(ValueError):
-    """The predictions cannot be assessed for fairness (the gate reports `error`)."""
 
 
 @dataclass(frozen=True)
@@ -133,19 +129,19 @@ class Settings:
 
 
 def make_sample(y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], outcome: str = "positive") -> Sample:
-    """Check and hold the inputs; raises InputError saying what is wrong with them."""
+    """Check and hold the inputs; raises CannotEvaluate saying what is wrong with them."""
     y = _binary(y_true, "labels")
     p = _binary(y_pred, "predictions")
     if len(p) != len(y):
-        raise InputError(f"{len(p)} predictions for {len(y)} labels")
+        raise CannotEvaluate(f"{len(p)} predictions for {len(y)} labels")
     if len(y) == 0:
-        raise InputError("the hold-out has no rows")
+        raise CannotEvaluate("the hold-out has no rows")
     if not sensitive:
-        raise InputError("no sensitive features are declared: list them under spec.data.sensitive")
+        raise CannotEvaluate("no sensitive features are declared: list them under spec.data.sensitive")
     features = {str(name): _group_values(values) for name, values in sensitive.items()}
     for name, values in features.items():
         if len(values) != len(y):
-            raise InputError(f"sensitive feature '{name}' has {len(values)} values for {len(y)} rows")
+            raise CannotEvaluate(f"sensitive feature '{name}' has {len(values)} values for {len(y)} rows")
     return Sample(y, p, features, outcome)
 
 
@@ -153,12 +149,12 @@ def _binary(values: Any, what: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError(f"the {what} are not numbers (0 or 1)") from None
+        raise CannotEvaluate(f"the {what} are not numbers (0 or 1)") from None
     bad = int(np.sum(~np.isfinite(array)))
     if bad:
-        raise InputError(f"{bad} of {len(array)} {what} are NaN or infinite")
+        raise CannotEvaluate(f"{bad} of {len(array)} {what} are NaN or infinite")
     if not np.isin(array, (0, 1)).all():
-        raise InputError(f"the {what} must be 0 or 1")
+        raise CannotEvaluate(f"the {what} must be 0 or 1")
     return array.astype(np.int64)
 
 
@@ -174,7 +170,7 @@ def read_settings(settings: Mapping[str, Any]) -> Settings:
     metrics = dict(settings.get("metrics") or {})
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise InputError(f"unknown fairness metric(s) {', '.join(unknown)}: use {', '.join(METRICS)}")
+        raise CannotEvaluate(f"unknown fairness metric(s) {', '.join(unknown)}: use {', '.join(METRICS)}")
     intersectional = settings.get("intersectional")
     return Settings(
         confidence=float(settings.get("confidence", DEFAULT_CONFIDENCE)),
@@ -189,8 +185,8 @@ def read_settings(settings: Mapping[str, Any]) -> Settings:
 def plan_views(features: list[str], intersectional: bool | None) -> list[View]:
     """One view per feature, and the intersection when asked for or by default (two or more features)."""
     if intersectional and len(features) < 2:
-        raise InputError("an intersectional assessment needs at least two sensitive features; "
-                         f"only {', '.join(features)} is declared")
+        raise CannotEvaluate("an intersectional assessment needs at least two sensitive features; "
+                             f"only {', '.join(features)} is declared")
     views = [View((name,)) for name in features]
     if len(features) >= 2 and intersectional is not False:
         views.append(View(tuple(features), required=bool(intersectional)))
@@ -478,8 +474,8 @@ def assess(sample: Sample, settings: Mapping[str, Any], seed: int = 0, resamples
     try:
         chosen = read_settings(settings)
         views = plan_views(list(sample.features), chosen.intersectional)
-    except InputError as exc:
-        return error("fairness", f"cannot assess fairness: {exc}", n=sample.n)
+    except CannotEvaluate as exc:
+        raise exc.within("cannot assess fairness", n=sample.n) from None
     people = population(sample)
     cells = people.cells
     every = [view_groups(people, v, chosen.min_group_size) for v in views]
@@ -604,13 +600,13 @@ def sample_of(ctx: GateContext) -> Sample:
     from modelops_ci.steps.frames import sensitive_columns
 
     if ctx.params.get("task") != "classification":
-        raise InputError(f"the fairness gate needs a classification model, not {ctx.params.get('task')}")
+        raise CannotEvaluate(f"the fairness gate needs a classification model, not {ctx.params.get('task')}")
     predictions: pd.DataFrame = ctx.frame("predictions")
     features = sensitive_columns(ctx.params.get("data") or {})
     missing = [c for c in ["y_true", "y_pred", *features] if c not in predictions.columns]
     if missing:
-        raise InputError(f"column(s) {', '.join(missing)} not in {ctx.step.layout.predictions}: run "
-                         f"`modelops-ci step evaluate {ctx.name}` again (are they in the test data?)")
+        raise CannotEvaluate(f"column(s) {', '.join(missing)} not in {ctx.step.layout.predictions}: run "
+                             f"`modelops-ci step evaluate {ctx.name}` again (are they in the test data?)")
     target = (ctx.params.get("data") or {}).get("target") or {}
     outcome = f"{target['column']} = {target['positive']}" if target.get("positive") else "positive"
     y_true, y_pred = predictions["y_true"], predictions["y_pred"]
@@ -626,6 +622,6 @@ def sample_of(ctx: GateContext) -> Sample:
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     try:
         sample = sample_of(ctx)
-    except InputError as exc:
-        return error("fairness", f"cannot assess fairness: {exc}")
+    except CannotEvaluate as exc:
+        raise exc.within("cannot assess fairness") from None
     return assess(sample, settings, seed=ctx.step.seed)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelops_ci.gates import bootstrap
-from modelops_ci.gates.result import Check, GateResult, Status, error, worst
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult, Status, worst
 
 if TYPE_CHECKING:
     from modelops_ci.gates.context import GateContext
@@ -21,10 +21,6 @@ MIN_ROWS = 10
 LABELS = {"roc_auc": "ROC AUC", "accuracy": "accuracy", "f1": "F1", "precision": "precision",
           "recall": "recall", "log_loss": "log loss", "brier": "Brier score", "rmse": "RMSE",
           "mae": "MAE", "r2": "R²", "smape": "sMAPE", "mase": "MASE"}
-
-
-class InputError(ValueError):
-    """The predictions cannot be assessed (the gate reports `error`)."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +42,9 @@ def classification_sample(y_true: Any, y_score: Any, threshold: float = 0.5) -> 
     y, s = _clean_pair(y_true, y_score, "y_score")
     if np.any((s < 0) | (s > 1)):
         bad = int(np.sum((s < 0) | (s > 1)))
-        raise InputError(f"{bad} predicted probabilities are outside [0, 1]")
+        raise CannotEvaluate(f"{bad} predicted probabilities are outside [0, 1]")
     if not np.isin(y, (0, 1)).all():
-        raise InputError("labels must be 0 or 1")
+        raise CannotEvaluate("labels must be 0 or 1")
     p = (s >= threshold).astype(float)
     eps = 1e-15
     clipped = np.clip(s, eps, 1 - eps)
@@ -77,13 +73,13 @@ def regression_sample(y_true: Any, y_pred: Any, mase_scale: float | None = None,
 def _clean_pair(truth: Any, predicted: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     y, s = _numbers(truth, "labels"), _numbers(predicted, what)
     if len(y) != len(s):
-        raise InputError(f"{len(s)} predictions for {len(y)} labels")
+        raise CannotEvaluate(f"{len(s)} predictions for {len(y)} labels")
     for name, values in (("labels", y), (what, s)):
         bad = int(np.sum(~np.isfinite(values)))
         if bad:
-            raise InputError(f"{bad} of {len(values)} {name} are NaN or infinite")
+            raise CannotEvaluate(f"{bad} of {len(values)} {name} are NaN or infinite")
     if len(y) < MIN_ROWS:
-        raise InputError(f"only {len(y)} rows in the hold-out; at least {MIN_ROWS} are needed")
+        raise CannotEvaluate(f"only {len(y)} rows in the hold-out; at least {MIN_ROWS} are needed")
     return y, s
 
 
@@ -91,7 +87,7 @@ def _numbers(values: Any, what: str) -> np.ndarray:
     try:
         array: np.ndarray = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError):
-        raise InputError(f"the {what} are not numbers: write one number per row") from None
+        raise CannotEvaluate(f"the {what} are not numbers: write one number per row") from None
     return array
 
 
@@ -137,10 +133,10 @@ def metric(sample: Sample, name: str) -> Callable[[np.ndarray, bootstrap.Cells],
     }
     if name == "mase":
         if not sample.mase_scale:
-            raise InputError("MASE needs the training series' seasonal naive error, which is zero or missing")
+            raise CannotEvaluate("MASE needs the training series' seasonal naive error, which is zero or missing")
         return ratio("absolute", scale=sample.mase_scale)
     if name not in table or (name in CLASSIFICATION_MOMENTS_METRICS) != (sample.task == "classification"):
-        raise InputError(f"{name} is not a metric of a {sample.task} model")
+        raise CannotEvaluate(f"{name} is not a metric of a {sample.task} model")
     return table[name]
 
 
@@ -158,7 +154,7 @@ def check_metric(sample: Sample, name: str, bound: dict[str, float], confidence:
     try:
         estimate = point(sample, name)
         values = bootstrap.distribution(sample.cells, metric(sample, name), resamples, seed)
-    except InputError as exc:
+    except CannotEvaluate as exc:
         return Check(name, "error", f"{label} cannot be computed: {exc}", threshold=bound, n=sample.rows.n)
     if not np.isfinite(estimate):
         return Check(name, "error", f"{label} is undefined on this hold-out (e.g. one class only)",
@@ -204,6 +200,6 @@ def sample_of(ctx: GateContext) -> Sample:
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     try:
         sample = sample_of(ctx)
-    except InputError as exc:
-        return error("performance", f"cannot assess the predictions: {exc}")
+    except CannotEvaluate as exc:
+        raise exc.within("cannot assess the predictions") from None
     return assess(sample, settings, seed=ctx.step.seed)

@@ -14,7 +14,7 @@ rows between two points at the upper point: off by at most the bins' widths, a f
 an SD at 4,096 points except in long tails. Category counts are exact. The classifier test sees
 the 5,000 sampled rows instead of up to 20,000, so it has less power.
 
-Build one for a pipeline with `drift.reference_profile(ctx, grid=profile.GRID)` and `save` it;
+Build one for a pipeline with `drift.inputs.reference_profile(ctx, grid=profile.GRID)` and `save` it;
 point `drift.reference` at the file.
 
 Stored as a versioned `.npz` of plain arrays plus a JSON header, read with `allow_pickle=False`
@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from modelops_ci.gates.result import CannotEvaluate
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -39,10 +41,6 @@ VERSION = 1
 GRID = 4096  # points per numeric feature in a stored profile: KS within ~1/4096
 SAMPLE_ROWS = 5000  # rows kept for the classifier test
 T = TypeVar("T")
-
-
-class ProfileError(ValueError):
-    """A profile file that cannot be used (unreadable, another format or version)."""
 
 
 class NotNumericError(ValueError):
@@ -257,7 +255,7 @@ def _arrays(profile: Profile) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def load(path: Path) -> Profile:
-    """The profile stored at `path`; `ProfileError` says what is wrong with the file."""
+    """The profile stored at `path`; `CannotEvaluate` says what is wrong with the file."""
     try:
         with np.load(path, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
@@ -265,16 +263,16 @@ def load(path: Path) -> Profile:
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError) as exc:
-        raise ProfileError(f"{path}: not a readable drift profile ({exc}): rebuild it") from None
+        raise CannotEvaluate(f"{path}: not a readable drift profile ({exc}): rebuild it") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ProfileError(f"{path}: not a modelops-ci drift profile: rebuild it")
+        raise CannotEvaluate(f"{path}: not a modelops-ci drift profile: rebuild it")
     if header.get("version") != VERSION:
-        raise ProfileError(f"{path}: profile format version {header.get('version')}, this modelops-ci reads "
-                           f"version {VERSION}: rebuild the profile")
+        raise CannotEvaluate(f"{path}: profile format version {header.get('version')}, this modelops-ci reads "
+                             f"version {VERSION}: rebuild the profile")
     try:
         return _profile(header, arrays)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProfileError(f"{path}: incomplete drift profile (missing {exc}): rebuild it") from None
+        raise CannotEvaluate(f"{path}: incomplete drift profile (missing {exc}): rebuild it") from None
 
 
 def _profile(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Profile:

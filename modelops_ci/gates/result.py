@@ -64,6 +64,25 @@ def error(gate: str, reason: str, *, advisory: bool = False, **extra: Any) -> Ga
     return GateResult(gate, "error", reason, advisory=advisory, **extra)
 
 
+class CannotEvaluate(Exception):
+    """A gate cannot be evaluated (too few rows, a missing column, an unreadable file).
+
+    Gates raise it; `gates.evaluate` turns it into the gate's `error` result, with `reason` (why, and
+    what to do) and `fields`, more of that result (`n`, `alpha`, `details`)."""
+
+    def __init__(self, reason: str, **fields: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fields = fields
+
+    def within(self, context: str, **fields: Any) -> CannotEvaluate:
+        """The same problem seen from a wider step: `context: reason`, with `fields` added."""
+        return CannotEvaluate(f"{context}: {self.reason}", **{**self.fields, **fields})
+
+    def result(self, gate: str) -> GateResult:
+        return error(gate, self.reason, **self.fields)
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe: NaN/inf become null (JSON has neither), tuples lists, numpy scalars floats."""
     if isinstance(value, dict):

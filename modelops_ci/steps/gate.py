@@ -9,7 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from modelops_ci.gates import GATES, gate_module
+from modelops_ci import gates
+from modelops_ci.gates import GATES
 from modelops_ci.gates.context import GateContext
 from modelops_ci.gates.result import GateResult, error
 from modelops_ci.layout import COMPILED_DIR, Layout
@@ -22,10 +23,7 @@ def evaluate(ctx: StepContext, kind: str) -> GateResult:
     """Run gate `kind` with the pipeline's effective (policy-merged) settings."""
     settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
     advisory = bool(settings.get("advisory", False))
-    try:
-        result = gate_module(kind).evaluate(GateContext(ctx), settings)
-    except FileNotFoundError as exc:
-        result = error(kind, f"an input is missing ({Path(str(exc.filename)).name}): run the pipeline first")
+    result = gates.evaluate(kind, GateContext(ctx), settings)
     result.advisory = advisory
     return result
 
