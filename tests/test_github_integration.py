@@ -21,19 +21,12 @@ from modelops_ci.cli.github import register_commands
 from modelops_ci.cli.main import cli
 from modelops_ci.commands.promotion_request import open_request, parse
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR
+from modelops_ci.gates.verdict import GatesReport
+from modelops_ci.github.annotations import Annotation, commands, gate_annotations, workflow_command
 from modelops_ci.github.client import GitHub, GitHubAuthError, GitHubUnavailable
-from modelops_ci.github.report import (
-    SUMMARY_LIMIT,
-    Annotation,
-    Diffs,
-    MetricDiff,
-    append_summary,
-    commands,
-    comment_body,
-    gate_annotations,
-    upsert_comment,
-    workflow_command,
-)
+from modelops_ci.github.comment import comment_body, upsert_comment
+from modelops_ci.github.metrics import Diffs, MetricDiff
+from modelops_ci.github.summary import SUMMARY_LIMIT, append_summary
 from modelops_ci.registry import approvals
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.conftest import git, run_cli, write
@@ -229,7 +222,7 @@ def test_a_comment_over_65536_characters_is_cut_with_a_link_to_the_run(repo: Reg
     reports = [{**loans, "pipeline": f"p{i:03d}", "verdict": "fail", "reason": long_reason,
                 "gates": [{**loans["gates"][0], "status": "fail", "reason": long_reason}]} for i in range(150)]
     rows = tuple(MetricDiff(f"p{i:03d}", f"metric_{j}", 0.5, 0.5 + j / 100) for i in range(150) for j in range(40))
-    body = comment_body(reports, Diffs("main", rows), link=RUN_LINK)
+    body = comment_body([GatesReport.from_json(r) for r in reports], Diffs("main", rows), link=RUN_LINK)
     assert len(body) <= PR_COMMENT_LIMIT
     assert body.startswith(MARKER + "\n# ❌ 150 of 150 pipelines not ready for production")
     assert f"The full report does not fit in a comment (GitHub allows 65,536 characters): it is in " \

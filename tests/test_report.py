@@ -21,17 +21,12 @@ from markdown_it import MarkdownIt
 from modelops_ci.errors import UserError
 from modelops_ci.gates.performance import assess, classification_sample
 from modelops_ci.gates.result import Check, GateResult, error
+from modelops_ci.gates.verdict import GatesReport
 from modelops_ci.report import html, markdown, plots
+from modelops_ci.report.figures import drift_pictured, group_rows
+from modelops_ci.report.load import Inputs, load, schema, validate
 from modelops_ci.report.pages import render_reports
-from modelops_ci.report.render import (
-    drift_pictured,
-    findings,
-    group_rows,
-    headline,
-    load,
-    schema,
-    validate,
-)
+from modelops_ci.report.words import findings, headline
 from modelops_ci.steps.gate import REPORT_VERSION, gates_report
 from tests.conftest import make_ml_repo, run_exe, write
 
@@ -113,6 +108,11 @@ def credit_report(**fairness: Any) -> dict[str, Any]:
     return gates_report("credit-risk", gates, {"policies": ["finance-governance"]})
 
 
+def typed(report: dict[str, Any]) -> GatesReport:
+    """A report as the reporters read it (load's, after the schema check)."""
+    return GatesReport.from_json(report)
+
+
 def plots_data() -> dict[str, list[dict[str, float]]]:
     roc = [{"fpr": float(x), "tpr": float(x ** 0.4)} for x in np.linspace(0, 1, 50)]
     calibration = [{"predicted": float(x), "observed": float(min(1, x * 1.1))} for x in np.linspace(0.05, 0.95, 10)]
@@ -181,12 +181,12 @@ def test_unreadable_or_missing_reports_are_user_errors(tmp_path: Path) -> None:
 
 
 def test_the_verdict_reads_in_plain_words() -> None:
-    assert headline(credit_report()) == ("Not ready for production: the model approves “single” (Marital) at 61% of "
-                                         "the rate for “married” (policy: at least 80%)")
+    assert headline(typed(credit_report())) == ("Not ready for production: the model approves “single” (Marital) "
+                                                "at 61% of the rate for “married” (policy: at least 80%)")
     passing = gates_report("p", [performance_gate()], {})
-    assert headline(passing).startswith("Ready for production: its one required gate passed")
+    assert headline(typed(passing)).startswith("Ready for production: its one required gate passed")
     broken = gates_report("p", [error("fairness", "no result: fairness.json is missing or unreadable").to_json()], {})
-    assert headline(broken) == ("Not ready for production: the fairness check could not be run: no result: "
+    assert headline(typed(broken)) == ("Not ready for production: the fairness check could not be run: no result: "
                                 "fairness.json is missing or unreadable")
 
 
@@ -194,7 +194,7 @@ def test_a_check_failed_on_its_ci_says_how_bad_it_may_be() -> None:
     report = credit_report()
     check = report["gates"][2]["checks"][0]
     check.update(statistic=0.85, ci=[0.74, 0.95])
-    assert "at 85% of the rate for “married”, possibly as low as 74% (policy: at least 80%)" in headline(report)
+    assert "at 85% of the rate for “married”, possibly as low as 74% (policy: at least 80%)" in headline(typed(report))
 
 
 # --- markdown ----------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def to_html(text: str) -> str:
 
 
 def test_markdown_puts_the_verdict_first_and_collapses_the_statistics() -> None:
-    text = markdown.render(credit_report())
+    text = markdown.render(typed(credit_report()))
     first, _, second = text.splitlines()[:3]
     assert first == "## ❌ credit-risk: Not ready for production"
     assert second.startswith("**Not ready for production: the model approves “single”")
@@ -218,7 +218,7 @@ def test_markdown_puts_the_verdict_first_and_collapses_the_statistics() -> None:
 
 
 def test_markdown_draws_mermaid_charts() -> None:
-    text = markdown.render(credit_report())
+    text = markdown.render(typed(credit_report()))
     blocks = re.findall(r"```mermaid\n(.*?)```", text, re.S)
     assert blocks[0].startswith("flowchart LR") and ":::fail" in blocks[0]
     bars = [b for b in blocks if b.startswith("xychart-beta")]
@@ -238,9 +238,9 @@ BENIGN = [f"group{i}" for i in range(len(HOSTILE))]
 
 
 def test_hostile_names_are_escaped_in_markdown() -> None:
-    text = markdown.render(credit_report(groups=HOSTILE, worst=HOSTILE[0], best=HOSTILE[1]))
+    text = markdown.render(typed(credit_report(groups=HOSTILE, worst=HOSTILE[0], best=HOSTILE[1])))
     rendered = to_html(text)
-    benign = to_html(markdown.render(credit_report(groups=BENIGN, worst=BENIGN[0], best=BENIGN[1])))
+    benign = to_html(markdown.render(typed(credit_report(groups=BENIGN, worst=BENIGN[0], best=BENIGN[1]))))
     assert tags(rendered) == tags(benign)  # data never adds markup: no tag, link, emphasis, table cell
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered  # shown, not run
     assert "@\u2060acme/model-risk" in text  # no team is pinged
@@ -259,17 +259,17 @@ def test_markdown_stays_under_the_limit_with_a_huge_number_of_checks() -> None:
               for i in range(100_000)]
     report["gates"][3]["checks"] = checks
     for limit in (markdown.DEFAULT_LIMIT, markdown.PR_COMMENT_LIMIT, 4_000):
-        text = markdown.render(report, limit=limit)
+        text = markdown.render(typed(report), limit=limit)
         assert markdown.size(text) <= limit
         assert text.startswith("## ❌ credit-risk: Not ready for production")
         assert text.rstrip().endswith("</sub>")
-    text = markdown.render(report)
+    text = markdown.render(typed(report))
     assert "feature\\_000007" in text  # failures come first
     assert re.search(r"_\d+ more checks not shown \(least severe first\)", text)
     assert to_html(text).count("<details>") == to_html(text).count("</details>")
-    summary = markdown.summary([report, report], limit=markdown.PR_COMMENT_LIMIT)
+    summary = markdown.summary([typed(report), typed(report)], limit=markdown.PR_COMMENT_LIMIT)
     assert markdown.size(summary) <= markdown.PR_COMMENT_LIMIT
-    assert len(html.render(report).encode()) < 3_000_000  # the HTML lists the most severe checks only
+    assert len(html.render(typed(report)).encode()) < 3_000_000  # the HTML lists the most severe checks only
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -291,9 +291,7 @@ class Page(HTMLParser):
 
 
 def test_html_is_self_contained_with_plots() -> None:
-    from modelops_ci.report.render import Inputs
-
-    page_text = html.render(credit_report(), Inputs({"roc_auc": 0.83}, plots_data()))
+    page_text = html.render(typed(credit_report()), Inputs({"roc_auc": 0.83}, plots_data()))
     page = Page()
     page.feed(page_text)
     assert "script" not in page.tags
@@ -306,8 +304,8 @@ def test_html_is_self_contained_with_plots() -> None:
 
 
 def test_hostile_names_are_escaped_in_html() -> None:
-    page_text = html.render(credit_report(groups=HOSTILE, worst=HOSTILE[0], best=HOSTILE[1]))
-    assert tags(page_text) == tags(html.render(credit_report(groups=BENIGN, worst=BENIGN[0], best=BENIGN[1])))
+    page_text = html.render(typed(credit_report(groups=HOSTILE, worst=HOSTILE[0], best=HOSTILE[1])))
+    assert tags(page_text) == tags(html.render(typed(credit_report(groups=BENIGN, worst=BENIGN[0], best=BENIGN[1]))))
     page = Page()
     page.feed(page_text)
     assert "<script>alert(1)</script>" in "".join(page.text)  # shown as text
@@ -318,11 +316,11 @@ def test_plots_are_deterministic_and_take_any_label() -> None:
     first = plots.group_rates("$x$", "selection_rate", rows, floor=0.25)
     assert first is not None and first == plots.group_rates("$x$", "selection_rate", rows, floor=0.25)
     assert plots.curve("roc", [{"fpr": 0.0}]) is None
-    assert plots.drift_feature({"name": "x", "status": "pass", "details": {"histogram": {"edges": [0, 1]}}}) is None
+    assert plots.drift_feature(Check("x", "pass", "", details={"histogram": {"edges": [0, 1]}})) is None
     # the drift gate may give its ECDF points instead of a histogram
     x = [0.0, 1.0, 2.0, 3.0]
     ecdf = {"x": x, "reference": [0.1, 0.5, 0.9, 1.0], "current": [0.0, 0.2, 0.6, 1.0]}
-    assert plots.drift_feature({"name": "x", "status": "warn", "details": {"ecdf": ecdf}}) is not None
+    assert plots.drift_feature(Check("x", "warn", "", details={"ecdf": ecdf})) is not None
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -411,16 +409,15 @@ def gated(_gated_template: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(_gated_template, tmp_path / "ml", symlinks=True))
 
 
-def gate_of(report: dict[str, Any], kind: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(g for g in report["gates"] if g["gate"] == kind)
-    return found
+def gate_of(report: GatesReport, kind: str) -> GateResult:
+    return next(g for g in report.gates if g.gate == kind)
 
 
 def test_real_gates_read_as_one_short_plain_sentence_each(gated: Path) -> None:
     report = load(gated / "reports/loans/gates.json")  # checked against the shipped schema
-    assert {g["gate"] for g in report["gates"]} == {"performance", "compare", "fairness", "drift"}
+    assert {g.gate for g in report.gates} == {"performance", "compare", "fairness", "drift"}
     for kind in ("fairness", "drift"):  # the CLI prints these on one line each
-        assert len(gate_of(report, kind)["reason"]) <= 250, gate_of(report, kind)["reason"]
+        assert len(gate_of(report, kind).reason) <= 250, gate_of(report, kind).reason
     for finding in findings(report):
         assert len(finding.text) <= 300, finding
         assert finding.text.count("; ") <= 1, finding  # not every check's reason joined
@@ -432,8 +429,8 @@ def test_real_gates_read_as_one_short_plain_sentence_each(gated: Path) -> None:
     assert said["compare"] == "there is no production model to compare with yet, and the policy allows a first one"
     fairness = gate_of(report, "fairness")
     assert "“" in said["fairness"] or said["fairness"].startswith("no group is treated differently")
-    if fairness["status"] != "pass":
-        assert said["fairness"] != fairness["reason"]
+    if fairness.status != "pass":
+        assert said["fairness"] != fairness.reason
 
     render_reports(gated, ["loans"])
     text = (gated / "reports/loans/report.md").read_text(encoding="utf-8")
@@ -457,13 +454,13 @@ def test_real_report_html_draws_the_groups_and_the_drift(gated: Path) -> None:
     pictured = drift_pictured(drift, html.MAX_DRIFT_PLOTS, html.QUIET_DRIFT_PLOTS)
     assert 1 <= len(pictured) <= html.MAX_DRIFT_PLOTS
     for check in pictured:  # compact: a few dozen numbers a feature
-        details = check["details"]
+        details = check.details
         assert len(details.get("histogram", {"edges": []})["edges"]) <= 31
         assert len(details.get("ecdf", {"x": []})["x"]) <= 30
         assert len(details.get("category_counts", {"labels": []})["labels"]) <= 16
-    pictures = [c for c in drift["checks"] if {"histogram", "ecdf", "category_counts"} & set(c["details"])]
+    pictures = [c for c in drift.checks if {"histogram", "ecdf", "category_counts"} & set(c.details)]
     # the gate gives plot data to the features the report draws, and no more
-    assert sorted(c["name"] for c in pictures) == sorted(c["name"] for c in pictured)
+    assert sorted(c.name for c in pictures) == sorted(c.name for c in pictured)
     rates = group_rows(fairness)
     assert {feature for feature, _ in rates} == {"region", "age_band", "region & age_band"}
     assert {metric for _, metric in rates} == {"selection_rate", "true_positive_rate"}

@@ -1,6 +1,6 @@
 """Command-line wiring of the GitHub integration: `github comment|annotations|summary`, `monitor`
-and `promotion-request`. The work is done in github_report, monitor and promotion_request; this
-module parses, calls and prints.
+and `promotion-request`. The work is done in the github package (comment, annotations, summary),
+monitor and promotion_request; this module parses, calls and prints.
 
 cli.py calls `register_commands(cli)`; feature modules are imported inside each command so
 `modelops-ci --help` and the git hooks start fast.
@@ -46,22 +46,25 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
     Finds the comment by its marker (every page of comments) and updates it, else creates it;
     over GitHub's 65,536 characters the reports are shortened and the comment links to the run.
     """
-    from modelops_ci.github import report
     from modelops_ci.github.client import GitHub, repository
+    from modelops_ci.github.comment import comment_body, marker_comment, upsert_comment
+    from modelops_ci.github.metrics import metric_diffs
+    from modelops_ci.github.workflow import default_base, event_number, run_url
+    from modelops_ci.report.pages import current
 
     root = repo.resolve()
-    report.marker_comment(marker)  # checked before any work
-    number = number or report.event_number()
+    marker_comment(marker)  # checked before any work
+    number = number or event_number()
     if number is None and not dry_run:
         raise UserError("no pull request: pass --pr N (or run on a pull_request event)")
-    diffs = report.metric_diffs(root, base or report.default_base())
-    found = report.load_reports(root)
-    body = report.comment_body(found.reports, diffs, marker=marker, link=report.run_url(), refused=found.refused)
+    diffs = metric_diffs(root, base or default_base())
+    found = current(root)  # this commit's verdicts only: checked against the schema and dvc.lock
+    body = comment_body(found.reports, diffs, marker=marker, link=run_url(), refused=found.refused)
     if dry_run:
         click.echo(body)
         return
     assert number is not None
-    posted = report.upsert_comment(GitHub.from_env(), repository(root), number, body, marker=marker)
+    posted = upsert_comment(GitHub.from_env(), repository(root), number, body, marker=marker)
     click.echo(f"{posted.action} comment {posted.comment_id} on PR #{number}: {posted.url}")
 
 
@@ -70,9 +73,9 @@ def comment(number: int | None, marker: str, base: str | None, dry_run: bool, re
 def annotations_command(repo: Path) -> None:
     """Print an `::error` annotation for each failed blocking gate, at the policy or spec line
     of the threshold it failed (GitHub shows them on the PR's files). Always exits 0."""
-    from modelops_ci.github import report
+    from modelops_ci.github.annotations import commands, gate_annotations
 
-    for line in report.commands(report.gate_annotations(repo.resolve())):
+    for line in commands(gate_annotations(repo.resolve())):
         click.echo(line)
 
 
@@ -83,7 +86,8 @@ def summary(path: Path) -> None:
     cut with a note so the page stays under GitHub's 1 MiB."""
     import os
 
-    from modelops_ci.github import report
+    from modelops_ci.github.summary import append_summary
+    from modelops_ci.github.workflow import run_url
 
     page = os.environ.get("GITHUB_STEP_SUMMARY")
     if not page:
@@ -93,7 +97,7 @@ def summary(path: Path) -> None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read it ({exc}): run `modelops-ci report` first") from None
-    whole = report.append_summary(text, Path(page), link=report.run_url())
+    whole = append_summary(text, Path(page), link=run_url())
     click.echo(f"job summary: {'added' if whole else 'added, truncated to 1 MiB'} {path}")
 
 

@@ -34,19 +34,10 @@ def run_ci(root: Path) -> Iterator[str]:
 
 def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
     """Reports for people; on GitHub Actions the summary also goes to the job summary page."""
+    from modelops_ci.github.reporters import REPORTERS
     from modelops_ci.report.pages import render_current
 
     written = render_current(root.resolve(), pipelines).written
     yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from modelops_ci.github import report as github_report
-
-        # `::error file=...,line=...::` lines point the PR's diff at the threshold behind a failed gate.
-        yield from github_report.commands(github_report.gate_annotations(root.resolve()))
-    summary_page = os.environ.get("GITHUB_STEP_SUMMARY")
-    summary = root.resolve() / "reports" / "summary.md"
-    if summary_page and summary.is_file():
-        from modelops_ci.github import report as github_report
-
-        github_report.append_summary(summary.read_text(encoding="utf-8"), Path(summary_page),
-                                     link=github_report.run_url())
+    for report in REPORTERS.values():
+        yield from report(root.resolve(), os.environ)

@@ -30,7 +30,7 @@ from typing import Any
 from modelops_ci import git
 from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.github.client import GitHub, GitHubError, checked_slug, repository
-from modelops_ci.github.report import checked_ref
+from modelops_ci.github.workflow import checked_ref
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.registry import state, tags
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
@@ -225,6 +225,7 @@ def marker(report: dict[str, Any]) -> str:
 
 def body(report: dict[str, Any], limit: int = PR_COMMENT_LIMIT) -> str:
     """The issue/PR body (and monitor.md): marker, what was compared, the drift report; at most `limit`."""
+    from modelops_ci.gates.verdict import GatesReport
     from modelops_ci.report.markdown import render, text
     from modelops_ci.steps.gate import gates_report
 
@@ -241,7 +242,7 @@ def body(report: dict[str, Any], limit: int = PR_COMMENT_LIMIT) -> str:
     if report["verdict"] == "drift":
         head += ("\nRetrain on recent data (add the new batches to the training data, `modelops-ci run`), "
                  "and promote the new version through a promotion PR.\n")
-    gated = gates_report(report["pipeline"], [report["gate"]], {})
+    gated = GatesReport.from_json(gates_report(report["pipeline"], [report["gate"]], {}))
     rest = limit - len(head) - 2
     return head + "\n" + render(gated, limit=rest, level=2)
 

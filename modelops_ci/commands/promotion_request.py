@@ -31,7 +31,7 @@ import yaml
 from modelops_ci import git
 from modelops_ci.errors import CheckFailed, ModelopsError, UserError
 from modelops_ci.github.client import GitHub, GitHubError, GitHubUnavailable, checked_slug, repository
-from modelops_ci.github.report import checked_ref
+from modelops_ci.github.workflow import checked_ref
 from modelops_ci.registry import evidence, tags
 from modelops_ci.registry.promotion_names import Request
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT

@@ -8,6 +8,7 @@ empty group): it fails the pipeline unless the policy marks the gate advisory (f
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,14 @@ class Check:
     threshold: dict[str, float] | None = None
     n: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Check:
+        """A check of a gates.json that passed its schema check (spec/schemas/gates.json)."""
+        return cls(str(data["name"]), _status(data["status"]), str(data["reason"]),
+                   statistic=_number(data.get("statistic")), p_value=_number(data.get("p_value")),
+                   ci=_interval(data.get("ci")), threshold=_bounds(data.get("threshold")),
+                   n=_count(data.get("n")), details=dict(data.get("details") or {}))
 
 
 @dataclass
@@ -53,6 +62,16 @@ class GateResult:
     def to_json(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = _clean(asdict(self))
         return cleaned
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GateResult:
+        """A gate of a gates.json that passed its schema check; fields it does not know are dropped."""
+        return cls(str(data["gate"]), _status(data["status"]), str(data["reason"]),
+                   advisory=bool(data.get("advisory")), confidence=_number(data.get("confidence")),
+                   alpha=_number(data.get("alpha")), n=_count(data.get("n")),
+                   groups=_groups(data.get("groups")),
+                   checks=[Check.from_json(c) for c in data.get("checks") or []],
+                   details=dict(data.get("details") or {}))
 
 
 def worst(statuses: list[Status]) -> Status:
@@ -100,3 +119,46 @@ def _clean(value: Any) -> Any:
     if number.is_integer() and not isinstance(value, float) and abs(number) < 2**53:
         return int(number)
     return number if math.isfinite(number) else None
+
+
+# -- read back from gates.json (Check.from_json, GateResult.from_json) ----------------------------
+
+
+def _status(value: Any) -> Status:
+    if value not in SEVERITY:
+        raise ValueError(f"not a gate status: {value!r} (expected one of {', '.join(SEVERITY)})")
+    status: Status = value
+    return status
+
+
+def _number(value: Any) -> float | None:
+    """A number as written (an int stays an int, so it prints the same); null stays None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    """[low, high]; an interval with an undefined end (null: NaN when written) reads as none."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    low, high = _number(value[0]), _number(value[1])
+    if low is None or high is None:
+        return None
+    return low, high
+
+
+def _bounds(value: Any) -> dict[str, float] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items()}
+
+
+def _groups(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): v for k, v in value.items()}

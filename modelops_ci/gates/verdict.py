@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from modelops_ci.errors import CheckFailed, UserError
+from modelops_ci.gates.result import GateResult
 from modelops_ci.layout import COMPILED_DIR, Layout
 
 
@@ -33,6 +34,29 @@ class Verdict:
     def gates(self) -> list[dict[str, Any]]:
         gates: list[dict[str, Any]] = self.report.get("gates", [])
         return gates
+
+
+@dataclass(frozen=True)
+class GatesReport:
+    """A pipeline's gates.json as the reports read it: the verdict and every gate's result."""
+
+    pipeline: str
+    verdict: str  # "pass" or "fail"
+    reason: str
+    version: int
+    policies: list[str] = field(default_factory=list)
+    gates: list[GateResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GatesReport:
+        """A gates.json that passed its schema check (report.load.validate)."""
+        return cls(str(data["pipeline"]), str(data["verdict"]), str(data["reason"]), int(data["version"]),
+                   [str(p) for p in data.get("policies") or []],
+                   [GateResult.from_json(g) for g in data["gates"]])
 
 
 def gated_pipelines(root: Path, names: Iterable[str] = ()) -> list[str]:

@@ -7,28 +7,21 @@ from __future__ import annotations
 import base64
 import json
 from html import escape
-from typing import Any
 
+from modelops_ci.gates.result import SEVERITY, GateResult
+from modelops_ci.gates.verdict import GatesReport
 from modelops_ci.layout import Layout
 from modelops_ci.report import plots
-from modelops_ci.report.render import (
-    SEVERITY,
+from modelops_ci.report.figures import drift_pictured, group_rows, parity_floor
+from modelops_ci.report.format import bound_text, capitalised, clip, interval, num, rate_title
+from modelops_ci.report.load import Inputs
+from modelops_ci.report.words import (
     Finding,
-    Inputs,
     because,
-    bound_text,
-    capitalised,
-    clip,
-    drift_pictured,
     drifted,
     findings,
-    group_rows,
-    interval,
-    num,
     ordered_checks,
     other_findings,
-    parity_floor,
-    rate_title,
     verdict_title,
 )
 
@@ -72,16 +65,16 @@ footer{color:#57606a;font-size:13px;margin-top:40px}
 """
 
 
-def render(report: dict[str, Any], inputs: Inputs | None = None, *, generated: str | None = None) -> str:
+def render(report: GatesReport, inputs: Inputs | None = None, *, generated: str | None = None) -> str:
     """The pipeline's report as one HTML page that needs nothing else to display."""
     inputs = inputs or Inputs({}, {})
     found = findings(report)
     # The sections of the gates that need attention come first; the overview keeps the policy's order.
-    sections = sorted(zip(report["gates"], found, strict=True), key=lambda pair: -SEVERITY[pair[1].status])
+    sections = sorted(zip(report.gates, found, strict=True), key=lambda pair: -SEVERITY[pair[1].status])
     body = [_banner(report), "<main>", _attention(found), _overview(found),
             *(_gate(gate, finding) for gate, finding in sections),
             _holdout(inputs), _footer(report, generated), "</main>"]
-    title = f"{report['pipeline']}: {verdict_title(report)}"
+    title = f"{report.pipeline}: {verdict_title(report)}"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -89,16 +82,21 @@ def render(report: dict[str, Any], inputs: Inputs | None = None, *, generated: s
             + "\n".join(part for part in body if part) + "\n</body>\n</html>\n")
 
 
+def page(report: GatesReport, inputs: Inputs, *, generated: str | None = None) -> str:
+    """reports/<p>/report.html: the whole report, with the hold-out's metrics and plots."""
+    return render(report, inputs, generated=generated)
+
+
 def _badge(status: str) -> str:
     return f'<span class="badge {escape(status)}">{escape(status.upper())}</span>'
 
 
-def _banner(report: dict[str, Any]) -> str:
-    status = "pass" if report["verdict"] == "pass" else "fail"
-    policies = ", ".join(report.get("policies") or []) or "none"
+def _banner(report: GatesReport) -> str:
+    status = "pass" if report.passed else "fail"
+    policies = ", ".join(report.policies) or "none"
     return (f'<header class="banner {status}">\n<h1>{escape(verdict_title(report))}</h1>\n'
             f'<p class="headline">{escape(clip(because(report), 800))}.</p>\n'
-            f'<p class="meta">Pipeline <b>{escape(clip(report["pipeline"], 100))}</b> · '
+            f'<p class="meta">Pipeline <b>{escape(clip(report.pipeline, 100))}</b> · '
             f"governed by {escape(clip(policies, 300))}</p>\n</header>")
 
 
@@ -123,35 +121,35 @@ def _overview(found: list[Finding]) -> str:
             f"{rows}</table>")
 
 
-def _gate(gate: dict[str, Any], finding: Finding) -> str:
-    anchor = escape(f"gate-{gate['gate']}")
+def _gate(gate: GateResult, finding: Finding) -> str:
+    anchor = escape(f"gate-{gate.gate}")
     facts = _statistics(gate)
     figures = [f for f in _gate_figures(gate) if f]
     more = other_findings(gate)
     parts = [f'<section id="{anchor}">',
-             f"<h2>{_badge(gate['status'])} {escape(finding.title)}{' (advisory)' if finding.advisory else ''}</h2>",
+             f"<h2>{_badge(gate.status)} {escape(finding.title)}{' (advisory)' if finding.advisory else ''}</h2>",
              f'<p class="plain">{escape(capitalised(finding.text))}.</p>',
              '<p class="stats">Also:</p>\n<ul class="findings">\n' + "".join(
                  f"<li>{escape(capitalised(clip(text, 1000)))}.</li>\n" for text in more[:MAX_FINDINGS]) + "</ul>"
              if more else "",
-             f'<p class="stats">{" · ".join(facts)}</p>' if gate["reason"] != finding.text or len(facts) > 1 else "",
+             f'<p class="stats">{" · ".join(facts)}</p>' if gate.reason != finding.text or len(facts) > 1 else "",
              '<div class="figures">\n' + "\n".join(figures) + "\n</div>" if figures else "",
              _checks(gate), _groups(gate), _raw(gate), "</section>"]
     return "\n".join(part for part in parts if part)
 
 
-def _statistics(gate: dict[str, Any]) -> list[str]:
-    facts = [f"Statistics: {escape(clip(gate['reason'], 4000))}"]
-    for key, shown in (("confidence", "confidence {:.0%}"), ("alpha", "alpha = {:g}"), ("n", "n = {:,}")):
-        if gate.get(key) is not None:
-            facts.append(escape(shown.format(gate[key])))
+def _statistics(gate: GateResult) -> list[str]:
+    facts = [f"Statistics: {escape(clip(gate.reason, 4000))}"]
+    for value, shown in ((gate.confidence, "confidence {:.0%}"), (gate.alpha, "alpha = {:g}"), (gate.n, "n = {:,}")):
+        if value is not None:
+            facts.append(escape(shown.format(value)))
     return facts
 
 
-def _gate_figures(gate: dict[str, Any]) -> list[str]:
-    kind = gate["gate"]
+def _gate_figures(gate: GateResult) -> list[str]:
+    kind = gate.gate
     if kind == "performance":
-        png = plots.metric_intervals(ordered_checks(gate), gate.get("confidence"))
+        png = plots.metric_intervals(ordered_checks(gate), gate.confidence)
         return [_figure(png, "Each metric's estimate and confidence interval against the policy's bound")]
     if kind == "fairness":
         return _fairness_figures(gate)
@@ -160,9 +158,9 @@ def _gate_figures(gate: dict[str, Any]) -> list[str]:
     return []
 
 
-def _fairness_figures(gate: dict[str, Any]) -> list[str]:
-    positive = (gate.get("details") or {}).get("positive")
-    level = f"{gate['confidence']:.0%} " if isinstance(gate.get("confidence"), float) else ""
+def _fairness_figures(gate: GateResult) -> list[str]:
+    positive = gate.details.get("positive")
+    level = f"{gate.confidence:.0%} " if isinstance(gate.confidence, float) else ""
     figures = []
     for (feature, metric), rows in list(group_rows(gate).items())[:MAX_FAIRNESS_PLOTS]:
         floor = parity_floor(gate, feature, metric, rows)
@@ -174,18 +172,18 @@ def _fairness_figures(gate: dict[str, Any]) -> list[str]:
     return figures
 
 
-def _drift_figures(gate: dict[str, Any]) -> list[str]:
+def _drift_figures(gate: GateResult) -> list[str]:
     """The drifted features (at most a dozen); if none drifted, the few closest to it."""
     chosen = drift_pictured(gate, MAX_DRIFT_PLOTS, QUIET_DRIFT_PLOTS)
     figures = []
     for check in chosen:
-        details = check.get("details") or {}
+        details = check.details
         if not details.get("kind"):
-            what = f"{check['name']}: reference (blue) vs current (orange)"
+            what = f"{check.name}: reference (blue) vs current (orange)"
         elif drifted(check):
-            what = f"{check['name']} changed significantly: reference (blue) vs current (orange)"
+            what = f"{check.name} changed significantly: reference (blue) vs current (orange)"
         else:
-            what = f"{check['name']}, among the closest to changing (no feature did): reference (blue) vs " \
+            what = f"{check.name}, among the closest to changing (no feature did): reference (blue) vs " \
                    "current (orange)"
         if "histogram" in details:
             what += "; the outer bins hold the tails"
@@ -201,32 +199,32 @@ def _figure(png: bytes | None, caption: str) -> str:
     return f'<figure><img src="{source}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
-def _checks(gate: dict[str, Any]) -> str:
+def _checks(gate: GateResult) -> str:
     checks = ordered_checks(gate)
     if not checks:
         return ""
     rows = []
     for check in checks[:MAX_ROWS]:
-        p, n = check.get("p_value"), check.get("n")
-        cells = [f"<td>{escape(clip(check['name'], 200))}</td>", f"<td>{_badge(check['status'])}</td>",
-                 f'<td class="num">{num(check.get("statistic"))}</td>',
-                 f'<td class="num">{escape(interval(check.get("ci")))}</td>',
-                 f"<td>{escape(bound_text(check.get('threshold')))}</td>",
+        p, n = check.p_value, check.n
+        cells = [f"<td>{escape(clip(check.name, 200))}</td>", f"<td>{_badge(check.status)}</td>",
+                 f'<td class="num">{num(check.statistic)}</td>',
+                 f'<td class="num">{escape(interval(check.ci))}</td>',
+                 f"<td>{escape(bound_text(check.threshold))}</td>",
                  f'<td class="num">{"" if p is None else f"{p:.3g}"}</td>',
                  f'<td class="num">{"" if n is None else f"{n:,}"}</td>',
-                 f"<td>{escape(clip(check['reason'], 1000))}</td>"]
+                 f"<td>{escape(clip(check.reason, 1000))}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>\n")
     more = len(checks) - MAX_ROWS
-    note = f"<p>{more:,} more checks, the least severe, are in {escape(gate['gate'])}'s JSON.</p>" if more > 0 else ""
-    failed = sum(c["status"] != "pass" for c in checks)
+    note = f"<p>{more:,} more checks, the least severe, are in {escape(gate.gate)}'s JSON.</p>" if more > 0 else ""
+    failed = sum(c.status != "pass" for c in checks)
     opened = " open" if failed else ""
     return (f"<details{opened}><summary>{len(checks)} check{'s' if len(checks) > 1 else ''} ({failed} not passed)"
             "</summary>\n<table>\n<tr><th>Check</th><th>Result</th><th>Statistic</th><th>CI</th><th>Policy</th>"
             f"<th>p-value</th><th>n</th><th>Why</th></tr>\n{''.join(rows)}</table>{note}\n</details>")
 
 
-def _groups(gate: dict[str, Any]) -> str:
-    groups = gate.get("groups") or {}
+def _groups(gate: GateResult) -> str:
+    groups = gate.groups or {}
     if not groups:
         return ""
     rows = "".join(f'<tr><td>{escape(clip(name, 200))}</td><td class="num">{count:,}</td></tr>\n'
@@ -235,8 +233,8 @@ def _groups(gate: dict[str, Any]) -> str:
            "\n</details>"
 
 
-def _raw(gate: dict[str, Any]) -> str:
-    details = gate.get("details") or {}
+def _raw(gate: GateResult) -> str:
+    details = gate.details
     if not details:
         return ""
     raw = json.dumps(details, indent=1, sort_keys=True, ensure_ascii=False)
@@ -261,8 +259,8 @@ def _holdout(inputs: Inputs) -> str:
                       '<div class="figures">\n' + "\n".join(drawn) + "\n</div>" if drawn else "", "</section>"])
 
 
-def _footer(report: dict[str, Any], generated: str | None) -> str:
-    parts = [f"Data: {escape(Layout(report['pipeline']).gates)}", f"report version {report['version']}"]
+def _footer(report: GatesReport, generated: str | None) -> str:
+    parts = [f"Data: {escape(Layout(report.pipeline).gates)}", f"report version {report.version}"]
     if generated:
         parts.append(f"generated {escape(clip(generated, 100))}")
     return "<footer>" + " · ".join(parts) + "</footer>"

@@ -12,35 +12,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelops_ci.gates.result import SEVERITY, Check, GateResult
 from modelops_ci.layout import Layout
-from modelops_ci.report.render import (
+from modelops_ci.report.figures import extremes, group_rows, included, parity_floor
+from modelops_ci.report.format import bound_text, capitalised, clip, gate_title, interval, num, plain_group, rate_title
+from modelops_ci.report.words import (
     MAX_SENTENCE,
-    SEVERITY,
     Finding,
     because,
-    bound_text,
-    capitalised,
-    clip,
-    extremes,
     findings,
-    gate_title,
-    group_rows,
     headline,
-    included,
-    interval,
-    num,
     ordered_checks,
     other_findings,
-    parity_floor,
-    plain_group,
-    rate_title,
     verdict_title,
 )
 
 DEFAULT_LIMIT = 1_000_000  # bytes: GitHub caps a job summary at 1 MiB per step
 PR_COMMENT_LIMIT = 65_536  # GitHub caps a comment body at 65,536 characters (never more than bytes)
 if TYPE_CHECKING:
-    from modelops_ci.gates.verdict import Verdict
+    from modelops_ci.gates.verdict import GatesReport, Verdict
+    from modelops_ci.report.load import Inputs
 
 ICONS = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "⛔"}
 MAX_CELL = 300
@@ -90,7 +81,7 @@ class _Section:
     """A gate's collapsed block: a frame (always shown) around as many check rows as fit."""
 
     opening: str
-    checks: list[dict[str, Any]]  # worst first
+    checks: list[Check]  # worst first
     pipeline: str
     rows: list[str] = field(default_factory=list)
 
@@ -106,7 +97,7 @@ class _Section:
         return "".join(parts)
 
 
-def render(report: dict[str, Any], *, limit: int = DEFAULT_LIMIT, level: int = 2,
+def render(report: GatesReport, *, limit: int = DEFAULT_LIMIT, level: int = 2,
            generated: str | None = None) -> str:
     """The pipeline's report as markdown of at most `limit` UTF-8 bytes.
 
@@ -115,7 +106,7 @@ def render(report: dict[str, Any], *, limit: int = DEFAULT_LIMIT, level: int = 2
     found = findings(report)
     top, table = _top(report, found, level), _gate_table(report, found)
     charts, footer = _charts(report), _footer(report, generated)
-    sections = [_section(report["pipeline"], gate) for gate in report["gates"]]
+    sections = [_section(report.pipeline, gate) for gate in report.gates]
     for body in (charts, ""):
         fixed = size(top + table + body + footer) + sum(size(s.frame(worst_case=True)) for s in sections)
         if fixed <= limit:
@@ -128,9 +119,14 @@ def render(report: dict[str, Any], *, limit: int = DEFAULT_LIMIT, level: int = 2
     return "".join(lines) + footer
 
 
-def _top(report: dict[str, Any], found: list[Finding], level: int) -> str:
-    icon = ICONS["pass" if report["verdict"] == "pass" else "fail"]
-    lines = [f"{'#' * level} {icon} {text(report['pipeline'], 100)}: {verdict_title(report)}", "",
+def page(report: GatesReport, inputs: Inputs, *, generated: str | None = None) -> str:
+    """reports/<p>/report.md: the whole report (the hold-out's metrics and plots are the HTML's)."""
+    return render(report, generated=generated)
+
+
+def _top(report: GatesReport, found: list[Finding], level: int) -> str:
+    icon = ICONS["pass" if report.passed else "fail"]
+    lines = [f"{'#' * level} {icon} {text(report.pipeline, 100)}: {verdict_title(report)}", "",
              f"**{text(headline(report), 800)}.**", ""]
     blocking = [f for f in found if f.blocks][1:]
     advisory = [f for f in found if not f.blocks and f.status != "pass"]
@@ -148,7 +144,7 @@ def _bullets(items: list[Finding]) -> list[str]:
     return lines
 
 
-def _gate_table(report: dict[str, Any], found: list[Finding]) -> str:
+def _gate_table(report: GatesReport, found: list[Finding]) -> str:
     if not found:
         return ""
     rows = ["| Gate | Result | In plain words |", "|---|---|---|"]
@@ -158,45 +154,45 @@ def _gate_table(report: dict[str, Any], found: list[Finding]) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def _section(pipeline: str, gate: dict[str, Any]) -> _Section:
+def _section(pipeline: str, gate: GateResult) -> _Section:
     checks = ordered_checks(gate)
-    failed = sum(c["status"] != "pass" for c in checks)
+    failed = sum(c.status != "pass" for c in checks)
     counted = f" ({failed} of {len(checks)} checks not passed)" if checks else ""
-    summary = html_text(f"{gate_title(gate['gate'])}{' (advisory)' if gate.get('advisory') else ''}: "
-                        f"{gate['status']}{counted}", 200)
+    summary = html_text(f"{gate_title(gate.gate)}{' (advisory)' if gate.advisory else ''}: "
+                        f"{gate.status}{counted}", 200)
     more = other_findings(gate)
     also = "".join(f"- {text(capitalised(f), 600)}\n" for f in more[:MAX_BULLETS])
-    opening = (f"<details><summary>{ICONS[gate['status']]} {summary}</summary>\n\n"
+    opening = (f"<details><summary>{ICONS[gate.status]} {summary}</summary>\n\n"
                + (f"Also:\n\n{also}\n" if also else "") + f"{_gate_statistics(gate)}\n\n")
     return _Section(opening, checks, pipeline)
 
 
-def _gate_statistics(gate: dict[str, Any]) -> str:
-    facts = [f"**Statistics:** {text(gate['reason'], 2000)}"]
-    if gate.get("confidence") is not None:
-        facts.append(f"confidence {gate['confidence']:.0%}")
-    if gate.get("alpha") is not None:
-        facts.append(f"alpha = {num(gate['alpha'])}")
-    if gate.get("n") is not None:
-        facts.append(f"n = {gate['n']:,}")
-    groups = gate.get("groups") or {}
+def _gate_statistics(gate: GateResult) -> str:
+    facts = [f"**Statistics:** {text(gate.reason, 2000)}"]
+    if gate.confidence is not None:
+        facts.append(f"confidence {gate.confidence:.0%}")
+    if gate.alpha is not None:
+        facts.append(f"alpha = {num(gate.alpha)}")
+    if gate.n is not None:
+        facts.append(f"n = {gate.n:,}")
+    groups = gate.groups or {}
     if groups:
         shown = ", ".join(f"{text(k, 60)} ({v:,})" for k, v in list(groups.items())[:20])
         facts.append(f"groups: {shown}" + (f" and {len(groups) - 20} more" if len(groups) > 20 else ""))
     return " · ".join(facts)
 
 
-def _check_row(check: dict[str, Any]) -> str:
-    p = check.get("p_value")
-    cells = [text(check["name"], 120), f"{ICONS[check['status']]} {check['status']}", num(check.get("statistic")),
-             interval(check.get("ci")), bound_text(check.get("threshold")), "" if p is None else f"{p:.3g}",
-             "" if check.get("n") is None else f"{check['n']:,}", text(check["reason"])]
+def _check_row(check: Check) -> str:
+    p, n = check.p_value, check.n
+    cells = [text(check.name, 120), f"{ICONS[check.status]} {check.status}", num(check.statistic),
+             interval(check.ci), bound_text(check.threshold), "" if p is None else f"{p:.3g}",
+             "" if n is None else f"{n:,}", text(check.reason)]
     return "| " + " | ".join(cells) + " |"
 
 
 def _choose(sections: list[_Section], budget: int) -> None:
     """Most severe rows first, across gates, while they fit (rendering only those)."""
-    queues = [[(-SEVERITY[c["status"]], g, i) for i, c in enumerate(s.checks)] for g, s in enumerate(sections)]
+    queues = [[(-SEVERITY[c.status], g, i) for i, c in enumerate(s.checks)] for g, s in enumerate(sections)]
     for _, g, i in heapq.merge(*queues):
         section = sections[g]
         row = _check_row(section.checks[i])
@@ -207,11 +203,11 @@ def _choose(sections: list[_Section], budget: int) -> None:
         budget -= cost
 
 
-def _footer(report: dict[str, Any], generated: str | None) -> str:
-    parts = [f"data: {text(Layout(report['pipeline']).gates)}",
-             f"full report with plots: {text(Layout(report['pipeline']).reports + '/report.html')}"]
-    if report.get("policies"):
-        parts.insert(0, "policies: " + ", ".join(text(p, 80) for p in report["policies"][:10]))
+def _footer(report: GatesReport, generated: str | None) -> str:
+    parts = [f"data: {text(Layout(report.pipeline).gates)}",
+             f"full report with plots: {text(Layout(report.pipeline).reports + '/report.html')}"]
+    if report.policies:
+        parts.insert(0, "policies: " + ", ".join(text(p, 80) for p in report.policies[:10]))
     if generated:
         parts.append(f"generated {text(generated, 80)}")
     return "\n<sub>" + " · ".join(parts) + "</sub>\n"
@@ -220,7 +216,7 @@ def _footer(report: dict[str, Any], generated: str | None) -> str:
 # --- charts ------------------------------------------------------------------------------------
 
 
-def _charts(report: dict[str, Any]) -> str:
+def _charts(report: GatesReport) -> str:
     blocks = [_gate_flow(report), *_group_rate_charts(report)]
     blocks = [b for b in blocks if b]
     if not blocks:
@@ -229,18 +225,18 @@ def _charts(report: dict[str, Any]) -> str:
     return f"<details><summary>Charts</summary>\n\n{fenced}\n</details>\n\n"
 
 
-def _gate_flow(report: dict[str, Any]) -> str:
+def _gate_flow(report: GatesReport) -> str:
     """Each gate a box coloured by its result, arrows into the verdict (dotted if advisory)."""
-    gates = report["gates"][:MAX_FLOW_GATES]
+    gates = report.gates[:MAX_FLOW_GATES]
     if not gates:
         return ""
     lines = ["flowchart LR"]
     for i, gate in enumerate(gates):
-        label = mermaid_text(f"{gate_title(gate['gate'])}: {gate['status']}"
-                             + (" (advisory)" if gate.get("advisory") else ""))
-        arrow = "-.->" if gate.get("advisory") else "-->"
-        lines.append(f'    g{i}["{label}"]:::{gate["status"]} {arrow} verdict')
-    status = "pass" if report["verdict"] == "pass" else "fail"
+        label = mermaid_text(f"{gate_title(gate.gate)}: {gate.status}"
+                             + (" (advisory)" if gate.advisory else ""))
+        arrow = "-.->" if gate.advisory else "-->"
+        lines.append(f'    g{i}["{label}"]:::{gate.status} {arrow} verdict')
+    status = "pass" if report.passed else "fail"
     lines.append(f'    verdict{{{{"{verdict_title(report)}"}}}}:::{status}')
     lines += ["    classDef pass fill:#dafbe1,stroke:#1a7f37,color:#0a3622",
               "    classDef warn fill:#fff8c5,stroke:#9a6700,color:#3b2300",
@@ -249,13 +245,13 @@ def _gate_flow(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _group_rate_charts(report: dict[str, Any]) -> list[str]:
+def _group_rate_charts(report: GatesReport) -> list[str]:
     """Per-group rates of the fairness gate as bar charts, with the policy's floor as a line."""
     charts = []
-    for gate in report["gates"]:
-        if gate["gate"] != "fairness":
+    for gate in report.gates:
+        if gate.gate != "fairness":
             continue
-        positive = (gate.get("details") or {}).get("positive")
+        positive = gate.details.get("positive")
         for (feature, metric), rows in list(group_rows(gate).items())[:MAX_CHARTS]:
             charts.append(_rate_chart(feature, rate_title(metric, positive), rows,
                                       parity_floor(gate, feature, metric, rows)))
@@ -284,13 +280,13 @@ def _chart_group(row: dict[str, Any]) -> str:
 # --- every pipeline ----------------------------------------------------------------------------
 
 
-def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, generated: str | None = None,
+def summary(reports: Iterable[GatesReport], *, limit: int = DEFAULT_LIMIT, generated: str | None = None,
             refused: Iterable[Verdict] = ()) -> str:
     """reports/summary.md: every pipeline's verdict in one table, then each report collapsed —
     one file a CI job can write as its job summary. A `refused` pipeline has no verdict for this
     commit (its report is missing or was made for other inputs): it is never ready."""
     reports, refused = list(reports), list(refused)
-    failing = [r for r in reports if r["verdict"] != "pass"]
+    failing = [r for r in reports if not r.passed]
     icon = ICONS["fail" if failing or refused else "pass"]
     total = len(reports) + len(refused)
     count = f"{total} pipeline{'s' if total != 1 else ''}"
@@ -298,8 +294,8 @@ def summary(reports: Iterable[dict[str, Any]], *, limit: int = DEFAULT_LIMIT, ge
              else f"{'All ' if total > 1 else ''}{count} ready for production")
     head = f"# {icon} {title}\n\n| Pipeline | Verdict | In plain words |\n|---|---|---|\n"
     rows = [_no_verdict_row(verdict) for verdict in refused]
-    rows += [f"| {text(r['pipeline'], 100)} | {ICONS['pass' if r['verdict'] == 'pass' else 'fail']} "
-             f"{'ready' if r['verdict'] == 'pass' else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
+    rows += [f"| {text(r.pipeline, 100)} | {ICONS['pass' if r.passed else 'fail']} "
+             f"{'ready' if r.passed else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
     footer = "\n<sub>" + (f"generated {text(generated, 80)} · " if generated else "") \
         + "one report per pipeline: reports/&lt;pipeline&gt;/report.md and report.html</sub>\n"
     kept = []
@@ -319,14 +315,14 @@ def _no_verdict_row(verdict: Verdict) -> str:
             f"| {text(verdict.stale, 600)} |\n")
 
 
-def _embedded(reports: list[dict[str, Any]], budget: int) -> str:
+def _embedded(reports: list[GatesReport], budget: int) -> str:
     """Each pipeline's report, failing ones first, in an equal share of what is left."""
-    ordered = sorted(reports, key=lambda r: r["verdict"] == "pass")
+    ordered = sorted(reports, key=lambda r: r.passed)
     parts = []
     for report in ordered:
         share = budget // max(1, len(ordered))
-        wrapper = (f"<details><summary>{ICONS['pass' if report['verdict'] == 'pass' else 'fail']} "
-                   f"{html_text(report['pipeline'], 100)}: {html_text(verdict_title(report))}</summary>\n\n",
+        wrapper = (f"<details><summary>{ICONS['pass' if report.passed else 'fail']} "
+                   f"{html_text(report.pipeline, 100)}: {html_text(verdict_title(report))}</summary>\n\n",
                    "\n</details>\n\n")
         room = share - size("".join(wrapper))
         if room < 2_000:

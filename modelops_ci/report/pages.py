@@ -1,8 +1,8 @@
 """The pages `modelops-ci report` writes: each pipeline's report.md and report.html and the
 repo-level reports/summary.md, from the gates reports that are this commit's verdicts.
 
-render.py says what a report says; markdown.py and html.py say it in their format; this module
-picks the reports and writes the files.
+words.py says what a report says; markdown.py and html.py say it in their format (each page a
+reporter in PAGES); this module picks the reports and writes the files.
 """
 
 from __future__ import annotations
@@ -10,19 +10,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from modelops_ci.errors import UserError
-from modelops_ci.gates.verdict import Verdict
+from modelops_ci.gates.verdict import GatesReport, Verdict
 from modelops_ci.layout import Layout
-from modelops_ci.report.render import discover, load, read_inputs
+from modelops_ci.report import html, markdown
+from modelops_ci.report.load import Inputs, discover, load, read_inputs
+
+
+class Page(Protocol):
+    """A format of one pipeline's report: the text of reports/<p>/<file name>."""
+
+    def __call__(self, report: GatesReport, inputs: Inputs, *, generated: str | None = None) -> str: ...
+
+
+PAGES: dict[str, Page] = {"report.md": markdown.page, "report.html": html.page}
 
 
 @dataclass(frozen=True)
 class Current:
     """The gates reports that are this commit's verdicts, and the pipelines that have none."""
 
-    reports: list[dict[str, Any]]
+    reports: list[GatesReport]
     refused: list[Verdict]
 
 
@@ -37,10 +47,10 @@ def current(root: Path, pipelines: Iterable[str] = ()) -> Current:
     reports, refused = [], []
     for name in names:
         verdict = read_current(root, name) if name in compiled else _uncompiled(root, name)
-        report = {} if verdict.stale else load(root / Layout(name).gates)
-        if report and report["pipeline"] != name:
-            verdict = Verdict(name, {}, stale=f"{Layout(name).gates} is the report of '{report['pipeline']}'")
-        if verdict.stale:
+        report = None if verdict.stale else load(root / Layout(name).gates)
+        if report is not None and report.pipeline != name:
+            verdict = Verdict(name, {}, stale=f"{Layout(name).gates} is the report of '{report.pipeline}'")
+        if report is None or verdict.stale:
             refused.append(verdict)
         else:
             reports.append(report)
@@ -59,9 +69,9 @@ def render_current(root: Path, pipelines: Iterable[str] = (), *, generated: str 
     if not found.reports and not found.refused:
         raise UserError("no reports/<pipeline>/gates.json to render: run the pipelines first (`modelops-ci run`)")
     for verdict in found.refused:
-        for page in ("report.md", "report.html"):
+        for page in PAGES:
             (root / Layout(verdict.pipeline).reports / page).unlink(missing_ok=True)
-    named = [(str(report["pipeline"]), report) for report in found.reports]
+    named = [(report.pipeline, report) for report in found.reports]
     written = _write(root, named, found.refused, generated)
     return Rendered(written, found.refused)
 
@@ -86,22 +96,19 @@ def render_reports(root: Path, pipelines: Iterable[str] = (), *, generated: str 
     return _write(root, [(name, load(root / Layout(name).gates)) for name in names], [], generated)
 
 
-def _write(root: Path, named: list[tuple[str, dict[str, Any]]], refused: list[Verdict],
+def _write(root: Path, named: list[tuple[str, GatesReport]], refused: list[Verdict],
            generated: str | None) -> list[Path]:
     from modelops_ci.fsutil import write_atomic
-    from modelops_ci.report.html import render as html_page
-    from modelops_ci.report.markdown import render as markdown_page
-    from modelops_ci.report.markdown import summary as markdown_summary
 
     written: list[Path] = []
     for name, report in named:
         layout = Layout(name)
         inputs = read_inputs(root, layout)
-        for path, text in ((root / layout.reports / "report.md", markdown_page(report, generated=generated)),
-                           (root / layout.reports / "report.html", html_page(report, inputs, generated=generated))):
-            write_atomic(path, text)
+        for file, page in PAGES.items():
+            path = root / layout.reports / file
+            write_atomic(path, page(report, inputs, generated=generated))
             written.append(path)
     summary = root / "reports" / "summary.md"
-    write_atomic(summary, markdown_summary([report for _, report in named], generated=generated, refused=refused))
+    write_atomic(summary, markdown.summary([report for _, report in named], generated=generated, refused=refused))
     written.append(summary)
     return written

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci.report.render import plain_group, rate_title
+from modelops_ci.gates.result import Check
+from modelops_ci.report.format import plain_group, rate_title
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -147,31 +148,30 @@ def _forecast(points: list[dict[str, Any]]) -> bytes | None:
 # --- gates -------------------------------------------------------------------------------------
 
 
-def metric_intervals(checks: list[dict[str, Any]], confidence: float | None) -> bytes | None:
+def metric_intervals(checks: list[Check], confidence: float | None) -> bytes | None:
     """The performance gate: each metric's estimate and CI against its policy bound."""
-    rows = [c for c in checks if isinstance(c.get("statistic"), int | float)][:MAX_GROUPS]
+    rows = [(c, c.statistic) for c in checks if c.statistic is not None][:MAX_GROUPS]
     if not rows:
         return None
     with _figure(6.4, 0.9 + 0.75 * len(rows), columns=1) as (figure, (ax,)):
-        for y, check in enumerate(rows):
-            colour = ACCENT if check["status"] == "pass" else FAIL
-            low, high = _ci(check)
-            ax.errorbar([check["statistic"]], [y], xerr=[[check["statistic"] - low], [high - check["statistic"]]],
-                        fmt="o", color=colour, capsize=5, lw=2)
-            for side, value in (check.get("threshold") or {}).items():
+        for y, (check, stat) in enumerate(rows):
+            colour = ACCENT if check.status == "pass" else FAIL
+            low, high = _ci(stat, check.ci)
+            ax.errorbar([stat], [y], xerr=[[stat - low], [high - stat]], fmt="o", color=colour, capsize=5, lw=2)
+            for side, value in (check.threshold or {}).items():
                 ax.plot([value, value], [y - 0.35, y + 0.35], color="black", lw=2)
                 ax.annotate(f"{side} {value:g}", (value, y + 0.38), ha="center", fontsize=8)
-        ax.set_yticks(range(len(rows)), [label(c["name"]) for c in rows])
+        ax.set_yticks(range(len(rows)), [label(c.name) for c, _ in rows])
         ax.set_ylim(-0.7, len(rows) - 0.2)
         level = f"{confidence:.0%} " if confidence else ""
         ax.set(title=f"Metrics with {level}confidence intervals; black bar: policy bound")
         return _png(figure)
 
 
-def _ci(check: dict[str, Any]) -> tuple[float, float]:
-    ci = check.get("ci")
-    stat = float(check["statistic"])
-    if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, int | float) for v in ci):
+def _ci(statistic: float, ci: Any) -> tuple[float, float]:
+    """The interval to draw around `statistic`: a check's (low, high), a group row's [low, high]."""
+    stat = float(statistic)
+    if isinstance(ci, list | tuple) and len(ci) == 2 and all(isinstance(v, int | float) for v in ci):
         return min(float(ci[0]), stat), max(float(ci[1]), stat)
     return stat, stat
 
@@ -185,7 +185,7 @@ def group_rates(feature: str, metric: str, rows: list[dict[str, Any]], floor: fl
         return None
     with _figure(5.6, 1.5 + 0.42 * len(rows)) as (figure, (ax,)):
         values = [float(r["value"]) for r in rows]
-        cis = [_ci({"statistic": v, "ci": r.get("ci")}) for v, r in zip(values, rows, strict=True)]
+        cis = [_ci(v, r.get("ci")) for v, r in zip(values, rows, strict=True)]
         left_out = [r.get("included") is False for r in rows]
         colours = [LEFT_OUT if out else FAIL if floor is not None and v < floor else REFERENCE
                    for v, out in zip(values, left_out, strict=True)]
@@ -209,15 +209,15 @@ def group_rates(feature: str, metric: str, rows: list[dict[str, Any]], floor: fl
         return _png(figure)
 
 
-def drift_feature(check: dict[str, Any]) -> bytes | None:
+def drift_feature(check: Check) -> bytes | None:
     """The drift gate: reference vs current for one feature, from its check's details."""
-    details = check.get("details") or {}
-    moved = details.get("drifted") if isinstance(details.get("drifted"), bool) else check["status"] != "pass"
-    title = f"{label(check['name'], 40)}: {'changed' if moved else 'no significant change'}"
+    details = check.details
+    moved = details.get("drifted") if isinstance(details.get("drifted"), bool) else check.status != "pass"
+    title = f"{label(check.name, 40)}: {'changed' if moved else 'no significant change'}"
     test = TESTS.get(str(details.get("test")), label(details.get("test"), 12))
-    if details.get("test") and isinstance(check.get("statistic"), int | float):
-        title += f" ({test} {check['statistic']:.3g}"
-        title += f", p = {check['p_value']:.2g})" if isinstance(check.get("p_value"), int | float) else ")"
+    if details.get("test") and check.statistic is not None:
+        title += f" ({test} {check.statistic:.3g}"
+        title += f", p = {check.p_value:.2g})" if check.p_value is not None else ")"
     before, after = details.get("missing_reference"), details.get("missing_current")
     if details.get("kind") == "numeric" and isinstance(before, int | float) and isinstance(after, int | float) \
             and (before or after):

@@ -1,0 +1,64 @@
+"""Formatting every report shares: numbers, intervals, policy bounds, one-line text, and the names
+of gates, groups and per-group rates as people read them (unescaped: each format escapes them)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+GATE_TITLES = {"data_contract": "Data contract", "performance": "Performance",
+               "compare": "Champion vs challenger", "fairness": "Fairness", "drift": "Drift"}
+RATE_LABELS = {"selection_rate": "positive-prediction rate", "true_positive_rate": "true positive rate",
+               "false_positive_rate": "false positive rate"}
+_INTERVAL = re.compile(r"\[(-?[\d.]+(?:e[+-]?\d+)?), (-?[\d.]+(?:e[+-]?\d+)?)\)")
+
+
+def num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "n/a"
+    return f"{value:.3g}"
+
+
+def interval(ci: tuple[float, float] | None) -> str:
+    if ci is None:
+        return ""
+    return f"{num(ci[0])} to {num(ci[1])}"
+
+
+def bound_text(threshold: dict[str, float] | None) -> str:
+    if threshold is None:
+        return ""
+    words = {"min": "≥", "max": "≤"}
+    return ", ".join(f"{words.get(k, k)} {num(v)}" for k, v in sorted(threshold.items()))
+
+
+def clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def gate_title(kind: str) -> str:
+    return GATE_TITLES.get(kind, kind.replace("_", " ").capitalize())
+
+
+def plain_group(value: str) -> str:
+    """A derived band as words: `[0, 30)` -> `under 30`, `[30, 50)` -> `30 to under 50`."""
+    def words(match: re.Match[str]) -> str:
+        low, high = match.groups()
+        return f"under {high}" if float(low) == 0 else f"{low} to under {high}"
+
+    return _INTERVAL.sub(words, value)
+
+
+def rate_title(metric: str, positive: Any = None) -> str:
+    """What a per-group rate is, in words: `share predicted “Status = good”`."""
+    if not positive:
+        return RATE_LABELS.get(metric, metric.replace("_", " "))
+    return {"selection_rate": f"share predicted “{positive}”",
+            "true_positive_rate": f"true positive rate for “{positive}”",
+            "false_positive_rate": f"false positive rate for “{positive}”"}.get(metric, metric.replace("_", " "))
