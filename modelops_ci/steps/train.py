@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.ml import model_store, model_types
-from modelops_ci.steps import estimators, forecast
+from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
+from modelops_ci.steps.estimators import MISSING_MODULE, MISSING_NAME, SCALE_SENSITIVE, CannotLoad, load
 from modelops_ci.steps.frames import feature_columns, read_parquet
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def build_pipeline(ctx: StepContext, numeric: list[str], categorical: list[str])
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     model = estimator(ctx)
-    scale = type(model).__module__.startswith(estimators.SCALE_SENSITIVE)
+    scale = type(model).__module__.startswith(SCALE_SENSITIVE)
     numeric_steps = [SimpleImputer(strategy="median")] + ([StandardScaler()] if scale else [])
     categorical_steps = [SimpleImputer(strategy="most_frequent"),
                          OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
@@ -213,17 +214,18 @@ def _search_space(ctx: StepContext) -> list[str]:
 
 def _import(ctx: StepContext, dotted: str) -> Any:
     try:
-        return estimators.load(dotted, ctx.root)
-    except estimators.CannotLoad as exc:
+        return load(dotted, ctx.root)
+    except CannotLoad as exc:
         message, hint = _import_problem(exc)
         raise ctx.fail("spec.model.estimator", message, hint) from None
 
 
-def _import_problem(exc: estimators.CannotLoad) -> tuple[str, str]:
-    if exc.kind == estimators.MISSING_MODULE:
+def _import_problem(exc: CannotLoad) -> tuple[str, str]:
+    """The loader's failure in an estimator's words: an example path, the closest class name."""
+    if exc.kind == MISSING_MODULE:
         return (f"cannot import '{exc.path.module}' ({exc.detail})",
                 "check the dotted path, e.g. sklearn.linear_model.LogisticRegression")
-    if exc.kind == estimators.MISSING_NAME:
+    if exc.kind == MISSING_NAME:
         return exc.message, f"did you mean '{exc.close}'?" if exc.close else "check the class name"
     return exc.message, exc.hint
 
