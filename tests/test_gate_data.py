@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from modelops_ci import gates
+from modelops_ci.commands.contract import write_inferred
 from modelops_ci.errors import UserError
 from modelops_ci.gates import data
 from modelops_ci.gates.context import GateContext
@@ -196,7 +197,7 @@ def test_contract_gate_on_a_repo(ml_repo: Path) -> None:
     write(repo, "pipelines/loans.yaml", LOANS_SPEC + "  gates:\n    data_contract: {}\n")
     assert run_cli("compile", cwd=repo).exit_code == 0
     with pytest.raises(UserError, match="ingest the data first"):
-        data.infer(repo, "loans")
+        write_inferred(repo, "loans")
     assert run_cli("step", "ingest", "loans", cwd=repo).exit_code == 0
 
     missing = _gate(repo)
@@ -204,7 +205,7 @@ def test_contract_gate_on_a_repo(ml_repo: Path) -> None:
     assert missing["reason"] == ("contracts/loans.yaml: no data contract: run `modelops-ci contract infer "
                                  "loans` and commit it")
 
-    path = data.infer(repo, "loans")
+    path = write_inferred(repo, "loans")
     assert path == repo / "contracts" / "loans.yaml"
     contract = yaml.safe_load(path.read_text())
     assert contract["columns"]["default"]["categories"] == ["no", "yes"]

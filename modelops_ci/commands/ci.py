@@ -18,14 +18,14 @@ def run_ci(root: Path) -> Iterator[str]:
     yield from (f"warning: {warning}" for warning in import_warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
-    from modelops_ci.commands.run import run
+    from modelops_ci.commands.run import current_verdicts, run
     from modelops_ci.report.console import summary_table
 
     if compiled.pipelines:
         yield summary_table(run(root, run_all=True))
     from modelops_ci.gates import verdict as verdicts
 
-    results = [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root)]
+    results = current_verdicts(root)
     yield from verdicts.lines(results)
     if results:
         yield from _reports(root, [v.pipeline for v in results])
@@ -34,10 +34,10 @@ def run_ci(root: Path) -> Iterator[str]:
 
 def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
     """Reports for people; on GitHub Actions the summary also goes to the job summary page."""
+    from modelops_ci.commands.report import report
     from modelops_ci.github.reporters import REPORTERS
-    from modelops_ci.report.pages import render_current
 
-    written = render_current(root.resolve(), pipelines).written
+    written = report(root, pipelines).written
     yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
-    for report in REPORTERS.values():
-        yield from report(root.resolve(), os.environ)
+    for reporter in REPORTERS.values():
+        yield from reporter(root.resolve(), os.environ)

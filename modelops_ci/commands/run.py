@@ -16,13 +16,16 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import CheckFailed, DiskFullError, ModelopsError, UserError, disk_full_in, is_disk_full
 from modelops_ci.executor.outcome import RunReport, StageRun
 from modelops_ci.fsutil import remove_leftover_temps
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
+
+if TYPE_CHECKING:
+    from modelops_ci.gates.verdict import Verdict
 
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
@@ -118,6 +121,14 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
             raise
         raise DiskFullError(exc.filename) from None
     return report
+
+
+def current_verdicts(root: Path, pipelines: Iterable[str] = ()) -> list[Verdict]:
+    """The verdict of each gated pipeline (or of the named ones) as this commit's inputs leave it:
+    a gates.json made for other inputs is a verdict that says why it is stale, and never passes."""
+    from modelops_ci.gates import verdict as verdicts
+
+    return [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root, pipelines)]
 
 
 def _pipeline_of(stage: Any) -> str:

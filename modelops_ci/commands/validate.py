@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.machinery
-import importlib.util
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +14,7 @@ from modelops_ci.spec.model import Pipeline, Policy
 from modelops_ci.spec.nodes import MDict, MList, locate
 from modelops_ci.spec.resolve import callable_slots
 from modelops_ci.spec.workspace import Workspace
+from modelops_ci.steps.estimators import CannotLoad, load
 from modelops_ci.steps.sources import rdataset_exists
 
 # What specs may name code from when no policy says (`spec.allowed_imports`); the repository's
@@ -37,16 +35,13 @@ def validate(root: Path, paths: Sequence[Path] = (), *, deep: bool = False) -> W
 
 def deep_problems(space: Workspace) -> Iterator[Problem]:
     """Problems only found by importing plug-ins and looking at data sources (slow, not for hooks)."""
-    root = str(space.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)  # plug-ins may live in the repo itself
     seen: set[tuple[str, str]] = set()
     for pipeline in space.pipelines:
         for path, value, node, key in _callables(pipeline.spec):
             if (pipeline.source, value) in seen:
                 continue
             seen.add((pipeline.source, value))
-            reason = import_problem(value)
+            reason = import_problem(value, space.root)
             if reason:
                 yield _problem(node, key, ".".join(path), reason[0], reason[1])
         yield from _source_problems(space.root, pipeline)
@@ -112,22 +107,13 @@ def _callables(spec: MDict) -> Iterator[tuple[tuple[str, ...], str, Any, Any]]:
         yield shown, str(container[key]), container, key  # type: ignore[index]
 
 
-def import_problem(dotted: str) -> tuple[str, str] | None:
-    """Why `package.module:attr` (or `package.module.Attr`) cannot be imported, or None."""
-    module_name, _, attr = dotted.partition(":")
-    if not attr:
-        module_name, _, attr = dotted.rpartition(".")
+def import_problem(dotted: str, root: Path) -> tuple[str, str] | None:
+    """Why `package.module:attr` (or `package.module.Attr`) cannot be imported, or None: loaded as
+    train and ingest load it, the repository's own modules included."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        return f"cannot import module '{module_name}' ({exc})", "install the package or fix the path"
-    except Exception as exc:  # a plug-in's own import-time bug is reported, not raised
-        return f"importing '{module_name}' failed: {type(exc).__name__}: {exc}", "fix the module"
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            return f"'{module_name}' has no '{attr}'", "check the name after the module"
-        target = getattr(target, part)
+        target = load(dotted, root)
+    except CannotLoad as exc:
+        return exc.message, exc.hint
     if not callable(target):
         return f"'{dotted}' is not callable", "point at a function or a class"
     return None

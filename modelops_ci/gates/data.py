@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelops_ci.gates.context import GateContext
-    from modelops_ci.steps.context import StepContext
 
 GATE = "data_contract"
 CONTRACT_VERSION = 1
@@ -344,20 +343,3 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     relative = contract_path(ctx.name, settings)
     contract = read_contract(ctx.step.root, relative, ctx.name)
     return assess(ctx.frame("dataset"), contract, relative, ctx.name)
-
-
-def infer(root: Path, pipeline: str) -> Path:
-    """`modelops-ci contract infer PIPELINE`: infer the contract from the ingested dataset and
-    write it where the gate reads it; returns the file written. Run `ingest` first."""
-    from modelops_ci.errors import UserError
-    from modelops_ci.steps.context import load_context
-    from modelops_ci.steps.frames import read_parquet
-
-    ctx: StepContext = load_context(root, pipeline)
-    dataset = ctx.path(ctx.layout.dataset)
-    if not dataset.is_file():
-        raise UserError(f"{ctx.layout.dataset}: not found: ingest the data first "
-                        f"(`modelops-ci step ingest {pipeline}` or `modelops-ci run {pipeline}`)")
-    settings = (ctx.params.get("gates") or {}).get(GATE) or {}
-    contract = infer_contract(read_parquet(dataset), ctx.data, ctx.task)
-    return write_contract(ctx.root, pipeline, contract, contract_path(pipeline, settings))

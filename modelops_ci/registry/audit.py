@@ -17,8 +17,7 @@ from typing import Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.registry import evidence, signatures, state, tags
-from modelops_ci.registry.promote import policy_stages
+from modelops_ci.registry import evidence, signatures, tags
 from modelops_ci.registry.signatures import TagObject
 from modelops_ci.registry.verify import VerifyResult
 
@@ -83,43 +82,10 @@ class Lineage:
         return found
 
 
-def parse_target(target: str) -> tuple[str, str | None]:
-    """`NAME` or `NAME#STAGE` -> (name, stage)."""
-    name, _, stage = target.partition("#")
-    tags.version_tag(name, "v0.0.0")  # validates the name
-    if stage:
-        tags.stage_tag(name, stage, 1)
-    return name, stage or None
-
-
-def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
-    """The lineage of `stage` of `name` (default: every stage a version holds now)."""
-    verified = state.read(root, [name])  # the stages as the verified tags alone give them
-    artifact = verified.artifacts.get(name)
-    if artifact is None:
-        raise UserError(f"unknown name '{name}': no verified registry tags for it{_refusals(verified, name)} "
-                        "(see `modelops-ci registry show`)")
-    if stage is not None and stage not in artifact.stages:
-        held = ", ".join(artifact.stages) or "none"
-        raise UserError(f"no verified version of {name} holds stage '{stage}' (stages held: {held})"
-                        f"{_refusals(verified, name)}")
-    order = policy_stages(root, name, "HEAD")
-    chosen = [stage] if stage else sorted(artifact.stages, key=lambda s: (s not in order, _index(order, s), s))
-    by_tag = {r.tag: r for r in tags.read(root, names=[name], messages=True)}
-    return [_lineage(root, artifact, s, by_tag, verified.results[artifact.stages[s].tag]) for s in chosen]
-
-
-def _refusals(verified: state.VerifiedRegistry, name: str) -> str:
-    note = verified.refusal_note(name)
-    return f"; tags that do not verify are not counted: {note}" if note else ""
-
-
-def _index(order: tuple[str, ...], stage: str) -> int:
-    return order.index(stage) if stage in order else 0
-
-
-def _lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, tags.TagRef],
-             verdict: VerifyResult) -> Lineage:
+def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, tags.TagRef],
+            verdict: VerifyResult) -> Lineage:
+    """`stage` of `artifact` traced: what its tag claims (`by_tag`: the name's tags with messages)
+    beside what the commit holds, with verify's `verdict` on the tag."""
     held = artifact.stages[stage]
     ref = by_tag[held.tag]
     version = artifact.version(held.version)

@@ -6,14 +6,13 @@ plug-in callable. The data is checked against the spec here, before anything is 
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.steps.context import StepContext
+from modelops_ci.steps.estimators import CannotLoad, load
 from modelops_ci.steps.frames import declared_features, feature_columns, require_column, write_parquet
 
 if TYPE_CHECKING:
@@ -110,15 +109,10 @@ def _plugin(ctx: StepContext, source: dict[str, Any], at: str) -> pd.DataFrame:
 
 
 def _callable(ctx: StepContext, dotted: str, at: str) -> Any:
-    module_name, _, attr = dotted.partition(":")
-    if not attr:
-        module_name, _, attr = module_name.rpartition(".")
-    if str(ctx.root) not in sys.path:
-        sys.path.insert(0, str(ctx.root))  # plug-ins may live in the repo itself
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: no module part
-        raise ctx.fail(at, f"cannot import {dotted} ({exc})", "check the dotted path") from None
+        return load(dotted, ctx.root)
+    except CannotLoad as exc:
+        raise ctx.fail(at, exc.message, exc.hint) from None
 
 
 def _transform(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:

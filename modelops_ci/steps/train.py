@@ -5,8 +5,6 @@ calendar features."""
 from __future__ import annotations
 
 import contextlib
-import difflib
-import importlib
 import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from modelops_ci.ml import model_store, model_types
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
-from modelops_ci.steps.estimators import SCALE_SENSITIVE
+from modelops_ci.steps.estimators import MISSING_MODULE, MISSING_NAME, SCALE_SENSITIVE, CannotLoad, load
 from modelops_ci.steps.frames import feature_columns, read_parquet
 
 if TYPE_CHECKING:
@@ -215,19 +213,21 @@ def _search_space(ctx: StepContext) -> list[str]:
 
 
 def _import(ctx: StepContext, dotted: str) -> Any:
-    module_name, _, attr = dotted.partition(":")
-    if not attr:
-        module_name, _, attr = dotted.rpartition(".")
     try:
-        module = importlib.import_module(module_name)
-    except (ImportError, ValueError) as exc:  # ValueError: no module part ('LogisticRegression')
-        raise ctx.fail("spec.model.estimator", f"cannot import '{module_name}' ({exc})",
-                       "check the dotted path, e.g. sklearn.linear_model.LogisticRegression") from None
-    if not hasattr(module, attr):
-        close = difflib.get_close_matches(attr, [n for n in dir(module) if not n.startswith("_")], n=1)
-        raise ctx.fail("spec.model.estimator", f"'{module_name}' has no '{attr}'",
-                       f"did you mean '{close[0]}'?" if close else "check the class name")
-    return getattr(module, attr)
+        return load(dotted, ctx.root)
+    except CannotLoad as exc:
+        message, hint = _import_problem(exc)
+        raise ctx.fail("spec.model.estimator", message, hint) from None
+
+
+def _import_problem(exc: CannotLoad) -> tuple[str, str]:
+    """The loader's failure in an estimator's words: an example path, the closest class name."""
+    if exc.kind == MISSING_MODULE:
+        return (f"cannot import '{exc.path.module}' ({exc.detail})",
+                "check the dotted path, e.g. sklearn.linear_model.LogisticRegression")
+    if exc.kind == MISSING_NAME:
+        return exc.message, f"did you mean '{exc.close}'?" if exc.close else "check the class name"
+    return exc.message, exc.hint
 
 
 def _search(ctx: StepContext, pipeline: Pipeline, search: dict[str, Any]) -> Any:

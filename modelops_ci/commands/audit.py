@@ -1,0 +1,98 @@
+"""`modelops-ci audit`: a name's stages (or one) traced to their data, beside verify's judgement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modelops_ci.commands.registry import as_json, repository_root, when
+from modelops_ci.errors import UserError
+
+if TYPE_CHECKING:
+    from modelops_ci.registry.audit import Lineage
+    from modelops_ci.registry.state import VerifiedRegistry
+
+EVIDENCE = {"matches": "matches the commit", "missing": "none in the tag message"}
+
+
+def parse_target(target: str) -> tuple[str, str | None]:
+    """`NAME` or `NAME#STAGE` -> (name, stage)."""
+    from modelops_ci.registry import tags
+
+    name, _, stage = target.partition("#")
+    tags.version_tag(name, "v0.0.0")  # validates the name
+    if stage:
+        tags.stage_tag(name, stage, 1)
+    return name, stage or None
+
+
+def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
+    """The lineage of `stage` of `name` (default: every stage a version holds now)."""
+    from modelops_ci.registry import state, tags
+    from modelops_ci.registry.audit import lineage
+    from modelops_ci.registry.promote import policy_stages
+
+    verified = state.read(root, [name])  # the stages as the verified tags alone give them
+    artifact = verified.artifacts.get(name)
+    if artifact is None:
+        raise UserError(f"unknown name '{name}': no verified registry tags for it{_refusals(verified, name)} "
+                        "(see `modelops-ci registry show`)")
+    if stage is not None and stage not in artifact.stages:
+        held = ", ".join(artifact.stages) or "none"
+        raise UserError(f"no verified version of {name} holds stage '{stage}' (stages held: {held})"
+                        f"{_refusals(verified, name)}")
+    order = policy_stages(root, name, "HEAD")
+    chosen = [stage] if stage else sorted(artifact.stages, key=lambda s: (s not in order, _index(order, s), s))
+    by_tag = {r.tag: r for r in tags.read(root, names=[name], messages=True)}
+    return [lineage(root, artifact, s, by_tag, verified.results[artifact.stages[s].tag]) for s in chosen]
+
+
+def _refusals(verified: VerifiedRegistry, name: str) -> str:
+    note = verified.refusal_note(name)
+    return f"; tags that do not verify are not counted: {note}" if note else ""
+
+
+def _index(order: tuple[str, ...], stage: str) -> int:
+    return order.index(stage) if stage in order else 0
+
+
+def audit_target(repo: Path, target: str) -> tuple[str, list[Lineage]]:
+    """`audit NAME[#STAGE]` in the repository holding `repo`: the name and its lineages."""
+    name, stage = parse_target(target)
+    return name, audit(repository_root(repo), name, stage)
+
+
+def render(name: str, lineages: list[Lineage], *, json_output: bool = False) -> str:
+    """What `audit` prints: each lineage as a block of lines, or all as JSON."""
+    if json_output:
+        return as_json([found.to_dict() for found in lineages])
+    if not lineages:
+        return f"no version of {name} holds a stage"
+    return "\n".join("\n".join(_lines(found)) for found in lineages)
+
+
+def _lines(lineage: Lineage) -> list[str]:
+    lines = [f"{lineage.name}#{lineage.stage}",
+             f"  tag        {lineage.tag} by {lineage.tagger or '?'} at {when(lineage.date)}",
+             f"  version    {lineage.version} ({lineage.version_tag or 'not registered'})",
+             f"  commit     {lineage.commit}"]
+    lines += [f"  data       {path}  md5 {md5}" for path, md5 in lineage.data.items()]
+    lines += [f"  model      {path}  md5 {md5}" for path, md5 in lineage.model.items()]
+    lines += [f"  gates      {lineage.verdict or 'missing'}  sha256 {lineage.gates_digest or '-'}",
+              f"  policy     sha256 {lineage.policy_digest or '-'}",
+              f"  pr         {f'#{lineage.pr}' if lineage.pr else '-'}",
+              f"  approvers  {', '.join(lineage.approvers) or '-'}",
+              f"  signer     {lineage.signer}"]
+    evidence = EVIDENCE.get(lineage.evidence, f"differs from the commit: {', '.join(lineage.differences)}")
+    lines.append(f"  evidence   {evidence}")
+    lines.append(f"  verify     {_verdict(lineage)}")
+    return lines
+
+
+def _verdict(lineage: Lineage) -> str:
+    check = lineage.verification
+    if check is None:
+        return "not checked (no trusted branch)"
+    if check["ok"]:
+        return "ok (approvals not checked)"
+    return f"refused [{check['rule']}] {check['reason']}"
