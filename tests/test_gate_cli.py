@@ -105,3 +105,12 @@ def test_drift_profile_replaces_the_raw_reference(ml_repo: Path) -> None:
     by_raw = json.loads(raw)
     assert by_profile["status"] == by_raw["status"] == "pass"
     assert [c["name"] for c in by_profile["checks"]] == [c["name"] for c in by_raw["checks"]]
+
+
+def test_drift_profile_of_a_reference_that_does_not_exist_is_a_user_error(ml_repo: Path) -> None:
+    spec = ml_repo / "pipelines/loans.yaml"
+    spec.write_text(spec.read_text() + "  drift: {reference: data/nowhere.parquet}\n")
+    assert run_exe("compile", cwd=ml_repo).exit_code == 0
+    made = run_exe("drift", "profile", "loans", cwd=ml_repo)
+    assert made.exit_code == 2, made.stdout + made.stderr
+    assert "drift profile loans: drift.reference: data/nowhere.parquet does not exist" in made.stderr
