@@ -21,10 +21,10 @@ from markdown_it import MarkdownIt
 from modelops_ci.errors import UserError
 from modelops_ci.gates.performance import assess, classification_sample
 from modelops_ci.gates.result import Check, GateResult, error
-from modelops_ci.gates.verdict import GatesReport
+from modelops_ci.gates.verdict import GatesReport, load, schema, validate
 from modelops_ci.report import html, markdown, plots
 from modelops_ci.report.figures import drift_pictured, group_rows
-from modelops_ci.report.load import Inputs, load, schema, validate
+from modelops_ci.report.load import Inputs
 from modelops_ci.report.pages import render_reports
 from modelops_ci.report.words import findings, headline
 from modelops_ci.steps.gate import REPORT_VERSION, gates_report

@@ -8,7 +8,7 @@ from typing import Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.gates import GATES
-from modelops_ci.gates.verdict import Verdict, gated_pipelines, read
+from modelops_ci.gates.verdict import GatesReport, Verdict, gated_pipelines, read
 from modelops_ci.layout import Layout
 
 
@@ -36,12 +36,12 @@ def evaluate(root: Path, names: Iterable[str] = (), only: Iterable[str] = ()) ->
     return verdicts
 
 
-def _partial(ctx: Any, kinds: list[str]) -> dict[str, Any]:
+def _partial(ctx: Any, kinds: list[str]) -> GatesReport:
     from modelops_ci.steps.gate import _read, gates_report
 
     required = [k for k in kinds if k in ctx.params.get("gates", {})]
     results = [_read(ctx.path(ctx.layout.gate_report(k)), k) for k in required]
-    return gates_report(ctx.name, results, ctx.params.get("governance", {}))
+    return GatesReport.from_json(gates_report(ctx.name, results, ctx.params.get("governance", {})))
 
 
 def _require_outputs(root: Path, name: str) -> None:

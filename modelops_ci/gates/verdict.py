@@ -8,6 +8,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +18,6 @@ import yaml
 from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.gates.result import GateResult
 from modelops_ci.layout import COMPILED_DIR, Layout
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """A pipeline's gates.json, read back; `stale` says why it is no verdict for this commit."""
-
-    pipeline: str
-    report: dict[str, Any]
-    stale: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return not self.stale and self.report.get("verdict") == "pass"
-
-    @property
-    def gates(self) -> list[dict[str, Any]]:
-        gates: list[dict[str, Any]] = self.report.get("gates", [])
-        return gates
 
 
 @dataclass(frozen=True)
@@ -59,6 +43,20 @@ class GatesReport:
                    [GateResult.from_json(g) for g in data["gates"]])
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A pipeline's gates.json, read back; without a report, `stale` says why there is no verdict
+    for this commit."""
+
+    pipeline: str
+    report: GatesReport | None
+    stale: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.stale and self.report is not None and self.report.passed
+
+
 def gated_pipelines(root: Path, names: Iterable[str] = ()) -> list[str]:
     """Compiled pipelines that have gates (all, or the named ones — each must exist)."""
     compiled = {p.parent.name: p for p in sorted((root / COMPILED_DIR).glob("*/dvc.yaml"))}
@@ -71,11 +69,45 @@ def gated_pipelines(root: Path, names: Iterable[str] = ()) -> list[str]:
 
 
 def read(root: Path, name: str) -> Verdict:
-    path = root / Layout(name).gates
+    return Verdict(name, load(root / Layout(name).gates))
+
+
+def load(path: Path) -> GatesReport:
+    """gates.json, checked against the shipped schema: a report that is not one is refused."""
     try:
-        return Verdict(name, json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        raise UserError(f"{Layout(name).gates}: missing or unreadable: run `modelops-ci run {name}`") from None
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no gates report: run the pipeline's gate stages first (`modelops-ci run`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the gates report ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}): re-run the gate stages") from None
+    validate(report, str(path))
+    return GatesReport.from_json(report)
+
+
+def validate(report: Any, source: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    problems = sorted(validator.iter_errors(report), key=lambda e: [str(p) for p in e.absolute_path])
+    if problems:
+        lines = [f"{source}: {_json_path(p.absolute_path)}: {p.message}" for p in problems[:10]]
+        more = f"\n... and {len(problems) - 10} more" if len(problems) > 10 else ""
+        raise UserError("not a valid gates report (schema spec/schemas/gates.json):\n" + "\n".join(lines) + more
+                        + "\nre-run the gate stages (`modelops-ci run`) to rewrite it")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("modelops_ci.spec").joinpath("schemas", "gates.json").read_text(encoding="utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _json_path(parts: Iterable[str | int]) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    return "$" + path
 
 
 def read_current(root: Path, name: str) -> Verdict:
@@ -83,7 +115,7 @@ def read_current(root: Path, name: str) -> Verdict:
     commit's), else a Verdict that says why not and never passes."""
     why = why_stale(root, name)
     if why:
-        return Verdict(name, {}, stale=why)
+        return Verdict(name, None, stale=why)
     return read(root, name)
 
 
@@ -91,13 +123,13 @@ def lines(verdicts: list[Verdict]) -> list[str]:
     """One line per gate: pipeline, gate, status, reason."""
     out = []
     for verdict in verdicts:
-        if verdict.stale:
+        if verdict.report is None:
             out.append(f"{verdict.pipeline}: NO VERDICT for this commit: {verdict.stale}")
             continue
-        out.append(f"{verdict.pipeline}: {verdict.report.get('verdict', '?').upper()}")
-        for result in verdict.gates:
-            flag = " (advisory)" if result.get("advisory") else ""
-            out.append(f"  {result['gate']:<14} {result['status']:<5}{flag} {result.get('reason', '')}")
+        out.append(f"{verdict.pipeline}: {verdict.report.verdict.upper()}")
+        for result in verdict.report.gates:
+            flag = " (advisory)" if result.advisory else ""
+            out.append(f"  {result.gate:<14} {result.status:<5}{flag} {result.reason}")
     return out
 
 
@@ -110,9 +142,9 @@ def enforce(verdicts: list[Verdict]) -> None:
 
 
 def _failure(verdict: Verdict) -> str:
-    if verdict.stale:
+    if verdict.report is None:
         return f"no verdict for this commit: {verdict.stale}"
-    return str(verdict.report.get("reason", "failed"))
+    return verdict.report.reason
 
 
 # -- is gates.json this commit's verdict? --------------------------------------------------------

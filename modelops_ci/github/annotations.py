@@ -55,7 +55,8 @@ class Annotation:
 
 def gate_annotations(root: Path) -> list[Annotation]:
     """One annotation per failed blocking gate in reports/*/gates.json, at its policy or spec line."""
-    from modelops_ci.report.load import discover, load
+    from modelops_ci.gates.verdict import load
+    from modelops_ci.report.load import discover
     from modelops_ci.spec import workspace
 
     # Every report, current or not: an annotation only ever points at a failure, never says "ready".

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Protocol
 
 from modelops_ci.errors import UserError
-from modelops_ci.gates.verdict import GatesReport, Verdict
+from modelops_ci.gates.verdict import GatesReport, Verdict, load
 from modelops_ci.layout import Layout
 from modelops_ci.report import html, markdown
-from modelops_ci.report.load import Inputs, discover, load, read_inputs
+from modelops_ci.report.load import Inputs, discover, read_inputs
 
 
 class Page(Protocol):
@@ -49,7 +49,7 @@ def current(root: Path, pipelines: Iterable[str] = ()) -> Current:
         verdict = read_current(root, name) if name in compiled else _uncompiled(root, name)
         report = None if verdict.stale else load(root / Layout(name).gates)
         if report is not None and report.pipeline != name:
-            verdict = Verdict(name, {}, stale=f"{Layout(name).gates} is the report of '{report.pipeline}'")
+            verdict = Verdict(name, None, stale=f"{Layout(name).gates} is the report of '{report.pipeline}'")
         if report is None or verdict.stale:
             refused.append(verdict)
         else:
@@ -58,7 +58,7 @@ def current(root: Path, pipelines: Iterable[str] = ()) -> Current:
 
 
 def _uncompiled(root: Path, name: str) -> Verdict:
-    return Verdict(name, {}, stale=f"'{name}' is not a compiled pipeline with gates: run `modelops-ci compile`, "
+    return Verdict(name, None, stale=f"'{name}' is not a compiled pipeline with gates: run `modelops-ci compile`, "
                                    f"then `modelops-ci run {name}`")
 
 
