@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write
-from tests.test_policies import pipeline_yaml, policy_yaml, position
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write
+from tests.helpers.specs import pipeline_yaml, policy_yaml, position
 
 # Leaves a file when imported: validate must only look the module up.
 OWN_PLUGIN = """\

@@ -22,8 +22,8 @@ from modelops_ci.github.client import (
 from modelops_ci.registry import approvals
 from modelops_ci.registry.approvals import ApprovalResult, Promotion, check
 from modelops_ci.registry.evidence import Evidence
-from tests.github_server import REPO, TOKEN, FakeGitHub, Reply, error, serving
-from tests.registry_fixtures import add_promotion_pull, promotion_files
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, error, serving
+from tests.helpers.registry import add_promotion_pull, promotion_files
 
 PR = 7
 BRANCH = "promote/credit-risk-v1.2.0-to-production"

@@ -8,7 +8,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import PROJECT
+from tests.helpers.paths import PROJECT
 
 PACKAGE = PROJECT / "modelops_ci"
 # Lower numbers may import higher ones, never the other way round.

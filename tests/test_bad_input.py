@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write
-from tests.specs import SHOWN, VALID
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write
+from tests.helpers.specs import SHOWN, VALID
 
 TEMPLATE = """\
 apiVersion: modelops/v1

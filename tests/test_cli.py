@@ -11,7 +11,7 @@ import pytest
 from modelops_ci import __version__
 from modelops_ci.cli.main import cli
 from modelops_ci.errors import ModelopsError
-from tests.conftest import run_cli, run_exe
+from tests.helpers.cli import run_cli, run_exe
 
 Named = tuple[tuple[str, ...], click.Command]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import git, run_exe, write
+from tests.helpers.cli import run_exe
+from tests.helpers.repos import git, write
 
 POLICY = """\
 apiVersion: modelops/v1

@@ -19,8 +19,10 @@ from modelops_ci.gates import bootstrap, compare, stats
 from modelops_ci.gates.context import GateContext
 from modelops_ci.registry import tags
 from modelops_ci.steps.context import load_context
-from tests.conftest import LOANS_SPEC, git, run_cli, write
-from tests.registry_fixtures import evidence_message, make_key, policy_yaml, sign_tag, signer_line
+from tests.helpers.cli import run_cli
+from tests.helpers.registry import evidence_message, make_key, policy_yaml, sign_tag, signer_line
+from tests.helpers.repos import git, write
+from tests.helpers.specs import LOANS_SPEC
 
 # -- registry tags (GTO grammar) ---------------------------------------------------------------
 

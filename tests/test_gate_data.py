@@ -16,7 +16,9 @@ from modelops_ci.errors import UserError
 from modelops_ci.gates import data
 from modelops_ci.gates.context import GateContext
 from modelops_ci.steps.context import load_context
-from tests.conftest import LOANS_SPEC, run_cli, write
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write
+from tests.helpers.specs import LOANS_SPEC
 
 SPEC: dict[str, Any] = {
     "target": {"column": "default", "positive": "yes"},

@@ -19,7 +19,8 @@ from modelops_ci.gates.context import GateContext
 from modelops_ci.gates.result import Check, GateResult
 from modelops_ci.steps import gate
 from modelops_ci.steps.context import StepContext, load_context
-from tests.conftest import make_ml_repo, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import make_ml_repo
 
 FAIRLEARN = {
     "demographic_parity_ratio": fl.demographic_parity_ratio,

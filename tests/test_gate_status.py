@@ -21,7 +21,8 @@ from modelops_ci.gates import fairness, performance
 from modelops_ci.gates.context import GateContext
 from modelops_ci.steps import gate
 from modelops_ci.steps.context import load_context
-from tests.conftest import git, make_ml_repo, run_cli, run_exe, write
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.repos import git, make_ml_repo, write
 
 PREDICTIONS = "reports/loans/predictions.parquet"
 PASSING = "{confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}"

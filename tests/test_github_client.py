@@ -25,8 +25,8 @@ from modelops_ci.github.client import (
     parse_remote,
     repository,
 )
-from tests.conftest import git
-from tests.github_server import REPO, TOKEN, FakeGitHub, Reply, error, rate_limited, serving
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, error, rate_limited, serving
+from tests.helpers.repos import git
 
 ITEMS = "/repos/acme/models/things"
 

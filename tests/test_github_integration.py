@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,17 +35,17 @@ from modelops_ci.github.report import (
 )
 from modelops_ci.registry import approvals
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
-from tests.conftest import git, run_cli, write
-from tests.github_server import REPO, TOKEN, Call, FakeGitHub, Reply, error, serving
-from tests.registry_fixtures import (
-    KEYS,
+from tests.helpers.cli import run_cli
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list_routes, error, fast_client, serving
+from tests.helpers.registry import (
     RegistryRepo,
-    SshKey,
     assign,
-    build_registry_repo,
     register,
     shared_template,
+    trained_repo,
+    with_origin,
 )
+from tests.helpers.repos import git, write
 
 register_commands(cli)  # cli.py wires it in main; until then, for these tests
 
@@ -59,76 +58,12 @@ HOSTILE = ["loans$(touch pwned)@v1.0.0", "loans@v1.0.0;touch pwned", "loans`touc
            "${{ github.token }}@v1.0.0", "loans@v1.0.0${{ secrets.X }}", "loans@v1.0"]
 
 
-# -- shared with test_monitor ------------------------------------------------------------------------
-
-
-def add_list_routes(server: FakeGitHub) -> None:
-    """GitHub's "List pull requests" (state, head "owner:ref", base) and "List repository issues"
-    (state; pull requests are listed too, with a `pull_request` key), from the fake's state."""
-    repo = r"/repos/(?P<repo>[^/]+/[^/]+)"
-
-    def wanted(call: Call, record: dict[str, Any]) -> bool:
-        state = call.query.get("state", ["open"])[0]
-        return state == "all" or record["state"] == state
-
-    def pulls(call: Call, m: re.Match[str]) -> Reply:
-        if m["repo"] not in server.repos:
-            return error(404)
-        head, base = call.query.get("head", [None])[0], call.query.get("base", [None])[0]
-        found = [p for (r, _), p in sorted(server.pulls.items()) if r == m["repo"] and wanted(call, p)
-                 and head in (None, p["head"]["label"]) and base in (None, p["base"]["ref"])]
-        return Reply(200, json.loads(json.dumps(found)))
-
-    def issues(call: Call, m: re.Match[str]) -> Reply:
-        if m["repo"] not in server.repos:
-            return error(404)
-        found = [i for (r, _), i in sorted(server.issues.items()) if r == m["repo"] and wanted(call, i)]
-        found += [{"number": p["number"], "title": p["title"], "body": p["body"], "state": p["state"],
-                   "html_url": p["html_url"], "pull_request": {"url": p["url"], "html_url": p["html_url"]}}
-                  for (r, _), p in sorted(server.pulls.items()) if r == m["repo"] and wanted(call, p)]
-        return Reply(200, json.loads(json.dumps(sorted(found, key=lambda i: -int(i["number"])))))
-
-    server.route("GET", rf"{repo}/pulls", pulls)
-    server.route("GET", rf"{repo}/issues", issues)
-
-
-def trained_template(factory: pytest.TempPathFactory) -> Path:
-    """One folder per session for the trained repo (built on first use by `trained_repo`)."""
-    return shared_template(factory)
-
-
-def trained_repo(template_dir: Path, dest: Path) -> RegistryRepo:
-    """A full copy at `dest` of the trained repo in `template_dir` (built on first use): git, the
-    DVC outputs (data splits, model, predictions) and the DVC cache, as a CI checkout after `dvc pull`."""
-    source, keys_dir = template_dir / "repo", template_dir / "keys"
-    if not (source / ".git").is_dir():
-        shutil.rmtree(source, ignore_errors=True)
-        build_registry_repo(source, keys_dir)
-    shutil.copytree(source, dest, symlinks=True)
-    keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
-            for name in KEYS}
-    return RegistryRepo(dest, git("rev-parse", "HEAD", cwd=dest).strip(), keys)
-
-
-def with_origin(root: Path, tmp_path: Path) -> Path:
-    """A bare repository as `origin`, holding main and the registry tags."""
-    origin = tmp_path / "origin.git"
-    git("init", "-q", "--bare", str(origin), cwd=tmp_path)
-    git("remote", "add", "origin", str(origin), cwd=root)
-    git("push", "-q", "origin", "main", "--tags", cwd=root)
-    return origin
-
-
-def fast_client(server: FakeGitHub, timeout: float = 2.0) -> GitHub:
-    return GitHub(server.url, TOKEN, timeout=timeout, sleep=lambda seconds: None)
-
-
 # -- fixtures ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_template(tmp_path_factory)
+    return shared_template(tmp_path_factory)
 
 
 @pytest.fixture

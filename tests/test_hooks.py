@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from modelops_ci import hooks
-from tests.conftest import BIN, PROJECT, git, run_exe
+from tests.helpers.cli import run_exe
+from tests.helpers.paths import BIN, PROJECT
+from tests.helpers.repos import git
 
 HEAVY = ("pandas", "sklearn", "mlflow", "dvc", "matplotlib", "fairlearn", "numpy", "scipy")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import git, run_cli, run_exe
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.repos import git
 
 
 def test_init_makes_a_working_repo(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from modelops_ci.errors import UserError
 from modelops_ci.ml import model_store
 from modelops_ci.ml.model_store import ModelIntegrityError
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 FACTS = {"task": "classification", "numeric": ["income", "debt"], "categorical": ["region"]}
 

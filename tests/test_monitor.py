@@ -17,10 +17,21 @@ from modelops_ci.commands.compile import compile_repo
 from modelops_ci.commands.monitor import monitor, newest_batch
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, CheckFailed
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
-from tests.conftest import LOANS_SPEC, git, loans_csv, run_cli, write
-from tests.github_server import REPO, FakeGitHub, Reply, error, serving
-from tests.registry_fixtures import PERFORMANCE_GATE, RegistryRepo, assign, policy_yaml, register
-from tests.test_github_integration import add_list_routes, fast_client, trained_repo, trained_template, with_origin
+from tests.helpers.cli import run_cli
+from tests.helpers.data import loans_csv
+from tests.helpers.github_server import REPO, FakeGitHub, Reply, add_list_routes, error, fast_client, serving
+from tests.helpers.registry import (
+    PERFORMANCE_GATE,
+    RegistryRepo,
+    assign,
+    policy_yaml,
+    register,
+    shared_template,
+    trained_repo,
+    with_origin,
+)
+from tests.helpers.repos import git, write
+from tests.helpers.specs import LOANS_SPEC
 
 register_commands(cli)
 
@@ -43,7 +54,7 @@ def batch(seed: int, shift: dict[str, float] | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return trained_template(tmp_path_factory)
+    return shared_template(tmp_path_factory)
 
 
 def setup_monitoring(repo: RegistryRepo, drift_gate: str = DRIFT_GATE) -> None:

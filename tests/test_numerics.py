@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from modelops_ci import numerics
-from tests.conftest import PROJECT, git, run_exe
+from tests.helpers.cli import run_exe
+from tests.helpers.paths import PROJECT
+from tests.helpers.repos import git
 
 AVX512_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw"})
 AVX2_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma"})

@@ -7,7 +7,7 @@ import re
 import tomllib
 from typing import Any
 
-from tests.conftest import PROJECT
+from tests.helpers.paths import PROJECT
 
 
 def _name(requirement: str) -> str:

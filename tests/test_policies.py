@@ -12,67 +12,9 @@ import yaml
 
 from modelops_ci.spec import workspace
 from modelops_ci.spec.nodes import plain
-from tests.conftest import run_cli, write
-
-STAGES = "[dev, staging, production]"
-
-
-def pipeline_yaml(name: str = "credit", *, labels: str = "{domain: finance}",
-                  task: str = "classification", metrics: str = "[roc_auc, accuracy, brier]",
-                  sensitive: str | None = "[sex, age_band]", drift: str | None = "{reference: train}",
-                  gates: str = "") -> str:
-    """A small, complete pipeline; `gates` is the YAML under `spec.gates` (indented 4)."""
-    text = textwrap.dedent(f"""\
-        apiVersion: modelops/v1
-        kind: Pipeline
-        metadata:
-          name: {name}
-          labels: {labels}
-        spec:
-          task: {task}
-          data:
-            source: {{path: data/{name}.csv}}
-            target: {{column: y}}
-        """)
-    if sensitive is not None:
-        text += f"    sensitive: {sensitive}\n"
-    text += ("  split: {kind: random, test_size: 0.25, seed: 1}\n"
-             "  model: {estimator: sklearn.linear_model.LogisticRegression}\n"
-             f"  metrics: {metrics}\n")
-    if drift is not None:
-        text += f"  drift: {drift}\n"
-    if gates:
-        text += "  gates:\n" + textwrap.indent(textwrap.dedent(gates), "    ")
-    return text
-
-
-def policy_yaml(name: str, selector: str, gates: str = "", *, stages: str = STAGES,
-                promotion: str = "") -> str:
-    """A policy; `selector`, `gates` and `promotion` are the YAML under those keys."""
-    text = textwrap.dedent(f"""\
-        apiVersion: modelops/v1
-        kind: Policy
-        metadata:
-          name: {name}
-        spec:
-          selector:
-        """)
-    text += textwrap.indent(textwrap.dedent(selector), "    ")
-    if gates:
-        text += "  gates:\n" + textwrap.indent(textwrap.dedent(gates), "    ")
-    text += f"  stages: {stages}\n"
-    if promotion:
-        text += "  promotion:\n" + textwrap.indent(textwrap.dedent(promotion), "    ")
-    return text
-
-
-def position(text: str, before: str, value: str) -> tuple[int, int]:
-    """1-based line and column of `value` where it follows `before` in `text` (unique)."""
-    assert text.count(before + value) == 1, f"{before + value!r} is not unique in the file"
-    offset = text.index(before + value) + len(before)
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, col
+from tests.helpers.cli import run_cli
+from tests.helpers.repos import write
+from tests.helpers.specs import pipeline_yaml, policy_yaml, position
 
 
 def governed(repo: Path) -> dict[str, Any]:

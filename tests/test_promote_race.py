@@ -17,8 +17,8 @@ import pytest
 
 from modelops_ci.registry import evidence
 from modelops_ci.registry import promote as writer
-from tests.conftest import git
-from tests.test_registry import NAME, Registry, make_registry
+from tests.helpers.model_registry import NAME, Registry, make_registry
+from tests.helpers.repos import git
 
 PROMOTERS = 8
 PROMOTE = """

@@ -2,7 +2,7 @@
 --recompute-gates` re-run the gate stages at the commit in a temporary worktree, from the DVC
 remote, and sign only if they give the committed gates.json.
 
-The repository is the session's trained `loans` repo (registry_fixtures), cloned, with its DVC
+The repository is the session's trained `loans` repo (tests.helpers.registry), cloned, with its DVC
 remote copied: real git, real DVC, real gate steps, real ssh-keygen keys.
 """
 
@@ -22,8 +22,9 @@ import pytest
 
 from modelops_ci.registry import evidence, recompute
 from modelops_ci.registry.verify import SKIP, verify
-from tests.conftest import git, run_exe, write
-from tests.registry_fixtures import POLICY_FILE, RegistryRepo, policy_yaml, registry_repo, shared_template
+from tests.helpers.cli import run_exe
+from tests.helpers.registry import POLICY_FILE, RegistryRepo, policy_yaml, registry_repo, shared_template
+from tests.helpers.repos import git, write
 
 GATES = "reports/loans/gates.json"
 PERFORMANCE = "reports/loans/gates/performance.json"

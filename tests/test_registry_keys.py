@@ -14,8 +14,9 @@ import pytest
 
 from modelops_ci.errors import EXIT_USER_ERROR
 from modelops_ci.registry.signing import KEY_ENV
-from tests.conftest import BIN, PROJECT, Result, git, run_cli, run_exe
-from tests.registry_fixtures import (
+from tests.helpers.cli import Result, run_cli, run_exe
+from tests.helpers.paths import BIN, PROJECT
+from tests.helpers.registry import (
     PIPELINE,
     RegistryRepo,
     SshKey,
@@ -26,6 +27,7 @@ from tests.registry_fixtures import (
     shared_template,
     unsigned_tag,
 )
+from tests.helpers.repos import git
 
 HOOK = PROJECT / "hooks" / "pre-push"
 VERSION_TAG = f"{PIPELINE}@v1.0.0"

@@ -13,8 +13,8 @@ from modelops_ci.errors import UserError
 from modelops_ci.registry import audit, state, tags, trust
 from modelops_ci.registry import verify as verifier
 from modelops_ci.registry.verdict_cache import Verdict, VerdictCache
-from tests.conftest import git, run_cli, run_exe
-from tests.registry_fixtures import (
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.registry import (
     ALLOWED_SIGNERS,
     POLICY_FILE,
     RegistryRepo,
@@ -29,6 +29,7 @@ from tests.registry_fixtures import (
     sign_tag,
     unsigned_tag,
 )
+from tests.helpers.repos import git
 
 LONG = "9" * 4300  # more digits than int() accepts
 

@@ -33,7 +33,8 @@ from modelops_ci.report.render import (
     validate,
 )
 from modelops_ci.steps.gate import REPORT_VERSION, gates_report
-from tests.conftest import make_ml_repo, run_exe, write
+from tests.helpers.cli import run_exe
+from tests.helpers.repos import make_ml_repo, write
 
 HOSTILE = ["<script>alert(1)</script>", "a|b", "@acme/model-risk", "`code`", "$\\frac{x", "**bold**",
            "```", '"quoted" & <b>', "[link](javascript:alert(1))", "%%{init: {'theme':'dark'}}%%"]

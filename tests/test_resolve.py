@@ -12,8 +12,8 @@ from modelops_ci.errors import SpecError
 from modelops_ci.spec.model import Pipeline
 from modelops_ci.spec.nodes import Mark, locate, plain
 from modelops_ci.spec.resolve import Resolver, read_document
-from tests.conftest import write
-from tests.specs import HEAD, SHOWN, SPEC
+from tests.helpers.repos import write
+from tests.helpers.specs import HEAD, SHOWN, SPEC
 
 TEMPLATE = """\
 apiVersion: modelops/v1

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, git, make_ml_repo, run_exe
+from tests.helpers.cli import run_exe
+from tests.helpers.paths import BIN
+from tests.helpers.repos import git, make_ml_repo
 
 OUTPUTS = ("data/{p}/dataset.parquet", "data/{p}/train.parquet", "data/{p}/test.parquet",
            "models/{p}/model.skops", "models/{p}/model.json", "reports/{p}/predictions.parquet",

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, Result, make_ml_repo, run_exe
+from tests.helpers.cli import Result, run_exe
+from tests.helpers.paths import BIN
+from tests.helpers.repos import make_ml_repo
 
 STAGES = ("ingest", "split", "train", "evaluate")
 HEADER = ("stage", "status", "seconds", "metrics")

@@ -12,8 +12,10 @@ import yaml
 from modelops_ci.errors import UserError
 from modelops_ci.spec import schema
 from modelops_ci.spec.load import parse
-from tests.conftest import PROJECT, run_cli, write
-from tests.specs import SHOWN, VALID
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROJECT
+from tests.helpers.repos import write
+from tests.helpers.specs import SHOWN, VALID
 
 
 def problems(text: str, kind: str = "Pipeline", flavour: schema.Flavour = "file") -> list[str]:

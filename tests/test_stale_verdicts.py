@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, git, make_ml_repo, run_exe, write
+from tests.helpers.cli import run_exe
+from tests.helpers.paths import BIN
+from tests.helpers.repos import git, make_ml_repo, write
 
 POLICY = """\
 apiVersion: modelops/v1

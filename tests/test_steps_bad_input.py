@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import make_ml_repo, run_cli, run_exe
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.repos import make_ml_repo
 
 OUTPUTS = ("data", "models", "reports")
 LOANS_CSV = "data/raw/loans.csv"

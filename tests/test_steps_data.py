@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import LOANS_SPEC, SALES_SPEC, loans_csv, run_cli, run_exe, sales_csv, write
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.data import loans_csv, sales_csv
+from tests.helpers.repos import write
+from tests.helpers.specs import LOANS_SPEC, SALES_SPEC
 
 LOANS_CSV = "data/raw/loans.csv"
 

@@ -28,7 +28,9 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, ParameterSampler, RandomizedSearchCV
 
 from modelops_ci.ml import model_store
-from tests.conftest import git, make_ml_repo, run_cli, sales_csv, write
+from tests.helpers.cli import run_cli
+from tests.helpers.data import sales_csv
+from tests.helpers.repos import git, make_ml_repo, write
 
 CLASSIFIERS = ("loans", "loans-tree", "loans-grid", "loans-random")
 REGRESSORS = ("houses",)

@@ -18,7 +18,9 @@ from modelops_ci.ml import tracking
 from modelops_ci.offline import QUIET_ENV
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.train import INPUT_EXAMPLE_ROWS
-from tests.conftest import BIN, Result, git, make_ml_repo, run_cli, write
+from tests.helpers.cli import Result, run_cli
+from tests.helpers.paths import BIN
+from tests.helpers.repos import git, make_ml_repo, write
 
 STEPS = ("ingest", "split", "train", "evaluate")
 LOANS_PARAMS = {"model.estimator": "sklearn.linear_model.LogisticRegression", "model.params.C": "1.0",

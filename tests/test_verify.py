@@ -13,8 +13,8 @@ from modelops_ci.registry import trust
 from modelops_ci.registry.evidence import Evidence, output_digests, parse_lock
 from modelops_ci.registry.tags import RegistryError
 from modelops_ci.registry.verify import RULES, SKIP, VerifyResult, verify, verify_all
-from tests.conftest import git, run_exe
-from tests.registry_fixtures import (
+from tests.helpers.cli import run_exe
+from tests.helpers.registry import (
     ALLOWED_SIGNERS,
     PERFORMANCE_GATE,
     POLICY_FILE,
@@ -37,6 +37,7 @@ from tests.registry_fixtures import (
     signer_line,
     unsigned_tag,
 )
+from tests.helpers.repos import git
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +408,7 @@ def test_promotion_rule_reads_the_trusted_policy(repo: RegistryRepo) -> None:
 
 
 def test_verify_command_exit_codes_and_json(repo: RegistryRepo) -> None:
-    from tests.conftest import run_cli
+    from tests.helpers.cli import run_cli
 
     version = register(repo)
     staging = assign(repo, "staging", 1)

@@ -12,8 +12,8 @@ import pytest
 
 from modelops_ci.registry import approvals, evidence, trust
 from modelops_ci.registry.verify import verify
-from tests.github_server import REPO, FakeGitHub, serving
-from tests.registry_fixtures import (
+from tests.helpers.github_server import REPO, FakeGitHub, serving
+from tests.helpers.registry import (
     RegistryRepo,
     add_promotion_pull,
     assign,

@@ -24,11 +24,12 @@ from pathlib import Path
 import pytest
 
 from modelops_ci.hooks import render_local_config
-from tests.conftest import PROJECT, git, run_exe, write
-from tests.github_server import REPO, TOKEN, FakeGitHub, Reply
-from tests.registry_fixtures import POLICY_FILE, SshKey, build_registry_repo, head
-from tests.test_github_integration import add_list_routes
-from tests.workflow_runner import (
+from tests.helpers.cli import run_exe
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list_routes
+from tests.helpers.paths import PROJECT
+from tests.helpers.registry import POLICY_FILE, SshKey, build_registry_repo, head
+from tests.helpers.repos import git, write
+from tests.helpers.workflow_runner import (
     Event,
     ExpressionError,
     JobResult,

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import BIN, PROJECT, git, run_exe
+from tests.helpers.cli import run_exe
+from tests.helpers.paths import BIN, PROJECT
+from tests.helpers.repos import git
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 ACTION = PROJECT / ".github" / "actions" / "modelops" / "action.yml"

@@ -33,8 +33,9 @@ import pytest
 
 from modelops_ci.commands.promotion_request import Request, deployment_yaml
 from modelops_ci.registry import evidence, signing, tags
-from tests.conftest import git, make_ml_repo, run_exe, write
-from tests.github_server import REPO, FakeGitHub
+from tests.helpers.cli import run_exe
+from tests.helpers.github_server import REPO, FakeGitHub
+from tests.helpers.repos import git, make_ml_repo, write
 
 PIPELINE = "loans"
 ALLOWED_SIGNERS = "policies/allowed_signers"
@@ -157,6 +158,29 @@ def registry_repo(template_dir: Path, dest: Path) -> RegistryRepo:
     keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
             for name in KEYS}
     return RegistryRepo(dest, head(dest), keys)
+
+
+def trained_repo(template_dir: Path, dest: Path) -> RegistryRepo:
+    """A full copy at `dest` of the trained repo in `template_dir` (built on first use): git, the
+    DVC outputs (data splits, model, predictions) and the DVC cache, as a CI checkout after `dvc pull`."""
+    source, keys_dir = template_dir / "repo", template_dir / "keys"
+    if not (source / ".git").is_dir():
+        shutil.rmtree(source, ignore_errors=True)
+        build_registry_repo(source, keys_dir)
+    shutil.copytree(source, dest, symlinks=True)
+    keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
+            for name in KEYS}
+    return RegistryRepo(dest, git("rev-parse", "HEAD", cwd=dest).strip(), keys)
+
+
+def with_origin(root: Path, tmp_path: Path) -> Path:
+    """A bare repository as `origin`, holding main and the registry tags."""
+    origin = tmp_path / "origin.git"
+    git("init", "-q", "--bare", str(origin), cwd=tmp_path)
+    git("remote", "add", "origin", str(origin), cwd=root)
+    git("push", "-q", "origin", "main", "--tags", cwd=root)
+    return origin
+
 
 
 def head(root: Path, rev: str = "HEAD") -> str:

@@ -53,9 +53,9 @@ from typing import Any
 
 import yaml
 
-from tests.github_server import REPO, TOKEN, FakeGitHub
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SERVER_URL = "https://github.com"
 RUN_ID = 4242
 STEP_TIMEOUT = 600  # seconds: nothing here should take minutes

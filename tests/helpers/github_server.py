@@ -42,6 +42,8 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import pytest
 
+from modelops_ci.github.client import GitHub
+
 TOKEN = "ghs_FAKE0token0for0tests0abcdef0123456789"
 REPO = "acme/models"
 ACTOR = "github-actions[bot]"
@@ -663,5 +665,39 @@ def serving(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def github_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    """`serving` as a fixture, for `pytest_plugins = ["tests.github_server"]` in the root conftest."""
+    """`serving` as a fixture, for `pytest_plugins = ["tests.helpers.github_server"]` in the root conftest."""
     yield from serving(monkeypatch)
+
+
+def add_list_routes(server: FakeGitHub) -> None:
+    """GitHub's "List pull requests" (state, head "owner:ref", base) and "List repository issues"
+    (state; pull requests are listed too, with a `pull_request` key), from the fake's state."""
+    repo = r"/repos/(?P<repo>[^/]+/[^/]+)"
+
+    def wanted(call: Call, record: dict[str, Any]) -> bool:
+        state = call.query.get("state", ["open"])[0]
+        return state == "all" or record["state"] == state
+
+    def pulls(call: Call, m: re.Match[str]) -> Reply:
+        if m["repo"] not in server.repos:
+            return error(404)
+        head, base = call.query.get("head", [None])[0], call.query.get("base", [None])[0]
+        found = [p for (r, _), p in sorted(server.pulls.items()) if r == m["repo"] and wanted(call, p)
+                 and head in (None, p["head"]["label"]) and base in (None, p["base"]["ref"])]
+        return Reply(200, json.loads(json.dumps(found)))
+
+    def issues(call: Call, m: re.Match[str]) -> Reply:
+        if m["repo"] not in server.repos:
+            return error(404)
+        found = [i for (r, _), i in sorted(server.issues.items()) if r == m["repo"] and wanted(call, i)]
+        found += [{"number": p["number"], "title": p["title"], "body": p["body"], "state": p["state"],
+                   "html_url": p["html_url"], "pull_request": {"url": p["url"], "html_url": p["html_url"]}}
+                  for (r, _), p in sorted(server.pulls.items()) if r == m["repo"] and wanted(call, p)]
+        return Reply(200, json.loads(json.dumps(sorted(found, key=lambda i: -int(i["number"])))))
+
+    server.route("GET", rf"{repo}/pulls", pulls)
+    server.route("GET", rf"{repo}/issues", issues)
+
+
+def fast_client(server: FakeGitHub, timeout: float = 2.0) -> GitHub:
+    return GitHub(server.url, TOKEN, timeout=timeout, sleep=lambda seconds: None)
