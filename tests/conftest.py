@@ -13,7 +13,7 @@ import pytest
 from modelops_ci import numerics
 from modelops_ci.offline import QUIET_ENV
 from tests.helpers.paths import BIN, PROJECT
-from tests.helpers.repos import EXAMPLE_PARTS, make_ml_repo
+from tests.helpers.repos import EXAMPLE_PARTS
 
 # The tests compute some figures in this process and compare them with the step processes' figures,
 # so this process selects the same kernels as those do, before any test loads NumPy.
@@ -66,8 +66,3 @@ def empty_repo(tmp_path: Path) -> Iterator[Path]:
     (repo / "pipelines").mkdir(parents=True)
     (repo / "policies").mkdir()
     yield repo
-
-
-@pytest.fixture
-def ml_repo(tmp_path: Path) -> Path:
-    return make_ml_repo(tmp_path / "ml")
