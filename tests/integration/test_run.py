@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN
-from tests.helpers.repos import git, make_ml_repo
+from tests.helpers.repos import git, make_ml_repo, write
 
 OUTPUTS = ("data/{p}/dataset.parquet", "data/{p}/train.parquet", "data/{p}/test.parquet",
            "models/{p}/model.skops", "models/{p}/model.json", "reports/{p}/predictions.parquet",
@@ -102,19 +102,54 @@ def test_two_fresh_clones_give_byte_identical_results(ran_repo: Path, tmp_path: 
     assert git("status", "--porcelain", cwd=clone) == "", "same locks: nothing changed"
 
 
-def test_killed_run_then_rerun_completes_with_the_same_outputs(ran_repo: Path, tmp_path: Path) -> None:
-    clone = _clone(ran_repo, tmp_path / "killed")
+# An estimator that signals it is fitting, then waits for the kill: the test kills `run` mid-train,
+# at this point and no other (a plug-in estimator on PYTHONPATH, as a repo's own would be).
+BLOCKING_ESTIMATOR = """\
+import os
+import signal
+from pathlib import Path
+
+from sklearn.linear_model import LogisticRegression
+
+
+class FitUntilKilled(LogisticRegression):
+    def fit(self, X, y, sample_weight=None):
+        Path(os.environ["FIT_STARTED"]).touch()
+        while True:
+            signal.pause()
+"""
+
+
+def _run_killed_mid_train(clone: Path, plugin_dir: Path) -> None:
+    """`run loans` with train's estimator swapped for one that blocks in fit, SIGKILLed (it and DVC at
+    once) when fit has begun; then the spec and compiled files are back as committed."""
+    write(plugin_dir, "fit_until_killed.py", BLOCKING_ESTIMATOR)
+    spec = clone / "pipelines/loans.yaml"
+    spec.write_text(spec.read_text().replace("sklearn.linear_model.LogisticRegression",
+                                              "fit_until_killed.FitUntilKilled"))
+    assert run_exe("compile", cwd=clone).exit_code == 0
+    changed = git("diff", "--name-only", cwd=clone).split()
+    started = plugin_dir / "fit-started"
+    env = {**os.environ, "FIT_STARTED": str(started),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(plugin_dir), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([str(BIN / "modelops-ci"), "run", "loans"], cwd=clone, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    card = clone / "models/loans/model.json"
-    deadline = time.monotonic() + 60
-    split_outputs = [clone / "data/loans/train.parquet", clone / "data/loans/test.parquet"]
-    while not all(out.exists() for out in split_outputs) and time.monotonic() < deadline:
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    while not started.exists():  # fit blocks once it has begun, so the kill below cannot come late
+        assert proc.poll() is None, "run ended before train began to fit"
+        assert time.monotonic() < deadline, "train never began to fit"
         time.sleep(0.05)
-    assert all(out.exists() for out in split_outputs), "split never finished"
     os.killpg(proc.pid, signal.SIGKILL)  # mid-train: the stage and DVC die at once
     proc.wait()
-    assert not card.exists(), "killed before train wrote its card"
+    git("checkout", "--", *changed, cwd=clone)
+
+
+def test_killed_run_then_rerun_completes_with_the_same_outputs(ran_repo: Path, tmp_path: Path) -> None:
+    clone = _clone(ran_repo, tmp_path / "killed")
+    _run_killed_mid_train(clone, tmp_path / "plugin")
+    split_outputs = [clone / "data/loans/train.parquet", clone / "data/loans/test.parquet"]
+    assert all(out.exists() for out in split_outputs), "split finished before train began"
+    assert not (clone / "models/loans/model.json").exists(), "killed before train wrote its card"
     # What a kill in the middle of a write leaves (it is timing-dependent, so made certain here):
     debris = [clone / "data/loans/.test.parquet.k1ll3d.tmp", clone / "models/loans/.model.skops.k1ll3d.tmp"]
     for temp in debris:
