@@ -277,32 +277,22 @@ def test_a_whole_value_placeholder_keeps_its_type(repo: Path) -> None:
     assert spec["data"]["source"]["args"] == {"sep": ";"}
 
 
-def test_a_placeholder_inside_text_becomes_text(repo: Path) -> None:
-    text = pipeline("params:\n  seed: 7\n  flag: false\n",
-                    spec=SPEC.replace("column: y", "column: y_${params.seed}_${params.flag}"))
-    assert only(resolve(repo, text))["data"]["target"]["column"] == "y_7_false"
+@pytest.mark.parametrize(("top", "column", "expected"), [
+    ("params:\n  seed: 7\n  flag: false\n", "y_${params.seed}_${params.flag}", "y_7_false"),
+    ("params:\n  cols: [a, b]\n  nested: {deep: {name: z}}\n", "${params.cols.1}${params.nested.deep.name}", "bz"),
+    ("params:\n  target: y2\n", "${ params.target }", "y2"),
+    ("", "cost_$${currency}", "cost_${currency}"),
+], ids=["inside-text-becomes-text", "indexes-into-lists-and-mappings", "spaces-inside-the-braces",
+        "double-dollar-escapes"])
+def test_a_placeholder_in_a_value_resolves_to_text(repo: Path, top: str, column: str, expected: str) -> None:
+    text = pipeline(top, spec=SPEC.replace("column: y", f"column: {column}"))
+    assert only(resolve(repo, text))["data"]["target"]["column"] == expected
 
 
 def test_metadata_and_labels_placeholders(repo: Path) -> None:
     text = pipeline(spec=SPEC.replace("column: y", "column: ${metadata.name}-${labels.team}")
                     ).replace("name: demo\n", "name: demo\n  labels:\n    team: risk\n")
     assert only(resolve(repo, text))["data"]["target"]["column"] == "demo-risk"
-
-
-def test_placeholder_indexes_into_lists_and_mappings(repo: Path) -> None:
-    text = pipeline("params:\n  cols: [a, b]\n  nested: {deep: {name: z}}\n",
-                    spec=SPEC.replace("column: y", "column: ${params.cols.1}${params.nested.deep.name}"))
-    assert only(resolve(repo, text))["data"]["target"]["column"] == "bz"
-
-
-def test_spaces_inside_the_braces_are_allowed(repo: Path) -> None:
-    text = pipeline("params:\n  target: y2\n", spec=SPEC.replace("column: y", "column: ${ params.target }"))
-    assert only(resolve(repo, text))["data"]["target"]["column"] == "y2"
-
-
-def test_double_dollar_escapes_a_placeholder(repo: Path) -> None:
-    text = pipeline(spec=SPEC.replace("column: y", "column: cost_$${currency}"))
-    assert only(resolve(repo, text))["data"]["target"]["column"] == "cost_${currency}"
 
 
 def test_double_dollar_escape_inside_foreach_and_templates(repo: Path) -> None:
@@ -317,46 +307,25 @@ def test_double_dollar_escape_inside_foreach_and_templates(repo: Path) -> None:
     assert spec["data"]["time"] == "a_${x}"
 
 
-def test_undefined_parameter_points_at_the_placeholder_and_hints_the_names(repo: Path) -> None:
-    text = pipeline("params:\n  test: 0.3\n  seed: 1\n",
-                    spec=SPEC.replace("test_size: 0.2", "test_size: ${params.tst}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, '${params.tst}')}: '${{params.tst}}' is not defined "
-        "(did you mean '${params.test}'? defined under params: seed, test)"]
-
-
-def test_undefined_parameter_with_no_params_at_all(repo: Path) -> None:
-    text = pipeline(spec=SPEC.replace("test_size: 0.2", "test_size: ${params.size}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, '${params.size}')}: '${{params.size}}' is not defined (params has no 'size')"]
-
-
-def test_unknown_namespace_lists_the_known_ones(repo: Path) -> None:
-    text = pipeline(spec=SPEC.replace("column: y", "column: ${param.target}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, '${param')}: '${{param.target}}' is not defined here "
-        "(known: ${params}, ${metadata}, ${labels}, ${env})"]
-
-
-def test_item_outside_foreach_is_one_problem(repo: Path) -> None:
-    text = pipeline(spec=SPEC.replace("column: y", "column: ${item}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, '${item}')}: '${{item}}' is only defined inside foreach "
-        "(use it under spec.do, or add spec.foreach)"]
-
-
-def test_a_mapping_cannot_be_part_of_a_longer_string(repo: Path) -> None:
-    text = pipeline("params:\n  m: {a: 1}\n", spec=SPEC.replace("column: y", "column: y_${params.m}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, 'y_${')}: '${{params.m}}' is a mapping and cannot be part of a longer "
-        "string (use it as the whole value)"]
-
-
-def test_not_a_placeholder_name(repo: Path) -> None:
-    text = pipeline(spec=SPEC.replace("column: y", "column: y_${}"))
-    assert problems(repo, text) == [
-        f"{SHOWN}:{at(text, 'y_${')}: '${{}}' is not a placeholder name "
-        "(write ${params.NAME}, ${item}, ${key} or ${metadata.name})"]
+@pytest.mark.parametrize(("top", "old", "new", "marker", "message"), [
+    ("params:\n  test: 0.3\n  seed: 1\n", "test_size: 0.2", "test_size: ${params.tst}", "${params.tst}",
+     "'${params.tst}' is not defined (did you mean '${params.test}'? defined under params: seed, test)"),
+    ("", "test_size: 0.2", "test_size: ${params.size}", "${params.size}",
+     "'${params.size}' is not defined (params has no 'size')"),
+    ("", "column: y", "column: ${param.target}", "${param",
+     "'${param.target}' is not defined here (known: ${params}, ${metadata}, ${labels}, ${env})"),
+    ("", "column: y", "column: ${item}", "${item}",
+     "'${item}' is only defined inside foreach (use it under spec.do, or add spec.foreach)"),
+    ("params:\n  m: {a: 1}\n", "column: y", "column: y_${params.m}", "y_${",
+     "'${params.m}' is a mapping and cannot be part of a longer string (use it as the whole value)"),
+    ("", "column: y", "column: y_${}", "y_${",
+     "'${}' is not a placeholder name (write ${params.NAME}, ${item}, ${key} or ${metadata.name})"),
+], ids=["undefined-parameter-hints-the-names", "undefined-parameter-with-no-params", "unknown-namespace",
+        "item-outside-foreach", "mapping-inside-a-longer-string", "not-a-placeholder-name"])
+def test_a_bad_placeholder_is_one_problem_at_the_placeholder(repo: Path, top: str, old: str, new: str,
+                                                             marker: str, message: str) -> None:
+    text = pipeline(top, spec=SPEC.replace(old, new))
+    assert problems(repo, text) == [f"{SHOWN}:{at(text, marker)}: {message}"]
 
 
 def test_every_undefined_placeholder_is_reported(repo: Path) -> None:
