@@ -36,6 +36,7 @@ from modelops_ci.registry import evidence, signing, tags
 from tests.helpers.cli import run_exe
 from tests.helpers.github_server import REPO, FakeGitHub
 from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.specs import PERFORMANCE_GATE
 
 PIPELINE = "loans"
 ALLOWED_SIGNERS = "policies/allowed_signers"
@@ -48,7 +49,6 @@ KEYS: dict[str, tuple[str | None, str | None]] = {
     "ci-bot-expired": ("ci-bot", EXPIRED),
     "attacker": (None, None),
 }
-PERFORMANCE_GATE = "performance: {confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}"
 
 
 @dataclass(frozen=True)

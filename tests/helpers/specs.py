@@ -121,3 +121,18 @@ def position(text: str, before: str, value: str) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     col = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, col
+
+
+PERFORMANCE_GATE = "performance: {confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}"
+
+
+def loans_policy(*gates: str, name: str = "test", stages: str = "dev, production", promotion: str = "") -> str:
+    """A Policy that selects the `loans` pipeline by name; each of `gates` is one gate's YAML (a line,
+    or a block), `promotion` the YAML under spec.promotion."""
+    text = f"apiVersion: modelops/v1\nkind: Policy\nmetadata: {{name: {name}}}\nspec:\n  selector: {{names: [loans]}}\n"
+    if gates:
+        text += "  gates:\n" + "".join(textwrap.indent(gate + "\n", "    ") for gate in gates)
+    text += f"  stages: [{stages}]\n"
+    if promotion:
+        text += "  promotion:\n" + textwrap.indent(promotion, "    ")
+    return text

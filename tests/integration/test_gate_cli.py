@@ -6,18 +6,9 @@ from pathlib import Path
 
 from tests.helpers.cli import run_exe
 from tests.helpers.repos import git, write
+from tests.helpers.specs import PERFORMANCE_GATE, loans_policy
 
-POLICY = """\
-apiVersion: modelops/v1
-kind: Policy
-metadata: {name: test}
-spec:
-  selector: {names: [loans]}
-  gates:
-    data_contract: {}
-    performance: {confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}
-  stages: [dev, production]
-"""
+POLICY = loans_policy("data_contract: {}", PERFORMANCE_GATE)
 
 
 def _governed(repo: Path) -> Path:
@@ -72,16 +63,7 @@ def test_gate_with_an_unknown_kind(ml_repo: Path) -> None:
     assert "unknown gate kind fairnes" in result.stderr
 
 
-DRIFT_POLICY = """\
-apiVersion: modelops/v1
-kind: Policy
-metadata: {name: watch}
-spec:
-  selector: {names: [loans]}
-  gates:
-    drift: {alpha: 0.05, correction: fdr_bh, max_drifted_share: 0.3}
-  stages: [dev, production]
-"""
+DRIFT_POLICY = loans_policy("drift: {alpha: 0.05, correction: fdr_bh, max_drifted_share: 0.3}", name="watch")
 
 
 def test_drift_profile_replaces_the_raw_reference(ml_repo: Path) -> None:

@@ -28,6 +28,7 @@ from tests.helpers.cli import run_cli
 from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list_routes, error, fast_client, serving
 from tests.helpers.registry import RegistryRepo, assign, register, shared_template, trained_repo, with_origin
 from tests.helpers.repos import git, write
+from tests.helpers.specs import loans_policy
 
 register_commands(cli)  # cli.py wires it in main; until then, for these tests
 
@@ -214,20 +215,8 @@ def test_a_bad_token_is_never_shown(gh: FakeGitHub) -> None:
 # -- annotations --------------------------------------------------------------------------------------
 
 
-POLICY = """\
-apiVersion: modelops/v1
-kind: Policy
-metadata: {name: test}
-spec:
-  selector: {names: [loans]}
-  gates:
-    performance:
-      confidence: 0.9
-      metrics:
-        roc_auc:
-          min: 0.6
-  stages: [staging, production]
-"""
+POLICY = loans_policy("performance:\n  confidence: 0.9\n  metrics:\n    roc_auc:\n      min: 0.6",
+                      stages="staging, production")
 
 
 def fail_performance(root: Path, minimum: float) -> None:

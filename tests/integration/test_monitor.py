@@ -21,7 +21,6 @@ from tests.helpers.cli import run_cli
 from tests.helpers.data import loans_csv
 from tests.helpers.github_server import REPO, FakeGitHub, Reply, add_list_routes, error, fast_client, serving
 from tests.helpers.registry import (
-    PERFORMANCE_GATE,
     RegistryRepo,
     assign,
     policy_yaml,
@@ -31,7 +30,7 @@ from tests.helpers.registry import (
     with_origin,
 )
 from tests.helpers.repos import git, write
-from tests.helpers.specs import LOANS_SPEC
+from tests.helpers.specs import LOANS_SPEC, PERFORMANCE_GATE
 
 register_commands(cli)
 

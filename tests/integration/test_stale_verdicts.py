@@ -19,17 +19,9 @@ import pytest
 from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN
 from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.specs import PERFORMANCE_GATE, loans_policy
 
-POLICY = """\
-apiVersion: modelops/v1
-kind: Policy
-metadata: {name: test}
-spec:
-  selector: {names: [loans]}
-  gates:
-    performance: {confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}
-  stages: [dev, production]
-"""
+POLICY = loans_policy(PERFORMANCE_GATE)
 VERDICT_FILES = ("reports/loans/gates.json", "reports/loans/gates/performance.json", "reports/loans/report.md",
                  "reports/loans/report.html", "reports/summary.md", "reports/summary.json")
 READY = "ready for production"

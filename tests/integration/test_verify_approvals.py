@@ -23,21 +23,12 @@ from tests.helpers.registry import (
     registry_repo,
     shared_template,
 )
+from tests.helpers.specs import loans_policy
 
 PR = 7
-POLICY = """\
-apiVersion: modelops/v1
-kind: Policy
-metadata: {name: test}
-spec:
-  selector: {names: [loans]}
-  gates:
-    performance: {metrics: {roc_auc: {min: 0.5}}}
-  stages: [staging, production]
-  promotion:
-    staging: {signers: [ci-bot]}
-    production: {signers: [release-managers], approvals: 1, reviewers: [bob, carol]}
-"""
+POLICY = loans_policy("performance: {metrics: {roc_auc: {min: 0.5}}}", stages="staging, production",
+                      promotion="staging: {signers: [ci-bot]}\n"
+                                "production: {signers: [release-managers], approvals: 1, reviewers: [bob, carol]}\n")
 
 
 @pytest.fixture(scope="module")

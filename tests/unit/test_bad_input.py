@@ -166,30 +166,22 @@ def test_every_bad_file_is_reported_in_one_run(empty_repo: Path) -> None:
 
 # -- validate --deep imports what the specs name ---------------------------------------------
 
-def test_deep_refuses_an_estimator_from_a_missing_module(empty_repo: Path) -> None:
+@pytest.mark.parametrize(("text", "problem"), [
+    (edit("sklearn.linear_model.LogisticRegression", "no_such_module:thing"),
+     f"{SHOWN}:16:16: spec.model.estimator: cannot import module 'no_such_module' "
+     "(No module named 'no_such_module') (install the package or fix the path)"),
+    (edit("spec:\n", "imports:\n  Thing: no_such_module:thing\nspec:\n",
+          edit("sklearn.linear_model.LogisticRegression", "Thing")),
+     f"{SHOWN}:18:16: spec.model.estimator: cannot import module 'no_such_module' "
+     "(No module named 'no_such_module') (install the package or fix the path)"),
+    (edit("LogisticRegression", "LogisticRegresion"),
+     f"{SHOWN}:16:16: spec.model.estimator: 'sklearn.linear_model' has no 'LogisticRegresion' "
+     "(check the name after the module)"),
+], ids=["estimator-from-a-missing-module", "import-entry-of-a-missing-module", "missing-name-in-a-real-module"])
+def test_deep_refuses_what_it_cannot_import(empty_repo: Path, text: str, problem: str) -> None:
     write(empty_repo, "data/train.csv", "x,y\n1,0\n")
-    write(empty_repo, SHOWN, edit("sklearn.linear_model.LogisticRegression", "no_such_module:thing"))
-    assert refused(empty_repo, "--deep") == [
-        f"{SHOWN}:16:16: spec.model.estimator: cannot import module 'no_such_module' "
-        "(No module named 'no_such_module') (install the package or fix the path)"]
-
-
-def test_deep_refuses_an_import_entry_of_a_missing_module(empty_repo: Path) -> None:
-    write(empty_repo, "data/train.csv", "x,y\n1,0\n")
-    text = edit("spec:\n", "imports:\n  Thing: no_such_module:thing\nspec:\n",
-                edit("sklearn.linear_model.LogisticRegression", "Thing"))
     write(empty_repo, SHOWN, text)
-    assert refused(empty_repo, "--deep") == [
-        f"{SHOWN}:18:16: spec.model.estimator: cannot import module 'no_such_module' "
-        "(No module named 'no_such_module') (install the package or fix the path)"]
-
-
-def test_deep_refuses_a_missing_name_in_a_real_module(empty_repo: Path) -> None:
-    write(empty_repo, "data/train.csv", "x,y\n1,0\n")
-    write(empty_repo, SHOWN, edit("LogisticRegression", "LogisticRegresion"))
-    assert refused(empty_repo, "--deep") == [
-        f"{SHOWN}:16:16: spec.model.estimator: 'sklearn.linear_model' has no 'LogisticRegresion' "
-        "(check the name after the module)"]
+    assert refused(empty_repo, "--deep") == [problem]
 
 
 def test_deep_accepts_a_real_sklearn_estimator(empty_repo: Path) -> None:

@@ -545,31 +545,22 @@ def test_two_policies_that_disagree_on_an_exact_value_conflict(empty_repo: Path)
 # -- problems inside a policy --------------------------------------------------------------
 
 
-def test_promotion_for_a_stage_that_is_not_listed(empty_repo: Path) -> None:
-    text = policy_yaml("finance", "labels: {domain: finance}\n",
-                       promotion="staging: {approvals: 1}\nprod: {approvals: 2}\n")
+@pytest.mark.parametrize(("gates", "promotion", "before", "value", "key"), [
+    ("", "staging: {approvals: 1}\nprod: {approvals: 2}\n", "    ", "prod:", "spec.promotion.prod"),
+    ("compare: {metric: roc_auc, against: prod}\n", "", "against: ", "prod", "spec.gates.compare.against"),
+], ids=["promotion", "compare-against"])
+def test_a_stage_that_is_not_listed_is_refused_where_it_is_named(
+        empty_repo: Path, gates: str, promotion: str, before: str, value: str, key: str) -> None:
+    text = policy_yaml("finance", "labels: {domain: finance}\n", gates, promotion=promotion)
     write(empty_repo, "policies/finance.yaml", text)
-    line, col = position(text, "    ", "prod:")
+    line, col = position(text, before, value)
 
     result = run_cli("validate", "-C", empty_repo)
 
     assert result.exit_code == 2
-    assert f"policies/finance.yaml:{line}:{col}: spec.promotion.prod: 'prod' is not one of the " \
+    assert f"policies/finance.yaml:{line}:{col}: {key}: 'prod' is not one of the " \
            "policy's stages" in result.stderr
     assert "production" in result.stderr  # the suggestion
-
-
-def test_compare_against_a_stage_that_is_not_listed(empty_repo: Path) -> None:
-    text = policy_yaml("finance", "labels: {domain: finance}\n",
-                       "compare: {metric: roc_auc, against: prod}\n")
-    write(empty_repo, "policies/finance.yaml", text)
-    line, col = position(text, "against: ", "prod")
-
-    result = run_cli("validate", "-C", empty_repo)
-
-    assert result.exit_code == 2
-    assert f"policies/finance.yaml:{line}:{col}: spec.gates.compare.against: 'prod' is not one " \
-           "of the policy's stages" in result.stderr
 
 
 def test_example_policies_apply_as_documented(example_repo: Path) -> None:
