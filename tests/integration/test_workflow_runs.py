@@ -1,4 +1,4 @@
-"""The workflows run end to end under tests/workflow_runner.py (#6): ci.yml on pull requests (the
+"""The workflows run end to end under tests/helpers/workflow_runner.py (#6): ci.yml on pull requests (the
 job summary; one PR comment, updated in place; a PR that breaks fairness fails with an annotation
 at the policy line; a PR that fails before the gates), promote.yml from a merged, approved
 promotion PR (its `request` job dispatches the signing run on main) to a pushed, verified stage
