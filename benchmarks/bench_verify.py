@@ -2,7 +2,7 @@
 
 Run with the project's venv: `.venv/bin/python benchmarks/bench_verify.py [--repeat N] [--keep]`.
 
-Builds, in a temp dir, the trained repo of the test suite (tests/registry_fixtures.py: a small
+Builds, in a temp dir, the trained repo of the test suite (tests/helpers/registry.py: a small
 loans pipeline run through DVC, a policy, `policies/allowed_signers` with real ssh-keygen keys),
 registers `loans@v1.0.0` and assigns `loans#staging#1`, both SSH-signed with evidence. Then times,
 interleaved, with the median and min of `--repeat` runs:
@@ -35,7 +35,7 @@ numerics.pin_portable_kernels()
 
 from modelops_ci.offline import QUIET_ENV  # noqa: E402
 from modelops_ci.registry.verify import SKIP, verify  # noqa: E402
-from tests.registry_fixtures import assign, build_registry_repo, register  # noqa: E402
+from tests.helpers.registry import assign, build_registry_repo, register  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGET = 0.3

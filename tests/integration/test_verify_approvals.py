@@ -1,0 +1,170 @@
+"""The approvals rule of `verify`, end to end: trusted policy -> the promotion's own merged PR and its
+reviews (a local server answering with GitHub's payloads) -> the rule a refused promotion breaks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelops_ci.registry import approvals, evidence, trust
+from modelops_ci.registry.verify import verify
+from tests.helpers.github_server import REPO, FakeGitHub, serving
+from tests.helpers.registry import (
+    RegistryRepo,
+    add_promotion_pull,
+    assign,
+    commit_files,
+    promotion_files,
+    register,
+    registry_repo,
+    shared_template,
+)
+from tests.helpers.specs import loans_policy
+
+PR = 7
+POLICY = loans_policy("performance: {metrics: {roc_auc: {min: 0.5}}}", stages="staging, production",
+                      promotion="staging: {signers: [ci-bot]}\n"
+                                "production: {signers: [release-managers], approvals: 1, reviewers: [bob, carol]}\n")
+
+
+@pytest.fixture(scope="module")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return shared_template(tmp_path_factory)
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    yield from serving(monkeypatch)
+
+
+@pytest.fixture
+def production(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
+    repo = registry_repo(_template, tmp_path / "repo")
+    register(repo)
+    assign(repo, "staging", 1)
+    tag = assign(repo, "production", 2, "release-managers", pr=PR, approvers=["bob"])
+    # the trusted branch moves on: its policy names who may approve production
+    commit_files(repo.root, {"policies/test.yaml": POLICY}, "production reviewers")
+    return repo, tag
+
+
+def claimed(repo: RegistryRepo, **changes: Any) -> evidence.Evidence:
+    """The evidence of loans v1.0.0 at the tagged commit, as `promotion-request` puts it in the PR."""
+    found = evidence.collect(repo.root, "loans", repo.commit, version="v1.0.0", stage="production")
+    return replace(found, **changes)
+
+
+def promotion_pr(repo: RegistryRepo, github: FakeGitHub, author: str = "alice") -> dict[str, Any]:
+    """The request `modelops-ci promotion-request loans@v1.0.0 --to production` opens, merged into main."""
+    return add_promotion_pull(github, claimed(repo), "production", PR, author=author)
+
+
+def _verify(repo: RegistryRepo, tag: str) -> tuple[bool, str, str]:
+    judge = approvals.from_env(trust.promotion_rule(repo.root), repo.root)
+    result = verify(repo.root, tag, approvals=judge)
+    return result.ok, result.rule, result.reason
+
+
+def test_an_approved_promotion_verifies(production: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, "bob", "APPROVED")
+    ok, rule, reason = _verify(repo, tag)
+    assert ok, (rule, reason)
+
+
+def test_self_approval_does_not_count(production: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github, author="bob")
+    github.add_review(REPO, PR, "bob", "APPROVED")
+    assert _verify(repo, tag)[:2] == (False, "self-approval")
+
+
+def test_approval_on_an_older_commit_does_not_count(production: tuple[RegistryRepo, str],
+                                                   github: FakeGitHub) -> None:
+    repo, tag = production
+    add_promotion_pull(github, claimed(repo), "production", PR, merged=False)
+    github.add_review(REPO, PR, "bob", "APPROVED")
+    github.push(REPO, PR)  # a new head after the approval
+    github.merge(REPO, PR)
+    assert _verify(repo, tag)[:2] == (False, "stale-approval")
+
+
+def test_outstanding_changes_requested_block(production: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, "bob", "APPROVED")
+    github.add_review(REPO, PR, "carol", "CHANGES_REQUESTED")
+    assert _verify(repo, tag)[:2] == (False, "changes-requested")
+
+
+def test_too_few_approvals(production: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, "bob", "COMMENTED")
+    assert _verify(repo, tag)[:2] == (False, "too-few-approvals")
+
+
+def test_approver_not_allowed_by_the_policy(production: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, "mallory", "APPROVED")
+    assert _verify(repo, tag)[:2] == (False, "reviewer-not-allowed")
+
+
+def _typo_fix(repo: RegistryRepo, github: FakeGitHub) -> None:
+    github.add_pull(REPO, PR, head_ref="fix-typo", merged=True, files={"README.md": "modelops-ci, spelled right\n"})
+
+
+def _still_open(repo: RegistryRepo, github: FakeGitHub) -> None:
+    add_promotion_pull(github, claimed(repo), "production", PR, merged=False)
+
+
+def _into_a_release_branch(repo: RegistryRepo, github: FakeGitHub) -> None:
+    add_promotion_pull(github, claimed(repo), "production", PR, base_ref="release-1.0")
+
+
+def _for_another_version(repo: RegistryRepo, github: FakeGitHub) -> None:
+    add_promotion_pull(github, claimed(repo, version="v1.1.0"), "production", PR)
+
+
+def _for_another_stage(repo: RegistryRepo, github: FakeGitHub) -> None:
+    add_promotion_pull(github, claimed(repo, stage="staging"), "staging", PR)
+
+
+def _deploying_another_version(repo: RegistryRepo, github: FakeGitHub) -> None:
+    files = promotion_files(claimed(repo), "production", version="v1.1.0")
+    add_promotion_pull(github, claimed(repo), "production", PR, files=files)
+
+
+@pytest.mark.parametrize(("make_pr", "rule"), [
+    (_typo_fix, "pr-wrong-branch"),
+    (_still_open, "pr-not-merged"),
+    (_into_a_release_branch, "pr-wrong-base"),
+    (_for_another_version, "pr-wrong-branch"),
+    (_for_another_stage, "pr-wrong-branch"),
+    (_deploying_another_version, "pr-wrong-change"),
+])
+def test_an_approved_pr_that_is_not_this_promotions_merged_request_does_not_count(
+        production: tuple[RegistryRepo, str], github: FakeGitHub,
+        make_pr: Callable[[RegistryRepo, FakeGitHub], None], rule: str) -> None:
+    repo, tag = production
+    make_pr(repo, github)
+    github.add_review(REPO, PR, "bob", "APPROVED")  # an allowed reviewer, on the head: enough before
+    ok, refused, reason = _verify(repo, tag)
+    assert (ok, refused) == (False, rule), reason
+    assert "PR #7" in reason
+
+
+def test_an_outsiders_changes_requested_does_not_block(production: tuple[RegistryRepo, str],
+                                                       github: FakeGitHub) -> None:
+    repo, tag = production
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, "bob", "APPROVED")
+    github.add_review(REPO, PR, "drive-by", "CHANGES_REQUESTED", association="NONE")
+    ok, rule, reason = _verify(repo, tag)
+    assert ok, (rule, reason)
