@@ -18,7 +18,7 @@ from typing import Any
 # the forecaster's pipeline, fitted on tiny data; each entry is what
 # `skops.io.get_untrusted_types` reported for them (scikit-learn 1.9, NumPy 2.4, skops 0.16).
 # Each was audited: building it stores arrays and numbers; it runs, imports and opens nothing.
-# To regenerate or extend: add the model to `FAMILIES` in tests/test_model_types.py, run that
+# To regenerate or extend: add the model to `FAMILIES` in tests/unit/test_model_types.py, run that
 # test, audit what it reports missing, and add it here in review.
 AUDITED_TYPES = frozenset({
     "numpy.dtype",

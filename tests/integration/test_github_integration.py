@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops_ci.cli.github import register_commands
-from modelops_ci.cli.main import cli
 from modelops_ci.commands.promotion_request import open_request, parse
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR
 from modelops_ci.gates.verdict import GatesReport
@@ -32,8 +30,6 @@ from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list
 from tests.helpers.registry import RegistryRepo, assign, register, shared_template, trained_repo, with_origin
 from tests.helpers.repos import git, write
 from tests.helpers.specs import loans_policy
-
-register_commands(cli)  # cli.py wires it in main; until then, for these tests
 
 MARKER = "<!-- modelops-ci:report -->"
 PR = 7

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from modelops_ci.cli.github import register_commands
-from modelops_ci.cli.main import cli
 from modelops_ci.commands.compile import compile_repo
 from modelops_ci.commands.monitor import monitor
 from modelops_ci.errors import EXIT_GATE_FAILED, EXIT_USER_ERROR, CheckFailed
@@ -31,8 +29,6 @@ from tests.helpers.registry import (
 )
 from tests.helpers.repos import git, write
 from tests.helpers.specs import LOANS_SPEC, PERFORMANCE_GATE
-
-register_commands(cli)
 
 ISSUES = f"/repos/{REPO}/issues"
 PULLS = f"/repos/{REPO}/pulls"

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from modelops_ci.cli.main import cli
-from modelops_ci.cli.registry import register_commands
 from modelops_ci.registry import evidence, tags
 from modelops_ci.registry import promote as writer
 from modelops_ci.registry.signing import SigningKey, create_tag
@@ -26,8 +24,6 @@ from tests.helpers.cli import run_cli
 from tests.helpers.model_registry import NAME, STAGES, Registry, card, lock, make_registry, make_ssh_key, md5, policy
 from tests.helpers.paths import BIN, PROJECT
 from tests.helpers.repos import git, write
-
-register_commands(cli)  # until cli.py wires them (idempotent)
 
 HOOK = PROJECT / "hooks" / "pre-push"
 

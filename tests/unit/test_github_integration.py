@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from modelops_ci.cli.github import register_commands
-from modelops_ci.cli.main import cli
 from modelops_ci.github.annotations import Annotation, commands, workflow_command
 from modelops_ci.github.summary import SUMMARY_LIMIT, append_summary
 from tests.helpers.cli import run_cli
 from tests.helpers.repos import write
-
-register_commands(cli)  # cli.py wires it in main; until then, for these tests
 
 RUN_LINK = "https://github.com/acme/models/actions/runs/4242"
 

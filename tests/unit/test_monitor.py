@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelops_ci.cli.github import register_commands
-from modelops_ci.cli.main import cli
 from modelops_ci.commands.monitor import newest_batch
 from tests.helpers.repos import write
-
-register_commands(cli)
 
 
 def test_the_newest_batch_is_the_last_by_name(tmp_path: Path) -> None:

@@ -5,10 +5,6 @@ from __future__ import annotations
 import click
 
 from modelops_ci.cli.main import cli
-from modelops_ci.cli.registry import register_commands
-
-register_commands(cli)  # until cli.py wires them (idempotent)
-
 
 # -- the registry's state, as GTO replays it ------------------------------------------------------
 
