@@ -54,8 +54,10 @@ class Pair:
 
 
 def pair(task: str, y_true: Any, challenger: Any, champion: Any,
-         mase_scales: tuple[float | None, float | None] = (None, None)) -> Pair:
-    """Pair two models' predictions (scores for a classifier) of the labels `y_true`."""
+         mase_scales: tuple[float | None, float | None] = (None, None),
+         decisions: tuple[Any, Any] = (None, None)) -> Pair:
+    """Pair two models' predictions (scores for a classifier) of the labels `y_true`; `decisions`:
+    a classifier's predicted classes, each at its own model's threshold (default: the scores at 0.5)."""
     y = np.asarray(y_true, dtype=float).reshape(-1)
     a = np.asarray(challenger, dtype=float).reshape(-1)
     b = np.asarray(champion, dtype=float).reshape(-1)
@@ -63,11 +65,11 @@ def pair(task: str, y_true: Any, challenger: Any, champion: Any,
         raise CannotEvaluate(f"the challenger has {len(a)} predictions and the champion {len(b)} "
                              f"for {len(y)} hold-out rows: both must predict every row")
     if task == "classification":
-        samples = (_named(performance.classification_sample, y, a, "challenger"),
-                   _named(performance.classification_sample, y, b, "champion"))
+        samples = (_named(performance.classification_sample, y, a, "challenger", decisions[0]),
+                   _named(performance.classification_sample, y, b, "champion", decisions[1]))
+        decided = [sample.rows.means[:, sample.columns["p"]] for sample in samples]
         keys = None if len(y) <= bootstrap.EXACT_ROWS else np.column_stack(
-            [y, a >= 0.5, b >= 0.5, bootstrap.quantile_bins(a, PAIRED_BINS),
-             bootstrap.quantile_bins(b, PAIRED_BINS)])
+            [y, *decided, bootstrap.quantile_bins(a, PAIRED_BINS), bootstrap.quantile_bins(b, PAIRED_BINS)])
     else:
         samples = (_named(performance.regression_sample, y, a, "challenger", mase_scales[0], task),
                    _named(performance.regression_sample, y, b, "champion", mase_scales[1], task))
@@ -265,7 +267,8 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
     theirs = champion_predictions(ctx, model, facts, ctx.frame("test"))
     _same_rows(ours, theirs)
     scales = (own_card.get("mase_scale"), facts.get("mase_scale"))
-    return assess(pair(task, ours["y_true"], ours[column], theirs[column], scales), settings,
+    decisions = (ours.get("y_pred"), theirs.get("y_pred")) if task == "classification" else (None, None)
+    return assess(pair(task, ours["y_true"], ours[column], theirs[column], scales, decisions), settings,
                   seed=ctx.step.seed)
 
 

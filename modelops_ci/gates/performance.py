@@ -38,14 +38,15 @@ CLASSIFICATION_MOMENTS = ("y", "p", "yp", "correct", "squared", "log_loss")
 REGRESSION_MOMENTS = ("squared", "absolute", "y", "y2", "smape")
 
 
-def classification_sample(y_true: Any, y_score: Any, threshold: float = 0.5) -> Sample:
+def classification_sample(y_true: Any, y_score: Any, y_pred: Any = None) -> Sample:
+    """`y_pred`: the decisions evaluate made at the model's threshold (default: the scores at 0.5)."""
     y, s = _clean_pair(y_true, y_score, "y_score")
     if np.any((s < 0) | (s > 1)):
         bad = int(np.sum((s < 0) | (s > 1)))
         raise CannotEvaluate(f"{bad} predicted probabilities are outside [0, 1]")
     if not np.isin(y, (0, 1)).all():
         raise CannotEvaluate("labels must be 0 or 1")
-    p = (s >= threshold).astype(float)
+    p = _decisions(s, y_pred)
     eps = 1e-15
     clipped = np.clip(s, eps, 1 - eps)
     moments = np.column_stack([y, p, y * p, (y == p), (s - y) ** 2,
@@ -54,6 +55,19 @@ def classification_sample(y_true: Any, y_score: Any, threshold: float = 0.5) -> 
     columns = {name: i for i, name in enumerate(CLASSIFICATION_MOMENTS)}
     return Sample("classification", bootstrap.make_cells(moments, keys, s),
                   bootstrap.make_cells(moments, None, s), columns)
+
+
+def _decisions(scores: np.ndarray, y_pred: Any) -> np.ndarray:
+    from modelops_ci.ml import threshold
+
+    if y_pred is None:
+        return threshold.decide(scores, threshold.DEFAULT).astype(float)
+    p = _numbers(y_pred, "predicted classes (y_pred)")
+    if len(p) != len(scores):
+        raise CannotEvaluate(f"{len(p)} predicted classes for {len(scores)} scores: re-run evaluate")
+    if not np.isin(p, (0, 1)).all():
+        raise CannotEvaluate("the predicted classes (y_pred) must be 0 or 1: re-run evaluate")
+    return p
 
 
 def regression_sample(y_true: Any, y_pred: Any, mase_scale: float | None = None,
@@ -188,7 +202,7 @@ def sample_of(ctx: GateContext) -> Sample:
     predictions = ctx.frame("predictions")
     task = str(ctx.params["task"])
     if task == "classification":
-        return classification_sample(predictions["y_true"], predictions["y_score"])
+        return classification_sample(predictions["y_true"], predictions["y_score"], predictions.get("y_pred"))
     scale = None
     if task == "forecast":
         from modelops_ci.ml.model_store import read_card
@@ -202,4 +216,19 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
         sample = sample_of(ctx)
     except CannotEvaluate as exc:
         raise exc.within("cannot assess the predictions") from None
-    return assess(sample, settings, seed=ctx.step.seed)
+    return with_threshold(assess(sample, settings, seed=ctx.step.seed), ctx)
+
+
+def with_threshold(result: GateResult, ctx: GateContext) -> GateResult:
+    """The result, saying at which threshold the decisions were made and how it was chosen (when the
+    spec sets one: the model card records it)."""
+    from modelops_ci.ml import threshold
+    from modelops_ci.ml.model_store import read_card
+
+    card = ctx.step.path(ctx.step.layout.model_card)
+    record = read_card(card).get("threshold") if card.is_file() else None
+    if not isinstance(record, dict):
+        return result
+    result.details["threshold"] = record
+    result.reason = f"{result.reason}; {threshold.describe(record)}"
+    return result

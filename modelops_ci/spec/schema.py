@@ -127,8 +127,8 @@ def _explain_leaf(root: Any, error: ValidationError, display: str) -> Iterator[P
         name = error.instance
         allowed = _enum_of(_schema(error)) or [a for e in error.context or []
                                                for a in _enum_of(_schema(e))]
-        yield _at(root, [*path, name], display, f"'{name}' is not allowed here",
-                  suggest(name, allowed), key_position=True)
+        hint = suggest(name, allowed) if allowed else str(_schema(error).get("description", ""))
+        yield _at(root, [*path, name], display, f"'{name}' is not allowed here", hint, key_position=True)
         return
     message, hint = _message(error)
     yield _at(root, path, display, message, hint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci.ml import model_store, model_types
+from modelops_ci.ml import model_store, model_types, threshold
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.frames import read_parquet, sensitive_columns, write_parquet
@@ -23,7 +23,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     model, facts = model_store.load(ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card),
                                     extra_types=model_types.policy_types(ctx.params))
     predictions = predict(ctx, model, facts, test)
-    metrics = compute_metrics(ctx, predictions, facts)
+    metrics = {**compute_metrics(ctx, predictions, facts), **recorded_threshold(facts)}
     write_parquet(predictions, ctx.path(ctx.layout.predictions))
     ctx.write_json(ctx.layout.metrics, {k: (v if v == v else None) for k, v in metrics.items()})
     for name, points in plots(ctx, predictions).items():
@@ -54,7 +54,7 @@ def predict(ctx: StepContext, model: Any, facts: dict[str, Any], test: pd.DataFr
     if ctx.task == "classification":
         out["y_true"] = (test[target].astype(str) == facts["positive"]).astype(int).to_numpy()
         out["y_score"] = model.predict_proba(X)[:, 1]
-        out["y_pred"] = (out["y_score"] >= 0.5).astype(int)
+        out["y_pred"] = threshold.decide(out["y_score"], threshold.of_card(facts))
     else:
         out["y_true"] = test[target].astype(float).to_numpy()
         out["y_pred"] = model.predict(X)
@@ -62,6 +62,13 @@ def predict(ctx: StepContext, model: Any, facts: dict[str, Any], test: pd.DataFr
         if column in test.columns:
             out[column] = test[column].astype("string").to_numpy()
     return out
+
+
+def recorded_threshold(facts: dict[str, Any]) -> dict[str, float]:
+    """The decision threshold beside the metrics, when the spec sets one (none: 0.5, as ever)."""
+    if "threshold" not in facts:
+        return {}
+    return {"threshold": threshold.of_card(facts)}
 
 
 def _classification_metrics() -> dict[str, Callable[[Any, Any, Any], float]]:

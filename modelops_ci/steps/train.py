@@ -9,7 +9,7 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci.ml import model_store, model_types
+from modelops_ci.ml import model_store, model_types, threshold
 from modelops_ci.steps import forecast
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.estimators import MISSING_MODULE, MISSING_NAME, SCALE_SENSITIVE, CannotLoad, load
@@ -62,21 +62,70 @@ def input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) 
     return train[facts["numeric"] + facts["categorical"]].head(INPUT_EXAMPLE_ROWS)
 
 
-def fit(ctx: StepContext, train: pd.DataFrame) -> tuple[Pipeline, dict[str, Any]]:
+def fit(ctx: StepContext, train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
+    """The fitted model and its card's facts; with `model.threshold` set, the model decides at that
+    threshold (a FixedThresholdClassifier around the pipeline) and the card records it."""
     numeric, categorical = feature_columns(ctx.data, train)
     X = train[numeric + categorical]
     y = target_vector(ctx, train)
-    pipeline = build_pipeline(ctx, numeric, categorical)
-    search = ctx.params["model"].get("search")
     facts: dict[str, Any] = {"task": ctx.task, "numeric": numeric, "categorical": categorical,
                              "target": ctx.data["target"]["column"], "positive": positive_label(ctx, train)}
+    setting = ctx.params["model"].get("threshold")
+    if isinstance(setting, dict):
+        return _fit_and_choose_threshold(ctx, X, y, facts, setting)
+    pipeline = _fit_pipeline(ctx, X, y, facts)
+    if setting is None:
+        return pipeline, facts
+    facts["threshold"] = threshold.fixed(float(setting))
+    return deciding_at(pipeline, float(setting)), facts
+
+
+def _fit_pipeline(ctx: StepContext, X: pd.DataFrame, y: pd.Series, facts: dict[str, Any]) -> Pipeline:
+    pipeline = build_pipeline(ctx, facts["numeric"], facts["categorical"])
+    search = ctx.params["model"].get("search")
     if search:
         searched = _search(ctx, pipeline, search).fit(X, y)
         pipeline = searched.best_estimator_
         facts["search"] = searched_choice(searched)
     else:
         pipeline.fit(X, y)
-    return pipeline, facts
+    return pipeline
+
+
+def _fit_and_choose_threshold(ctx: StepContext, X: pd.DataFrame, y: pd.Series, facts: dict[str, Any],
+                              rule: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Fit on the training rows outside a seeded, stratified validation split, and let `rule` choose
+    the threshold on that split: the threshold is validated for the very model that is saved."""
+    from sklearn.model_selection import train_test_split
+
+    share = float(rule.get("validation_size", threshold.DEFAULT_VALIDATION_SIZE))
+    try:
+        X_fit, X_validation, y_fit, y_validation = train_test_split(
+            X, y, test_size=share, stratify=y, random_state=ctx.seed)
+    except ValueError as exc:
+        raise ctx.fail("spec.model.threshold", f"cannot hold a validation split out of {len(y)} training rows "
+                       f"({exc})", "use more data, or a larger model.threshold.validation_size") from None
+    pipeline = _fit_pipeline(ctx, X_fit, y_fit, facts)
+    try:
+        value, seen = threshold.choose(pipeline, X_validation, y_validation.to_numpy(), rule, favourable_label(ctx, facts))
+    except threshold.NoThreshold as exc:
+        raise ctx.fail(f"spec.model.threshold.{exc.key}", str(exc), "allow a higher rate, or improve the model") from None
+    facts["threshold"] = threshold.chosen(value, rule, seen, share, ctx.seed)
+    return deciding_at(pipeline, value), facts
+
+
+def deciding_at(pipeline: Pipeline, value: float) -> Any:
+    """The pipeline, predicting the positive class at a probability of at least `value` (so a model
+    served from MLflow decides as evaluate does)."""
+    from sklearn.model_selection import FixedThresholdClassifier
+
+    return FixedThresholdClassifier(pipeline, threshold=value, response_method="predict_proba")
+
+
+def favourable_label(ctx: StepContext, facts: dict[str, Any]) -> int:
+    """The 0/1 label of the favourable class (`data.target.favorable`, by default the positive one)."""
+    favorable = ctx.data["target"].get("favorable")
+    return int(favorable is None or str(favorable) == facts["positive"])
 
 
 def searched_choice(searched: Any) -> dict[str, Any]:
