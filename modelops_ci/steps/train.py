@@ -106,10 +106,12 @@ def _fit_and_choose_threshold(ctx: StepContext, X: pd.DataFrame, y: pd.Series, f
         raise ctx.fail("spec.model.threshold", f"cannot hold a validation split out of {len(y)} training rows "
                        f"({exc})", "use more data, or a larger model.threshold.validation_size") from None
     pipeline = _fit_pipeline(ctx, X_fit, y_fit, facts)
+    favourable = favourable_label(ctx, facts)
     try:
-        value, seen = threshold.choose(pipeline, X_validation, y_validation.to_numpy(), rule, favourable_label(ctx, facts))
+        value, seen = threshold.choose(pipeline, X_validation, y_validation.to_numpy(), rule, favourable)
     except threshold.NoThreshold as exc:
-        raise ctx.fail(f"spec.model.threshold.{exc.key}", str(exc), "allow a higher rate, or improve the model") from None
+        raise ctx.fail(f"spec.model.threshold.{exc.key}", str(exc),
+                       "allow a higher rate, or improve the model") from None
     facts["threshold"] = threshold.chosen(value, rule, seen, share, ctx.seed)
     return deciding_at(pipeline, value), facts
 
