@@ -151,9 +151,10 @@ def choose(model: Any, X_validation: Any, y_validation: Any, rule: dict[str, Any
     tuned = TunedThresholdClassifierCV(model, scoring=scorer(rule, favourable), response_method="predict_proba",
                                        thresholds=grid(), cv="prefit", refit=False, store_cv_results=True)
     tuned.fit(X_validation, y_validation)
-    results = tuned.cv_results_
-    value = float(results["thresholds"][middle_of_first_best(results["scores"])])
-    seen = outcomes(y_validation, decide(model.predict_proba(X_validation)[:, 1], value), favourable)
+    best = middle_of_first_best(tuned.cv_results_["scores"])
+    value = float(tuned.cv_results_["thresholds"][best])
+    scores = model.predict_proba(X_validation)[:, 1]
+    seen = outcomes(y_validation, decide(scores, value), favourable)
     if rule["choose"] == FALSE_APPROVALS:
         _check_feasible(seen, float(rule["at_most"]))
     return value, seen
