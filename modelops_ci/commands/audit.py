@@ -81,12 +81,20 @@ def _lines(lineage: Lineage) -> list[str]:
     lines += [f"  gates      {lineage.verdict or 'missing'}  sha256 {lineage.gates_digest or '-'}",
               f"  policy     sha256 {lineage.policy_digest or '-'}",
               f"  pr         {f'#{lineage.pr}' if lineage.pr else '-'}",
-              f"  approvers  {', '.join(lineage.approvers) or '-'}",
+              f"  approvers  {_approvers(lineage)}",
               f"  signer     {lineage.signer}"]
     evidence = EVIDENCE.get(lineage.evidence, f"differs from the commit: {', '.join(lineage.differences)}")
     lines.append(f"  evidence   {evidence}")
     lines.append(f"  verify     {_verdict(lineage)}")
     return lines
+
+
+def _approvers(lineage: Lineage) -> str:
+    """The approvers the tag names, marked as the claim they are: audit asks no GitHub."""
+    if not lineage.claimed_approvers:
+        return "-"
+    return (f"{', '.join(lineage.claimed_approvers)} (claimed by the tag, unverified: audit does not ask GitHub; "
+            f"`modelops-ci verify {lineage.tag}` checks the PR)")
 
 
 def _verdict(lineage: Lineage) -> str:

@@ -37,14 +37,17 @@ import yaml
 from modelops_ci.github.client import (
     GitHub,
     GitHubAuthError,
+    GitHubConfigError,
     GitHubError,
     GitHubNotFound,
+    GitHubUnavailable,
     checked_slug,
     file_text,
     repository,
 )
 from modelops_ci.registry.evidence import Evidence
 from modelops_ci.registry.promotion_names import Request
+from modelops_ci.registry.verify import UNAVAILABLE
 
 RULE = "approvals"
 SELF_APPROVAL = "self-approval"
@@ -146,7 +149,13 @@ def for_verifier(client: GitHub | Callable[[], GitHub], repo: str | Callable[[],
 
     `client` and `repo` may be factories, called only when a stage needs approvals, so verifying a
     stage that needs none never touches the network or GITHUB_* variables.
+
+    When GitHub cannot answer (unreachable, token refused, the PR not found) the promotion is refused
+    by UNAVAILABLE ("approvals could not be checked: why") rather than raised, so `verify --all` still
+    judges every other tag; once GitHub is found unreachable or the token refused, it is not asked
+    again for the other tags. A configuration error (no repository, a bad GITHUB_API_URL) is raised.
     """
+    unreachable: list[str] = []
 
     def approvals(pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]:
         required, reviewers = _rule_parts(promotion_rule(pipeline, stage))
@@ -155,9 +164,19 @@ def for_verifier(client: GitHub | Callable[[], GitHub], repo: str | Callable[[],
         if evidence.pr is None:
             return False, NO_PR, (f"{stage} requires {required} approval{'s' if required != 1 else ''} but the "
                                   "tag's evidence names no PR: promote with --pr N")
+        if unreachable:
+            return False, UNAVAILABLE, unreachable[0]
         promotion = Promotion(pipeline, evidence.version, stage, evidence.commit)
-        result = check(client() if callable(client) else client, repo() if callable(repo) else repo,
-                       evidence.pr, promotion, required=required, reviewers=reviewers)
+        try:
+            result = check(client() if callable(client) else client, repo() if callable(repo) else repo,
+                           evidence.pr, promotion, required=required, reviewers=reviewers)
+        except GitHubConfigError:
+            raise
+        except GitHubError as exc:
+            why = f"approvals could not be checked: {exc}"
+            if isinstance(exc, GitHubUnavailable | GitHubAuthError):
+                unreachable.append(why)
+            return False, UNAVAILABLE, why
         return result.ok, result.rule, result.reason
 
     return approvals

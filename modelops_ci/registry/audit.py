@@ -2,7 +2,9 @@
 report -> PR and approvers -> signer, as the tag claims it and as the commit holds it.
 
 Audit reports what the tags and commits hold; the judgement is `verify`'s, run here offline
-(approvals skipped: they need GitHub) and shown beside the lineage. The signer is the principal
+(approvals skipped: they need GitHub) and shown beside the lineage. So the approvers a tag names
+(`promote --approver`) are shown as what they are, the promoter's claim (`claimed_approvers`,
+`approvals_checked: false`), never as checked approvals. The signer is the principal
 verify accepted, else what the signature itself tells: the key's fingerprint (checked against
 the signed bytes) and its principal in allowed_signers on the trusted branch, marked unverified.
 """
@@ -67,15 +69,16 @@ class Lineage:
     gates_digest: str
     policy_digest: str
     pr: int | None
-    approvers: tuple[str, ...]
+    claimed_approvers: tuple[str, ...]  # what the tag says; audit asks no GitHub (approvals_checked)
     signer: Signer
     evidence: str  # "matches", "differs", "missing"
     differences: tuple[str, ...] = field(default=())
     verification: dict[str, Any] | None = None  # verify's verdict without approvals: ok, rule, reason
+    approvals_checked: bool = False  # audit never asks GitHub: `verify` does
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
-        found["approvers"] = list(self.approvers)
+        found["claimed_approvers"] = list(self.claimed_approvers)
         found["differences"] = list(self.differences)
         found["signer"] = {**asdict(self.signer), "principals": list(self.signer.principals),
                            "summary": str(self.signer)}
@@ -102,7 +105,7 @@ def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, t
         data=dict(source.data) if source else {}, model=dict(source.model) if source else {},
         verdict=source.verdict if source else "", gates_digest=source.gates_digest if source else "",
         policy_digest=source.policy_digest if source else "",
-        pr=claimed.pr if claimed else None, approvers=claimed.approvers if claimed else (),
+        pr=claimed.pr if claimed else None, claimed_approvers=claimed.approvers if claimed else (),
         signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
         verification={"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason},
     )

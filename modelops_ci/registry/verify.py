@@ -59,6 +59,7 @@ from modelops_ci.registry.signatures import TagObject
 from modelops_ci.registry.verdict_cache import Verdict, VerdictCache, code_digest
 
 SKIP: Literal["skip"] = "skip"
+UNAVAILABLE = "approvals-unavailable"  # the approvals checker could not ask GitHub: refused, never accepted
 ApprovalsCheck = Callable[[str, str, ev.Evidence], tuple[bool, str, str]]
 Approvals = ApprovalsCheck | Literal["skip"] | None
 
@@ -82,6 +83,7 @@ RULES: dict[str, str] = {
     "registered": "the version is registered by a verified name@vX.Y.Z tag on the same commit",
     "stage-order": "the previous stage held the same version when this stage was assigned",
     "approvals": "the promotion PR has the approvals the policy requires",
+    UNAVAILABLE: "GitHub answered when the promotion PR's approvals were checked (unreachable, token refused)",
 }
 
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
@@ -89,7 +91,13 @@ _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """One tag's verdict: ok, or the id of the rule it broke (see `RULES`) and why."""
+    """One tag's verdict: ok, or the id of the rule it broke (see `RULES`) and why.
+
+    `approvals` says what became of a stage tag's approvals rule: "checked" (GitHub was asked and
+    the PR passed), "not-required", "skipped" (the caller chose not to ask: said, never implied),
+    "refused", "unavailable" (GitHub could not be asked); None for other tags, or when an earlier
+    rule refused the tag.
+    """
 
     tag: str
     ok: bool
@@ -98,6 +106,7 @@ class VerifyResult:
     signer: str = ""
     commit: str = ""
     version: str = ""
+    approvals: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,9 +152,9 @@ def shown(tag: str, limit: int = 80) -> str:
 
 
 class _Refused(Exception):
-    def __init__(self, rule: str, reason: str) -> None:
+    def __init__(self, rule: str, reason: str, approvals: str | None = None) -> None:
         super().__init__(reason)
-        self.rule, self.reason = rule, reason
+        self.rule, self.reason, self.approvals = rule, reason, approvals
 
 
 @dataclass
@@ -250,10 +259,11 @@ class Verifier:
         if not own.ok:
             return VerifyResult(ref.tag, False, own.rule, own.reason, **facts)
         try:
-            self._relations(ref, own)
+            approvals, note = self._relations(ref, own)
         except _Refused as refused:
-            return VerifyResult(ref.tag, False, refused.rule, refused.reason, **facts)
-        return VerifyResult(ref.tag, True, "", own.reason, **facts)
+            return VerifyResult(ref.tag, False, refused.rule, refused.reason, **facts, approvals=refused.approvals)
+        reason = f"{own.reason}; {note}" if note else own.reason
+        return VerifyResult(ref.tag, True, "", reason, **facts, approvals=approvals)
 
     # --- a tag's own rules, remembered ------------------------------------------------------------
 
@@ -323,16 +333,17 @@ class Verifier:
 
     # --- the rules between tags, judged every time ----------------------------------------------
 
-    def _relations(self, ref: grammar.TagRef, own: Verdict) -> None:
+    def _relations(self, ref: grammar.TagRef, own: Verdict) -> tuple[str | None, str]:
+        """The rules between tags; for a stage tag, what became of its approvals and a note saying so."""
         self._counter(ref)
         if ref.parsed.cancel or ref.parsed.deprecated:
-            return
+            return None, ""
         self._not_retired(ref)
         if ref.parsed.stage is None:
-            return
+            return None, ""
         self._registered(ref, own.commit, own.version)
         self._order(ref, own)
-        self._approvals(ref, own)
+        return self._approvals(ref, own)
 
     def _counter(self, ref: grammar.TagRef) -> None:
         name = ref.parsed.name
@@ -536,21 +547,28 @@ class Verifier:
             return (None if result.commit in cancelled else result), skipped
         return None, skipped
 
-    def _approvals(self, ref: grammar.TagRef, own: Verdict) -> None:
-        if self.approvals == SKIP:
-            return
+    def _approvals(self, ref: grammar.TagRef, own: Verdict) -> tuple[str, str]:
+        """(status, note): see VerifyResult.approvals. A skipped check is said, with what it skipped."""
         name, stage = ref.parsed.name, str(ref.parsed.stage)
-        policies = self._governing(name, own.commit)
+        required = self.trust.stage_rule(self._governing(name, own.commit), stage).approvals
+        if self.approvals == SKIP:
+            if not required:
+                return "not-required", "no approvals required"
+            return "skipped", f"approvals skipped: {required} required on the promotion PR, not checked"
         if self.approvals is None:
-            required = self.trust.stage_rule(policies, stage).approvals
             if required:
                 raise _Refused("approvals", f"{stage} requires {required} approval(s) on the promotion PR, "
-                                            "and no approvals check was given: verify with GitHub access")
-            return
+                                            "and no approvals check was given: verify with GitHub access",
+                               approvals="unavailable")
+            return "not-required", "no approvals required"
         claimed = ev.parse(TagObject.parse(self._blob(ref.oid) or b"").message)  # checked by `own`
         ok, rule, reason = self.approvals(name, stage, claimed)
         if not ok:
-            raise _Refused(rule or "approvals", reason)
+            status = "unavailable" if rule == UNAVAILABLE else "refused"
+            raise _Refused(rule or "approvals", reason, approvals=status)
+        if not required:
+            return "not-required", "no approvals required"
+        return "checked", f"approvals: {reason}"
 
     # --- SSH ----------------------------------------------------------------------------------
 

@@ -3,6 +3,8 @@ reviews (a local server answering with GitHub's payloads) -> the rule a refused 
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 
 from modelops_ci.registry import approvals, evidence, trust
 from modelops_ci.registry.verify import verify
-from tests.helpers.github_server import REPO, FakeGitHub, serving
+from tests.helpers.cli import run_cli
+from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, serving
 from tests.helpers.registry import (
     RegistryRepo,
     add_promotion_pull,
@@ -168,3 +171,56 @@ def test_an_outsiders_changes_requested_does_not_block(production: tuple[Registr
     github.add_review(REPO, PR, "drive-by", "CHANGES_REQUESTED", association="NONE")
     ok, rule, reason = _verify(repo, tag)
     assert ok, (rule, reason)
+
+
+# -- what verify says when approvals were not checked ------------------------------------------------
+
+
+def _closed_port() -> str:
+    """A loopback URL nothing listens on: GitHub cannot be reached there (connection refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _by_tag(stdout: str) -> dict[str, dict[str, Any]]:
+    return {r["tag"]: r for r in json.loads(stdout)}
+
+
+def test_without_github_verify_all_still_judges_every_other_tag(production: tuple[RegistryRepo, str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, tag = production
+    monkeypatch.setenv("GITHUB_API_URL", _closed_port())
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
+    text = run_cli("verify", "--all", "-C", repo.root)
+    assert text.exit_code == 1, text.stderr
+    assert "Traceback" not in text.stderr
+    assert "loans@v1.0.0: verified" in text.stdout
+    assert "loans#staging#1: verified" in text.stdout
+    assert f"{tag}: REFUSED [approvals-unavailable] approvals could not be checked: " in text.stdout
+    assert "cannot connect" in text.stdout
+    assert f"{tag} [approvals-unavailable]" in text.stderr
+
+    as_json = run_cli("verify", "--all", "--json", "-C", repo.root)
+    results = _by_tag(as_json.stdout)
+    assert as_json.exit_code == 1
+    assert (results[tag]["ok"], results[tag]["rule"], results[tag]["approvals"]) == (False, "approvals-unavailable",
+                                                                                      "unavailable")
+    assert results["loans#staging#1"]["ok"] and results["loans#staging#1"]["approvals"] == "not-required"
+
+
+def test_skipped_approvals_are_said_per_tag_in_text_and_json(production: tuple[RegistryRepo, str]) -> None:
+    repo, tag = production
+    text = run_cli("verify", "--all", "--skip-approvals", "-C", repo.root)
+    assert text.exit_code == 0, text.stdout + text.stderr
+    lines = {line.split(":")[0]: line for line in text.stdout.splitlines()}
+    assert "approvals skipped: 1 required on the promotion PR, not checked" in lines[tag]
+    assert "no approvals required" in lines["loans#staging#1"]
+    assert "approvals" not in lines["loans@v1.0.0"]  # a registration has none
+
+    results = _by_tag(run_cli("verify", "--all", "--skip-approvals", "--json", "-C", repo.root).stdout)
+    assert results[tag]["ok"] and results[tag]["approvals"] == "skipped"
+    assert results["loans#staging#1"]["approvals"] == "not-required"
+    assert results["loans@v1.0.0"]["approvals"] is None
