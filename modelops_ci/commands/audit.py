@@ -76,6 +76,7 @@ def _lines(lineage: Lineage) -> list[str]:
              f"  tag        {lineage.tag} by {lineage.tagger or '?'} at {when(lineage.date)}",
              f"  version    {lineage.version} ({lineage.version_tag or 'not registered'})",
              f"  commit     {lineage.commit}"]
+    lines += [f"  source     {name}  {_identity(found)}" for name, found in lineage.sources.items()]
     lines += [f"  data       {path}  md5 {md5}" for path, md5 in lineage.data.items()]
     lines += [f"  model      {path}  md5 {md5}" for path, md5 in lineage.model.items()]
     lines += [f"  gates      {lineage.verdict or 'missing'}  sha256 {lineage.gates_digest or '-'}",
@@ -87,6 +88,13 @@ def _lines(lineage: Lineage) -> list[str]:
     lines.append(f"  evidence   {evidence}")
     lines.append(f"  verify     {_verdict(lineage)}")
     return lines
+
+
+def _identity(source: dict[str, str]) -> str:
+    """What identifies a raw source: a file's md5, a packaged dataset's distribution, version and digest."""
+    if "md5" in source:
+        return f"md5 {source['md5']}"
+    return f"{source.get('distribution')} {source.get('version')}  sha256 {source.get('sha256') or '-'}"
 
 
 def _approvers(lineage: Lineage) -> str:

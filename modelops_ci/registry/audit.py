@@ -65,6 +65,7 @@ class Lineage:
     commit: str
     data: dict[str, str]
     model: dict[str, str]
+    sources: dict[str, dict[str, str]]  # the raw sources, as the commit holds them (evidence.sources)
     verdict: str
     gates_digest: str
     policy_digest: str
@@ -103,6 +104,7 @@ def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, t
         name=artifact.name, stage=stage, tag=held.tag, tagger=ref.tagger, date=ref.date, version=held.version,
         version_tag=version.tag if version else None, commit=held.commit,
         data=dict(source.data) if source else {}, model=dict(source.model) if source else {},
+        sources=dict(source.sources) if source else {},
         verdict=source.verdict if source else "", gates_digest=source.gates_digest if source else "",
         policy_digest=source.policy_digest if source else "",
         pr=claimed.pr if claimed else None, claimed_approvers=claimed.approvers if claimed else (),
@@ -131,7 +133,8 @@ def _compare(claimed: evidence.Evidence | None, actual: evidence.Evidence | None
         return "missing", ()
     if actual is None:
         return "differs", ("the commit holds no dvc.lock with a model to recompute the evidence from",)
-    differences = tuple(key for key in COMPARED if getattr(claimed, key) != getattr(actual, key))
+    compared = (*COMPARED, "sources") if claimed.sources else COMPARED  # absent from tags made before it
+    differences = tuple(key for key in compared if getattr(claimed, key) != getattr(actual, key))
     return ("differs" if differences else "matches"), differences
 
 
