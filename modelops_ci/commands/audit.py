@@ -83,6 +83,7 @@ def _lines(lineage: Lineage) -> list[str]:
               f"  policy     sha256 {lineage.policy_digest or '-'}",
               f"  pr         {f'#{lineage.pr}' if lineage.pr else '-'}",
               f"  approvers  {_approvers(lineage)}",
+              *(f"  signoff    {kind}: {_signoff(lineage, who)}" for kind, who in lineage.claimed_signoffs.items()),
               f"  signer     {lineage.signer}"]
     evidence = EVIDENCE.get(lineage.evidence, f"differs from the commit: {', '.join(lineage.differences)}")
     lines.append(f"  evidence   {evidence}")
@@ -102,6 +103,12 @@ def _approvers(lineage: Lineage) -> str:
     if not lineage.claimed_approvers:
         return "-"
     return (f"{', '.join(lineage.claimed_approvers)} (claimed by the tag, unverified: audit does not ask GitHub; "
+            f"`modelops-ci verify {lineage.tag}` checks the PR)")
+
+
+def _signoff(lineage: Lineage, logins: list[str]) -> str:
+    """Who signed off a gate's warning, as the tag records it: read from the PR when it was signed."""
+    return (f"{', '.join(logins)} (recorded by the tag from the PR's reviews; unverified here: "
             f"`modelops-ci verify {lineage.tag}` checks the PR)")
 
 

@@ -71,6 +71,7 @@ class Lineage:
     policy_digest: str
     pr: int | None
     claimed_approvers: tuple[str, ...]  # what the tag says; audit asks no GitHub (approvals_checked)
+    claimed_signoffs: dict[str, list[str]]  # gate kind -> who signed off its warning, as the tag records it
     signer: Signer
     evidence: str  # "matches", "differs", "missing"
     differences: tuple[str, ...] = field(default=())
@@ -108,6 +109,7 @@ def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, t
         verdict=source.verdict if source else "", gates_digest=source.gates_digest if source else "",
         policy_digest=source.policy_digest if source else "",
         pr=claimed.pr if claimed else None, claimed_approvers=claimed.approvers if claimed else (),
+        claimed_signoffs=dict(claimed.signoffs) if claimed else {},
         signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
         verification={"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason},
     )

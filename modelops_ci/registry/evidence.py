@@ -35,7 +35,7 @@ BEGIN = "---modelops-evidence v1---"
 END = "---end modelops-evidence---"
 _BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<body>.*?)\n" + re.escape(END), re.DOTALL)
 POLICY_FILES = ("policies/",)
-LATER_FIELDS = ("recomputed", "sources")  # left out when empty: absent from tags made before them
+LATER_FIELDS = ("recomputed", "sources", "signoffs")  # left out when empty: absent from tags made before them
 
 
 class EvidenceError(UserError):
@@ -59,6 +59,7 @@ class Evidence:
     policy_digest: str = ""  # sha256 over policies/* at the commit
     pr: int | None = None
     approvers: tuple[str, ...] = ()
+    signoffs: dict[str, list[str]] = field(default_factory=dict)  # gate kind -> who signed off its warning
     recomputed: bool = False  # the signing job re-ran the gates at the commit and got this report
 
     def to_json(self) -> str:
@@ -89,7 +90,8 @@ def parse(text: str) -> Evidence:
 
 
 def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str | None = None,
-            pr: int | None = None, approvers: tuple[str, ...] = ()) -> Evidence:
+            pr: int | None = None, approvers: tuple[str, ...] = (),
+            signoffs: dict[str, list[str]] | None = None) -> Evidence:
     """The evidence for `pipeline` as committed at `commit` (read from git, not the work tree)."""
     files = Layout(pipeline)
     lock = _yaml_at(root, commit, files.lock)
@@ -105,8 +107,18 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
         pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model, sources=sources,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
         verdict=str(json.loads(gates).get("verdict", "")) if gates else "",
-        policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers),
+        policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers), signoffs=dict(signoffs or {}),
     )
+
+
+def warned_gates(report: bytes | None) -> frozenset[str]:
+    """The gate kinds a committed gates.json shows as `warn` (what a sign-off acknowledges)."""
+    try:
+        loaded = json.loads(report) if report else {}
+    except ValueError:
+        return frozenset()
+    gates = loaded.get("gates") if isinstance(loaded, dict) else None
+    return frozenset(str(g.get("gate")) for g in gates or [] if isinstance(g, dict) and g.get("status") == "warn")
 
 
 def policy_digest(root: Path, commit: str) -> str:

@@ -60,7 +60,7 @@ from modelops_ci.registry.verdict_cache import Verdict, VerdictCache, code_diges
 
 SKIP: Literal["skip"] = "skip"
 UNAVAILABLE = "approvals-unavailable"  # the approvals checker could not ask GitHub: refused, never accepted
-ApprovalsCheck = Callable[[str, str, ev.Evidence], tuple[bool, str, str]]
+ApprovalsCheck = Callable[[str, str, ev.Evidence, frozenset[str]], tuple[bool, str, str]]
 Approvals = ApprovalsCheck | Literal["skip"] | None
 
 RULES: dict[str, str] = {
@@ -84,6 +84,8 @@ RULES: dict[str, str] = {
     "stage-order": "the previous stage held the same version when this stage was assigned",
     "approvals": "the promotion PR has the approvals the policy requires",
     UNAVAILABLE: "GitHub answered when the promotion PR's approvals were checked (unreachable, token refused)",
+    "signoff": "a gate the policy's require_signoff names warned at the commit, and the promotion PR holds (and the "
+               "tag records) an allowed reviewer's `/signoff KIND` review of its final head commit",
 }
 
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
@@ -421,7 +423,7 @@ class Verifier:
                                      f"{obj.object[:12]}")
         actual = self._collect(parsed.name, obj.object)
         actual = replace(actual, version=claimed.version, stage=claimed.stage, pr=claimed.pr,
-                         approvers=claimed.approvers)
+                         approvers=claimed.approvers, signoffs=claimed.signoffs)  # the signer's record
         actual = replace(actual, recomputed=claimed.recomputed)  # the signer's record, not in the commit
         if not claimed.sources:  # a tag made before the field existed: compared when present
             actual = replace(actual, sources={})
@@ -552,23 +554,25 @@ class Verifier:
     def _approvals(self, ref: grammar.TagRef, own: Verdict) -> tuple[str, str]:
         """(status, note): see VerifyResult.approvals. A skipped check is said, with what it skipped."""
         name, stage = ref.parsed.name, str(ref.parsed.stage)
-        required = self.trust.stage_rule(self._governing(name, own.commit), stage).approvals
-        if self.approvals == SKIP:
-            if not required:
+        rule = self.trust.stage_rule(self._governing(name, own.commit), stage)
+        warned = ev.warned_gates(self._blob(f"{own.commit}:{Layout(name).gates}"))
+        signoff = sorted(warned.intersection(rule.signoff))
+        needed = bool(rule.approvals or signoff)
+        if self.approvals == SKIP or (self.approvals is None and not needed):
+            if not needed:
                 return "not-required", "no approvals required"
-            return "skipped", f"approvals skipped: {required} required on the promotion PR, not checked"
+            return "skipped", (f"approvals skipped: {_needs(rule.approvals, signoff)} required on the promotion PR, "
+                               "not checked")
         if self.approvals is None:
-            if required:
-                raise _Refused("approvals", f"{stage} requires {required} approval(s) on the promotion PR, "
-                                            "and no approvals check was given: verify with GitHub access",
-                               approvals="unavailable")
-            return "not-required", "no approvals required"
+            raise _Refused("approvals" if rule.approvals else "signoff",
+                           f"{stage} requires {_needs(rule.approvals, signoff)} on the promotion PR, and no "
+                           "approvals check was given: verify with GitHub access", approvals="unavailable")
         claimed = ev.parse(TagObject.parse(self._blob(ref.oid) or b"").message)  # checked by `own`
-        ok, rule, reason = self.approvals(name, stage, claimed)
+        ok, refused, reason = self.approvals(name, stage, claimed, warned)  # judges every stage it is given
         if not ok:
-            status = "unavailable" if rule == UNAVAILABLE else "refused"
-            raise _Refused(rule or "approvals", reason, approvals=status)
-        if not required:
+            status = "unavailable" if refused == UNAVAILABLE else "refused"
+            raise _Refused(refused or "approvals", reason, approvals=status)
+        if not needed:
             return "not-required", "no approvals required"
         return "checked", f"approvals: {reason}"
 
@@ -771,6 +775,13 @@ def _gates_stage(lock: bytes) -> dict[str, Any]:
 def _before(counter: int | None, limit: int | None) -> bool:
     """Whether an event numbered `counter` came before one numbered `limit` (unnumbered: always)."""
     return counter is None or limit is None or counter < limit
+
+
+def _needs(approvals: int, signoff: list[str]) -> str:
+    """What a promotion PR must hold, in words: "1 approval(s), a fairness sign-off (the gate warned)"."""
+    parts = [f"{approvals} approval(s)"] if approvals else []
+    parts += [f"a {kind} sign-off (the gate warned)" for kind in signoff]
+    return ", ".join(parts)
 
 
 def _what(stage: str | None) -> str:

@@ -17,6 +17,7 @@ from modelops_ci.registry.verify import verify
 from tests.helpers.cli import run_cli
 from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, serving
 from tests.helpers.registry import (
+    POLICY_FILE,
     RegistryRepo,
     add_promotion_pull,
     assign,
@@ -26,6 +27,7 @@ from tests.helpers.registry import (
     registry_repo,
     shared_template,
 )
+from tests.helpers.repos import git
 from tests.helpers.specs import loans_policy
 
 PR = 7
@@ -216,7 +218,7 @@ def test_skipped_approvals_are_said_per_tag_in_text_and_json(production: tuple[R
     text = run_cli("verify", "--all", "--skip-approvals", "-C", repo.root)
     assert text.exit_code == 0, text.stdout + text.stderr
     lines = {line.split(":")[0]: line for line in text.stdout.splitlines()}
-    assert "approvals skipped: 1 required on the promotion PR, not checked" in lines[tag]
+    assert "approvals skipped: 1 approval(s) required on the promotion PR, not checked" in lines[tag]
     assert "no approvals required" in lines["loans#staging#1"]
     assert "approvals" not in lines["loans@v1.0.0"]  # a registration has none
 
@@ -224,3 +226,116 @@ def test_skipped_approvals_are_said_per_tag_in_text_and_json(production: tuple[R
     assert results[tag]["ok"] and results[tag]["approvals"] == "skipped"
     assert results["loans#staging#1"]["approvals"] == "not-required"
     assert results["loans@v1.0.0"]["approvals"] is None
+
+
+# -- a fairness warning needs a recorded sign-off ---------------------------------------------------
+
+SIGNOFF_POLICY = loans_policy(stages="staging, production", promotion=(
+    "staging: {signers: [ci-bot]}\n"
+    "production: {signers: [release-managers], reviewers: [bob, carol], require_signoff: [fairness]}\n"))
+
+
+@pytest.fixture
+def warned(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
+    """loans at a commit whose fairness gate warned (a disparity the data cannot decide), promoted to
+    production under a policy that wants that warning signed off; the tag records carol's sign-off."""
+    repo = registry_repo(_template, tmp_path / "repo")
+    report = json.loads(git("show", f"{repo.commit}:reports/loans/gates.json", cwd=repo.root))
+    report["gates"].append({**report["gates"][0], "gate": "fairness", "status": "warn",
+                            "reason": "the disparity's CI straddles the threshold: inconclusive"})
+    commit = commit_files(repo.root, {"reports/loans/gates.json": json.dumps(report), POLICY_FILE: SIGNOFF_POLICY})
+    repo = replace(repo, commit=commit)
+    register(repo)
+    assign(repo, "staging", 1)
+    return repo, assign(repo, "production", 2, "release-managers", pr=PR, signoffs={"fairness": ["carol"]})
+
+
+def _signed_off_pr(repo: RegistryRepo, github: FakeGitHub, body: str = "Read the report.\n/signoff fairness\n",
+                   login: str = "carol", state: str = "COMMENTED") -> None:
+    promotion_pr(repo, github)
+    github.add_review(REPO, PR, login, state, body=body)
+
+
+def test_a_signed_off_fairness_warning_verifies_and_audit_shows_who(warned: tuple[RegistryRepo, str],
+                                                                    github: FakeGitHub) -> None:
+    repo, tag = warned
+    _signed_off_pr(repo, github)
+    ok, rule, reason = _verify(repo, tag)
+    assert ok, (rule, reason)
+    assert "fairness signed off by carol" in reason
+    audited = run_cli("audit", "loans#production", "-C", repo.root)
+    assert "  signoff    fairness: carol (recorded by the tag from the PR's reviews; unverified here" in audited.stdout
+    (lineage,) = json.loads(run_cli("audit", "loans#production", "--json", "-C", repo.root).stdout)
+    assert lineage["claimed_signoffs"] == {"fairness": ["carol"]}
+
+
+def _no_review(repo: RegistryRepo, github: FakeGitHub) -> None:
+    promotion_pr(repo, github)
+
+
+def _by_the_author(repo: RegistryRepo, github: FakeGitHub) -> None:
+    promotion_pr(repo, github, author="carol")
+    github.add_review(REPO, PR, "carol", "COMMENTED", body="/signoff fairness")
+
+
+def _by_someone_not_allowed(repo: RegistryRepo, github: FakeGitHub) -> None:
+    _signed_off_pr(repo, github, login="mallory")
+
+
+def _on_an_older_head(repo: RegistryRepo, github: FakeGitHub) -> None:
+    add_promotion_pull(github, claimed(repo), "production", PR, merged=False)
+    github.add_review(REPO, PR, "carol", "COMMENTED", body="/signoff fairness")
+    github.push(REPO, PR)
+    github.merge(REPO, PR)
+
+
+def _dismissed(repo: RegistryRepo, github: FakeGitHub) -> None:
+    promotion_pr(repo, github)
+    review = github.add_review(REPO, PR, "carol", "APPROVED", body="/signoff fairness")
+    github.dismiss(REPO, PR, int(review["id"]))
+
+
+def _in_another_form(repo: RegistryRepo, github: FakeGitHub) -> None:
+    _signed_off_pr(repo, github, body="LGTM, signoff fairness when you can")
+
+
+def _by_bob_while_the_tag_names_carol(repo: RegistryRepo, github: FakeGitHub) -> None:
+    _signed_off_pr(repo, github, login="bob")
+
+
+@pytest.mark.parametrize("make_pr", [_no_review, _by_the_author, _by_someone_not_allowed, _on_an_older_head,
+                                     _dismissed, _in_another_form, _by_bob_while_the_tag_names_carol])
+def test_a_fairness_warning_without_a_valid_signoff_is_refused(
+        warned: tuple[RegistryRepo, str], github: FakeGitHub,
+        make_pr: Callable[[RegistryRepo, FakeGitHub], None]) -> None:
+    repo, tag = warned
+    make_pr(repo, github)
+    ok, rule, reason = _verify(repo, tag)
+    assert (ok, rule) == (False, "signoff"), reason
+    assert "fairness" in reason
+
+
+def test_the_tag_must_record_the_signoff(warned: tuple[RegistryRepo, str], github: FakeGitHub) -> None:
+    repo, _ = warned
+    unrecorded = assign(repo, "production", 3, "release-managers", pr=PR)
+    _signed_off_pr(repo, github)
+    ok, rule, reason = _verify(repo, unrecorded)
+    assert (ok, rule) == (False, "signoff") and "the tag records no sign-off" in reason
+
+
+def test_a_gate_that_passed_needs_no_signoff(_template: Path, tmp_path: Path, github: FakeGitHub) -> None:
+    repo = registry_repo(_template, tmp_path / "repo")
+    commit_files(repo.root, {POLICY_FILE: SIGNOFF_POLICY}, "production wants fairness warnings signed off")
+    register(repo)
+    assign(repo, "staging", 1)
+    tag = assign(repo, "production", 2, "release-managers")
+    ok, rule, reason = _verify(repo, tag)
+    assert ok, (rule, reason)
+    assert not github.calls  # nothing to acknowledge, nothing asked of GitHub
+
+
+def test_skipped_signoff_is_said(warned: tuple[RegistryRepo, str]) -> None:
+    repo, tag = warned
+    text = run_cli("verify", tag, "--skip-approvals", "-C", repo.root)
+    assert text.exit_code == 0, text.stdout + text.stderr
+    assert "approvals skipped: a fairness sign-off (the gate warned) required on the promotion PR" in text.stdout
