@@ -64,7 +64,8 @@ def register(name: str, version: str | None, bump: str | None, rev: str, signing
 @click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to assign (one of the policy's).")
 @click.option("--pr", type=click.IntRange(min=1), default=None, help="The promotion pull request's number.")
 @click.option("--approver", "approvers", multiple=True, metavar="LOGIN",
-              help="A reviewer who approved the PR, recorded in the evidence (repeatable).")
+              help="A reviewer who approved the PR, recorded in the evidence as a claim (repeatable): "
+                   "verify checks the PR's approvals on GitHub, audit shows these as unverified.")
 @click.option("--signing-key", default=None, help=KEY_HELP)
 @click.option("--push/--no-push", default=True, show_default=True, help=PUSH_HELP)
 @click.option("--remote", default="origin", show_default=True, help=REMOTE_HELP)

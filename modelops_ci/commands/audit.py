@@ -76,17 +76,40 @@ def _lines(lineage: Lineage) -> list[str]:
              f"  tag        {lineage.tag} by {lineage.tagger or '?'} at {when(lineage.date)}",
              f"  version    {lineage.version} ({lineage.version_tag or 'not registered'})",
              f"  commit     {lineage.commit}"]
+    lines += [f"  source     {name}  {_identity(found)}" for name, found in lineage.sources.items()]
     lines += [f"  data       {path}  md5 {md5}" for path, md5 in lineage.data.items()]
     lines += [f"  model      {path}  md5 {md5}" for path, md5 in lineage.model.items()]
     lines += [f"  gates      {lineage.verdict or 'missing'}  sha256 {lineage.gates_digest or '-'}",
               f"  policy     sha256 {lineage.policy_digest or '-'}",
               f"  pr         {f'#{lineage.pr}' if lineage.pr else '-'}",
-              f"  approvers  {', '.join(lineage.approvers) or '-'}",
+              f"  approvers  {_approvers(lineage)}",
+              *(f"  signoff    {kind}: {_signoff(lineage, who)}" for kind, who in lineage.claimed_signoffs.items()),
               f"  signer     {lineage.signer}"]
     evidence = EVIDENCE.get(lineage.evidence, f"differs from the commit: {', '.join(lineage.differences)}")
     lines.append(f"  evidence   {evidence}")
     lines.append(f"  verify     {_verdict(lineage)}")
     return lines
+
+
+def _identity(source: dict[str, str]) -> str:
+    """What identifies a raw source: a file's md5, a packaged dataset's distribution, version and digest."""
+    if "md5" in source:
+        return f"md5 {source['md5']}"
+    return f"{source.get('distribution')} {source.get('version')}  sha256 {source.get('sha256') or '-'}"
+
+
+def _approvers(lineage: Lineage) -> str:
+    """The approvers the tag names, marked as the claim they are: audit asks no GitHub."""
+    if not lineage.claimed_approvers:
+        return "-"
+    return (f"{', '.join(lineage.claimed_approvers)} (claimed by the tag, unverified: audit does not ask GitHub; "
+            f"`modelops-ci verify {lineage.tag}` checks the PR)")
+
+
+def _signoff(lineage: Lineage, logins: list[str]) -> str:
+    """Who signed off a gate's warning, as the tag records it: read from the PR when it was signed."""
+    return (f"{', '.join(logins)} (recorded by the tag from the PR's reviews; unverified here: "
+            f"`modelops-ci verify {lineage.tag}` checks the PR)")
 
 
 def _verdict(lineage: Lineage) -> str:

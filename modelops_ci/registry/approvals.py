@@ -20,12 +20,22 @@ Its reviews are read like branch protection reads them:
 - approvers must be allowed by the policy (`reviewers`: logins and `@org/team` slugs); without a
   list, anyone with write access to the repository as GitHub reports it (owner, member, collaborator).
 
-A refusal is a result naming its rule; an error (GitHub unreachable, token rejected) is raised, so a
-promotion is never decided on half the reviews.
+A sign-off acknowledges a gate's warning (policy `promotion.<stage>.require_signoff: [fairness]`),
+needed only when that gate warned at the tagged commit: a gate that passed leaves nothing to
+acknowledge, and asking for a sign-off on every promotion would train reviewers to type it
+unread. It is a submitted review (APPROVED or COMMENTED; a dismissed one no longer counts) of the
+PR's final head commit whose body holds the line `/signoff KIND`, by a reviewer the policy allows
+(as for approvals), not the PR's author. Issue comments do not count: they name no commit, so
+they cannot show which head the reviewer saw. The tag must record who signed off (evidence
+`signoffs`, written by `promote` from the PR), and every name it records must hold on the PR.
+
+A refusal is a result naming its rule; an error (GitHub unreachable, token rejected) is raised by
+`check`, so a promotion is never decided on half the reviews.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +47,17 @@ import yaml
 from modelops_ci.github.client import (
     GitHub,
     GitHubAuthError,
+    GitHubConfigError,
     GitHubError,
     GitHubNotFound,
+    GitHubUnavailable,
     checked_slug,
     file_text,
     repository,
 )
 from modelops_ci.registry.evidence import Evidence
 from modelops_ci.registry.promotion_names import Request
+from modelops_ci.registry.verify import UNAVAILABLE
 
 RULE = "approvals"
 SELF_APPROVAL = "self-approval"
@@ -57,9 +70,15 @@ NOT_MERGED = "pr-not-merged"
 WRONG_BASE = "pr-wrong-base"
 WRONG_BRANCH = "pr-wrong-branch"
 WRONG_CHANGE = "pr-wrong-change"
+SIGNOFF = "signoff"
+_SIGNOFF_LINE = re.compile(r"^[ \t]*/signoff[ \t]+(?P<kind>[A-Za-z_]+)[ \t]*\r?$", re.MULTILINE)
+_SIGNOFF_STATES = frozenset({"APPROVED", "COMMENTED"})
 _CHANGED = frozenset({"added", "modified"})
 # Why an approval did not count, in the order a refusal names them.
 DISCARD_RULES = (SELF_APPROVAL, STALE_APPROVAL, NOT_ALLOWED)
+# Every rule id the checker can return (UNAVAILABLE too); README's rule table lists each.
+RULE_IDS = (RULE, NO_PR, NOT_MERGED, WRONG_BASE, WRONG_BRANCH, WRONG_CHANGE, CHANGES_REQUESTED, *DISCARD_RULES,
+            TOO_FEW, SIGNOFF, UNAVAILABLE)
 WRITE_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 _DECIDING_STATES = frozenset({"APPROVED", "CHANGES_REQUESTED", "DISMISSED"})
 
@@ -101,9 +120,11 @@ class _Review:
 
 
 class ApprovalsCheck(Protocol):
-    """The verifier's injected callable: (pipeline, stage, evidence) -> (ok, rule, reason)."""
+    """The verifier's injected callable: (pipeline, stage, evidence, gate kinds that warned at the
+    commit) -> (ok, rule, reason)."""
 
-    def __call__(self, pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]: ...
+    def __call__(self, pipeline: str, stage: str, evidence: Evidence,
+                 warned: frozenset[str] = frozenset()) -> tuple[bool, str, str]: ...
 
 
 def check(client: GitHub, repo: str, pr_number: int, promotion: Promotion, *, required: int,
@@ -146,21 +167,95 @@ def for_verifier(client: GitHub | Callable[[], GitHub], repo: str | Callable[[],
 
     `client` and `repo` may be factories, called only when a stage needs approvals, so verifying a
     stage that needs none never touches the network or GITHUB_* variables.
-    """
 
-    def approvals(pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]:
-        required, reviewers = _rule_parts(promotion_rule(pipeline, stage))
-        if required <= 0:
+    When GitHub cannot answer (unreachable, token refused, the PR not found) the promotion is refused
+    by UNAVAILABLE ("approvals could not be checked: why") rather than raised, so `verify --all` still
+    judges every other tag; once GitHub is found unreachable or the token refused, it is not asked
+    again for the other tags. A configuration error (no repository, a bad GITHUB_API_URL) is raised.
+    """
+    unreachable: list[str] = []
+
+    def approvals(pipeline: str, stage: str, evidence: Evidence,
+                  warned: frozenset[str] = frozenset()) -> tuple[bool, str, str]:
+        rule = promotion_rule(pipeline, stage)
+        required, reviewers = _rule_parts(rule)
+        kinds = sorted(warned.intersection(_signoff_kinds(rule)))
+        if required <= 0 and not kinds:
             return True, RULE, f"the policy requires no approvals for {stage}"
         if evidence.pr is None:
-            return False, NO_PR, (f"{stage} requires {required} approval{'s' if required != 1 else ''} but the "
-                                  "tag's evidence names no PR: promote with --pr N")
+            needs = f"{required} approval{'s' if required != 1 else ''}" if required else f"a {kinds[0]} sign-off"
+            return False, NO_PR, f"{stage} requires {needs} but the tag's evidence names no PR: promote with --pr N"
+        if unreachable:
+            return False, UNAVAILABLE, unreachable[0]
         promotion = Promotion(pipeline, evidence.version, stage, evidence.commit)
-        result = check(client() if callable(client) else client, repo() if callable(repo) else repo,
-                       evidence.pr, promotion, required=required, reviewers=reviewers)
+        try:
+            github, slug = client() if callable(client) else client, repo() if callable(repo) else repo
+            result = check(github, slug, evidence.pr, promotion, required=required, reviewers=reviewers)
+            if result.ok and kinds:
+                result = _signed_off(signoffs(github, slug, evidence.pr, kinds, reviewers=reviewers),
+                                     evidence, result)
+        except GitHubConfigError:
+            raise
+        except GitHubError as exc:
+            why = f"approvals could not be checked: {exc}"
+            if isinstance(exc, GitHubUnavailable | GitHubAuthError):
+                unreachable.append(why)
+            return False, UNAVAILABLE, why
         return result.ok, result.rule, result.reason
 
     return approvals
+
+
+def signoffs(client: GitHub, repo: str, pr_number: int, kinds: Sequence[str], *,
+             reviewers: Sequence[str | Sequence[str]] = ()) -> dict[str, list[str]]:
+    """Who signed off each of `kinds` on PR `pr_number` (see the module docstring): logins, sorted.
+
+    Raises GitHubError when GitHub cannot answer.
+    """
+    slug = checked_slug(repo)
+    endpoint = f"/repos/{slug}/pulls/{int(pr_number)}"
+    author, head = _author_and_head(client.get(endpoint), endpoint)
+    allowed = _Allowed(client, reviewers)
+    found: dict[str, set[str]] = {kind: set() for kind in kinds}
+    for raw in client.get_paginated(f"{endpoint}/reviews"):
+        review = _signoff_review(raw, head)
+        if review is None or review.login.lower() == author.lower() or not allowed(review):
+            continue
+        for line in _SIGNOFF_LINE.finditer(str(raw.get("body") or "")):
+            found.get(line["kind"].lower(), set()).add(review.login)
+    return {kind: sorted(logins, key=str.lower) for kind, logins in found.items()}
+
+
+def _signoff_review(raw: Any, head: str) -> _Review | None:
+    """A submitted, undismissed review of `head`, or None."""
+    if not isinstance(raw, dict) or raw.get("state") not in _SIGNOFF_STATES or not raw.get("user"):
+        return None
+    if str(raw.get("commit_id") or "") != head:
+        return None
+    return _Review(str(raw["user"]["login"]), str(raw["state"]), head, str(raw.get("author_association") or "NONE"))
+
+
+def _signed_off(found: Mapping[str, list[str]], evidence: Evidence, approved: ApprovalResult) -> ApprovalResult:
+    """`approved`, unless a needed sign-off is missing on the PR or in the tag, or the tag records one
+    the PR does not hold."""
+    for kind, logins in found.items():
+        recorded = list(evidence.signoffs.get(kind) or [])
+        head_note = f"a review of PR #{evidence.pr}'s head commit with the line `/signoff {kind}`"
+        if not logins:
+            return ApprovalResult(False, SIGNOFF, (
+                f"the {kind} gate warned at {evidence.commit[:12]}, and no reviewer the policy allows (other than "
+                f"the PR's author) has signed it off: {head_note} is needed, then promote again"))
+        if not recorded:
+            return ApprovalResult(False, SIGNOFF, (
+                f"the {kind} gate warned and {', '.join(logins)} signed it off, but the tag records no sign-off: "
+                "promote again (promote records who signed off from the PR)"))
+        unheld = [login for login in recorded if login.lower() not in {x.lower() for x in logins}]
+        if unheld:
+            return ApprovalResult(False, SIGNOFF, (
+                f"the tag records the {kind} sign-off of {', '.join(unheld)}, which PR #{evidence.pr} does not "
+                f"hold ({head_note} by an allowed reviewer; found: {', '.join(logins)})"))
+    said = "; ".join(f"{kind} signed off by {', '.join(logins)}" for kind, logins in found.items())
+    return ApprovalResult(True, approved.rule, f"{approved.reason}; {said}", approved.approvers)
 
 
 def from_env(promotion_rule: Callable[[str, str], Any], root: Path | None = None,
@@ -257,6 +352,15 @@ def _deployment_problem(text: str, promotion: Promotion) -> str | None:
         requested = str(entry.get("commit"))[:12]
         return f"deploys {promotion.version} from commit {requested}, not the tagged {promotion.commit[:12]}"
     return None
+
+
+def _signoff_kinds(rule: Any) -> list[str]:
+    """The gate kinds whose warning needs a sign-off, from a `promotion.<stage>` mapping or a StageRule."""
+    if rule is None:
+        return []
+    if isinstance(rule, Mapping):
+        return [str(kind) for kind in rule.get("require_signoff") or ()]
+    return [str(kind) for kind in getattr(rule, "signoff", ()) or ()]
 
 
 def _rule_parts(rule: Any) -> tuple[int, list[str | Sequence[str]]]:

@@ -2,7 +2,9 @@
 report -> PR and approvers -> signer, as the tag claims it and as the commit holds it.
 
 Audit reports what the tags and commits hold; the judgement is `verify`'s, run here offline
-(approvals skipped: they need GitHub) and shown beside the lineage. The signer is the principal
+(approvals skipped: they need GitHub) and shown beside the lineage. So the approvers a tag names
+(`promote --approver`) are shown as what they are, the promoter's claim (`claimed_approvers`,
+`approvals_checked: false`), never as checked approvals. The signer is the principal
 verify accepted, else what the signature itself tells: the key's fingerprint (checked against
 the signed bytes) and its principal in allowed_signers on the trusted branch, marked unverified.
 """
@@ -63,19 +65,22 @@ class Lineage:
     commit: str
     data: dict[str, str]
     model: dict[str, str]
+    sources: dict[str, dict[str, str]]  # the raw sources, as the commit holds them (evidence.sources)
     verdict: str
     gates_digest: str
     policy_digest: str
     pr: int | None
-    approvers: tuple[str, ...]
+    claimed_approvers: tuple[str, ...]  # what the tag says; audit asks no GitHub (approvals_checked)
+    claimed_signoffs: dict[str, list[str]]  # gate kind -> who signed off its warning, as the tag records it
     signer: Signer
     evidence: str  # "matches", "differs", "missing"
     differences: tuple[str, ...] = field(default=())
     verification: dict[str, Any] | None = None  # verify's verdict without approvals: ok, rule, reason
+    approvals_checked: bool = False  # audit never asks GitHub: `verify` does
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
-        found["approvers"] = list(self.approvers)
+        found["claimed_approvers"] = list(self.claimed_approvers)
         found["differences"] = list(self.differences)
         found["signer"] = {**asdict(self.signer), "principals": list(self.signer.principals),
                            "summary": str(self.signer)}
@@ -100,9 +105,11 @@ def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, t
         name=artifact.name, stage=stage, tag=held.tag, tagger=ref.tagger, date=ref.date, version=held.version,
         version_tag=version.tag if version else None, commit=held.commit,
         data=dict(source.data) if source else {}, model=dict(source.model) if source else {},
+        sources=dict(source.sources) if source else {},
         verdict=source.verdict if source else "", gates_digest=source.gates_digest if source else "",
         policy_digest=source.policy_digest if source else "",
-        pr=claimed.pr if claimed else None, approvers=claimed.approvers if claimed else (),
+        pr=claimed.pr if claimed else None, claimed_approvers=claimed.approvers if claimed else (),
+        claimed_signoffs=dict(claimed.signoffs) if claimed else {},
         signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
         verification={"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason},
     )
@@ -128,7 +135,8 @@ def _compare(claimed: evidence.Evidence | None, actual: evidence.Evidence | None
         return "missing", ()
     if actual is None:
         return "differs", ("the commit holds no dvc.lock with a model to recompute the evidence from",)
-    differences = tuple(key for key in COMPARED if getattr(claimed, key) != getattr(actual, key))
+    compared = (*COMPARED, "sources") if claimed.sources else COMPARED  # absent from tags made before it
+    differences = tuple(key for key in compared if getattr(claimed, key) != getattr(actual, key))
     return ("differs" if differences else "matches"), differences
 
 

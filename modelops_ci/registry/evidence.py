@@ -9,6 +9,11 @@ A tag message is a human title, a blank line, then one machine-readable block:
 Everything in the block can be recomputed from a clone at the tagged commit (`collect`), so
 `verify` compares what the tag claims with what the commit holds. `recomputed` says the signer
 re-ran the gates at the commit (registry/recompute.py) rather than believing the committed report.
+
+`sources` carries the lineage past the derived files to the raw source: a file's md5 as DVC records
+it among the ingest stage's deps, a packaged dataset's package, version and file digest as ingest
+records them in profile.json. Tags made before a field existed leave it out and still verify: a
+field added later is compared only when the tag carries it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ BEGIN = "---modelops-evidence v1---"
 END = "---end modelops-evidence---"
 _BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<body>.*?)\n" + re.escape(END), re.DOTALL)
 POLICY_FILES = ("policies/",)
+LATER_FIELDS = ("recomputed", "sources", "signoffs")  # left out when empty: absent from tags made before them
 
 
 class EvidenceError(UserError):
@@ -46,19 +52,22 @@ class Evidence:
     stage: str | None = None  # None for a version (registration) tag
     data: dict[str, str] = field(default_factory=dict)  # path -> DVC md5, from dvc.lock
     model: dict[str, str] = field(default_factory=dict)  # path -> DVC md5, from dvc.lock
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)  # raw source -> what identifies it
     metrics: dict[str, Any] = field(default_factory=dict)
     gates_digest: str = ""  # sha256 of reports/<p>/gates.json at the commit
     verdict: str = ""  # that file's verdict
     policy_digest: str = ""  # sha256 over policies/* at the commit
     pr: int | None = None
     approvers: tuple[str, ...] = ()
+    signoffs: dict[str, list[str]] = field(default_factory=dict)  # gate kind -> who signed off its warning
     recomputed: bool = False  # the signing job re-ran the gates at the commit and got this report
 
     def to_json(self) -> str:
         payload = asdict(self)
         payload["approvers"] = list(self.approvers)
-        if not self.recomputed:
-            del payload["recomputed"]  # tags made before the field existed read back the same
+        for optional in LATER_FIELDS:
+            if not payload[optional]:
+                del payload[optional]  # tags made before the field existed read back the same
         return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
@@ -81,7 +90,8 @@ def parse(text: str) -> Evidence:
 
 
 def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str | None = None,
-            pr: int | None = None, approvers: tuple[str, ...] = ()) -> Evidence:
+            pr: int | None = None, approvers: tuple[str, ...] = (),
+            signoffs: dict[str, list[str]] | None = None) -> Evidence:
     """The evidence for `pipeline` as committed at `commit` (read from git, not the work tree)."""
     files = Layout(pipeline)
     lock = _yaml_at(root, commit, files.lock)
@@ -92,12 +102,23 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
         raise EvidenceError(f"{files.lock} at {commit[:12]} records no model: run and commit the pipeline first")
     gates = git.show_file(root, commit, files.gates) or b""
     metrics = json.loads(git.show_file(root, commit, files.metrics) or b"{}")
+    sources = {**file_sources(lock), **packaged_sources(git.show_file(root, commit, files.profile))}
     return Evidence(
-        pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model,
+        pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model, sources=sources,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
         verdict=str(json.loads(gates).get("verdict", "")) if gates else "",
-        policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers),
+        policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers), signoffs=dict(signoffs or {}),
     )
+
+
+def warned_gates(report: bytes | None) -> frozenset[str]:
+    """The gate kinds a committed gates.json shows as `warn` (what a sign-off acknowledges)."""
+    try:
+        loaded = json.loads(report) if report else {}
+    except ValueError:
+        return frozenset()
+    gates = loaded.get("gates") if isinstance(loaded, dict) else None
+    return frozenset(str(g.get("gate")) for g in gates or [] if isinstance(g, dict) and g.get("status") == "warn")
 
 
 def policy_digest(root: Path, commit: str) -> str:
@@ -118,6 +139,32 @@ def output_digests(lock: dict[str, Any]) -> dict[str, str]:
             if "md5" in out:
                 found[str(out["path"])] = str(out["md5"])
     return dict(sorted(found.items()))
+
+
+def file_sources(lock: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each source file the ingest stage read (its `data.source` paths, as the lock records its
+    params), with the md5 DVC recorded for it among the stage's deps."""
+    ingest = (lock.get("stages") or {}).get("ingest") or {}
+    digests = {str(d.get("path")): str(d["md5"]) for d in ingest.get("deps") or [] if "md5" in d}
+    return {path: {"md5": digests[path]} for path in _source_paths(ingest) if path in digests}
+
+
+def _source_paths(ingest: dict[str, Any]) -> list[str]:
+    """The `path` of each `data.source` entry in a lock stage's params (keyed `data` or `data.source`)."""
+    found: list[str] = []
+    for params in (ingest.get("params") or {}).values():
+        source = params.get("data.source") or (params.get("data") or {}).get("source") or []
+        items = source if isinstance(source, list) else [source]
+        found += [str(item["path"]) for item in items if isinstance(item, dict) and "path" in item]
+    return found
+
+
+def packaged_sources(profile: bytes | None) -> dict[str, dict[str, str]]:
+    """The packaged datasets ingest recorded in profile.json (steps/sources.py), by `rdataset NAME`."""
+    loaded = json.loads(profile) if profile else {}
+    records = loaded.get("sources") if isinstance(loaded, dict) else None
+    return {f"rdataset {r['rdataset']}": {k: str(v) for k, v in r.items() if k != "rdataset"}
+            for r in records or [] if isinstance(r, dict) and "rdataset" in r}
 
 
 def _yaml_at(root: Path, commit: str, relative: str) -> dict[str, Any]:

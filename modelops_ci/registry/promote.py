@@ -134,8 +134,9 @@ def promote(root: Path, name: str, version: str, stage: str, key: signing.Signin
     commit = registered.commit
     check_stage_order(root, artifact, registered, stage)
     _require_pr_if_approved_stage(root, name, stage, pr)
+    signed = _signoffs(root, name, stage, pr, commit) if remote.push else {}
     claimed = evidence.collect(root, _pipeline_at(root, name, commit), commit, version=version,
-                               stage=stage, pr=pr, approvers=tuple(approvers))
+                               stage=stage, pr=pr, approvers=tuple(approvers), signoffs=signed)
     _require_pass(claimed, commit)
     if recompute_gates:
         claimed = _recomputed(root, claimed)
@@ -235,6 +236,28 @@ def _require_pr_if_approved_stage(root: Path, name: str, stage: str, pr: int | N
         raise UserError(f"{stage} requires {required} approval(s) on the promotion pull request, and no --pr "
                         f"was given: open one with `modelops-ci promotion-request {name}@VERSION --to {stage}` "
                         "and promote with --pr N once it is approved; nothing was signed")
+
+
+def _signoffs(root: Path, name: str, stage: str, pr: int | None, commit: str) -> dict[str, list[str]]:
+    """Who signed off, on the PR, each gate warning at `commit` the stage's trusted policy wants
+    acknowledged (`require_signoff`), to record in the evidence; verify checks the PR again. Read
+    before signing, so a GitHub that cannot answer leaves nothing signed."""
+    from modelops_ci.registry.trust import promotion_rule
+
+    rule = promotion_rule(root)(name, stage) or {}
+    warned = evidence.warned_gates(git.show_file(root, commit, Layout(name).gates))
+    kinds = sorted(warned.intersection(rule.get("require_signoff") or ()))
+    if not kinds:
+        return {}
+    if pr is None:
+        raise UserError(f"the {', '.join(kinds)} gate warned at {commit[:12]}, and {stage} requires a sign-off on "
+                        f"the promotion pull request: promote with --pr N once a reviewer has signed it off "
+                        "(`/signoff KIND` in a review of its head); nothing was signed")
+    from modelops_ci.github.client import GitHub, repository
+    from modelops_ci.registry.approvals import signoffs
+
+    found = signoffs(GitHub.from_env(), repository(root), pr, kinds, reviewers=rule.get("reviewers") or ())
+    return {kind: logins for kind, logins in found.items() if logins}
 
 
 def resolve_commit(root: Path, rev: str) -> str:

@@ -98,6 +98,7 @@ class StageRule:
     approvals: int = 0
     reviewers: tuple[tuple[str, ...], ...] = ()
     policies: tuple[str, ...] = ()
+    signoff: tuple[str, ...] = ()  # gate kinds whose warning needs a sign-off (any governing policy's)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ class Trust:
         return StageRule(
             stage, signers, approvals=max((int(r.get("approvals") or 0) for r in rules), default=0),
             reviewers=tuple(tuple(str(x) for x in r["reviewers"]) for r in rules if r.get("reviewers")),
-            policies=tuple(p.name for p in policies))
+            policies=tuple(p.name for p in policies),
+            signoff=tuple(sorted({str(kind) for r in rules for kind in r.get("require_signoff") or ()})))
 
     def registration_signers(self, policies: tuple[PolicyRules, ...]) -> frozenset[str] | None:
         """Principals that may register a version: anyone allowed to sign one of its stages."""
@@ -211,7 +213,7 @@ def _params_ids(listing: dict[str, str]) -> dict[str, str]:
 
 def promotion_rule(root: Path, trust_ref: str | None = None) -> Callable[[str, str], dict[str, Any] | None]:
     """`rule(pipeline, stage)`: what entering `stage` takes under the trusted policies, as a dict
-    (`approvals`, `reviewers`, `signers`), or None when no policy there lists that stage.
+    (`approvals`, `reviewers`, `signers`, `require_signoff`), or None when no policy there lists that stage.
 
     For approval checks (approvals.for_verifier). The pipeline's labels are read at the trusted
     ref; reviewers of several governing policies are intersected.
@@ -227,7 +229,8 @@ def promotion_rule(root: Path, trust_ref: str | None = None) -> Callable[[str, s
         found = loaded.stage_rule(policies, stage)
         reviewers = set.intersection(*(set(r) for r in found.reviewers)) if found.reviewers else set()
         return {"approvals": found.approvals, "reviewers": sorted(reviewers),
-                "signers": sorted(found.signers) if found.signers is not None else None}
+                "signers": sorted(found.signers) if found.signers is not None else None,
+                "require_signoff": list(found.signoff)}
 
     return rule
 

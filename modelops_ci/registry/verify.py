@@ -59,7 +59,8 @@ from modelops_ci.registry.signatures import TagObject
 from modelops_ci.registry.verdict_cache import Verdict, VerdictCache, code_digest
 
 SKIP: Literal["skip"] = "skip"
-ApprovalsCheck = Callable[[str, str, ev.Evidence], tuple[bool, str, str]]
+UNAVAILABLE = "approvals-unavailable"  # the approvals checker could not ask GitHub: refused, never accepted
+ApprovalsCheck = Callable[[str, str, ev.Evidence, frozenset[str]], tuple[bool, str, str]]
 Approvals = ApprovalsCheck | Literal["skip"] | None
 
 RULES: dict[str, str] = {
@@ -82,6 +83,9 @@ RULES: dict[str, str] = {
     "registered": "the version is registered by a verified name@vX.Y.Z tag on the same commit",
     "stage-order": "the previous stage held the same version when this stage was assigned",
     "approvals": "the promotion PR has the approvals the policy requires",
+    UNAVAILABLE: "GitHub answered when the promotion PR's approvals were checked (unreachable, token refused)",
+    "signoff": "a gate the policy's require_signoff names warned at the commit, and the promotion PR holds (and the "
+               "tag records) an allowed reviewer's `/signoff KIND` review of its final head commit",
 }
 
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
@@ -89,7 +93,13 @@ _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """One tag's verdict: ok, or the id of the rule it broke (see `RULES`) and why."""
+    """One tag's verdict: ok, or the id of the rule it broke (see `RULES`) and why.
+
+    `approvals` says what became of a stage tag's approvals rule: "checked" (GitHub was asked and
+    the PR passed), "not-required", "skipped" (the caller chose not to ask: said, never implied),
+    "refused", "unavailable" (GitHub could not be asked); None for other tags, or when an earlier
+    rule refused the tag.
+    """
 
     tag: str
     ok: bool
@@ -98,6 +108,7 @@ class VerifyResult:
     signer: str = ""
     commit: str = ""
     version: str = ""
+    approvals: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,9 +154,9 @@ def shown(tag: str, limit: int = 80) -> str:
 
 
 class _Refused(Exception):
-    def __init__(self, rule: str, reason: str) -> None:
+    def __init__(self, rule: str, reason: str, approvals: str | None = None) -> None:
         super().__init__(reason)
-        self.rule, self.reason = rule, reason
+        self.rule, self.reason, self.approvals = rule, reason, approvals
 
 
 @dataclass
@@ -250,10 +261,11 @@ class Verifier:
         if not own.ok:
             return VerifyResult(ref.tag, False, own.rule, own.reason, **facts)
         try:
-            self._relations(ref, own)
+            approvals, note = self._relations(ref, own)
         except _Refused as refused:
-            return VerifyResult(ref.tag, False, refused.rule, refused.reason, **facts)
-        return VerifyResult(ref.tag, True, "", own.reason, **facts)
+            return VerifyResult(ref.tag, False, refused.rule, refused.reason, **facts, approvals=refused.approvals)
+        reason = f"{own.reason}; {note}" if note else own.reason
+        return VerifyResult(ref.tag, True, "", reason, **facts, approvals=approvals)
 
     # --- a tag's own rules, remembered ------------------------------------------------------------
 
@@ -323,16 +335,17 @@ class Verifier:
 
     # --- the rules between tags, judged every time ----------------------------------------------
 
-    def _relations(self, ref: grammar.TagRef, own: Verdict) -> None:
+    def _relations(self, ref: grammar.TagRef, own: Verdict) -> tuple[str | None, str]:
+        """The rules between tags; for a stage tag, what became of its approvals and a note saying so."""
         self._counter(ref)
         if ref.parsed.cancel or ref.parsed.deprecated:
-            return
+            return None, ""
         self._not_retired(ref)
         if ref.parsed.stage is None:
-            return
+            return None, ""
         self._registered(ref, own.commit, own.version)
         self._order(ref, own)
-        self._approvals(ref, own)
+        return self._approvals(ref, own)
 
     def _counter(self, ref: grammar.TagRef) -> None:
         name = ref.parsed.name
@@ -410,8 +423,10 @@ class Verifier:
                                      f"{obj.object[:12]}")
         actual = self._collect(parsed.name, obj.object)
         actual = replace(actual, version=claimed.version, stage=claimed.stage, pr=claimed.pr,
-                         approvers=claimed.approvers)
+                         approvers=claimed.approvers, signoffs=claimed.signoffs)  # the signer's record
         actual = replace(actual, recomputed=claimed.recomputed)  # the signer's record, not in the commit
+        if not claimed.sources:  # a tag made before the field existed: compared when present
+            actual = replace(actual, sources={})
         differ = [f.name for f in fields(ev.Evidence) if getattr(actual, f.name) != getattr(claimed, f.name)]
         if differ:
             raise _Refused("digest", f"the evidence differs from commit {obj.object[:12]} in "
@@ -536,21 +551,30 @@ class Verifier:
             return (None if result.commit in cancelled else result), skipped
         return None, skipped
 
-    def _approvals(self, ref: grammar.TagRef, own: Verdict) -> None:
-        if self.approvals == SKIP:
-            return
+    def _approvals(self, ref: grammar.TagRef, own: Verdict) -> tuple[str, str]:
+        """(status, note): see VerifyResult.approvals. A skipped check is said, with what it skipped."""
         name, stage = ref.parsed.name, str(ref.parsed.stage)
-        policies = self._governing(name, own.commit)
+        rule = self.trust.stage_rule(self._governing(name, own.commit), stage)
+        warned = ev.warned_gates(self._blob(f"{own.commit}:{Layout(name).gates}"))
+        signoff = sorted(warned.intersection(rule.signoff))
+        needed = bool(rule.approvals or signoff)
+        if self.approvals == SKIP or (self.approvals is None and not needed):
+            if not needed:
+                return "not-required", "no approvals required"
+            return "skipped", (f"approvals skipped: {_needs(rule.approvals, signoff)} required on the promotion PR, "
+                               "not checked")
         if self.approvals is None:
-            required = self.trust.stage_rule(policies, stage).approvals
-            if required:
-                raise _Refused("approvals", f"{stage} requires {required} approval(s) on the promotion PR, "
-                                            "and no approvals check was given: verify with GitHub access")
-            return
+            raise _Refused("approvals" if rule.approvals else "signoff",
+                           f"{stage} requires {_needs(rule.approvals, signoff)} on the promotion PR, and no "
+                           "approvals check was given: verify with GitHub access", approvals="unavailable")
         claimed = ev.parse(TagObject.parse(self._blob(ref.oid) or b"").message)  # checked by `own`
-        ok, rule, reason = self.approvals(name, stage, claimed)
+        ok, refused, reason = self.approvals(name, stage, claimed, warned)  # judges every stage it is given
         if not ok:
-            raise _Refused(rule or "approvals", reason)
+            status = "unavailable" if refused == UNAVAILABLE else "refused"
+            raise _Refused(refused or "approvals", reason, approvals=status)
+        if not needed:
+            return "not-required", "no approvals required"
+        return "checked", f"approvals: {reason}"
 
     # --- SSH ----------------------------------------------------------------------------------
 
@@ -751,6 +775,13 @@ def _gates_stage(lock: bytes) -> dict[str, Any]:
 def _before(counter: int | None, limit: int | None) -> bool:
     """Whether an event numbered `counter` came before one numbered `limit` (unnumbered: always)."""
     return counter is None or limit is None or counter < limit
+
+
+def _needs(approvals: int, signoff: list[str]) -> str:
+    """What a promotion PR must hold, in words: "1 approval(s), a fairness sign-off (the gate warned)"."""
+    parts = [f"{approvals} approval(s)"] if approvals else []
+    parts += [f"a {kind} sign-off (the gate warned)" for kind in signoff]
+    return ", ".join(parts)
 
 
 def _what(stage: str | None) -> str:

@@ -23,8 +23,13 @@ MAX_CATEGORIES = 50
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
+    from modelops_ci.steps.sources import packaged_sources
+
     frame = build(ctx)
     profile = profile_of(frame)
+    packaged = packaged_sources(ctx.data["source"])
+    if packaged:  # the evidence's lineage to a dataset no dvc.lock digests (registry/evidence.py)
+        profile["sources"] = packaged
     write_parquet(frame, ctx.path(ctx.layout.dataset))
     ctx.write_json(ctx.layout.profile, profile)
     return {"rows": len(frame), "columns": len(frame.columns)}

@@ -277,7 +277,10 @@ def test_audit_traces_a_stage_to_its_data_and_signer(reg: Registry) -> None:
     assert lineage["commit"] == reg.commits[1]
     assert lineage["data"] == {"data/loans/train.parquet": md5("data 1")}
     assert lineage["verdict"] == "pass" and len(lineage["gates_digest"]) == 64
-    assert (lineage["pr"], lineage["approvers"], lineage["evidence"]) == (12, ["alice"], "matches")
+    assert (lineage["pr"], lineage["evidence"]) == (12, "matches")
+    # `--approver` is the promoter's word: audit shows it as a claim, never as a checked approval
+    assert "approvers" not in lineage
+    assert (lineage["claimed_approvers"], lineage["approvals_checked"]) == (["alice"], False)
     fingerprint = subprocess.run(["ssh-keygen", "-lf", f"{reg.key}.pub"], capture_output=True, text=True,
                                  check=True).stdout.split()[1]
     assert lineage["signer"]["fingerprint"] == fingerprint
@@ -287,7 +290,8 @@ def test_audit_traces_a_stage_to_its_data_and_signer(reg: Registry) -> None:
     code, out, _ = reg.cli("audit", NAME)
     assert code == 0
     assert f"  signer     ci-bot (key {fingerprint})" in out
-    assert "  evidence   matches the commit" in out and "  approvers  alice" in out
+    assert "  evidence   matches the commit" in out
+    assert "  approvers  alice (claimed by the tag, unverified: audit does not ask GitHub; " in out
 
 
 def test_audit_of_a_stage_held_by_an_unsigned_tag_names_the_refusal(reg: Registry) -> None:

@@ -79,7 +79,7 @@ def test_production_after_staging_verifies_with_approvals(repo: RegistryRepo) ->
     production = assign(repo, "production", 2, "release-managers", pr=7, approvers=["alice"])
     seen: list[tuple[str, str, int | None]] = []
 
-    def approvals(pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]:
+    def approvals(pipeline: str, stage: str, evidence: Evidence, warned: frozenset[str]) -> tuple[bool, str, str]:
         seen.append((pipeline, stage, evidence.pr))
         return True, "approvals", "1 of 1 approvals"
 
@@ -97,7 +97,8 @@ def test_approvals_are_required_unless_skipped_and_the_checker_names_its_rule(re
 
     refused(verify(repo.root, production), "approvals")
 
-    def self_approved(pipeline: str, stage: str, evidence: Evidence) -> tuple[bool, str, str]:
+    def self_approved(pipeline: str, stage: str, evidence: Evidence,
+                      warned: frozenset[str]) -> tuple[bool, str, str]:
         if stage == "staging":
             return True, "approvals", "the policy requires none"
         return False, "approvals-self", "the author approved their own PR"
@@ -396,7 +397,8 @@ def test_gpg_signatures_are_checked_against_the_trusted_keys(repo: RegistryRepo,
 def test_promotion_rule_reads_the_trusted_policy(repo: RegistryRepo) -> None:
     commit_files(repo.root, {POLICY_FILE: policy_yaml(approvals={"production": 5})}, "more", branch="promo")
     rule = trust.promotion_rule(repo.root, "main")
-    assert rule("loans", "production") == {"approvals": 1, "reviewers": [], "signers": ["release-managers"]}
+    assert rule("loans", "production") == {"approvals": 1, "reviewers": [], "signers": ["release-managers"],
+                                           "require_signoff": []}
     assert rule("loans", "qa") is None
     assert rule("sales", "production") is None
 
