@@ -25,6 +25,17 @@ def interval(ci: tuple[float, float] | None) -> str:
     return f"{num(ci[0])} to {num(ci[1])}"
 
 
+def estimate_with_ci(value: Any, ci: Any) -> str:
+    """`2.1 (1.4 to 3.2)`; the estimate alone when there is no interval."""
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        return f"{num(value)} ({interval((ci[0], ci[1]))})"
+    return num(value)
+
+
+def percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+
+
 def bound_text(threshold: dict[str, float] | None) -> str:
     if threshold is None:
         return ""
