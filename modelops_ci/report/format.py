@@ -36,6 +36,21 @@ def percent(value: Any) -> str:
     return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
 
 
+def p_value_text(p_value: float | None, threshold: dict[str, float] | None, details: dict[str, Any]) -> str:
+    """A check's p-value with the alpha it was judged at: `0.0032, corrected 0.013 (alpha 0.05)`; a
+    p-value no alpha decides on says so (the DeLong test beside the CI that decides)."""
+    if p_value is None:
+        return ""
+    shown = f"{p_value:.3g}"
+    corrected = details.get("p_adjusted")
+    if isinstance(corrected, int | float) and not isinstance(corrected, bool):
+        shown += f", corrected {corrected:.3g}"
+    alpha = (threshold or {}).get("alpha")
+    if isinstance(alpha, int | float) and not isinstance(alpha, bool):
+        return f"{shown} (alpha {alpha:.3g})"
+    return f"{shown} (for information: no alpha)"
+
+
 def bound_text(threshold: dict[str, float] | None) -> str:
     if threshold is None:
         return ""

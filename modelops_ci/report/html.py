@@ -21,7 +21,7 @@ from modelops_ci.report.figures import (
     group_rows,
     parity_floor,
 )
-from modelops_ci.report.format import bound_text, capitalised, clip, interval, num, rate_title
+from modelops_ci.report.format import bound_text, capitalised, clip, interval, num, p_value_text, rate_title
 from modelops_ci.report.load import Inputs
 from modelops_ci.report.words import (
     Finding,
@@ -220,7 +220,7 @@ def _checks(gate: GateResult) -> str:
                  f'<td class="num">{num(check.statistic)}</td>',
                  f'<td class="num">{escape(interval(check.ci))}</td>',
                  f"<td>{escape(bound_text(check.threshold))}</td>",
-                 f'<td class="num">{"" if p is None else f"{p:.3g}"}</td>',
+                 f'<td class="num">{escape(p_value_text(p, check.threshold, check.details))}</td>',
                  f'<td class="num">{"" if n is None else f"{n:,}"}</td>',
                  f"<td>{escape(clip(check.reason, 1000))}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>\n")

@@ -23,7 +23,17 @@ from modelops_ci.report.figures import (
     included,
     parity_floor,
 )
-from modelops_ci.report.format import bound_text, capitalised, clip, gate_title, interval, num, plain_group, rate_title
+from modelops_ci.report.format import (
+    bound_text,
+    capitalised,
+    clip,
+    gate_title,
+    interval,
+    num,
+    p_value_text,
+    plain_group,
+    rate_title,
+)
 from modelops_ci.report.words import (
     MAX_SENTENCE,
     Finding,
@@ -215,7 +225,7 @@ def _gate_statistics(gate: GateResult) -> str:
 def _check_row(check: Check) -> str:
     p, n = check.p_value, check.n
     cells = [text(check.name, 120), f"{ICONS[check.status]} {check.status}", num(check.statistic),
-             interval(check.ci), bound_text(check.threshold), "" if p is None else f"{p:.3g}",
+             interval(check.ci), bound_text(check.threshold), p_value_text(p, check.threshold, check.details),
              "" if n is None else f"{n:,}", text(check.reason)]
     return "| " + " | ".join(cells) + " |"
 
