@@ -36,11 +36,11 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
 
     Prints every problem as `path:line:col: yaml.path: message (hint)` and exits 2 if any.
     """
-    from modelops_ci.commands.validate import import_warnings
     from modelops_ci.commands.validate import validate as run
+    from modelops_ci.commands.validate import warnings as spec_warnings
 
     space = run(repo, paths, deep=deep)
-    warnings = import_warnings(space)
+    warnings = spec_warnings(space)
     if output == "json":
         click.echo(json.dumps({"files": space.files, "problems": [p.__dict__ for p in space.problems],
                                "warnings": [w.__dict__ for w in warnings],

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelops_ci.commands.compile import compile_repo
-from modelops_ci.commands.validate import import_warnings, validate
+from modelops_ci.commands.validate import validate, warnings
 
 
 def run_ci(root: Path) -> Iterator[str]:
@@ -15,7 +15,7 @@ def run_ci(root: Path) -> Iterator[str]:
     space = validate(root)
     space.raise_problems()
     yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
-    yield from (f"warning: {warning}" for warning in import_warnings(space))
+    yield from (f"warning: {warning}" for warning in warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
     from modelops_ci.commands.run import current_verdicts, run

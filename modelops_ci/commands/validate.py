@@ -16,6 +16,7 @@ from modelops_ci.spec.resolve import callable_slots
 from modelops_ci.spec.workspace import Workspace
 from modelops_ci.steps.estimators import CannotLoad, load
 from modelops_ci.steps.sources import rdataset_exists
+from modelops_ci.transform import sensitive_inputs
 
 # What specs may name code from when no policy says (`spec.allowed_imports`); the repository's
 # own modules are allowed too, as the default only.
@@ -45,6 +46,15 @@ def deep_problems(space: Workspace) -> Iterator[Problem]:
             if reason:
                 yield _problem(node, key, ".".join(path), reason[0], reason[1])
         yield from _source_problems(space.root, pipeline)
+
+
+def warnings(space: Workspace) -> list[Problem]:
+    """What `validate` and `ci` print as warnings (exit 0): code a reviewer must review as code, and
+    sensitive attributes used as model inputs where the policies neither forbid nor allow it."""
+    found = set(import_warnings(space))
+    for governed in space.governed:
+        found.update(sensitive_inputs.warned(governed.pipeline, governed.gates))
+    return sorted(found)
 
 
 def import_warnings(space: Workspace) -> list[Problem]:

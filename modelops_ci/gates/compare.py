@@ -36,6 +36,7 @@ GATE = "compare"
 RESAMPLES = 1000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_STAGE = "production"
+DEFAULT_MARGIN = 0.0
 # Above bootstrap.EXACT_ROWS rows, rows are grouped by both models' keys at once; fewer score bins
 # than the one-model bootstrap keep the joint cells (bins x bins) bounded.
 PAIRED_BINS = 256
@@ -129,7 +130,7 @@ def delong_check(p: Pair, margin: float, confidence: float) -> Check:
                           result.ci(confidence), margin, confidence,
                           {"se": result.se, "z": result.z}, len(p.y))
     check.p_value = result.p_value
-    check.reason += f"; equal AUCs: z = {result.z:.3g}, p = {result.p_value:.3g}"
+    check.reason += f"; equal AUCs: z = {result.z:.3g}, p = {result.p_value:.3g} (for information: decided on the CI)"
     return check
 
 
@@ -144,7 +145,7 @@ def mcnemar_check(p: Pair, confidence: float) -> Check:
                "the challenger is significantly more accurate" if better else "no significant difference")
     test = "exact binomial" if result.exact else "chi-squared with continuity correction"
     reason = (f"McNemar ({test}): right where the other is wrong: challenger {result.b} rows, "
-              f"champion {result.c}; p = {result.p_value:.3g}: {verdict}")
+              f"champion {result.c}; p = {result.p_value:.3g}, alpha {alpha:.3g}: {verdict}")
     status: Status = "warn" if worse else "pass"
     return Check("mcnemar", status, reason, statistic=result.statistic, p_value=result.p_value,
                  threshold={"alpha": alpha}, n=len(p.y),
@@ -173,7 +174,7 @@ def _margin_check(check: str, method: str, name: str, challenger: float, champio
 def assess(p: Pair, settings: dict[str, Any], seed: int = 0, resamples: int = RESAMPLES) -> GateResult:
     """The comparison of two paired models under the gate's settings (metric, margin, confidence)."""
     name = str(settings["metric"])
-    margin = float(settings.get("margin", 0.0))
+    margin = float(settings.get("margin", DEFAULT_MARGIN))
     confidence = float(settings.get("confidence", DEFAULT_CONFIDENCE))
     if name == "roc_auc" and len(np.unique(p.y)) < 2:
         raise CannotEvaluate(f"ROC AUC is undefined: the hold-out has one class only (all {p.y[0]:g})")

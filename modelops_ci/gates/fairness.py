@@ -26,6 +26,16 @@ Decisions:
   exclude it): the side the decision is made on. With enough rows per group it brackets the estimate.
 - For the report, each group's rates (those the policy's metrics compare) come with a Wilson interval
   (scipy's `binomtest`) in `details.by_group`: a picture of the groups, not a decision.
+- Adverse outcomes, for a reviewer (figures in `details.adverse`, not decisions): per view, the
+  adverse outcome's rate (a denial when the favourable outcome is an approval) by group, its ratio
+  stated as lenders quote it (highest over lowest: "denied 2.1 times as often"; the inverse of
+  fairlearn's min/max ratio of that rate) and its difference, beside the favourable rate's
+  (fairlearn's demographic parity ratio and difference); each group's odds ratio of the adverse
+  outcome against a reference group (the one the data itself treats best: the lowest adverse rate
+  in the labels) with Woolf's log-odds CI (Haldane-Anscombe's +0.5 in every cell when one is empty;
+  statsmodels' shift_zeros would replace only the empty cell); and all of it measured twice, on the
+  model's predictions and on the labels (the disparity already in the data), so the report can say
+  whether the model widens or narrows it. Only groups with at least `min_group_size` rows count.
 - The gate's reason is its most serious finding, briefly (a disparity before a small-group note), and
   how many more there are; each check keeps its full reason.
 """
@@ -74,6 +84,7 @@ class Sample:
     y_pred: np.ndarray
     features: dict[str, np.ndarray]
     outcome: str = "positive"  # what a positive is, for reasons: e.g. "default = yes"
+    adverse: str = "negative"  # what the other outcome is: e.g. "default = no"
 
     @property
     def n(self) -> int:
@@ -128,7 +139,8 @@ class Settings:
 # -- input ---------------------------------------------------------------------------------------
 
 
-def make_sample(y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], outcome: str = "positive") -> Sample:
+def make_sample(y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], outcome: str = "positive",
+                adverse: str = "negative") -> Sample:
     """Check and hold the inputs; raises CannotEvaluate saying what is wrong with them."""
     y = _binary(y_true, "labels")
     p = _binary(y_pred, "predictions")
@@ -142,7 +154,7 @@ def make_sample(y_true: Any, y_pred: Any, sensitive: Mapping[str, Any], outcome:
     for name, values in features.items():
         if len(values) != len(y):
             raise CannotEvaluate(f"sensitive feature '{name}' has {len(values)} values for {len(y)} rows")
-    return Sample(y, p, features, outcome)
+    return Sample(y, p, features, outcome, adverse)
 
 
 def _binary(values: Any, what: str) -> np.ndarray:
@@ -489,7 +501,8 @@ def assess(sample: Sample, settings: Mapping[str, Any], seed: int = 0, resamples
     status = worst([c.status for c in checks])
     return GateResult("fairness", status, _gate_reason(checks, chosen, every), confidence=chosen.confidence,
                       n=sample.n, groups=_group_counts(every), checks=checks,
-                      details=_details(every, chosen, resamples, seed, sample.outcome))
+                      details={**_details(every, chosen, resamples, seed, sample.outcome),
+                               "adverse": adverse_figures(every, chosen.confidence, sample.adverse)})
 
 
 def _gate_reason(checks: list[Check], chosen: Settings, every: list[ViewGroups]) -> str:
@@ -543,6 +556,80 @@ def _details(every: list[ViewGroups], chosen: Settings, resamples: int, seed: in
                    "groups": group_table(g)} for g in every],
         "by_group": group_rates(every, chosen.metrics, chosen.confidence),
     }
+
+
+# -- adverse outcomes (figures for the report, not decisions) -------------------------------------
+
+SOURCES = ("model", "labels")  # the predictions, and the outcomes the data records
+
+
+def favourable_counts(counts: np.ndarray, source: str) -> np.ndarray:
+    """Per group, the rows with the favourable outcome: predicted (model) or recorded (labels)."""
+    favourable: np.ndarray = counts[:, TP] + (counts[:, FP] if source == "model" else counts[:, FN])
+    return favourable
+
+
+def odds_ratio(adverse: int, favourable: int, ref_adverse: int, ref_favourable: int,
+               confidence: float) -> tuple[float, float, float]:
+    """The odds ratio of the adverse outcome (a group against the reference) and Woolf's log-odds CI;
+    with an empty cell every cell gets +0.5 (Haldane-Anscombe), so both stay finite."""
+    from scipy import stats
+
+    cells = np.array([adverse, favourable, ref_adverse, ref_favourable], dtype=float)
+    if (cells == 0).any():
+        cells += 0.5
+    a, b, c, d = cells
+    log_or = float(np.log(a * d / (b * c)))
+    half = float(stats.norm.ppf(0.5 + confidence / 2)) * float(np.sqrt((1 / cells).sum()))
+    return float(np.exp(log_or)), float(np.exp(log_or - half)), float(np.exp(log_or + half))
+
+
+def adverse_figures(every: list[ViewGroups], confidence: float, adverse: str) -> dict[str, Any]:
+    """`details.adverse`: per view (with two or more groups large enough), the adverse outcome's
+    disparities on the model's predictions and on the labels, and each group's odds ratio."""
+    views = [_adverse_view(groups, confidence) for groups in every if groups.included.sum() >= 2]
+    return {"outcome": adverse, "odds_ratio_ci": "woolf", "confidence": confidence, "views": views}
+
+
+def _adverse_view(groups: ViewGroups, confidence: float) -> dict[str, Any]:
+    included = np.flatnonzero(groups.included)
+    counts = groups.counts[included].astype(int)
+    sizes = counts.sum(axis=1)
+    favourable = {source: favourable_counts(counts, source) for source in SOURCES}
+    reference = int(np.argmax(favourable["labels"] / sizes))  # the lowest adverse rate in the data
+    rows = []
+    for i in range(len(included)):
+        row: dict[str, Any] = {"group": groups.label(int(included[i])), "n": int(sizes[i])}
+        for source in SOURCES:
+            fav, ref_fav = int(favourable[source][i]), int(favourable[source][reference])
+            row[f"{source}_adverse_rate"] = 1 - fav / int(sizes[i])
+            if i != reference:
+                ratio, low, high = odds_ratio(int(sizes[i]) - fav, fav, int(sizes[reference]) - ref_fav, ref_fav,
+                                              confidence)
+                row[f"{source}_odds_ratio"], row[f"{source}_odds_ratio_ci"] = ratio, [low, high]
+        rows.append(row)
+    summary = {source: _adverse_disparities(favourable[source] / sizes, rows, source) for source in SOURCES}
+    return {"name": groups.view.name, "reference_group": groups.label(int(included[reference])),
+            **summary, "groups": rows}
+
+
+def _adverse_disparities(favourable: np.ndarray, rows: list[dict[str, Any]], source: str) -> dict[str, Any]:
+    """The favourable rate's ratio (min/max) and difference, the adverse rate's ratio (max/min: "denied
+    k times as often") and difference, and the largest odds ratio against the reference."""
+    adverse = 1 - favourable
+    high, low = int(np.argmax(adverse)), int(np.argmin(adverse))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        favourable_ratio = float(favourable.min() / favourable.max())
+        adverse_ratio = float(adverse[high] / adverse[low])
+    compared = [r for r in rows if f"{source}_odds_ratio" in r]
+    worst = max(compared, key=lambda r: float(r[f"{source}_odds_ratio"]))
+    return {"favourable_rate_ratio": _number(favourable_ratio),
+            "favourable_rate_difference": float(favourable.max() - favourable.min()),
+            "adverse_rate_ratio": _number(adverse_ratio),
+            "adverse_rate_difference": float(adverse[high] - adverse[low]),
+            "highest_adverse_group": rows[high]["group"], "lowest_adverse_group": rows[low]["group"],
+            "odds_ratio": worst[f"{source}_odds_ratio"], "odds_ratio_ci": worst[f"{source}_odds_ratio_ci"],
+            "odds_ratio_group": worst["group"]}
 
 
 def group_rates(every: list[ViewGroups], metrics: Mapping[str, Any], confidence: float) -> list[dict[str, Any]]:
@@ -609,14 +696,15 @@ def sample_of(ctx: GateContext) -> Sample:
                              f"`modelops-ci step evaluate {ctx.name}` again (are they in the test data?)")
     target = (ctx.params.get("data") or {}).get("target") or {}
     outcome = f"{target['column']} = {target['positive']}" if target.get("positive") else "positive"
+    adverse = f"not {outcome}" if target.get("positive") else "negative"
     y_true, y_pred = predictions["y_true"], predictions["y_pred"]
     favorable = target.get("favorable")
     if favorable is not None and str(favorable) != str(target.get("positive")):
         # Rates compare the good outcome (a loan granted), not the model's positive class (a default):
         # the four-fifths rule is about who gets the favourable decision.
         y_true, y_pred = 1 - y_true, 1 - y_pred
-        outcome = f"{target['column']} = {favorable}"
-    return make_sample(y_true, y_pred, {f: predictions[f] for f in features}, outcome)
+        adverse, outcome = outcome, f"{target['column']} = {favorable}"
+    return make_sample(y_true, y_pred, {f: predictions[f] for f in features}, outcome, adverse)
 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:

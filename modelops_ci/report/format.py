@@ -25,6 +25,32 @@ def interval(ci: tuple[float, float] | None) -> str:
     return f"{num(ci[0])} to {num(ci[1])}"
 
 
+def estimate_with_ci(value: Any, ci: Any) -> str:
+    """`2.1 (1.4 to 3.2)`; the estimate alone when there is no interval."""
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        return f"{num(value)} ({interval((ci[0], ci[1]))})"
+    return num(value)
+
+
+def percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+
+
+def p_value_text(p_value: float | None, threshold: dict[str, float] | None, details: dict[str, Any]) -> str:
+    """A check's p-value with the alpha it was judged at: `0.0032, corrected 0.013 (alpha 0.05)`; a
+    p-value no alpha decides on says so (the DeLong test beside the CI that decides)."""
+    if p_value is None:
+        return ""
+    shown = f"{p_value:.3g}"
+    corrected = details.get("p_adjusted")
+    if isinstance(corrected, int | float) and not isinstance(corrected, bool):
+        shown += f", corrected {corrected:.3g}"
+    alpha = (threshold or {}).get("alpha")
+    if isinstance(alpha, int | float) and not isinstance(alpha, bool):
+        return f"{shown} (alpha {alpha:.3g})"
+    return f"{shown} (for information: no alpha)"
+
+
 def bound_text(threshold: dict[str, float] | None) -> str:
     if threshold is None:
         return ""

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from html import escape
 
 from modelops_ci.gates.result import SEVERITY, GateResult
 from modelops_ci.gates.verdict import GatesReport
 from modelops_ci.layout import Layout
 from modelops_ci.report import plots
-from modelops_ci.report.figures import drift_pictured, group_rows, parity_floor
-from modelops_ci.report.format import bound_text, capitalised, clip, interval, num, rate_title
+from modelops_ci.report.figures import (
+    ADVERSE_GROUP_HEADER,
+    ADVERSE_SUMMARY_HEADER,
+    adverse_tables,
+    drift_pictured,
+    group_rows,
+    parity_floor,
+)
+from modelops_ci.report.format import bound_text, capitalised, clip, interval, num, p_value_text, rate_title
 from modelops_ci.report.load import Inputs
 from modelops_ci.report.words import (
     Finding,
+    adverse_sentences,
     because,
     drifted,
     findings,
@@ -134,7 +143,8 @@ def _gate(gate: GateResult, finding: Finding) -> str:
              if more else "",
              f'<p class="stats">{" · ".join(facts)}</p>' if gate.reason != finding.text or len(facts) > 1 else "",
              '<div class="figures">\n' + "\n".join(figures) + "\n</div>" if figures else "",
-             _checks(gate), _groups(gate), _raw(gate), "</section>"]
+             _adverse(gate) if gate.gate == "fairness" else "", _checks(gate), _groups(gate), _raw(gate),
+             "</section>"]
     return "\n".join(part for part in parts if part)
 
 
@@ -210,7 +220,7 @@ def _checks(gate: GateResult) -> str:
                  f'<td class="num">{num(check.statistic)}</td>',
                  f'<td class="num">{escape(interval(check.ci))}</td>',
                  f"<td>{escape(bound_text(check.threshold))}</td>",
-                 f'<td class="num">{"" if p is None else f"{p:.3g}"}</td>',
+                 f'<td class="num">{escape(p_value_text(p, check.threshold, check.details))}</td>',
                  f'<td class="num">{"" if n is None else f"{n:,}"}</td>',
                  f"<td>{escape(clip(check.reason, 1000))}</td>"]
         rows.append("<tr>" + "".join(cells) + "</tr>\n")
@@ -221,6 +231,26 @@ def _checks(gate: GateResult) -> str:
     return (f"<details{opened}><summary>{len(checks)} check{'s' if len(checks) > 1 else ''} ({failed} not passed)"
             "</summary>\n<table>\n<tr><th>Check</th><th>Result</th><th>Statistic</th><th>CI</th><th>Policy</th>"
             f"<th>p-value</th><th>n</th><th>Why</th></tr>\n{''.join(rows)}</table>{note}\n</details>")
+
+
+def _adverse(gate: GateResult) -> str:
+    """The adverse outcome (e.g. a denial) by the model beside the same in the data, per view."""
+    sentences = adverse_sentences(gate)
+    if not sentences:
+        return ""
+    parts = ['<details open><summary>Adverse outcome: the model against the data</summary>\n<ul class="findings">\n'
+             + "".join(f"<li>{escape(capitalised(clip(s, 1000)))}.</li>\n" for s in sentences) + "</ul>"]
+    for table in adverse_tables(gate, MAX_ROWS):
+        parts.append(f'<p class="stats">{escape(clip(table.caption, 400))}</p>'
+                     + _html_table(ADVERSE_SUMMARY_HEADER, table.summary)
+                     + _html_table(ADVERSE_GROUP_HEADER, table.groups))
+    return "\n".join(parts) + "\n</details>"
+
+
+def _html_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(clip(cell, 200))}</td>" for cell in row) + "</tr>\n" for row in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}</table>"
 
 
 def _groups(gate: GateResult) -> str:

@@ -8,17 +8,36 @@ from __future__ import annotations
 import heapq
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.gates.result import SEVERITY, Check, GateResult
 from modelops_ci.layout import Layout
-from modelops_ci.report.figures import extremes, group_rows, included, parity_floor
-from modelops_ci.report.format import bound_text, capitalised, clip, gate_title, interval, num, plain_group, rate_title
+from modelops_ci.report.figures import (
+    ADVERSE_GROUP_HEADER,
+    ADVERSE_SUMMARY_HEADER,
+    adverse_tables,
+    extremes,
+    group_rows,
+    included,
+    parity_floor,
+)
+from modelops_ci.report.format import (
+    bound_text,
+    capitalised,
+    clip,
+    gate_title,
+    interval,
+    num,
+    p_value_text,
+    plain_group,
+    rate_title,
+)
 from modelops_ci.report.words import (
     MAX_SENTENCE,
     Finding,
+    adverse_sentences,
     because,
     findings,
     headline,
@@ -163,8 +182,29 @@ def _section(pipeline: str, gate: GateResult) -> _Section:
     more = other_findings(gate)
     also = "".join(f"- {text(capitalised(f), 600)}\n" for f in more[:MAX_BULLETS])
     opening = (f"<details><summary>{ICONS[gate.status]} {summary}</summary>\n\n"
-               + (f"Also:\n\n{also}\n" if also else "") + f"{_gate_statistics(gate)}\n\n")
+               + (f"Also:\n\n{also}\n" if also else "") + f"{_gate_statistics(gate)}\n\n"
+               + (_adverse(gate) if gate.gate == "fairness" else ""))
     return _Section(opening, checks, pipeline)
+
+
+def _adverse(gate: GateResult) -> str:
+    """The adverse outcome (e.g. a denial) by the model beside the same in the data, per view."""
+    sentences = adverse_sentences(gate)
+    if not sentences:
+        return ""
+    parts = ["**Adverse outcome, model against data:**\n\n"
+             + "".join(f"- {text(capitalised(s), 600)}\n" for s in sentences[:MAX_CHARTS]) + "\n"]
+    for table in adverse_tables(gate, MAX_CHART_GROUPS)[:MAX_CHARTS]:
+        parts.append(f"_{text(table.caption, 400)}_\n\n" + _table(ADVERSE_SUMMARY_HEADER, table.summary) + "\n"
+                     + _table(ADVERSE_GROUP_HEADER, table.groups)
+                     + (f"\n_{table.left_out} more groups in the JSON._\n" if table.left_out else "") + "\n")
+    return "".join(parts)
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(text(cell, 120) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 def _gate_statistics(gate: GateResult) -> str:
@@ -185,7 +225,7 @@ def _gate_statistics(gate: GateResult) -> str:
 def _check_row(check: Check) -> str:
     p, n = check.p_value, check.n
     cells = [text(check.name, 120), f"{ICONS[check.status]} {check.status}", num(check.statistic),
-             interval(check.ci), bound_text(check.threshold), "" if p is None else f"{p:.3g}",
+             interval(check.ci), bound_text(check.threshold), p_value_text(p, check.threshold, check.details),
              "" if n is None else f"{n:,}", text(check.reason)]
     return "| " + " | ".join(cells) + " |"
 

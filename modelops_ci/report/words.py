@@ -31,6 +31,14 @@ drift gate
       drifted features first, else the few with the smallest p-values; the checks "multivariate"
       (statistic = the classifier's AUC) and "prediction" (details.mean_reference, mean_current)
       are said in words, and "prediction" may carry a histogram or ecdf too.
+  details.adverse: {"outcome": the adverse outcome, e.g. "Status = bad", "confidence", "views": [{"name",
+      "reference_group", "model" and "labels" (each {"adverse_rate_ratio" (highest over lowest),
+      "adverse_rate_difference", "favourable_rate_ratio", "favourable_rate_difference",
+      "highest_adverse_group", "lowest_adverse_group", "odds_ratio", "odds_ratio_ci",
+      "odds_ratio_group"}), "groups": [{"group", "n", "model_adverse_rate", "labels_adverse_rate",
+      "model_odds_ratio", "model_odds_ratio_ci", "labels_odds_ratio", "labels_odds_ratio_ci"}]}]}:
+      the adverse outcome on the model's predictions beside the same on the labels (said by
+      `adverse_sentences`, tabled by the formats).
 compare gate
   details.against (stage), details.champion ({"version"} or null: none yet), details.same_model;
       checks with details {"metric", "challenger", "champion"} and threshold {"margin"}.
@@ -244,7 +252,7 @@ def group_sizes_sentence(check: Check) -> str:
     if check.status == "error" or not isinstance(small, list) or not small:
         return check.reason
     feature = check.name[: -len(": groups")]
-    names = [plain_group(_bare(str(g.get("group", "")), feature)) for g in small if isinstance(g, dict)]
+    names = [plain_group(bare_group(str(g.get("group", "")), feature)) for g in small if isinstance(g, dict)]
     listed = ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
     size = check.details.get("min_group_size")
     fewer = f"fewer than {size} people" if isinstance(size, int) else "too few people"
@@ -314,10 +322,10 @@ def _culprits(details: dict[str, Any], feature: str) -> tuple[str | None, str | 
     low, high = details.get("lowest_group"), details.get("highest_group")
     if low is None or high is None:
         return None, None
-    return plain_group(_bare(str(low), feature)), plain_group(_bare(str(high), feature))
+    return plain_group(bare_group(str(low), feature)), plain_group(bare_group(str(high), feature))
 
 
-def _bare(label: str, feature: str) -> str:
+def bare_group(label: str, feature: str) -> str:
     """`age_band=[0, 30)` -> `[0, 30)`; an intersection's `a=x & b=y` -> `x & y`."""
     parts = feature.split(" & ") if feature else []
     values = label.split(" & ")
@@ -354,6 +362,48 @@ def _policy(bound: dict[str, float], value: Callable[[float], str]) -> str:
              f"at most {value(bound['max'])}" if "max" in bound else ""]
     words = " and ".join(p for p in parts if p)
     return f" (policy: {words})" if words else ""
+
+
+def adverse_views(gate: GateResult) -> tuple[str, list[dict[str, Any]]]:
+    """The fairness gate's adverse outcome and its views (see details.adverse above), or ("", [])."""
+    adverse = gate.details.get("adverse")
+    if not isinstance(adverse, dict) or not isinstance(adverse.get("views"), list):
+        return "", []
+    views = [v for v in adverse["views"] if isinstance(v, dict) and isinstance(v.get("model"), dict)
+             and isinstance(v.get("labels"), dict)]
+    return str(adverse.get("outcome") or "the adverse outcome"), views
+
+
+def adverse_sentences(gate: GateResult) -> list[str]:
+    """Per view, e.g. `Marital: the model gives “Status = bad” to “separated” 2.1 times as often as to
+    “married” (48% against 23%), where the data itself has 1.8 times: the model widens the gap`."""
+    outcome, views = adverse_views(gate)
+    return [sentence for view in views if (sentence := _adverse_sentence(view, outcome))]
+
+
+def _adverse_sentence(view: dict[str, Any], outcome: str) -> str:
+    model, labels = view["model"], view["labels"]
+    feature = str(view.get("name") or "")
+    high, low = model.get("highest_adverse_group"), model.get("lowest_adverse_group")
+    gap, data_gap = model.get("adverse_rate_difference"), labels.get("adverse_rate_difference")
+    if not isinstance(gap, int | float) or not isinstance(data_gap, int | float) or high is None or low is None:
+        return ""
+    worst, best = plain_group(bare_group(str(high), feature)), plain_group(bare_group(str(low), feature))
+    rates = {str(row.get("group")): row.get("model_adverse_rate") for row in view.get("groups") or []}
+    ratio = model.get("adverse_rate_ratio")
+    often = f"{ratio:.2f} times as often as" if isinstance(ratio, int | float) else "more often than"
+    said = f"{feature}: the model gives “{outcome}” to “{worst}” {often} to “{best}”"
+    if isinstance(rates.get(str(high)), int | float) and isinstance(rates.get(str(low)), int | float):
+        said += f" ({rates[str(high)]:.0%} against {rates[str(low)]:.0%})"
+    return f"{said}; {_widens(float(gap), float(data_gap))}"
+
+
+def _widens(gap: float, data_gap: float) -> str:
+    """The model's gap in adverse rates against the one already in the labels."""
+    points = f"{gap * 100:.1f} percentage points apart, against {data_gap * 100:.1f} in the data itself"
+    if abs(gap - data_gap) < 0.01:
+        return f"{points}: the model keeps the gap about as it is"
+    return f"{points}: the model {'widens' if gap > data_gap else 'narrows'} the gap"
 
 
 # --- drift ---------------------------------------------------------------------------------------

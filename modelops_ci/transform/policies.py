@@ -15,6 +15,7 @@ from modelops_ci.errors import Problem
 from modelops_ci.spec import schema
 from modelops_ci.spec.model import Document, Pipeline, Policy
 from modelops_ci.spec.nodes import Mark, MDict, clone, locate
+from modelops_ci.transform import sensitive_inputs
 
 CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier"}
 TASK_METRICS = {
@@ -79,6 +80,7 @@ def govern(pipeline: Pipeline, policies: list[Policy]) -> tuple[Governed, list[P
         gates = _strictest(gates, policy.gates)
     problems.extend(_stage_conflicts(pipeline, selecting))
     problems.extend(_prerequisites(pipeline, gates, selecting))
+    problems.extend(sensitive_inputs.forbidden(pipeline, gates, selecting))
     return Governed(pipeline, selecting, gates), problems
 
 
@@ -127,6 +129,8 @@ def _unset_flags(floor: dict[str, Any], root: dict[str, Any],
 
 
 def _is_weaker(value: Any, floor: Any, direction: Any) -> bool:
+    if isinstance(direction, list):  # the allowed values, weakest first
+        return direction.index(value) < direction.index(floor)
     if direction == "higher":
         return bool(value < floor)
     if direction == "lower":
@@ -173,7 +177,7 @@ def weakenings(gates: Mapping[str, Any], floor: Mapping[str, Any]) -> Iterator[W
                                                         _child(root, rule, gate), [gate]):
             try:
                 weaker = _is_weaker(value, required, direction)
-            except TypeError:
+            except (TypeError, ValueError):
                 weaker = True
             if weaker:
                 yield Weakening(tuple(path), value, required, direction)
@@ -190,6 +194,8 @@ def _weakened(pipeline: Pipeline, policy: Policy) -> Iterator[Problem]:
 
 
 def _requirement(value: Any, direction: Any) -> str:
+    if isinstance(direction, list):
+        return f"{_show(value)} or stricter ({' < '.join(direction)})"
     return {"higher": f"at least {_show(value)}", "lower": f"at most {_show(value)}"}.get(
         str(direction), _show(value))
 

@@ -465,3 +465,93 @@ def test_significant_disparity_fails_even_when_inconclusive_warns() -> None:
     settings = {"metrics": {"demographic_parity_ratio": {"min": 0.8}}, "inconclusive_warns": True}
     result = fairness.assess(sample, settings)
     assert result.status == "fail"
+
+
+# --- adverse outcomes: denial rates, odds ratios, and the disparity already in the labels ---------------
+
+
+def _adverse_view(result: GateResult, view: str) -> dict[str, Any]:
+    return next(v for v in result.details["adverse"]["views"] if v["name"] == view)
+
+
+@pytest.mark.parametrize("features", [("region",), ("band",), ("region", "band")])
+def test_adverse_rate_disparities_are_fairlearns_on_the_predictions_and_on_the_labels(
+        features: tuple[str, ...]) -> None:
+    frame = people(3000, unfair=0.08)
+    found = _adverse_view(assess(frame, resamples=20), " & ".join(features))
+    groups = frame[list(features)]
+
+    for source, y in (("model", frame["y_pred"]), ("labels", frame["y_true"])):
+        figures = found[source]
+        # the adverse outcome is the other class: fairlearn's parity on 1 - y; its ratio quoted high/low
+        assert figures["adverse_rate_ratio"] == pytest.approx(
+            1 / fl.demographic_parity_ratio(frame["y_true"], 1 - y, sensitive_features=groups), abs=1e-12)
+        assert figures["adverse_rate_difference"] == pytest.approx(
+            fl.demographic_parity_difference(frame["y_true"], 1 - y, sensitive_features=groups), abs=1e-12)
+        assert figures["favourable_rate_ratio"] == pytest.approx(
+            fl.demographic_parity_ratio(frame["y_true"], y, sensitive_features=groups), abs=1e-12)
+        assert figures["favourable_rate_difference"] == pytest.approx(
+            fl.demographic_parity_difference(frame["y_true"], y, sensitive_features=groups), abs=1e-12)
+    rates = (1 - frame["y_pred"]).groupby([frame[f] for f in features]).mean()
+    for row in found["groups"]:
+        key = tuple(part.split("=", 1)[1] for part in row["group"].split(" & "))
+        assert row["model_adverse_rate"] == pytest.approx(rates.loc[key if len(key) > 1 else key[0]], abs=1e-12)
+
+
+def test_odds_ratios_and_their_woolf_cis_are_statsmodels() -> None:
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    frame = people(2000, unfair=0.1)
+    result = assess(frame, features=("region",), resamples=20, confidence=0.9)
+    found = _adverse_view(result, "region")
+    reference = found["reference_group"].split("=", 1)[1]
+    recorded = (1 - frame["y_true"]).groupby(frame["region"]).mean()
+    assert reference == recorded.idxmin()  # the group the data itself treats best
+    for row in found["groups"]:
+        group = row["group"].split("=", 1)[1]
+        if group == reference:
+            assert "model_odds_ratio" not in row
+            continue
+        for source, y in (("model", frame["y_pred"]), ("labels", frame["y_true"])):
+            mine, ref = y[frame["region"] == group], y[frame["region"] == reference]
+            table = Table2x2(np.array([[(mine == 0).sum(), (mine == 1).sum()], [(ref == 0).sum(), (ref == 1).sum()]]))
+            assert row[f"{source}_odds_ratio"] == pytest.approx(table.oddsratio, rel=1e-12)
+            assert row[f"{source}_odds_ratio_ci"] == pytest.approx(
+                list(table.oddsratio_confint(alpha=0.1, method="normal")), rel=1e-12)
+    worst = max((r for r in found["groups"] if "model_odds_ratio" in r), key=lambda r: r["model_odds_ratio"])
+    assert found["model"]["odds_ratio"] == worst["model_odds_ratio"]
+    assert found["model"]["odds_ratio_group"] == worst["group"]
+    assert result.details["adverse"]["odds_ratio_ci"] == "woolf"
+
+
+def test_an_empty_cell_adds_haldane_anscombes_half_to_every_cell() -> None:
+    from statsmodels.stats.contingency_tables import Table2x2
+
+    ratio, low, high = fairness.odds_ratio(0, 40, 12, 38, 0.95)
+    table = Table2x2(np.array([[0.5, 40.5], [12.5, 38.5]]))
+    assert (ratio, low, high) == pytest.approx((table.oddsratio, *table.oddsratio_confint(method="normal")), rel=1e-12)
+
+
+def test_the_labels_disparity_shows_whether_the_model_widens_it() -> None:
+    # the labels treat south like the others; the model denies south more often
+    found = _adverse_view(assess(people(4000, unfair=0.15), features=("region",), resamples=20), "region")
+    assert found["model"]["adverse_rate_difference"] > found["labels"]["adverse_rate_difference"] + 0.05
+    assert found["model"]["highest_adverse_group"] == "region=south"
+
+
+def test_small_groups_are_left_out_of_the_adverse_figures_and_a_view_needs_two_groups() -> None:
+    result = assess(people(600, tiny=5), min_group_size=30, resamples=20)
+    region = _adverse_view(result, "region")
+    assert "region=island" not in [row["group"] for row in region["groups"]]
+    only_one = fairness.assess(_two_groups(100, 0.5, 0.5), {"min_group_size": 150}, resamples=20)
+    assert only_one.details["adverse"]["views"] == []
+
+
+def test_the_adverse_outcome_is_named_from_the_target() -> None:
+    plain = gates.evaluate("fairness", context(people(400)), {})
+    assert plain.details["adverse"]["outcome"] == "not default = yes"
+    favourable = context(people(400), data={"target": {"column": "default", "positive": "yes", "favorable": "no"},
+                                            "sensitive": ["region"]})
+    flipped = gates.evaluate("fairness", favourable, {})
+    assert flipped.details["positive"] == "default = no"
+    assert flipped.details["adverse"]["outcome"] == "default = yes"

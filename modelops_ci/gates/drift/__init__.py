@@ -109,9 +109,10 @@ def _reason(status: Status, checks: list[Check], dataset: Check, extra: list[Che
 def _brief(check: Check) -> str:
     if check.status == "error" or check.statistic is None or check.p_value is None:
         return check.reason
+    alpha = (check.threshold or {}).get("alpha")
+    tested = f"p={check.p_value:.2g}" + (f", alpha {alpha:g}" if alpha is not None else "")
     if check.name == "multivariate":
         verdict = "tells" if check.status == "fail" else "cannot tell"
-        return f"a classifier {verdict} current rows from reference rows (AUC {check.statistic:.3f}, " \
-               f"p={check.p_value:.2g})"
+        return f"a classifier {verdict} current rows from reference rows (AUC {check.statistic:.3f}, {tested})"
     verdict = "shifted" if check.status != "pass" else "did not shift significantly"
-    return f"the model's scores {verdict} (KS p={check.p_value:.2g})"
+    return f"the model's scores {verdict} (KS {tested})"

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 CLASSIFIER_ROWS = 20_000
 MIN_CLASSIFIER_ROWS = 50  # a side: half trains the classifier, half measures it
+CLASSIFIER_ALPHA_SHARE = 0.5  # of the gate's alpha; the share rule of the per-feature tests has the rest
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ def extra_checks(reference: Profile, current: pd.DataFrame, checks: list[Check],
     else:
         # Two routes can declare dataset drift (the share rule and this test): Bonferroni gives each
         # half of alpha, so a drift-free batch fails at most alpha of the time.
-        extra.append(classifier_test(reference.sample, current, numeric, categorical, alpha / 2, seed))
+        classifier_alpha = alpha * CLASSIFIER_ALPHA_SHARE
+        extra.append(classifier_test(reference.sample, current, numeric, categorical, classifier_alpha, seed))
     wanted = settings.get("prediction")
     if isinstance(predictor, Predictor) and (absent := [c for c in predictor.inputs if c not in current.columns]):
         predictor = Unavailable(f"the model's inputs {', '.join(absent)} are not in the current data")
@@ -172,7 +174,8 @@ def prediction_drift(predictor: Predictor, current: pd.DataFrame, alpha: float, 
     shifted = p_value <= alpha
     status: Status = "warn" if shifted else "pass"
     verdict = "the model's scores shifted" if shifted else "the model's scores did not shift significantly"
-    reason = (f"{verdict} (KS D={statistic:.3g}, p={p_value:.2g}; mean {summary.mean:.3g} on the held-out rows, "
+    reason = (f"{verdict} (KS D={statistic:.3g}, p={p_value:.2g}, alpha {alpha:g}; mean {summary.mean:.3g} on the "
+              "held-out rows, "
               f"{float(finite.mean()):.3g} on current rows)")
     return Check("prediction", status, reason, statistic=statistic, p_value=p_value, threshold={"alpha": alpha},
                  n=len(finite), details={"test": "ks", "n_reference": summary.n,

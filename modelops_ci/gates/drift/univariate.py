@@ -279,4 +279,6 @@ def _feature_reason(check: Check) -> str:
         shown = ", ".join(repr(c) for c in list(d["unseen"])[:NAMES_SHOWN])
         parts.append(f"unseen categories {shown} ({d['unseen_share']:.1%} of current rows)")
     verdict = "changed significantly" if d["drifted"] else "no significant change"
-    return f"{check.name}: {verdict} (corrected p={d['p_adjusted']:.2g}): " + "; ".join(parts or ["no values"])
+    alpha = (check.threshold or {})["alpha"]
+    tested = f"corrected p={d['p_adjusted']:.2g}, alpha {alpha:g}"
+    return f"{check.name}: {verdict} ({tested}): " + "; ".join(parts or ["no values"])
