@@ -106,29 +106,38 @@ def init(directory: Path) -> None:
     click.echo("next: modelops-ci validate && modelops-ci compile --check")
 
 
+KEEP_GOING_HELP = ("After a stage fails, still run every stage that does not need its outputs; report each "
+                   "failure at the end.")
+
+
 @click.command()
 @click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
 @click.option("--all", "run_all", is_flag=True, help="Run every compiled pipeline.")
 @click.option("--force", is_flag=True, help="Re-run stages even when DVC finds them up to date.")
+@click.option("--keep-going", is_flag=True, help=KEEP_GOING_HELP)
 @repo_option
-def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> None:
+def run(pipelines: tuple[str, ...], run_all: bool, force: bool, keep_going: bool, repo: Path) -> None:
     """Run compiled pipelines through DVC (`dvc repro`): only what changed runs again.
 
     Data and models go to the DVC cache (and the default remote), runs and model versions to
-    MLflow. Ends with a table: stage, ran or cached, seconds, key metrics.
+    MLflow. Ends with a table (stage, ran or cached, seconds, key metrics) and the verdict. Exits
+    2 if a stage failed on the input, 1 if a gate failed.
     """
     from modelops_ci.commands import run as runner
     from modelops_ci.gates import verdict as verdicts
-    from modelops_ci.report.console import stage_line, summary_table
+    from modelops_ci.report.console import stage_line, summary_table, verdict_line
 
     live = sys.stdout.isatty()
-    report = runner.run(repo, pipelines, run_all=run_all, force=force,
-                        on_stage=(lambda s: click.echo(stage_line(s))) if live else None)
+    report = runner.run(repo, pipelines, run_all=run_all, force=force, keep_going=keep_going,
+                        on_stage=(lambda *done: click.echo(stage_line(*done))) if live else None)
     click.echo(summary_table(report))
     results = runner.current_verdicts(repo, pipelines)
     for line in verdicts.lines(results):
         click.echo(line)
-    verdicts.enforce(results)
+    verdict = verdict_line(report, results)
+    if verdict:
+        click.echo(verdict)
+    runner.enforce(report, results)
 
 
 @click.command()
@@ -234,13 +243,16 @@ def contract_infer(pipeline: str, repo: Path) -> None:
 
 
 @click.command()
+@click.option("--keep-going/--fail-fast", default=True, show_default=True,
+              help="After a stage fails, run every stage that does not need its outputs (or stop at once).")
 @repo_option
-def ci(repo: Path) -> None:
+def ci(keep_going: bool, repo: Path) -> None:
     """Run what CI runs on every commit: validate, compile --check, run with gates, reports.
 
-    Exits 1 when a blocking gate failed, 2 on an invalid spec or a stale compile.
+    Exits 1 when a blocking gate failed, 2 on an invalid spec, a stale compile or a stage that
+    failed on its input (the other pipelines still run, unless --fail-fast).
     """
     from modelops_ci.commands.ci import run_ci
 
-    for line in run_ci(repo):
+    for line in run_ci(repo, keep_going=keep_going):
         click.echo(line)
