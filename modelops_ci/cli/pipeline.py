@@ -90,11 +90,13 @@ def schema(kind: str) -> None:
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path())
-def init(directory: Path) -> None:
+@click.option("--yes", "-y", is_flag=True, help="Point core.hooksPath at hooks/ without asking, even if it is set.")
+def init(directory: Path, yes: bool) -> None:
     """Scaffold a working ModelOps repo in DIRECTORY (default: here).
 
     Runs `git init` and `dvc init` when needed, adds an example pipeline, template and
-    policy, a pre-commit config, and compiles. Existing files are never overwritten.
+    policy, a pre-commit config and hooks/pre-push, points git's core.hooksPath at hooks/ (asking
+    first if it names another folder), and compiles. Existing files are never overwritten.
     """
     from modelops_ci.commands.init import scaffold
 
@@ -103,7 +105,26 @@ def init(directory: Path) -> None:
         click.echo(f"created {path}")
     for path in result.kept:
         click.echo(f"kept existing {path}")
-    click.echo("next: modelops-ci validate && modelops-ci compile --check")
+    if result.hooks_path:
+        click.echo(f"git config core.hooksPath {result.hooks_path} (pre-push refuses registry tags that do not verify)")
+    if result.other_hooks_path:
+        _offer_hooks_path(result.root, result.other_hooks_path, yes)
+    click.echo("next: modelops-ci validate && modelops-ci ci")
+
+
+def _offer_hooks_path(root: Path, current: str, yes: bool) -> None:
+    """core.hooksPath names another folder: change it only if the user says so."""
+    from modelops_ci.commands.init import use_hooks
+
+    question = f"git's core.hooksPath is {current}; point it at hooks/ (pre-push checks registry tags)?"
+    if not yes and not sys.stdin.isatty():
+        click.echo(f"core.hooksPath left at {current} (no terminal to ask on): run `modelops-ci init --yes`, or "
+                   f"copy hooks/pre-push into {current}/, so a registry tag that does not verify is never pushed")
+        return
+    if yes or click.confirm(question, default=False):
+        click.echo(f"git config core.hooksPath {use_hooks(root)}")
+        return
+    click.echo(f"core.hooksPath left at {current}: copy hooks/pre-push into {current}/ to check registry tags")
 
 
 KEEP_GOING_HELP = ("After a stage fails, still run every stage that does not need its outputs; report each "
