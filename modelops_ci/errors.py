@@ -11,6 +11,9 @@ EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # no space / quota used up
+# Where the error handler also writes the message it prints: `run` sets it for each stage's step, so
+# that a run which keeps going past a failed stage can repeat what the step said at the end.
+ERROR_FILE_ENV = "MODELOPS_ERROR_FILE"
 
 
 @dataclass(frozen=True, order=True)
@@ -34,6 +37,7 @@ class ModelopsError(Exception):
     """Base of every error the tool raises on purpose."""
 
     exit_code = EXIT_INTERNAL
+    crash_log = True  # an internal error also writes its traceback to a log (cli/main.py)
 
     def render(self) -> str:
         return str(self)
@@ -68,6 +72,17 @@ class CheckFailed(ModelopsError):
     """A check ran and said no (stale compiled output, failed gate, refused verification)."""
 
     exit_code = EXIT_GATE_FAILED
+
+
+class StagesFailed(ModelopsError):
+    """Stages failed in a run that kept going: the exit code is the most serious of theirs (3 a bug,
+    2 the user's input, 1 a check), and each step already said what went wrong (and logged a bug)."""
+
+    crash_log = False
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class DiskFullError(UserError):

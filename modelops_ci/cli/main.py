@@ -6,9 +6,12 @@ The commands are wired in cli/pipeline.py, cli/registry.py and cli/github.py.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import tempfile
 import traceback
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -18,6 +21,7 @@ from modelops_ci.cli import github as cli_github
 from modelops_ci.cli import pipeline as cli_pipeline
 from modelops_ci.cli import registry as cli_registry
 from modelops_ci.errors import (
+    ERROR_FILE_ENV,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
@@ -50,15 +54,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         cli.main(args=argv, prog_name="modelops-ci", standalone_mode=False)
     except ModelopsError as exc:
-        if exc.exit_code == EXIT_INTERNAL:  # raised on purpose, still a bug: logged like any other
+        if exc.exit_code == EXIT_INTERNAL and exc.crash_log:  # raised on purpose, still a bug: logged
             sys.exit(_crash(exc))
-        click.echo(exc.render(), err=True)
+        _say(exc.render())
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
+        _record(exc.format_message())
         sys.exit(EXIT_USER_ERROR if exc.exit_code == 2 else exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -66,6 +71,20 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as exc:
         sys.exit(_crash(exc))
     sys.exit(0)
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+    _record(message)
+
+
+def _record(message: str) -> None:
+    """Also write the error to the file `run` names for a stage's step (errors.ERROR_FILE_ENV)."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    if not path:
+        return
+    with contextlib.suppress(OSError), Path(path).open("a", encoding="utf-8") as said:
+        said.write(message + "\n")
 
 
 def _crash(exc: Exception) -> int:
@@ -76,13 +95,12 @@ def _crash(exc: Exception) -> int:
     full = disk_full_in(exc)
     if full is not None:
         error = DiskFullError(full.filename)
-        click.echo(error.render(), err=True)
+        _say(error.render())
         return error.exit_code
     with tempfile.NamedTemporaryFile("w", prefix="modelops-ci-crash-", suffix=".log",
                                      delete=False) as log:
         traceback.print_exc(file=log)
     kind, value, _ = sys.exc_info()
     name = kind.__name__ if kind else "error"
-    click.echo(f"internal error: {name}: {value}\nThis is a bug in modelops-ci; the traceback is in "
-               f"{log.name}", err=True)
+    _say(f"internal error: {name}: {value}\nThis is a bug in modelops-ci; the traceback is in {log.name}")
     return EXIT_INTERNAL

@@ -90,11 +90,13 @@ def schema(kind: str) -> None:
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path())
-def init(directory: Path) -> None:
+@click.option("--yes", "-y", is_flag=True, help="Point core.hooksPath at hooks/ without asking, even if it is set.")
+def init(directory: Path, yes: bool) -> None:
     """Scaffold a working ModelOps repo in DIRECTORY (default: here).
 
     Runs `git init` and `dvc init` when needed, adds an example pipeline, template and
-    policy, a pre-commit config, and compiles. Existing files are never overwritten.
+    policy, a pre-commit config and hooks/pre-push, points git's core.hooksPath at hooks/ (asking
+    first if it names another folder), and compiles. Existing files are never overwritten.
     """
     from modelops_ci.commands.init import scaffold
 
@@ -103,32 +105,60 @@ def init(directory: Path) -> None:
         click.echo(f"created {path}")
     for path in result.kept:
         click.echo(f"kept existing {path}")
-    click.echo("next: modelops-ci validate && modelops-ci compile --check")
+    if result.hooks_path:
+        click.echo(f"git config core.hooksPath {result.hooks_path} (pre-push refuses registry tags that do not verify)")
+    if result.other_hooks_path:
+        _offer_hooks_path(result.root, result.other_hooks_path, yes)
+    click.echo("next: modelops-ci validate && modelops-ci ci")
+
+
+def _offer_hooks_path(root: Path, current: str, yes: bool) -> None:
+    """core.hooksPath names another folder: change it only if the user says so."""
+    from modelops_ci.commands.init import use_hooks
+
+    question = f"git's core.hooksPath is {current}; point it at hooks/ (pre-push checks registry tags)?"
+    if not yes and not sys.stdin.isatty():
+        click.echo(f"core.hooksPath left at {current} (no terminal to ask on): run `modelops-ci init --yes`, or "
+                   f"copy hooks/pre-push into {current}/, so a registry tag that does not verify is never pushed")
+        return
+    if yes or click.confirm(question, default=False):
+        click.echo(f"git config core.hooksPath {use_hooks(root)}")
+        return
+    click.echo(f"core.hooksPath left at {current}: copy hooks/pre-push into {current}/ to check registry tags")
+
+
+KEEP_GOING_HELP = ("After a stage fails, still run every stage that does not need its outputs; report each "
+                   "failure at the end.")
 
 
 @click.command()
 @click.argument("pipelines", nargs=-1, metavar="[PIPELINE]...")
 @click.option("--all", "run_all", is_flag=True, help="Run every compiled pipeline.")
 @click.option("--force", is_flag=True, help="Re-run stages even when DVC finds them up to date.")
+@click.option("--keep-going", is_flag=True, help=KEEP_GOING_HELP)
 @repo_option
-def run(pipelines: tuple[str, ...], run_all: bool, force: bool, repo: Path) -> None:
+def run(pipelines: tuple[str, ...], run_all: bool, force: bool, keep_going: bool, repo: Path) -> None:
     """Run compiled pipelines through DVC (`dvc repro`): only what changed runs again.
 
     Data and models go to the DVC cache (and the default remote), runs and model versions to
-    MLflow. Ends with a table: stage, ran or cached, seconds, key metrics.
+    MLflow. Ends with a table (stage, ran or cached, seconds, key metrics) and the verdict. Exits
+    2 if a stage failed on the input, 1 if a gate failed.
     """
     from modelops_ci.commands import run as runner
     from modelops_ci.gates import verdict as verdicts
-    from modelops_ci.report.console import stage_line, summary_table
+    from modelops_ci.report.console import stage_line, summary_table, verdict_line
 
     live = sys.stdout.isatty()
-    report = runner.run(repo, pipelines, run_all=run_all, force=force,
-                        on_stage=(lambda s: click.echo(stage_line(s))) if live else None)
+    report = runner.run(repo, pipelines, run_all=run_all, force=force, keep_going=keep_going,
+                        on_stage=(lambda *done: click.echo(stage_line(*done))) if live else None)
     click.echo(summary_table(report))
     results = runner.current_verdicts(repo, pipelines)
     for line in verdicts.lines(results):
         click.echo(line)
-    verdicts.enforce(results)
+    verdict = verdict_line(report, results)
+    if verdict:
+        click.echo(verdict)
+    runner.enforce(report, results)
 
 
 @click.command()
@@ -234,13 +264,16 @@ def contract_infer(pipeline: str, repo: Path) -> None:
 
 
 @click.command()
+@click.option("--keep-going/--fail-fast", default=True, show_default=True,
+              help="After a stage fails, run every stage that does not need its outputs (or stop at once).")
 @repo_option
-def ci(repo: Path) -> None:
+def ci(keep_going: bool, repo: Path) -> None:
     """Run what CI runs on every commit: validate, compile --check, run with gates, reports.
 
-    Exits 1 when a blocking gate failed, 2 on an invalid spec or a stale compile.
+    Exits 1 when a blocking gate failed, 2 on an invalid spec, a stale compile or a stage that
+    failed on its input (the other pipelines still run, unless --fail-fast).
     """
     from modelops_ci.commands.ci import run_ci
 
-    for line in run_ci(repo):
+    for line in run_ci(repo, keep_going=keep_going):
         click.echo(line)

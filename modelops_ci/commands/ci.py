@@ -10,26 +10,33 @@ from modelops_ci.commands.compile import compile_repo
 from modelops_ci.commands.validate import validate, warnings
 
 
-def run_ci(root: Path) -> Iterator[str]:
-    """Validate, then check the compiled pipeline; yields progress lines, raises on failure."""
+def run_ci(root: Path, *, keep_going: bool = True) -> Iterator[str]:
+    """Validate, check the compiled pipeline, run it with its gates, write the reports; yields what
+    to print, raises on failure (after running every pipeline it can, with `keep_going`)."""
     space = validate(root)
     space.raise_problems()
     yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
     yield from (f"warning: {warning}" for warning in warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"
-    from modelops_ci.commands.run import current_verdicts, run
-    from modelops_ci.report.console import summary_table
+    from modelops_ci.commands.run import current_verdicts, enforce, run
+    from modelops_ci.executor.outcome import RunReport
+    from modelops_ci.report.console import summary_table, verdict_line
 
+    ran = RunReport()
     if compiled.pipelines:
-        yield summary_table(run(root, run_all=True))
+        ran = run(root, run_all=True, keep_going=keep_going)
+        yield summary_table(ran)
     from modelops_ci.gates import verdict as verdicts
 
     results = current_verdicts(root)
     yield from verdicts.lines(results)
     if results:
         yield from _reports(root, [v.pipeline for v in results])
-    verdicts.enforce(results)
+    verdict = verdict_line(ran, results)
+    if verdict:
+        yield verdict
+    enforce(ran, results)
 
 
 def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
@@ -38,6 +45,9 @@ def _reports(root: Path, pipelines: list[str]) -> Iterator[str]:
     from modelops_ci.github.reporters import REPORTERS
 
     written = report(root, pipelines).written
-    yield f"reports: {', '.join(str(p.relative_to(root.resolve())) for p in written)}"
+    summary = next((p for p in written if p.name == "summary.md"), None)
+    pages = "report page" if len(written) == 1 else "report pages"
+    where = f"; the summary is {summary.relative_to(root.resolve())}" if summary else ""
+    yield f"reports: {len(written)} {pages} written{where}"
     for reporter in REPORTERS.values():
         yield from reporter(root.resolve(), os.environ)

@@ -17,6 +17,7 @@ from modelops_ci.fsutil import write_atomic
 from modelops_ci.offline import QUIET_ENV
 
 DOT_PREFIX = "dot-"  # package data cannot reliably ship dotfiles
+HOOKS_DIR = "hooks"  # starter/hooks/pre-push: refuses to push a registry tag that does not verify
 # No analytics or update checks (nothing leaves the machine) and a default local remote inside
 # the ignored state folder; any DVC remote (S3...) replaces it by config only.
 DVC_CONFIG = """[core]
@@ -35,6 +36,25 @@ class Scaffolded:
     root: Path
     created: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    hooks_path: str = ""  # git's core.hooksPath as init left it
+    other_hooks_path: str = ""  # a core.hooksPath that was set to another folder: init did not change it
+
+
+def hooks_path_for(root: Path) -> str:
+    """core.hooksPath for the scaffold's hooks/: git takes a relative one from the work tree's top."""
+    top = git.toplevel(root) or root
+    return (root / HOOKS_DIR).relative_to(top).as_posix()
+
+
+def current_hooks_path(root: Path) -> str:
+    return git.run("config", "--get", "core.hooksPath", cwd=root, check=False).stdout.strip()
+
+
+def use_hooks(root: Path) -> str:
+    """Point git's core.hooksPath at the scaffold's hooks/ (so pre-push checks registry tags)."""
+    wanted = hooks_path_for(root)
+    git.run("config", "core.hooksPath", wanted, cwd=root)
+    return wanted
 
 
 def scaffold(directory: Path) -> Scaffolded:
@@ -54,9 +74,20 @@ def scaffold(directory: Path) -> Scaffolded:
     for relative, text in _starter_files():
         _place(root, relative, text, result)
     _place(root, ".pre-commit-config.yaml", hooks.render_local_config(), result)
+    _hooks_path(root, result)
     compiled = compile_repo(root)
     result.created += [p for p in compiled.changed if p not in result.created]
     return result
+
+
+def _hooks_path(root: Path, result: Scaffolded) -> None:
+    """Set core.hooksPath to hooks/ unless it names another folder: that one is the user's to
+    change (the CLI asks)."""
+    current = current_hooks_path(root)
+    if current and current != hooks_path_for(root):
+        result.other_hooks_path = current
+        return
+    result.hooks_path = use_hooks(root)
 
 
 def _place(root: Path, relative: str, text: str, result: Scaffolded) -> None:
@@ -65,6 +96,8 @@ def _place(root: Path, relative: str, text: str, result: Scaffolded) -> None:
         result.kept.append(relative)
         return
     write_atomic(target, text)
+    if relative.startswith(f"{HOOKS_DIR}/"):
+        target.chmod(0o755)
     result.created.append(relative)
 
 

@@ -148,11 +148,38 @@ def _watched(root: Path, wanted: list[str], stage: str,
             skipped.append(Skipped(name, _not_held(registry, name, stage)))
             continue
         candidates.append((name, champion, current))
+    if wanted:  # a pipeline named on the command line that cannot be watched is a mistake to fix
+        reasons = {name: _missing_reference(root, name) for name, _, _ in candidates}
+        skipped += [Skipped(name, why) for name, why in reasons.items() if why]
+        _refuse(skipped, stage)
     if batch is not None and len(candidates) > 1:
         raise UserError(f"--batch names one batch but {len(candidates)} pipelines are monitored "
                         f"({', '.join(c[0] for c in candidates)}): name the pipeline, e.g. "
                         f"`modelops-ci monitor {candidates[0][0]} --batch {batch}`")
     return [(name, champion, _batch(root, batch or str(current))) for name, champion, current in candidates], skipped
+
+
+def _refuse(skipped: list[Skipped], stage: str) -> None:
+    fixes = {"no drift.current": "add drift.current to its spec, or pass --batch FILE",
+             "no verified version": f"promote a version to '{stage}' first, or name another with --stage",
+             "its drift reference": "restore it (`dvc pull`, or `modelops-ci run` the pipeline)"}
+    lines = []
+    for item in skipped:
+        fix = next((how for start, how in fixes.items() if item.reason.startswith(start)), "")
+        lines.append(f"{item.pipeline}: cannot be monitored: {item.reason}" + (f": {fix}" if fix else ""))
+    if lines:
+        raise UserError("\n".join(lines))
+
+
+def _missing_reference(root: Path, name: str) -> str:
+    """Why the drift gate has no reference to compare a batch with ('' when it has one)."""
+    from modelops_ci.steps.context import load_context
+
+    where = str((load_context(root, name).params.get("drift") or {}).get("reference", "train"))
+    path = Layout(name).train if where == "train" else where
+    if (root / path).exists():
+        return ""
+    return f"its drift reference {path} is not in the checkout"
 
 
 def _drift_current(root: Path, name: str) -> str | None:

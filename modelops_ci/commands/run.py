@@ -13,13 +13,26 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelops_ci.errors import CheckFailed, DiskFullError, ModelopsError, UserError, disk_full_in, is_disk_full
-from modelops_ci.executor.outcome import RunReport, StageRun
+from modelops_ci.errors import (
+    ERROR_FILE_ENV,
+    EXIT_GATE_FAILED,
+    EXIT_INTERNAL,
+    EXIT_USER_ERROR,
+    CheckFailed,
+    DiskFullError,
+    ModelopsError,
+    StagesFailed,
+    UserError,
+    disk_full_in,
+    is_disk_full,
+)
+from modelops_ci.executor.outcome import RunReport, StageFailure, StageRun
 from modelops_ci.fsutil import remove_leftover_temps
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.offline import apply as stay_offline
@@ -29,6 +42,7 @@ if TYPE_CHECKING:
 
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
+MAX_SKIPPED_SHOWN = 20  # a failed ingest of one series skips its 7 later stages: name a few, count the rest
 
 
 def targets(root: Path, pipelines: Iterable[str], run_all: bool, upto: str | None = None) -> list[str]:
@@ -51,12 +65,24 @@ def targets(root: Path, pipelines: Iterable[str], run_all: bool, upto: str | Non
     return chosen
 
 
-def _require_contract(root: Path, name: str) -> None:
-    """A required data contract must exist before DVC runs (DVC would refuse a missing input)."""
+def _compiled_params(root: Path, name: str) -> dict[str, Any]:
     import yaml
 
-    params = yaml.safe_load((root / Layout(name).params).read_text(encoding="utf-8")) or {}
-    gate = (params.get("gates") or {}).get("data_contract")
+    params: dict[str, Any] = yaml.safe_load((root / Layout(name).params).read_text(encoding="utf-8")) or {}
+    return params
+
+
+def gated_metrics(root: Path, name: str) -> tuple[str, ...]:
+    """The metrics the gates of a compiled pipeline judge (performance and compare), sorted."""
+    from modelops_ci.transform.policies import gate_metrics
+
+    gates = _compiled_params(root, name).get("gates") or {}
+    return tuple(sorted(gate_metrics(gates, "performance") | gate_metrics(gates, "compare")))
+
+
+def _require_contract(root: Path, name: str) -> None:
+    """A required data contract must exist before DVC runs (DVC would refuse a missing input)."""
+    gate = (_compiled_params(root, name).get("gates") or {}).get("data_contract")
     if gate is None:
         return
     contract = str(gate.get("contract") or Layout(name).contract)
@@ -76,21 +102,28 @@ def _has_summary(root: Path) -> bool:
 
 
 def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, force: bool = False,
-        verbose: bool = False, upto: str | None = None,
-        on_stage: Callable[[StageRun], None] | None = None) -> RunReport:
-    """Reproduce the targets (up to stage `upto` if given); `on_stage` hears about each stage."""
+        verbose: bool = False, upto: str | None = None, keep_going: bool = False,
+        on_stage: Callable[[StageRun, int, int], None] | None = None) -> RunReport:
+    """Reproduce the targets (up to stage `upto` if given). `on_stage` hears about each stage as it
+    finishes, with how many have finished and how many the run plans. With `keep_going`, a failed
+    stage skips only the stages that need its outputs: every other stage runs, and the report lists
+    each failure (the caller decides the exit code, `enforce`); without it the first failure raises."""
     root = root.resolve()
     chosen = targets(root, pipelines, run_all, upto)
     stay_offline()
     _put_tool_on_path()
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+    from dvc.repo import reproduce as dvc_reproduce
     from dvc.repo.reproduce import _reproduce_stage  # the default repro_fn; we wrap it to time stages
 
     if not verbose:  # our own per-stage lines and table replace DVC's chatter
         logging.getLogger("dvc").setLevel(logging.WARNING)
+    if keep_going and not verbose:  # each failure and what it skipped is reported once, at the end
+        dvc_reproduce.logger.setLevel(logging.ERROR)
 
     report = RunReport()
+    planned: list[Any] = []
 
     forgotten: set[str] = set()
     removed: set[Path] = set()  # the reports this run removed: their absence is not a reason to run
@@ -99,20 +132,33 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
         _sweep_leftovers(stage)
         _forget_stale_verdict(root, stage, force, forgotten, removed)
         pipeline = _pipeline_of(stage)
+        said.write_text("", encoding="utf-8")
         started = time.perf_counter()
-        ran = _reproduce_stage(stage, **kwargs)
+        try:
+            ran = _reproduce_stage(stage, **kwargs)
+        except Exception as exc:
+            report.failures.append(_failure(pipeline, stage.name, exc, said))
+            raise
         done = StageRun(pipeline, stage.name, ran is not None, time.perf_counter() - started)
         if stage.name == "evaluate":
             done.metrics = _metrics(root, pipeline)
+            done.gated = gated_metrics(root, pipeline)
         report.stages.append(done)
         if on_stage:
-            on_stage(done)
+            on_stage(done, len(report.stages) + len(report.failures), len(planned))
         return ran
 
     try:
         # DVC resolves stage paths against the working directory: run from the repo root.
-        with contextlib.chdir(root), Repo(str(root)) as repo:
-            repo.reproduce(chosen, force=force, repro_fn=timed)
+        with tempfile.TemporaryDirectory(prefix="modelops-run-") as scratch, _step_errors_to(scratch) as said, \
+                contextlib.chdir(root), Repo(str(root)) as repo:
+            planned += _plan(repo, chosen)
+            try:
+                repo.reproduce(chosen, force=force, repro_fn=timed, on_error="keep-going" if keep_going else "fail")
+            except DvcException:
+                if not (keep_going and report.failures):
+                    raise
+                report.skipped = _skipped(planned, report)
             report.pushed = _push(repo)
     except DvcException as exc:
         raise _explain(exc) from None
@@ -121,6 +167,86 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
             raise
         raise DiskFullError(exc.filename) from None
     return report
+
+
+@contextlib.contextmanager
+def _step_errors_to(folder: str) -> Iterator[Path]:
+    """Have each step's error handler also write its message to a file (errors.ERROR_FILE_ENV), so a
+    run that keeps going can say at the end what each failed stage said; only while DVC runs them."""
+    said = Path(folder) / "step-error.txt"
+    before = os.environ.get(ERROR_FILE_ENV)
+    os.environ[ERROR_FILE_ENV] = str(said)
+    try:
+        yield said
+    finally:
+        if before is None:
+            os.environ.pop(ERROR_FILE_ENV, None)
+        else:
+            os.environ[ERROR_FILE_ENV] = before
+
+
+def _plan(repo: Any, chosen: list[str]) -> list[Any]:
+    """The stages DVC will visit for these targets, in its order (what `n of N` counts)."""
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    return list(plan_repro(get_active_graph(repo.index.graph), collect_stages(repo, chosen)))
+
+
+def _skipped(planned: list[Any], report: RunReport) -> list[str]:
+    """The planned stages that never ran: DVC skipped them because a stage they need failed."""
+    visited = {f"{s.pipeline}:{s.stage}" for s in report.stages} | {f.name for f in report.failures}
+    names = [f"{_pipeline_of(stage)}:{stage.name}" for stage in planned]
+    return [name for name in names if name not in visited]
+
+
+def _failure(pipeline: str, stage: str, exc: Exception, said: Path) -> StageFailure:
+    """A failed stage: what its step said (its error handler wrote it to `said`), or else DVC's own
+    error, and the exit code its failure maps to."""
+    text = said.read_text(encoding="utf-8").strip() if said.is_file() else ""
+    return StageFailure(pipeline, stage, _explain(exc).exit_code, text or _chain(exc))
+
+
+def enforce(report: RunReport, verdicts: list[Verdict]) -> None:
+    """The exit of a run: its stage failures first (the most serious exit code among them), then
+    the gates of the pipelines that ran (gates.verdict.enforce)."""
+    from modelops_ci.gates import verdict as verdict_rules
+
+    if not report.failures:
+        verdict_rules.enforce(verdicts)
+        return
+    others = [v for v in verdicts if v.pipeline not in report.broken]
+    try:
+        verdict_rules.enforce(others)
+    except CheckFailed as failed:
+        gates = [str(failed)]
+    else:
+        gates = []
+    raise StagesFailed("\n".join([*_failure_lines(report), *gates]), _most_serious(report.failures))
+
+
+def _most_serious(failures: list[StageFailure]) -> int:
+    """A bug (3) before the user's input (2) before a check that said no (1)."""
+    codes = {failure.exit_code for failure in failures}
+    for code in (EXIT_INTERNAL, EXIT_USER_ERROR):
+        if code in codes:
+            return code
+    return EXIT_GATE_FAILED
+
+
+def _failure_lines(report: RunReport) -> list[str]:
+    count = len(report.failures)
+    lines = [f"{count} stage{'s' if count != 1 else ''} failed; every stage that does not need "
+             f"{'their' if count != 1 else 'its'} outputs ran:"]
+    for failure in report.failures:
+        first, *rest = failure.message.splitlines() or [""]
+        lines.append(f"  {failure.name} (exit {failure.exit_code}): {first}")
+        lines += [f"    {line}" for line in rest]
+    if report.skipped:
+        shown = ", ".join(report.skipped[:MAX_SKIPPED_SHOWN])
+        more = len(report.skipped) - MAX_SKIPPED_SHOWN
+        tail = f" and {more} more" if more > 0 else ""
+        lines.append(f"{len(report.skipped)} stage(s) skipped: {shown}{tail} (each needs what a failed stage makes)")
+    return lines
 
 
 def current_verdicts(root: Path, pipelines: Iterable[str] = ()) -> list[Verdict]:
@@ -288,12 +414,17 @@ def _metrics(root: Path, pipeline: str) -> dict[str, float]:
     return loaded
 
 
-def _explain(exc: Exception) -> ModelopsError:
-    """Map a failed stage to our exit codes; the step already printed its own message."""
+def _chain(exc: BaseException) -> str:
+    """An exception and what caused it, as one line: DVC wraps a stage's failure in its own errors."""
     chain: list[BaseException] = [exc]
     while chain[-1].__cause__ is not None and len(chain) < 5:
         chain.append(chain[-1].__cause__)
-    text = " (".join(str(e) for e in chain) + ")" * (len(chain) - 1)
+    return " (".join(str(e) for e in chain) + ")" * (len(chain) - 1)
+
+
+def _explain(exc: Exception) -> ModelopsError:
+    """Map a failed stage to our exit codes; the step already printed its own message."""
+    text = _chain(exc)
     found = re.search(r"exited with (\d+)", text)
     code = int(found.group(1)) if found else None
     message = f"dvc repro failed: {text}"

@@ -58,6 +58,7 @@ MAX_BULLETS = 10
 MAX_CHART_GROUPS = 12
 MAX_CHARTS = 4
 MAX_FLOW_GATES = 20
+MAX_NAMED_REST = 12_000  # bytes kept for naming the pipelines a summary's table has no room for
 CHECK_HEADER = ("| Check | Result | Statistic | CI | Policy | p-value | n | Why |\n"
                 "|---|---|---|---|---|---|--:|---|")
 
@@ -320,12 +321,14 @@ def _chart_group(row: dict[str, Any]) -> str:
 # --- every pipeline ----------------------------------------------------------------------------
 
 
-def summary(reports: Iterable[GatesReport], *, limit: int = DEFAULT_LIMIT, generated: str | None = None,
+def summary(reports: Iterable[GatesReport], *, limit: int = PR_COMMENT_LIMIT, generated: str | None = None,
             refused: Iterable[Verdict] = ()) -> str:
-    """reports/summary.md: every pipeline's verdict in one table, then each report collapsed —
-    one file a CI job can write as its job summary. A `refused` pipeline has no verdict for this
-    commit (its report is missing or was made for other inputs): it is never ready."""
-    reports, refused = list(reports), list(refused)
+    """reports/summary.md: every pipeline's verdict in one table, what is not ready first, then the
+    reports collapsed while they fit, then the counts. Sized for a PR comment (it is one, and a job
+    summary): with many pipelines the rows that do not fit are named in one line, their reports
+    left to reports/<pipeline>/. A `refused` pipeline has no verdict for this commit (its report is
+    missing or was made for other inputs): it is never ready."""
+    reports, refused = sorted(reports, key=lambda r: r.passed), list(refused)
     failing = [r for r in reports if not r.passed]
     icon = ICONS["fail" if failing or refused else "pass"]
     total = len(reports) + len(refused)
@@ -336,18 +339,42 @@ def summary(reports: Iterable[GatesReport], *, limit: int = DEFAULT_LIMIT, gener
     rows = [_no_verdict_row(verdict) for verdict in refused]
     rows += [f"| {text(r.pipeline, 100)} | {ICONS['pass' if r.passed else 'fail']} "
              f"{'ready' if r.passed else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
-    footer = "\n<sub>" + (f"generated {text(generated, 80)} · " if generated else "") \
+    names = [verdict.pipeline for verdict in refused] + [r.pipeline for r in reports]
+    counted = f"\n**{title}**{_counts(len(failing), len(refused), len(reports) - len(failing))}\n"
+    footer = counted + "\n<sub>" + (f"generated {text(generated, 80)} · " if generated else "") \
         + "one report per pipeline: reports/&lt;pipeline&gt;/report.md and report.html</sub>\n"
     kept = []
     budget = limit - size(head + footer) - 200
     for row in rows:
-        if size(row) > budget:
+        if size(row) > budget - MAX_NAMED_REST:
             break
         kept.append(row)
         budget -= size(row)
-    if len(kept) < len(rows):
-        kept.append(f"| and {len(rows) - len(kept)} more | | |\n")
-    return head + "".join(kept) + "\n" + _embedded(reports[: len(kept)], budget) + footer
+    rest = _rest(names[len(kept):], MAX_NAMED_REST)
+    budget -= size(rest)
+    shown = reports[: max(0, len(kept) - len(refused))]
+    return head + "".join(kept) + rest + "\n" + _embedded(shown, budget) + footer
+
+
+def _counts(failing: int, refused: int, ready: int) -> str:
+    if not failing and not refused:
+        return ""
+    parts = [(failing, "failed a gate"), (refused, "without a verdict for this commit"), (ready, "ready")]
+    return ": " + ", ".join(f"{n} {what}" for n, what in parts if n)
+
+
+def _rest(names: list[str], budget: int) -> str:
+    """The pipelines left out of the table, by name while they fit: each has its own report."""
+    if not names:
+        return ""
+    line = f"\nAnd {len(names)} more, each with its report in reports/&lt;pipeline&gt;/: "
+    named: list[str] = []
+    for name in names:
+        if size(line) + sum(size(n) + 2 for n in named) + size(name) > budget - 40:
+            break
+        named.append(text(name, 100))
+    unnamed = len(names) - len(named)
+    return line + ", ".join(named) + (f" and {unnamed} others" if unnamed else "") + ".\n"
 
 
 def _no_verdict_row(verdict: Verdict) -> str:

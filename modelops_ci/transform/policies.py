@@ -267,7 +267,7 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
 
     def owner(gate: str, metric: str | None = None) -> str:
         policy = next((p for p in policies if gate in p.gates
-                       and (metric is None or metric in _gate_metrics(p.gates, gate))), None)
+                       and (metric is None or metric in gate_metrics(p.gates, gate))), None)
         return f"policy '{policy.name}'" if policy else "this pipeline"
 
     if "fairness" in gates:
@@ -290,7 +290,7 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
                        "add spec.drift.reference: train")
     listed = {str(m) for m in spec["metrics"]}
     for gate in ("performance", "compare"):
-        for metric in sorted(_gate_metrics(gates, gate)):
+        for metric in sorted(gate_metrics(gates, gate)):
             if metric not in TASK_METRICS[task]:
                 yield _problem(spec.value_mark("task"), "spec.task", f"{owner(gate, metric)} "
                                f"gates on {metric}, which a {task} model does not have",
@@ -301,7 +301,7 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
                                f"add {metric} to spec.metrics")
 
 
-def _gate_metrics(gates: Any, gate: str) -> set[str]:
+def gate_metrics(gates: Any, gate: str) -> set[str]:
     """The metrics a performance or compare gate reads."""
     body = gates.get(gate) or {}
     if gate == "performance":

@@ -37,8 +37,9 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def run_exe(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run the installed `modelops-ci` as a user would, in a subprocess."""
+def run_exe(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            stdin: str | None = None) -> Result:
+    """Run the installed `modelops-ci` as a user would, in a subprocess (`stdin`: what a pipe gives it)."""
     proc = subprocess.run([str(BIN / "modelops-ci"), *[str(a) for a in args]], cwd=cwd,
-                          capture_output=True, text=True, check=False, env=env)
+                          capture_output=True, text=True, check=False, env=env, input=stdin)
     return Result(proc.returncode, proc.stdout, proc.stderr)

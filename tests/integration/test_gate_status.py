@@ -276,7 +276,8 @@ def test_ci_runs_the_gates_and_writes_gates_json_and_the_reports(trained: Path) 
 
     assert result.exit_code == 1, result.stdout + result.stderr
     assert "compile --check: 2 pipeline(s) fresh" in result.stdout
-    assert "reports: reports/loans/report.md, reports/loans/report.html, reports/summary.md" in result.stdout
+    assert "reports: 3 report pages written; the summary is reports/summary.md" in result.stdout
+    assert result.stdout.splitlines()[-1] == "verdict: 1 of 1 pipeline failed its gates"
     assert "gate(s) failed: loans: performance:" in result.stderr
     for path in written:
         assert (trained / path).is_file(), path

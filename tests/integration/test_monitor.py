@@ -211,6 +211,30 @@ def test_models_not_in_production_are_not_monitored(_template: Path, tmp_path: P
     assert not (made.root / "reports/loans/monitor.json").exists() and gh.calls == []
 
 
+def test_a_named_pipeline_without_a_production_version_is_an_error(_template: Path, tmp_path: Path,
+                                                                  gh: FakeGitHub) -> None:
+    made = trained_repo(_template, tmp_path / "repo")
+    setup_monitoring(made)
+    incoming = write(tmp_path, "incoming/today.csv", batch(seed=12))
+    done = run_cli("monitor", "loans", "--batch", incoming, "-C", made.root)
+    assert done.exit_code == EXIT_USER_ERROR, done.stdout + done.stderr
+    assert ("loans: cannot be monitored: no verified version holds 'production': promote a version to "
+            "'production' first, or name another with --stage") in done.stderr
+    assert "no pipeline to monitor" not in done.stdout and gh.calls == []
+    plain = run_cli("monitor", "sales", "-C", made.root)
+    assert plain.exit_code == EXIT_USER_ERROR
+    assert "sales: cannot be monitored: no drift.current in its spec: add drift.current" in plain.stderr
+
+
+def test_a_named_pipeline_without_its_drift_reference_is_an_error(repo: RegistryRepo, gh: FakeGitHub) -> None:
+    (repo.root / "data/loans/train.parquet").unlink()
+    done = run_cli("monitor", "loans", "-C", repo.root)
+    assert done.exit_code == EXIT_USER_ERROR, done.stdout + done.stderr
+    assert ("loans: cannot be monitored: its drift reference data/loans/train.parquet is not in the checkout: "
+            "restore it (`dvc pull`") in done.stderr
+    assert not (repo.root / "reports/loans/monitor.json").exists() and gh.calls == []
+
+
 def test_an_unsigned_production_tag_is_not_watched(_template: Path, tmp_path: Path, gh: FakeGitHub) -> None:
     made = trained_repo(_template, tmp_path / "repo")
     setup_monitoring(made)

@@ -25,7 +25,7 @@ from tests.helpers.repos import make_ml_repo
 STAGES = ("ingest", "split", "train", "evaluate")
 HEADER = ("stage", "status", "seconds", "metrics")
 SUMMARY = re.compile(r"^(\d+) of (\d+) stage\(s\) ran in (\d+\.\d)s")
-PROGRESS = re.compile(r"^\s*(\w+):(\w+) (ran|cached) \((\d+\.\d)s\)$")
+PROGRESS = re.compile(r"^\s*\[(\d+) of (\d+)\] (\w+):(\w+) (ran|cached) \((\d+\.\d)s\)$")
 SECONDS = re.compile(r"^\d+\.\d$")
 CONTROL = re.compile(r"[\r\x1b\x08]")  # carriage return (redrawn bars), ANSI escapes, backspace
 
@@ -109,7 +109,7 @@ def _run_on_terminal(repo: Path, *args: str, timeout: float = 240) -> Terminal:
             for line in data.decode(errors="replace").splitlines():
                 found = PROGRESS.match(line.strip("\r"))
                 if found:
-                    name = f"{found.group(1)}:{found.group(2)}"
+                    name = f"{found.group(3)}:{found.group(4)}"
                     if name not in seen:
                         seen[name] = time.monotonic() - started
                         existed[name] = model.exists()
@@ -171,8 +171,10 @@ def test_terminal_run_shows_each_stage_as_it_finishes_before_the_summary(runs: R
     names = [f"sales:{s}" for s in STAGES]
     lines = [line.strip("\r") for line in runs.tty.text.splitlines()]
     progress = [PROGRESS.match(line) for line in lines]
-    shown = [(m.group(1) + ":" + m.group(2), m.group(3)) for m in progress if m]
+    shown = [(m.group(3) + ":" + m.group(4), m.group(5)) for m in progress if m]
     assert shown == [(name, "ran") for name in names], runs.tty.text
+    counted = [(int(m.group(1)), int(m.group(2))) for m in progress if m]
+    assert counted == [(n, len(names)) for n in range(1, len(names) + 1)], "n of N, N planned from the start"
 
     header = next(i for i, line in enumerate(lines) if tuple(re.split(r"\s{2,}", line.strip())) == HEADER)
     last_progress = max(i for i, m in enumerate(progress) if m)

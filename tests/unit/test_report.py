@@ -6,6 +6,7 @@ The last tests render what the gate stages of a real pipeline wrote."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -239,3 +240,32 @@ def test_render_reports_writes_every_pipeline_and_a_summary(tmp_path: Path) -> N
     assert "generated 2025-01-02T03:04:05Z" in (root / "reports/credit-risk/report.md").read_text()
     with pytest.raises(UserError, match="no gates report"):
         render_reports(root, ["nope"])
+
+
+def test_the_summary_of_300_pipelines_fits_a_pr_comment_and_names_every_one(tmp_path: Path) -> None:
+    """Issue 11: 148 series made a 206 KB reports/summary.md. The summary stays under GitHub's comment
+    limit, puts what is not ready first, names every pipeline and counts them at the end."""
+    failing = {f"series-{i:03d}" for i in range(0, 300, 25)}
+    failed = typed(credit_report())
+    passed = credit_report()
+    passed["gates"] = [g for g in passed["gates"] if g["gate"] == "performance"]
+    passed["verdict"], passed["reason"] = "pass", "all required gates passed"
+    ready = typed(passed)
+    reports = [dataclasses.replace(failed if name in failing else ready, pipeline=name)
+               for name in (f"series-{i:03d}" for i in range(300))]
+    text = markdown.summary(reports)
+    assert markdown.size(text) <= markdown.PR_COMMENT_LIMIT
+    assert text.startswith("# ❌ 12 of 300 pipelines not ready for production")
+    for report in reports:
+        assert report.pipeline in text, report.pipeline
+    table = [line for line in text.splitlines() if line.startswith("| series-")]
+    assert [row.split(" | ")[0][2:] for row in table[:12]] == sorted(failing), "what is not ready comes first"
+    assert "reports/&lt;pipeline&gt;/report.md" in text or "reports/<pipeline>/report.md" in text
+    last = text.rstrip().splitlines()[-3:]
+    assert "**12 of 300 pipelines not ready for production**: 12 failed a gate, 288 ready" in last, last
+
+    wordy = dataclasses.replace(failed, reason="x" * 2_000)
+    many = markdown.summary([dataclasses.replace(wordy, pipeline=f"series-{i:04d}") for i in range(2_000)])
+    assert markdown.size(many) <= markdown.PR_COMMENT_LIMIT
+    assert "And " in many and "more, each with its report in reports/&lt;pipeline&gt;/" in many
+    assert "series-0000" in many and "others." in many.split("And ")[1], "names while they fit, then a count"
