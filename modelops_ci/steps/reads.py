@@ -22,11 +22,11 @@ class SpecFile:
     unset: str | None = None  # the pipeline's own file (a Layout name) read when the key is not set
     own: tuple[str, ...] = ()  # values naming the pipeline's own file of that name (drift's `train`)
 
-    def path(self, params: Mapping[str, Any], layout: Layout) -> str | None:
-        value = value_at(params, self.key)
-        if value is None:
-            return getattr(layout, self.unset) if self.unset else None
-        return getattr(layout, str(value)) if str(value) in self.own else str(value)
+    def paths(self, params: Mapping[str, Any], layout: Layout) -> list[str]:
+        values = [str(value) for value in values_under(params, self.key)]
+        if not values:
+            return [getattr(layout, self.unset)] if self.unset else []
+        return [getattr(layout, value) if value in self.own else value for value in values]
 
 
 @dataclass(frozen=True)
@@ -49,23 +49,27 @@ class Reads:
         return [key for key in self.params if _has(params, key)]
 
     def select(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """`params` cut down to the declared keys: all that the step may see."""
+        """`params` cut down to the declared keys: all that the step may see. The sections holding a
+        declared key stay, even when the key itself is not set (`model` without `model.horizon`)."""
         selected: dict[str, Any] = {}
-        for key in self.keys_in(params):
+        for key in self.params:
+            node, source = selected, params
             *parents, last = key.split(".")
-            node = selected
             for part in parents:
-                node = node.setdefault(part, {})
-            node[last] = value_at(params, key)
+                if not isinstance(source.get(part), Mapping):
+                    break
+                node, source = node.setdefault(part, {}), source[part]
+            else:
+                if last in source:
+                    node[last] = source[last]
         return selected
 
     def deps(self, params: Mapping[str, Any], layout: Layout, root: Path) -> list[str]:
         """The files the stage depends on: earlier outputs, files the spec names, plug-in modules."""
         from modelops_ci.steps.estimators import repo_module_files
 
-        named = [spec_file.path(params, layout) for spec_file in self.files]
-        found = [getattr(layout, name) for name in self.outputs]
-        found += sorted({str(path) for path in named if path is not None})
+        named = {path for spec_file in self.files for path in spec_file.paths(params, layout)}
+        found = [getattr(layout, name) for name in self.outputs] + sorted(named)
         modules = {path for key in self.code for dotted in values_under(params, key)
                    for path in repo_module_files(str(dotted), root)}
         return _unique([*found, *sorted(modules)])

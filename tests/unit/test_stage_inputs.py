@@ -82,7 +82,7 @@ def _outside(tree: dict[str, Any], keys: list[str], prefix: str = "") -> list[st
     found = []
     for key, value in tree.items():
         path = f"{prefix}{key}"
-        if path in keys:
+        if path in keys or value == {}:  # an empty section: kept for a declared key it does not hold
             continue
         if isinstance(value, dict) and any(k.startswith(f"{path}.") for k in keys):
             found += _outside(value, keys, f"{path}.")
@@ -97,6 +97,16 @@ def _get(tree: Any, dotted: str) -> Any:
             return None
         tree = tree.get(part)
     return tree
+
+
+def test_a_declared_key_that_is_not_set_leaves_its_section_empty_and_nothing_else_shows() -> None:
+    from modelops_ci.steps.reads import Reads
+
+    params = {"task": "forecast", "model": {"estimator": "x.Y", "lags": [1]}, "data": {"target": {"column": "y"}}}
+
+    handed = Reads(params=("task", "model.horizon", "data.time", "split.seed")).select(params)
+
+    assert handed == {"task": "forecast", "model": {}, "data": {}}
 
 
 def test_every_place_a_spec_names_code_is_some_steps_code_dependency() -> None:
@@ -140,6 +150,16 @@ def test_plugin_modules_in_the_repository_are_dependencies_of_the_stages_that_im
     assert stages["ingest"]["deps"] == ["loaders/__init__.py", "loaders/bank.py", "loaders/clean.py"]
     assert stages["train"]["deps"] == ["data/plugged/train.parquet", "models_here.py"]
     assert "models_here.py" in stages["evaluate"]["deps"]  # evaluate runs the model's code too
+
+
+def test_each_of_several_source_files_is_a_dependency_of_ingest(empty_repo: Path) -> None:
+    write(empty_repo, "pipelines/plugged.yaml", PLUGGED.replace(
+        "source: {plugin: loader, args: {rows: 200}}", "source: [{path: data/2023.csv}, {path: data/2022.csv}]"))
+
+    compile_ok(empty_repo)
+
+    # loaders.clean is not in this repository: an installed module is not a dependency
+    assert stages_of(empty_repo, "plugged")["ingest"]["deps"] == ["data/2022.csv", "data/2023.csv"]
 
 
 def test_a_plugin_in_a_folder_without_init_is_found_too(empty_repo: Path) -> None:
