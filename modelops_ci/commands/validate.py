@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from modelops_ci.spec.model import Pipeline, Policy
 from modelops_ci.spec.nodes import MDict, MList, locate
 from modelops_ci.spec.resolve import callable_slots
 from modelops_ci.spec.workspace import Workspace
-from modelops_ci.steps.estimators import CannotLoad, load
+from modelops_ci.steps.estimators import CannotLoad, in_repository, load
 from modelops_ci.steps.sources import rdataset_exists
 from modelops_ci.transform import sensitive_inputs
 
@@ -84,7 +83,7 @@ class AllowedImports:
         module = dotted.replace(":", ".")
         if any(module == prefix or module.startswith(f"{prefix}.") for prefix in self.prefixes):
             return True
-        return self.own_modules and _is_own_module(module.partition(".")[0], root)
+        return self.own_modules and in_repository(module.partition(".")[0], root)
 
     def __str__(self) -> str:
         names = list(self.prefixes)
@@ -102,13 +101,6 @@ def allowed_imports(policies: Iterable[Policy]) -> AllowedImports:
     if listed:
         return AllowedImports(tuple(sorted(listed)), own_modules=False)
     return AllowedImports(DEFAULT_ALLOWED_IMPORTS, own_modules=True)
-
-
-def _is_own_module(top: str, root: Path) -> bool:
-    """Whether the top-level module `top` is found in the repository (looked up, not imported)."""
-    if not top.isidentifier():
-        return False
-    return importlib.machinery.PathFinder.find_spec(top, [str(root)]) is not None
 
 
 def _callables(spec: MDict) -> Iterator[tuple[tuple[str, ...], str, Any, Any]]:

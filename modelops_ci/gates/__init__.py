@@ -1,23 +1,50 @@
-"""The gates of DESIGN §6. Each kind is one module with `evaluate(ctx, settings) -> GateResult`;
-this registry is the only list of them, and `evaluate` the one way a gate is run."""
+"""The gates of DESIGN §6. Each kind is one module with `evaluate(ctx, settings) -> GateResult` and an
+entry here saying what it reads (its stage's params and deps, and all the params it is handed; see
+steps/reads.py); this registry is the only list of them, and `evaluate` the one way a gate is run."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.gates.result import CannotEvaluate, GateResult, error
+from modelops_ci.steps.reads import Reads, SpecFile
 
 if TYPE_CHECKING:
     from modelops_ci.gates.context import GateContext
 
+_SEED = "split.seed"  # bootstrap and sampling seeds
+_FEATURES = ("data.target.column", "data.time", "data.features", "data.sensitive")  # which columns are features
+
+
+@dataclass(frozen=True)
+class GateKind:
+    module: str
+    reads: Reads
+
+
 GATES = {
-    "data_contract": "modelops_ci.gates.data",
-    "performance": "modelops_ci.gates.performance",
-    "compare": "modelops_ci.gates.compare",
-    "fairness": "modelops_ci.gates.fairness",
-    "drift": "modelops_ci.gates.drift",
+    "data_contract": GateKind("modelops_ci.gates.data", Reads(
+        params=("gates.data_contract",),
+        outputs=("dataset",),
+        files=(SpecFile("gates.data_contract.contract", unset="contract"),))),
+    "performance": GateKind("modelops_ci.gates.performance", Reads(
+        params=("gates.performance", "task", _SEED),
+        outputs=("predictions", "model_card"))),  # a forecast's MASE scale is on the card
+    # compare also reads the champion, a registry (git tag) state: its stage always runs.
+    "compare": GateKind("modelops_ci.gates.compare", Reads(
+        params=("gates.compare", "task", _SEED, "governance", "data.target.column", "data.time",
+                "data.sensitive", "model.horizon"),  # the champion predicts as evaluate does
+        outputs=("predictions", "model_card", "test"))),
+    "fairness": GateKind("modelops_ci.gates.fairness", Reads(
+        params=("gates.fairness", "task", "data.target", "data.sensitive", _SEED),  # target: positive, favorable
+        outputs=("predictions", "model_card"))),  # the card names the positive class the model learnt
+    "drift": GateKind("modelops_ci.gates.drift", Reads(
+        params=("gates.drift", "task", *_FEATURES, "drift", _SEED, "governance.trusted_types"),
+        outputs=("train", "test", "model", "model_card", "predictions"),  # the model scores drift.current
+        files=(SpecFile("drift.reference", unset="train", own=("train",)), SpecFile("drift.current")))),
 }
 
 
@@ -26,7 +53,7 @@ class Gate(Protocol):
 
 
 def gate_module(kind: str) -> Gate:
-    module: Gate = importlib.import_module(GATES[kind])
+    module: Gate = importlib.import_module(GATES[kind].module)
     return module
 
 

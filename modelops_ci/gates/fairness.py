@@ -695,16 +695,27 @@ def sample_of(ctx: GateContext) -> Sample:
         raise CannotEvaluate(f"column(s) {', '.join(missing)} not in {ctx.step.layout.predictions}: run "
                              f"`modelops-ci step evaluate {ctx.name}` again (are they in the test data?)")
     target = (ctx.params.get("data") or {}).get("target") or {}
-    outcome = f"{target['column']} = {target['positive']}" if target.get("positive") else "positive"
-    adverse = f"not {outcome}" if target.get("positive") else "negative"
+    positive = target.get("positive") or _learnt_positive(ctx)
+    outcome = f"{target['column']} = {positive}" if positive is not None else "positive"
+    adverse = f"not {outcome}" if positive is not None else "negative"
     y_true, y_pred = predictions["y_true"], predictions["y_pred"]
     favorable = target.get("favorable")
-    if favorable is not None and str(favorable) != str(target.get("positive")):
+    if favorable is not None and str(favorable) != str(positive):
         # Rates compare the good outcome (a loan granted), not the model's positive class (a default):
         # the four-fifths rule is about who gets the favourable decision.
         y_true, y_pred = 1 - y_true, 1 - y_pred
         adverse, outcome = outcome, f"{target['column']} = {favorable}"
     return make_sample(y_true, y_pred, {f: predictions[f] for f in features}, outcome, adverse)
+
+
+def _learnt_positive(ctx: GateContext) -> str | None:
+    """The class the model predicts as 1 when the spec names none (train takes the last in sorted
+    order): its card says which, so `favorable` is compared with the class really used."""
+    from modelops_ci.ml.model_store import read_card
+
+    card = ctx.step.path(ctx.step.layout.model_card)
+    learnt = read_card(card).get("positive") if card.is_file() else None
+    return None if learnt is None else str(learnt)
 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:

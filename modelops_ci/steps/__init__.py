@@ -1,20 +1,53 @@
 """What the compiled DVC stages call: `modelops-ci step NAME PIPELINE`.
 
-Each step is one module with a `run(ctx)` function; heavy libraries are imported inside it.
+Each step is one module with a `run(ctx)` function; heavy libraries are imported inside it. Its entry
+here says what it reads: the compiler makes that its stage's params and deps, and the step is handed
+only those params (see `reads.py`).
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelops_ci.steps.reads import Reads, SpecFile
+
+# What splitting reads of the target (not `favorable`: a person's good outcome is the fairness gate's
+# business). Training reads `favorable` too: a threshold rule counts false *approvals*.
+_FEATURES = ("data.time", "data.features", "data.sensitive")  # inferred features leave these out
+_LOADS_MODEL = "governance.trusted_types"  # a policy's change to what may be loaded re-checks the model
+
+
+@dataclass(frozen=True)
+class Step:
+    module: str
+    reads: Reads
+
+
 STEPS = {
-    "ingest": "modelops_ci.steps.ingest",
-    "split": "modelops_ci.steps.split",
-    "train": "modelops_ci.steps.train",
-    "evaluate": "modelops_ci.steps.evaluate",
+    "ingest": Step("modelops_ci.steps.ingest", Reads(
+        params=("task", "data"),
+        files=(SpecFile("data.source.path"),),
+        code=("data.source.plugin", "data.transforms"))),
+    "split": Step("modelops_ci.steps.split", Reads(
+        params=("task", "data.target.column", *_FEATURES, "split"),
+        outputs=("dataset",))),
+    "train": Step("modelops_ci.steps.train", Reads(
+        params=("task", "family", "data.target.column", "data.target.positive", "data.target.favorable", *_FEATURES,
+                "model", "split",
+                _LOADS_MODEL),
+        outputs=("train",),
+        code=("model.estimator",))),
+    "evaluate": Step("modelops_ci.steps.evaluate", Reads(
+        params=("task", "family", "data.target.column", "data.time", "data.sensitive", "model.horizon",
+                "metrics", _LOADS_MODEL),
+        outputs=("model", "model_card", "test"),
+        code=("model.estimator",))),  # predicting runs the model's own code
 }
+# The `gates` stage: collects every gate's report into the verdict.
+COLLECT = Reads(params=("gates", "governance"))
 
 
 def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
@@ -32,9 +65,9 @@ def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
         raise UserError(f"step {step} needs a PIPELINE")
     ctx = load_context(root, pipeline)
     if step == "gates":
-        return gate.collect(ctx)
+        return gate.collect(ctx.reading(COLLECT))
     if step.startswith("gate-"):
         return gate.run_gate(ctx, step.removeprefix("gate-").replace("-", "_"))
-    module = importlib.import_module(STEPS[step])
-    summary: dict[str, Any] = module.run(ctx)
+    module = importlib.import_module(STEPS[step].module)
+    summary: dict[str, Any] = module.run(ctx.reading(STEPS[step].reads))
     return summary

@@ -18,6 +18,7 @@ from modelops_ci.layout import Layout
 
 if TYPE_CHECKING:
     from modelops_ci.ml.tracking import Tracked
+    from modelops_ci.steps.reads import Reads
 
 
 class DataError(UserError):
@@ -35,6 +36,10 @@ class StepContext:
     @cached_property
     def layout(self) -> Layout:
         return Layout(self.name)
+
+    def reading(self, reads: Reads) -> StepContext:
+        """This context with only the params `reads` declares: what the step's stage depends on."""
+        return StepContext(self.root, self.name, reads.select(self.params))
 
     def path(self, relative: str) -> Path:
         return self.root / relative

@@ -96,3 +96,35 @@ def _closest(name: str, target: Any) -> str:
     public = [n for n in dir(target) if not n.startswith("_")]
     close = difflib.get_close_matches(name, public, n=1)
     return close[0] if close else ""
+
+
+def repo_module_files(dotted: str, root: Path) -> list[str]:
+    """The repository files that importing the module of `dotted` runs (its packages' `__init__.py`
+    and itself), relative to `root` and found without importing anything; none for a module that is
+    not in the repository (an installed package)."""
+    import importlib.machinery
+
+    module = DottedPath.parse(dotted).module
+    if not all(part.isidentifier() for part in module.split(".")):
+        return []
+    root = root.resolve()
+    found: list[str] = []
+    locations = [str(root)]
+    for depth in range(1, module.count(".") + 2):
+        spec = importlib.machinery.PathFinder.find_spec(".".join(module.split(".")[:depth]), locations)
+        if spec is None:
+            return []
+        if spec.has_location and spec.origin:
+            path = Path(spec.origin).resolve()
+            if not path.is_relative_to(root):  # a link out of the repository: not the repository's code
+                return []
+            found.append(path.relative_to(root).as_posix())
+        locations = list(spec.submodule_search_locations or [])
+    return found
+
+
+def in_repository(top: str, root: Path) -> bool:
+    """Whether the top-level module `top` is found in the repository (looked up, not imported)."""
+    import importlib.machinery
+
+    return top.isidentifier() and importlib.machinery.PathFinder.find_spec(top, [str(root)]) is not None

@@ -42,6 +42,23 @@ def require_column(ctx: StepContext, frame: pd.DataFrame, column: str, at: str) 
     raise ctx.fail(at, f"column '{column}' is not in the data", hint)
 
 
+def filter_rows(ctx: StepContext, frame: pd.DataFrame, chosen: dict[str, Any], at: str) -> pd.DataFrame:
+    """The rows whose column holds the chosen value (or one of the values), for each column of
+    `chosen` (the spec's `filter` at `at`); a filter that keeps nothing says which values there are."""
+    for column, wanted in chosen.items():
+        where = f"{at}.{column}"
+        require_column(ctx, frame, column, where)
+        values = wanted if isinstance(wanted, list) else [wanted]
+        kept = frame[frame[column].isin(values)]
+        if kept.empty:
+            present = sorted(frame[column].dropna().astype(str).unique())
+            raise ctx.fail(where, f"filter {column}: {wanted!r} matches none of the {len(frame)} rows",
+                           f"values of '{column}': {', '.join(present[:10])}"
+                           + (", ..." if len(present) > 10 else ""))
+        frame = kept
+    return frame
+
+
 def declared_features(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(numeric, categorical) feature columns as declared in the spec."""
     features = data.get("features") or {}

@@ -20,7 +20,9 @@ REPORT_VERSION = 1
 
 
 def evaluate(ctx: StepContext, kind: str) -> GateResult:
-    """Run gate `kind` with the pipeline's effective (policy-merged) settings."""
+    """Run gate `kind` with the pipeline's effective (policy-merged) settings, handed only the params
+    its stage depends on."""
+    ctx = ctx.reading(GATES[kind].reads)
     settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
     advisory = bool(settings.get("advisory", False))
     result = gates.evaluate(kind, GateContext(ctx), settings)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.estimators import CannotLoad, load
-from modelops_ci.steps.frames import declared_features, feature_columns, require_column, write_parquet
+from modelops_ci.steps.frames import (
+    declared_features,
+    feature_columns,
+    filter_rows,
+    require_column,
+    write_parquet,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,18 +31,21 @@ MAX_CATEGORIES = 50
 def run(ctx: StepContext) -> dict[str, Any]:
     from modelops_ci.steps.sources import packaged_sources
 
-    frame = build(ctx)
+    frame, dropped = build(ctx)
     profile = profile_of(frame)
     packaged = packaged_sources(ctx.data["source"])
     if packaged:  # the evidence's lineage to a dataset no dvc.lock digests (registry/evidence.py)
         profile["sources"] = packaged
     write_parquet(frame, ctx.path(ctx.layout.dataset))
     ctx.write_json(ctx.layout.profile, profile)
-    return {"rows": len(frame), "columns": len(frame.columns)}
+    summary: dict[str, Any] = {"rows": len(frame), "columns": len(frame.columns)}
+    if dropped:
+        summary["dropped_missing_target"] = dropped
+    return summary
 
 
-def build(ctx: StepContext) -> pd.DataFrame:
-    """The checked table the spec describes."""
+def build(ctx: StepContext) -> tuple[pd.DataFrame, int]:
+    """The checked table the spec describes, and how many rows were dropped for a missing target."""
     import pandas as pd
 
     source = ctx.data["source"]
@@ -49,11 +58,13 @@ def build(ctx: StepContext) -> pd.DataFrame:
     if frame.empty:
         raise ctx.fail("spec.data.source", f"{' + '.join(labels)} has no rows",
                        "check the source: it holds no data (only a header?)")
-    frame = _filter(ctx, frame)
+    frame = filter_rows(ctx, frame, ctx.data.get("filter") or {}, "spec.data.filter")
     frame = _transform(ctx, frame)
     frame = _derive(ctx, frame)
+    rows = len(frame)
+    frame = _missing_target(ctx, frame)
     check(ctx, frame)
-    return frame.reset_index(drop=True)
+    return frame.reset_index(drop=True), rows - len(frame)
 
 
 def _read_source(ctx: StepContext, source: dict[str, Any], index: int | None) -> pd.DataFrame:
@@ -134,21 +145,6 @@ def _transform(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _filter(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
-    for column, wanted in (ctx.data.get("filter") or {}).items():
-        at = f"spec.data.filter.{column}"
-        require_column(ctx, frame, column, at)
-        values = wanted if isinstance(wanted, list) else [wanted]
-        kept = frame[frame[column].isin(values)]
-        if kept.empty:
-            present = sorted(frame[column].dropna().astype(str).unique())
-            raise ctx.fail(at, f"filter {column}: {wanted!r} matches none of the {len(frame)} rows",
-                           f"values of '{column}': {', '.join(present[:10])}"
-                           + (", ..." if len(present) > 10 else ""))
-        frame = kept
-    return frame
-
-
 def _derive(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
     """Add the derived sensitive columns (e.g. an age band cut from age)."""
     import pandas as pd
@@ -166,6 +162,26 @@ def _derive(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
         cut = pd.cut(frame[item["from"]], bins=bins, labels=labels, right=False)
         frame = frame.assign(**{item["derive"]: cut.astype("string")})
     return frame
+
+
+def _missing_target(ctx: StepContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose target is missing, dropped or filled as `data.target.missing` says (`fail`, the
+    default, leaves them for `check` to refuse)."""
+    column = ctx.data["target"]["column"]
+    how = ctx.data["target"].get("missing", "fail")
+    if how == "fail" or column not in frame.columns:
+        return frame
+    missing = frame[column].isna()
+    if how == "drop":
+        kept = frame[~missing]
+        if kept.empty:
+            raise ctx.fail("spec.data.target.missing", f"target '{column}' is missing in all {len(frame)} rows, "
+                           "so no rows are left", "check the source and the filter")
+        return kept
+    fill = how["fill"]
+    if ctx.task == "classification":
+        _require_class(ctx, "missing.fill", fill, _classes(frame[column]), column)
+    return frame.assign(**{column: frame[column].where(~missing, fill)})
 
 
 def check(ctx: StepContext, frame: pd.DataFrame) -> None:
@@ -228,7 +244,8 @@ def _check_target(ctx: StepContext, frame: pd.DataFrame, column: str) -> None:
     missing = target.isna()
     if missing.any():
         raise ctx.fail(at, f"target '{column}' is missing in {int(missing.sum())} of {len(target)} rows "
-                       f"(first at {_row(missing)})", "fill or remove those rows in the source")
+                       f"(first at {_row(missing)})", "fill or remove those rows in the source, or set "
+                       "data.target.missing: drop (or {fill: value})")
     if ctx.task == "classification":
         _check_classes(ctx, target, column)
     elif not pd.api.types.is_numeric_dtype(target):
@@ -260,15 +277,28 @@ def _check_periods(ctx: StepContext, time: pd.Series) -> None:
 
 
 def _check_classes(ctx: StepContext, target: pd.Series, column: str) -> None:
-    classes = sorted(target.astype(str).unique())
+    classes = _classes(target)
     if len(classes) < 2:
         raise ctx.fail("spec.data.target.column", f"target '{column}' has one class only "
                        f"({classes[0] if classes else 'none'})",
                        "a classifier needs at least two classes: check the source and filter")
-    positive = ctx.data["target"].get("positive")
-    if positive is not None and str(positive) not in classes:
-        raise ctx.fail("spec.data.target.positive", f"positive class {positive!r} is not a value of "
-                       f"'{column}' (values: {', '.join(classes[:10])})", "use one of the values")
+    for key in ("positive", "favorable"):
+        value = ctx.data["target"].get(key)
+        if value is not None:
+            _require_class(ctx, key, value, classes, column)
+
+
+def _classes(target: pd.Series) -> list[str]:
+    return sorted(target.dropna().astype(str).unique())
+
+
+def _require_class(ctx: StepContext, key: str, value: Any, classes: list[str], column: str) -> None:
+    """A class the spec names (positive, favorable, a fill value) must be one the target takes: a
+    misspelt one would otherwise turn every row into the other class."""
+    if str(value) not in classes:
+        found = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+        raise ctx.fail(f"spec.data.target.{key}", f"{value!r} is not a class of '{column}' "
+                       f"(found: {found or 'none'})", "name one of the classes found")
 
 
 def _row(mask: pd.Series) -> str:

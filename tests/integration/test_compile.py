@@ -49,7 +49,7 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
                      ("gate-performance", "gates"), ("gates", "summary")]:
             assert edge(name, a, b) in edges, (name, a, b)
     for a, b in [("split", "gate-drift"), ("gate-drift", "gates"),
-                 ("evaluate", "gate-fairness"), ("split", "gate-fairness"),
+                 ("evaluate", "gate-fairness"), ("train", "gate-performance"),
                  ("evaluate", "gate-compare"), ("ingest", "gate-data-contract"),
                  ("gate-fairness", "gates"), ("gate-compare", "gates"),
                  ("gate-data-contract", "gates")]:

@@ -81,3 +81,19 @@ def test_on_the_loans_pipeline_with_policy_settings_and_through_the_gate_step(tr
     report = json.loads((trained / "reports/loans/gates/fairness.json").read_text())
     assert report["gate"] == "fairness" and report["status"] in ("pass", "warn", "fail")
     assert report["details"]["views"][0]["name"] == "region"
+
+
+def test_favorable_naming_the_class_the_model_learnt_as_positive_flips_nothing(trained: Path) -> None:
+    """No `positive` in the spec: train takes the last class ('yes') and its card says so. A
+    `favorable: yes` is that same class, so the rates are of predicted 'yes', not of its complement."""
+    ctx = with_settings(trained, {})
+    target = {k: v for k, v in ctx.params["data"]["target"].items() if k != "positive"}
+    data = {**ctx.params["data"], "target": {**target, "favorable": "yes"}}
+    result = gate.evaluate(StepContext(ctx.root, ctx.name, {**ctx.params, "data": data}), "fairness")
+
+    predictions = pd.read_parquet(trained / "reports/loans/predictions.parquet")
+    assert result.details["positive"] == "default = yes"
+    found = check(result, "region: demographic_parity_ratio")
+    expected = fl.demographic_parity_ratio(predictions["y_true"], predictions["y_pred"],
+                                           sensitive_features=predictions["region"])
+    assert found.statistic == pytest.approx(expected)

@@ -129,8 +129,8 @@ def test_positive_class_that_the_target_never_takes(repo: Path) -> None:
 
     message = refused(repo, "ingest")
 
-    assert message.startswith("pipelines/loans.yaml:10: spec.data.target.positive: positive class 'Yes' "
-                              "is not a value of 'default' (values: no, yes)")
+    assert message.startswith("pipelines/loans.yaml:10: spec.data.target.positive: 'Yes' is not a class of "
+                              "'default' (found: no, yes)")
 
 
 def test_forecast_target_that_is_not_numeric(repo: Path) -> None:

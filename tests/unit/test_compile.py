@@ -122,13 +122,14 @@ def test_gate_stages_read_what_their_gate_needs(example_repo: Path) -> None:
     fairness = stages["gate-fairness"]
     assert fairness["cmd"] == "modelops-ci step gate-fairness credit-risk"
     assert fairness["wdir"] == "../.."
-    assert fairness["deps"] == ["data/credit-risk/test.parquet",
-                                "reports/credit-risk/predictions.parquet"]
-    assert fairness["params"] == [{params: ["gates.fairness", "data.sensitive"]}]
+    assert fairness["deps"] == ["reports/credit-risk/predictions.parquet"]  # it holds the sensitive columns
+    assert fairness["params"] == [{params: ["gates.fairness", "task", "data.target", "data.sensitive",
+                                            "split.seed"]}]
     assert stages["evaluate"]["outs"] == ["reports/credit-risk/predictions.parquet"] + [
         {f"reports/credit-risk/plots/{plot}.json": {"cache": False}}
         for plot in ("roc", "precision_recall", "calibration")]
-    assert stages["gate-drift"]["params"] == [{params: ["gates.drift", "drift"]}]
+    assert stages["gate-drift"]["params"] == [{params: ["gates.drift", "task", "data.target.column",
+                                                        "data.features", "data.sensitive", "drift", "split.seed"]}]
     assert stages["gate-compare"]["always_changed"] is True  # the champion lives in git tags
     assert stages["gates"]["deps"] == [f"reports/credit-risk/gates/{gate}.json" for gate in (
         "data_contract", "performance", "compare", "fairness", "drift")]

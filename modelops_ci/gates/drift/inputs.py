@@ -36,6 +36,8 @@ def reference_profile(ctx: GateContext, grid: int | None = RAW_GRID) -> tuple[Pr
                        {n: stored.categorical[n] for n in categorical}, stored.sample)
         return kept, {"reference": where}
     frame = ctx.frame("train") if where == "train" else _read_table(ctx, where, "reference")
+    if where != "train":
+        frame = _filtered(ctx, frame)
     numeric, categorical = _features(ctx, frame, None)
     absent = [n for n in [*numeric, *categorical] if n not in frame.columns]
     if absent:
@@ -61,7 +63,20 @@ def current_data(ctx: GateContext) -> tuple[pd.DataFrame, str]:
         newest = newest_batch(folder)
         if newest is not None:
             where = newest.relative_to(ctx.step.root).as_posix()
-    return _read_table(ctx, str(where), "current"), str(where)
+    return _filtered(ctx, _read_table(ctx, str(where), "current")), str(where)
+
+
+def _filtered(ctx: GateContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows `drift.filter` keeps of a reference or current data file (the splits are already
+    filtered by data.filter), chosen as ingest chooses the training rows."""
+    from modelops_ci.steps.context import DataError
+    from modelops_ci.steps.frames import filter_rows
+
+    chosen = (ctx.params.get("drift") or {}).get("filter") or {}
+    try:
+        return filter_rows(ctx.step, frame, chosen, "spec.drift.filter")
+    except DataError as exc:
+        raise CannotEvaluate(str(exc)) from None
 
 
 def _features(ctx: GateContext, frame: pd.DataFrame | None, stored: Profile | None) -> tuple[list[str], list[str]]:
