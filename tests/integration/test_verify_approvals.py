@@ -14,7 +14,7 @@ import pytest
 
 from modelops_ci.registry import approvals, evidence, trust
 from modelops_ci.registry.verify import verify
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import run_cli, run_exe
 from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, serving
 from tests.helpers.registry import (
     POLICY_FILE,
@@ -26,6 +26,7 @@ from tests.helpers.registry import (
     register,
     registry_repo,
     shared_template,
+    with_origin,
 )
 from tests.helpers.repos import git
 from tests.helpers.specs import loans_policy
@@ -235,11 +236,10 @@ SIGNOFF_POLICY = loans_policy(stages="staging, production", promotion=(
     "production: {signers: [release-managers], reviewers: [bob, carol], require_signoff: [fairness]}\n"))
 
 
-@pytest.fixture
-def warned(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
-    """loans at a commit whose fairness gate warned (a disparity the data cannot decide), promoted to
-    production under a policy that wants that warning signed off; the tag records carol's sign-off."""
-    repo = registry_repo(_template, tmp_path / "repo")
+def _warned_in_staging(template: Path, tmp_path: Path) -> RegistryRepo:
+    """loans at a commit whose fairness gate warned (a disparity the data cannot decide), registered
+    and in staging, under a policy that wants that warning signed off before production."""
+    repo = registry_repo(template, tmp_path / "repo")
     report = json.loads(git("show", f"{repo.commit}:reports/loans/gates.json", cwd=repo.root))
     report["gates"].append({**report["gates"][0], "gate": "fairness", "status": "warn",
                             "reason": "the disparity's CI straddles the threshold: inconclusive"})
@@ -247,6 +247,13 @@ def warned(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
     repo = replace(repo, commit=commit)
     register(repo)
     assign(repo, "staging", 1)
+    return repo
+
+
+@pytest.fixture
+def warned(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
+    """The warned version promoted to production; the tag records carol's sign-off."""
+    repo = _warned_in_staging(_template, tmp_path)
     return repo, assign(repo, "production", 2, "release-managers", pr=PR, signoffs={"fairness": ["carol"]})
 
 
@@ -339,3 +346,37 @@ def test_skipped_signoff_is_said(warned: tuple[RegistryRepo, str]) -> None:
     text = run_cli("verify", tag, "--skip-approvals", "-C", repo.root)
     assert text.exit_code == 0, text.stdout + text.stderr
     assert "approvals skipped: a fairness sign-off (the gate warned) required on the promotion PR" in text.stdout
+
+
+def _promote_to_production(repo: RegistryRepo) -> Any:
+    key = str(repo.keys["release-managers"].private)
+    return run_exe("promote", "loans@v1.0.0", "--to", "production", "--pr", str(PR), "--signing-key", key,
+                   cwd=repo.root)
+
+
+def test_promote_reads_the_signoff_from_the_pr_and_records_it_in_the_tag(_template: Path, tmp_path: Path,
+                                                                        github: FakeGitHub) -> None:
+    repo = _warned_in_staging(_template, tmp_path)
+    origin = with_origin(repo.root, tmp_path)
+    _signed_off_pr(repo, github)
+
+    done = _promote_to_production(repo)
+
+    assert done.exit_code == 0, done.stdout + done.stderr
+    message = git("cat-file", "tag", "loans#production#2", cwd=repo.root)
+    assert evidence.parse(message).signoffs == {"fairness": ["carol"]}
+    assert "refs/tags/loans#production#2" in git("ls-remote", "--tags", str(origin), cwd=repo.root)
+
+
+def test_promote_without_a_signoff_on_the_pr_signs_and_pushes_nothing(_template: Path, tmp_path: Path,
+                                                                     github: FakeGitHub) -> None:
+    repo = _warned_in_staging(_template, tmp_path)
+    origin = with_origin(repo.root, tmp_path)
+    promotion_pr(repo, github)  # merged, but nobody wrote `/signoff fairness`
+
+    done = _promote_to_production(repo)
+
+    assert done.exit_code == 2, done.stdout + done.stderr  # promote refuses like any refused tag it made
+    assert "loans#production#2 does not verify, so it was removed and not pushed: [signoff]" in done.stderr
+    assert "loans#production" not in git("tag", "--list", cwd=repo.root)
+    assert "loans#production" not in git("ls-remote", "--tags", str(origin), cwd=repo.root)
