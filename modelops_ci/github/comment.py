@@ -32,6 +32,9 @@ def marker_comment(name: str = MARKER) -> str:
     return f"<!-- {name} -->"
 
 
+UNCUT = 1 << 40  # characters: more than any summary holds
+
+
 # -- the body ---------------------------------------------------------------------------------------
 
 
@@ -53,7 +56,7 @@ def comment_body(reports: list[GatesReport], diffs: Diffs, *, marker: str = MARK
                     "see the job log." + metrics + footer, limit, link)
     note = _truncated_note(link)
     room = limit - len(head) - len(metrics) - len(footer) - len(note)
-    full = summary(reports, refused=refused)
+    full = summary(reports, refused=refused, limit=UNCUT)  # whole, to tell whether the comment cuts it
     shown = full if len(full) <= room else summary(reports, limit=room, refused=refused)
     return _fit(head + shown + (note if shown != full else "") + metrics + footer, limit, link)
 

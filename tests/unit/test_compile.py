@@ -122,7 +122,8 @@ def test_gate_stages_read_what_their_gate_needs(example_repo: Path) -> None:
     fairness = stages["gate-fairness"]
     assert fairness["cmd"] == "modelops-ci step gate-fairness credit-risk"
     assert fairness["wdir"] == "../.."
-    assert fairness["deps"] == ["reports/credit-risk/predictions.parquet"]  # it holds the sensitive columns
+    # the predictions hold the sensitive columns; the card names the class the model learnt as positive
+    assert fairness["deps"] == ["reports/credit-risk/predictions.parquet", "models/credit-risk/model.json"]
     assert fairness["params"] == [{params: ["gates.fairness", "task", "data.target", "data.sensitive",
                                             "split.seed"]}]
     assert stages["evaluate"]["outs"] == ["reports/credit-risk/predictions.parquet"] + [

@@ -41,7 +41,8 @@ def test_the_fairness_stage_depends_on_the_target_classes_it_judges(example_repo
 
     # favorable and positive live under data.target: removing favorable must re-run the gate
     assert params_of(fairness) == ["gates.fairness", "task", "data.target", "data.sensitive", "split.seed"]
-    assert fairness["deps"] == ["reports/credit-risk/predictions.parquet"]
+    # the card names the class the model learnt as positive, which `favorable` is compared with
+    assert fairness["deps"] == ["reports/credit-risk/predictions.parquet", "models/credit-risk/model.json"]
 
 
 def test_each_stage_lists_the_fields_its_step_reads(example_repo: Path) -> None:
@@ -51,7 +52,8 @@ def test_each_stage_lists_the_fields_its_step_reads(example_repo: Path) -> None:
     assert params_of(stages["ingest"]) == ["task", "data"]
     assert params_of(stages["split"]) == ["task", "data.target.column", "data.features", "data.sensitive", "split"]
     assert params_of(stages["train"]) == ["task", "family", "data.target.column", "data.target.positive",
-                                          "data.features", "data.sensitive", "model", "split"]
+                                          "data.target.favorable", "data.features", "data.sensitive", "model",
+                                          "split"]
     assert params_of(stages["gate-drift"]) == ["gates.drift", "task", "data.target.column", "data.features",
                                                "data.sensitive", "drift", "split.seed"]
     assert params_of(stages["gate-performance"]) == ["gates.performance", "task", "split.seed"]
