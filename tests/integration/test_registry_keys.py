@@ -24,7 +24,6 @@ from tests.helpers.registry import (
     evidence_message,
     register,
     registry_repo,
-    shared_template,
     unsigned_tag,
 )
 from tests.helpers.repos import git
@@ -35,15 +34,10 @@ STAGING_TAG = f"{PIPELINE}#staging#1"
 SSH_SIGNATURE = "-----BEGIN SSH SIGNATURE-----"
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryRepo:
+def repo(registry_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryRepo:
     monkeypatch.delenv(KEY_ENV, raising=False)  # each test says where its key comes from
-    return registry_repo(_template, tmp_path / "repo")
+    return registry_repo(registry_template, tmp_path / "repo")
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from tests.helpers.registry import (
     policy_yaml,
     register,
     registry_repo,
-    shared_template,
     sign_tag,
     unsigned_tag,
 )
@@ -32,14 +31,9 @@ from tests.helpers.repos import git
 LONG = "9" * 4300  # more digits than int() accepts
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path) -> RegistryRepo:
-    return registry_repo(_template, tmp_path / "repo")
+def repo(registry_template: Path, tmp_path: Path) -> RegistryRepo:
+    return registry_repo(registry_template, tmp_path / "repo")
 
 
 def _in_production(repo: RegistryRepo) -> str:

@@ -33,21 +33,15 @@ from tests.helpers.registry import (
     registry_repo,
     repoint,
     rewrite_tag,
-    shared_template,
     signer_line,
     unsigned_tag,
 )
 from tests.helpers.repos import git
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
-def repo(_template: Path, tmp_path: Path) -> RegistryRepo:
-    return registry_repo(_template, tmp_path / "repo")
+def repo(registry_template: Path, tmp_path: Path) -> RegistryRepo:
+    return registry_repo(registry_template, tmp_path / "repo")
 
 
 def refused(result: VerifyResult, rule: str) -> None:

@@ -25,7 +25,6 @@ from tests.helpers.registry import (
     promotion_files,
     register,
     registry_repo,
-    shared_template,
     with_origin,
 )
 from tests.helpers.repos import git
@@ -37,19 +36,14 @@ POLICY = loans_policy("performance: {metrics: {roc_auc: {min: 0.5}}}", stages="s
                                 "production: {signers: [release-managers], approvals: 1, reviewers: [bob, carol]}\n")
 
 
-@pytest.fixture(scope="module")
-def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_template(tmp_path_factory)
-
-
 @pytest.fixture
 def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     yield from serving(monkeypatch)
 
 
 @pytest.fixture
-def production(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
-    repo = registry_repo(_template, tmp_path / "repo")
+def production(registry_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
+    repo = registry_repo(registry_template, tmp_path / "repo")
     register(repo)
     assign(repo, "staging", 1)
     tag = assign(repo, "production", 2, "release-managers", pr=PR, approvers=["bob"])
@@ -251,9 +245,9 @@ def _warned_in_staging(template: Path, tmp_path: Path) -> RegistryRepo:
 
 
 @pytest.fixture
-def warned(_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
+def warned(registry_template: Path, tmp_path: Path) -> tuple[RegistryRepo, str]:
     """The warned version promoted to production; the tag records carol's sign-off."""
-    repo = _warned_in_staging(_template, tmp_path)
+    repo = _warned_in_staging(registry_template, tmp_path)
     return repo, assign(repo, "production", 2, "release-managers", pr=PR, signoffs={"fairness": ["carol"]})
 
 
@@ -330,8 +324,8 @@ def test_the_tag_must_record_the_signoff(warned: tuple[RegistryRepo, str], githu
     assert (ok, rule) == (False, "signoff") and "the tag records no sign-off" in reason
 
 
-def test_a_gate_that_passed_needs_no_signoff(_template: Path, tmp_path: Path, github: FakeGitHub) -> None:
-    repo = registry_repo(_template, tmp_path / "repo")
+def test_a_gate_that_passed_needs_no_signoff(registry_template: Path, tmp_path: Path, github: FakeGitHub) -> None:
+    repo = registry_repo(registry_template, tmp_path / "repo")
     commit_files(repo.root, {POLICY_FILE: SIGNOFF_POLICY}, "production wants fairness warnings signed off")
     register(repo)
     assign(repo, "staging", 1)
@@ -354,9 +348,9 @@ def _promote_to_production(repo: RegistryRepo) -> Any:
                    cwd=repo.root)
 
 
-def test_promote_reads_the_signoff_from_the_pr_and_records_it_in_the_tag(_template: Path, tmp_path: Path,
+def test_promote_reads_the_signoff_from_the_pr_and_records_it_in_the_tag(registry_template: Path, tmp_path: Path,
                                                                         github: FakeGitHub) -> None:
-    repo = _warned_in_staging(_template, tmp_path)
+    repo = _warned_in_staging(registry_template, tmp_path)
     origin = with_origin(repo.root, tmp_path)
     _signed_off_pr(repo, github)
 
@@ -368,9 +362,9 @@ def test_promote_reads_the_signoff_from_the_pr_and_records_it_in_the_tag(_templa
     assert "refs/tags/loans#production#2" in git("ls-remote", "--tags", str(origin), cwd=repo.root)
 
 
-def test_promote_without_a_signoff_on_the_pr_signs_and_pushes_nothing(_template: Path, tmp_path: Path,
+def test_promote_without_a_signoff_on_the_pr_signs_and_pushes_nothing(registry_template: Path, tmp_path: Path,
                                                                      github: FakeGitHub) -> None:
-    repo = _warned_in_staging(_template, tmp_path)
+    repo = _warned_in_staging(registry_template, tmp_path)
     origin = with_origin(repo.root, tmp_path)
     promotion_pr(repo, github)  # merged, but nobody wrote `/signoff fairness`
 
