@@ -157,18 +157,20 @@ def test_markdown_stays_under_the_limit_with_a_huge_number_of_checks() -> None:
                "reason": "no evidence of change " * 5, "statistic": 0.01, "p_value": 0.5, "n": 1000}
               for i in range(100_000)]
     report["gates"][3]["checks"] = checks
+    huge = typed(report)
     for limit in (markdown.DEFAULT_LIMIT, markdown.PR_COMMENT_LIMIT, 4_000):
-        text = markdown.render(typed(report), limit=limit)
+        text = markdown.render(huge, limit=limit)
         assert markdown.size(text) <= limit
         assert text.startswith("## ❌ credit-risk: Not ready for production")
         assert text.rstrip().endswith("</sub>")
-    text = markdown.render(typed(report))
+    text = markdown.render(huge)
     assert "feature\\_000007" in text  # failures come first
     assert re.search(r"_\d+ more checks not shown \(least severe first\)", text)
-    assert to_html(text).count("<details>") == to_html(text).count("</details>")
-    summary = markdown.summary([typed(report), typed(report)], limit=markdown.PR_COMMENT_LIMIT)
+    rendered = to_html(text)
+    assert rendered.count("<details>") == rendered.count("</details>")
+    summary = markdown.summary([huge, huge], limit=markdown.PR_COMMENT_LIMIT)
     assert markdown.size(summary) <= markdown.PR_COMMENT_LIMIT
-    assert len(html.render(typed(report)).encode()) < 3_000_000  # the HTML lists the most severe checks only
+    assert len(html.render(huge).encode()) < 3_000_000  # the HTML lists the most severe checks only
 
 
 # --- HTML --------------------------------------------------------------------------------------
