@@ -13,13 +13,21 @@ STATE_DIR = ".modelops"  # ignored by git: MLflow database, default DVC remote, 
 
 @dataclass(frozen=True)
 class Layout:
-    """The files of pipeline `name`."""
+    """The files of pipeline `name`; of one series when `family` names its batched family.
+
+    A batched family (spec.batch) compiles to one folder, compiled/<family>/, whose stage writes
+    each series' files under models/<family>/series/<name>/ and reports/<family>/series/<name>/.
+    """
 
     name: str
+    family: str | None = None
+
+    def _own(self, kind: str) -> str:
+        return f"{kind}/{self.family}/series/{self.name}" if self.family else f"{kind}/{self.name}"
 
     @property
     def folder(self) -> str:
-        return f"{COMPILED_DIR}/{self.name}"
+        return f"{COMPILED_DIR}/{self.family or self.name}"
 
     @property
     def params(self) -> str:
@@ -35,28 +43,28 @@ class Layout:
 
     @property
     def dataset(self) -> str:
-        return f"data/{self.name}/dataset.parquet"
+        return f"{self._own('data')}/dataset.parquet"
 
     @property
     def train(self) -> str:
-        return f"data/{self.name}/train.parquet"
+        return f"{self._own('data')}/train.parquet"
 
     @property
     def test(self) -> str:
-        return f"data/{self.name}/test.parquet"
+        return f"{self._own('data')}/test.parquet"
 
     @property
     def model(self) -> str:
-        return f"models/{self.name}/model.skops"
+        return f"{self._own('models')}/model.skops"
 
     @property
     def model_card(self) -> str:
         """Metadata beside the model: its sha256, trusted types, features (checked on load)."""
-        return f"models/{self.name}/model.json"
+        return f"{self._own('models')}/model.json"
 
     @property
     def reports(self) -> str:
-        return f"reports/{self.name}"
+        return self._own("reports")
 
     @property
     def profile(self) -> str:
@@ -77,7 +85,7 @@ class Layout:
     @property
     def contract(self) -> str:
         """The data contract (in git) unless the policy names another file."""
-        return f"contracts/{self.name}.yaml"
+        return f"contracts/{self.family or self.name}.yaml"
 
     def gate_report(self, gate: str) -> str:
         return f"{self.reports}/gates/{gate}.json"
@@ -85,3 +93,24 @@ class Layout:
     @property
     def gates(self) -> str:
         return f"{self.reports}/gates.json"
+
+    # -- a batched family's own files (Layout(family)) -----------------------------------------
+
+    @property
+    def series_models(self) -> str:
+        """Every series' model and card (a DVC output of the family's stage)."""
+        return f"models/{self.name}/series"
+
+    @property
+    def series_reports(self) -> str:
+        """Every series' predictions, metrics, plots and gate results (a DVC output)."""
+        return f"reports/{self.name}/series"
+
+    def series(self, name: str) -> Layout:
+        return Layout(name, family=self.name)
+
+    @property
+    def series_record(self) -> str:
+        """In a series' report folder: its key (what its outputs were computed from), verdict,
+        metrics and model digest; written last, so a folder without it is recomputed."""
+        return f"{self.reports}/series.json"

@@ -50,7 +50,7 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
             click.echo(f"warning: {warning}", err=True)
     space.raise_problems()
     if output == "text":
-        click.echo(f"{len(space.files)} file(s) valid: {len(space.pipelines)} pipeline(s), "
+        click.echo(f"{len(space.files)} file(s) valid: {space.describe()}, "
                    f"{len(space.policies)} polic{'y' if len(space.policies) == 1 else 'ies'}")
 
 

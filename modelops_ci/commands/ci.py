@@ -15,7 +15,7 @@ def run_ci(root: Path, *, keep_going: bool = True) -> Iterator[str]:
     to print, raises on failure (after running every pipeline it can, with `keep_going`)."""
     space = validate(root)
     space.raise_problems()
-    yield f"validate: {len(space.files)} file(s), {len(space.pipelines)} pipeline(s) OK"
+    yield f"validate: {len(space.files)} file(s), {space.describe()} OK"
     yield from (f"warning: {warning}" for warning in warnings(space))
     compiled = compile_repo(root, check=True, space=space)
     yield f"compile --check: {len(compiled.pipelines)} pipeline(s) fresh"

@@ -28,7 +28,7 @@ def compile_repo(root: Path, *, check: bool = False, space: Workspace | None = N
     space = space or workspace.read(root)
     space.raise_problems()
     plan = dvc.plan(space.root, space.governed)
-    names = tuple(g.pipeline.name for g in space.governed if g.pipeline.enabled)
+    names = tuple(space.units())
     if check:
         stale = dvc.diff(space.root, plan)
         if stale:

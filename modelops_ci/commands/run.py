@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from modelops_ci.gates.verdict import Verdict
 
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
-LAST_STAGES = ("gates", "evaluate")  # a pipeline runs up to its gates, or evaluate if it has none
+# A pipeline runs up to its gates, or evaluate if it has none; a batched family has one stage.
+LAST_STAGES = ("gates", "evaluate", "batch")
 MAX_SKIPPED_SHOWN = 20  # a failed ingest of one series skips its 7 later stages: name a few, count the rest
 
 

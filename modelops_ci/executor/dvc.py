@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from modelops_ci.errors import UserError
+from modelops_ci.executor import family
 from modelops_ci.fsutil import write_atomic
 from modelops_ci.gates import GATES
 from modelops_ci.layout import COMPILED_DIR, Layout
@@ -63,8 +64,13 @@ def plan(root: Path, governed: list[Governed]) -> Plan:
     active = sorted((g for g in governed if g.pipeline.enabled), key=lambda g: g.pipeline.name)
     outputs: list[Output] = []
     for item in active:
-        outputs += _pipeline_files(item, root)
-    outputs.append(_top_level(active))
+        if not item.pipeline.batch:
+            outputs += _pipeline_files(item, root)
+    families = _families(active)
+    for name, members in families.items():
+        outputs += _family_files(name, members, root)
+    outputs.append(_top_level([g.pipeline.name for g in active if g.gates and not g.pipeline.batch]
+                              + list(families)))
     _refuse_foreign(root, outputs)
     wanted = {o.path for o in outputs}
     stale = tuple(sorted(p for p in _generated_files(root) if p not in wanted))
@@ -130,8 +136,41 @@ def _pipeline_files(item: Governed, root: Path) -> list[Output]:
     ]
 
 
-def _header(item: Governed, what: str) -> str:
-    sources = list(item.pipeline.files) + [p.source for p in item.policies]
+def _families(active: list[Governed]) -> dict[str, list[Governed]]:
+    """The batched pipelines, by family (one compiled folder each)."""
+    families: dict[str, list[Governed]] = {}
+    for item in active:
+        if item.pipeline.batch:
+            families.setdefault(item.pipeline.family, []).append(item)
+    return families
+
+
+def _family_files(name: str, members: list[Governed], root: Path) -> list[Output]:
+    files = Layout(name)
+    params = family.family_params(name, members, _params)
+    stages = {"stages": {family.BATCH_STAGE: family.batch_stage(name, members, params, root)}}
+    return [
+        Output(files.params, _header(members[0], "params", policies_of=members) + _dump_family(params)),
+        Output(files.stages, _header(members[0], "stages", policies_of=members) + _dump(stages)),
+    ]
+
+
+def _dump_family(params: dict[str, Any]) -> str:
+    """The shared settings in block style, then one flow-style line per series (1,000 series: 1,000
+    lines, not 5,000)."""
+    shared = {k: v for k, v in params.items() if k != "series"}
+    lines = [f"  {_flow(name)}: {_flow(own)}" for name, own in params["series"].items()]
+    return _dump(shared) + "series:\n" + "".join(line + "\n" for line in lines)
+
+
+def _flow(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=1 << 20)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _header(item: Governed, what: str, policies_of: list[Governed] | None = None) -> str:
+    policies = dict.fromkeys(p.source for g in (policies_of or [item]) for p in g.policies)
+    sources = list(dict.fromkeys(f for g in (policies_of or [item]) for f in g.pipeline.files)) + list(policies)
     lines = [f"{GENERATED_MARK} from:"] + [f"#   {s}" for s in sources]
     lines.append("# Do not edit: change those files and run `modelops-ci compile`.")
     if what == "stages":
@@ -200,7 +239,7 @@ def _stages(item: Governed, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 # -- top level -----------------------------------------------------------------------------
 
 
-def _top_level(active: list[Governed]) -> Output:
+def _top_level(gated: list[str]) -> Output:
     header = "\n".join([
         f"{GENERATED_MARK} from pipelines/ and policies/.",
         "# Do not edit: change the specs and run `modelops-ci compile`.",
@@ -208,7 +247,6 @@ def _top_level(active: list[Governed]) -> Output:
         "run all with `dvc repro -R .`",
         "",
     ])
-    gated = [g.pipeline.name for g in active if g.gates]
     stages: dict[str, Any] = {}
     if gated:
         stages["summary"] = {

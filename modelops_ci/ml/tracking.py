@@ -162,6 +162,36 @@ def log_evaluation(tracked: Tracked, metrics: dict[str, float], facts: dict[str,
                                model_id=_model_id(training))
 
 
+def log_family(tracked: Tracked, series: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
+    """One parent run for the family's stage, and a child run per series that ran (`series`: their
+    records). Each child is one create and one batch of metrics, params and tags: two calls, not a
+    call per value, and no model upload (DVC versions the models; the child names its sha256)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    with _tracking(tracked) as mlflow:
+        client = mlflow.MlflowClient()
+        experiment = mlflow.get_experiment_by_name(tracked.experiment).experiment_id
+        lineage = lineage_tags(tracked, "batch", [])
+        parent = client.create_run(experiment, run_name=f"{tracked.pipeline}-batch",
+                                   tags={**lineage, "modelops.family": tracked.pipeline})
+        parent_id = parent.info.run_id
+        now = parent.info.start_time
+        client.log_batch(parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())
+                                             if isinstance(v, (int, float)) and v == v])
+        for record in series:
+            tags = {**lineage, "mlflow.parentRunId": parent_id, "modelops.family": tracked.pipeline,
+                    "modelops.series": record["series"], "modelops.verdict": record["verdict"]}
+            if record.get("model_sha256"):
+                tags["modelops.model_sha256"] = record["model_sha256"]
+            child = client.create_run(experiment, run_name=record["series"], tags=tags, start_time=now)
+            values = [Metric(k, float(v), now, 0) for k, v in sorted(record["metrics"].items()) if v is not None]
+            client.log_batch(child.info.run_id, metrics=values,
+                             params=[Param("rows", str(record["rows"]))],
+                             tags=[RunTag("modelops.reason", record["reason"][:5000])])
+            client.set_terminated(child.info.run_id, end_time=now)
+        client.set_terminated(parent_id)
+
+
 def _model_id(run: Any) -> str | None:
     outputs = run.outputs.model_outputs if run is not None and run.outputs else []
     return str(outputs[0].model_id) if outputs else None

@@ -38,6 +38,7 @@ class Pipeline:
     spec: MDict
     files: tuple[str, ...]
     enabled: bool = True
+    batch: bool = False  # one series of a batched family (spec.batch): compiled with its family
 
     @property
     def task(self) -> str:

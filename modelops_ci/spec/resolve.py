@@ -21,6 +21,9 @@ from modelops_ci.spec.nodes import Mark, MDict, MList, clone, locate, merge, pla
 from modelops_ci.spec.placeholders import LATE_BOUND, PLACEHOLDER, Scope, substitute
 
 CALLABLE_FIELDS = (("data", "source", "plugin"), ("data", "transforms"), ("model", "estimator"))
+# A foreach of this many items or more runs as one batched family unless `spec.batch` says otherwise:
+# below it, a pipeline per item costs little and keeps each its own DVC stages.
+BATCH_FROM = 20
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
     "array": (list,), "object": (dict,),
@@ -168,11 +171,13 @@ class Resolver:
             return
         body = MDict(spec.mark)
         for key, value in spec.items():
-            if key not in ("foreach", "do"):
+            if key not in ("foreach", "do", "batch"):
                 body.copy_entry(spec, key, value)
         do = spec.get("do") or MDict(spec.mark)
         files = list(level.files)
-        for key, item in self._items(spec, files, problems):
+        items = self._items(spec, files, problems)
+        batch = _batched(spec.get("batch", "auto"), len(items))
+        for key, item in items:
             item_scope = Scope({**base, "labels": labels, "item": item, "key": key},
                                problems=problems)
             each = substitute(do, item_scope, do.mark)
@@ -185,7 +190,8 @@ class Resolver:
                     rest.copy_entry(each, field_name, value)
             final = merge(substitute(body, item_scope, body.mark), rest)
             lvl = _Level(final, level.imports, files)
-            yield self._pipeline(doc, lvl, name, family, item_labels, final, enabled and when, problems)
+            yield self._pipeline(doc, lvl, name, family, item_labels, final, enabled and when, problems,
+                                 batch=batch)
 
     def _items(self, spec: MDict, files: list[str], problems: list[Problem]) -> list[tuple[Any, Any]]:
         foreach, mark = spec["foreach"], spec.value_mark("foreach")
@@ -236,7 +242,7 @@ class Resolver:
 
     def _pipeline(self, doc: Document, level: _Level, name: str, family: str,
                   labels: dict[str, str], spec: MDict, enabled: bool,
-                  problems: list[Problem]) -> Pipeline:
+                  problems: list[Problem], *, batch: bool = False) -> Pipeline:
         _bind_imports(spec, level.imports, problems)
         data = doc.data
         resolved = MDict(data.mark)
@@ -249,7 +255,12 @@ class Resolver:
         problems.extend(schema.check(resolved, "Pipeline", doc.display, flavour="resolved"))
         return Pipeline(name=name, family=family, source=doc.display, labels=labels,
                         params=plain(data.get("params") or {}), imports=level.imports, spec=spec,
-                        files=tuple(dict.fromkeys(level.files)), enabled=enabled)
+                        files=tuple(dict.fromkeys(level.files)), enabled=enabled, batch=batch)
+
+
+def _batched(setting: Any, items: int) -> bool:
+    """Whether a foreach's items run as one batched family (`spec.batch`; auto: from BATCH_FROM items)."""
+    return items >= BATCH_FROM if setting == "auto" else bool(setting)
 
 
 def read_document(path: Path, display: str) -> Document:

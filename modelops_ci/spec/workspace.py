@@ -36,6 +36,24 @@ class Workspace:
     def ok(self) -> bool:
         return not self.problems
 
+    def units(self) -> dict[str, int]:
+        """What compiles, by name: each enabled pipeline (1), each batched family (its series count)."""
+        units: dict[str, int] = {}
+        for pipeline in self.pipelines:
+            if pipeline.enabled:
+                name = pipeline.family if pipeline.batch else pipeline.name
+                units[name] = units.get(name, 0) + 1
+        return dict(sorted(units.items()))
+
+    def describe(self) -> str:
+        """`6 pipeline(s) (employment: 148 series)`: the units, and the series of each family."""
+        units = self.units()
+        families = {name for p in self.pipelines if p.batch for name in [p.family]}
+        text = f"{len(units)} pipeline(s)"
+        if families:
+            text += " (" + ", ".join(f"{name}: {units[name]} series" for name in sorted(families) if name in units) + ")"
+        return text
+
     def raise_problems(self) -> None:
         if self.problems:
             raise SpecError(self.problems)

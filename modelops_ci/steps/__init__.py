@@ -58,7 +58,13 @@ def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
 
     if step == "summary":
         return gate.summary(root.resolve())
-    known = [*STEPS, "gate-KIND", "gates", "summary"]
+    if step == "batch":
+        from modelops_ci.steps import batch
+
+        if pipeline is None:
+            raise UserError("step batch needs a FAMILY")
+        return batch.run(root.resolve(), pipeline)
+    known = [*STEPS, "gate-KIND", "gates", "batch", "summary"]
     if step not in STEPS and step != "gates" and not step.startswith("gate-"):
         raise UserError(f"unknown step '{step}': use one of {', '.join(known)}")
     if pipeline is None:

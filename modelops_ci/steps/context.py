@@ -32,14 +32,15 @@ class StepContext:
     root: Path
     name: str
     params: dict[str, Any]
+    family: str | None = None  # a series of this batched family (its files sit under the family's)
 
     @cached_property
     def layout(self) -> Layout:
-        return Layout(self.name)
+        return Layout(self.name, self.family)
 
     def reading(self, reads: Reads) -> StepContext:
         """This context with only the params `reads` declares: what the step's stage depends on."""
-        return StepContext(self.root, self.name, reads.select(self.params))
+        return StepContext(self.root, self.name, reads.select(self.params), self.family)
 
     def path(self, relative: str) -> Path:
         return self.root / relative

@@ -22,16 +22,23 @@ def run(ctx: StepContext) -> dict[str, Any]:
     test = read_parquet(ctx.path(ctx.layout.test))
     model, facts = model_store.load(ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card),
                                     extra_types=model_types.policy_types(ctx.params))
+    _, metrics = evaluate_and_write(ctx, model, facts, test)
+    from modelops_ci.ml import tracking
+
+    tracking.log_evaluation(ctx.tracked, metrics, facts, [ctx.layout.test])
+    return metrics
+
+
+def evaluate_and_write(ctx: StepContext, model: Any, facts: dict[str, Any],
+                       test: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Predict the hold-out; write the predictions, the metrics and the plots' points."""
     predictions = predict(ctx, model, facts, test)
     metrics = {**compute_metrics(ctx, predictions, facts), **recorded_threshold(facts)}
     write_parquet(predictions, ctx.path(ctx.layout.predictions))
     ctx.write_json(ctx.layout.metrics, {k: (v if v == v else None) for k, v in metrics.items()})
     for name, points in plots(ctx, predictions).items():
         ctx.write_json(f"{ctx.layout.plots}/{name}.json", points)
-    from modelops_ci.ml import tracking
-
-    tracking.log_evaluation(ctx.tracked, metrics, facts, [ctx.layout.test])
-    return metrics
+    return predictions, metrics
 
 
 def predict(ctx: StepContext, model: Any, facts: dict[str, Any], test: pd.DataFrame) -> pd.DataFrame:

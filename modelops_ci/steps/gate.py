@@ -19,13 +19,13 @@ from modelops_ci.steps.context import StepContext
 REPORT_VERSION = 1
 
 
-def evaluate(ctx: StepContext, kind: str) -> GateResult:
+def evaluate(ctx: StepContext, kind: str, frames: dict[str, Any] | None = None) -> GateResult:
     """Run gate `kind` with the pipeline's effective (policy-merged) settings, handed only the params
-    its stage depends on."""
+    its stage depends on; `frames` are tables already in memory (a batched series' train, test...)."""
     ctx = ctx.reading(GATES[kind].reads)
     settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
     advisory = bool(settings.get("advisory", False))
-    result = gates.evaluate(kind, GateContext(ctx), settings)
+    result = gates.evaluate(kind, GateContext(ctx, dict(frames or {})), settings)
     result.advisory = advisory
     return result
 

@@ -46,6 +46,12 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
 def build(ctx: StepContext) -> tuple[pd.DataFrame, int]:
     """The checked table the spec describes, and how many rows were dropped for a missing target."""
+    return prepare(ctx, read(ctx))
+
+
+def read(ctx: StepContext) -> pd.DataFrame:
+    """Every source's rows as read, indexed by (source, row) so a message can say where a bad value
+    came from."""
     import pandas as pd
 
     source = ctx.data["source"]
@@ -58,6 +64,12 @@ def build(ctx: StepContext) -> tuple[pd.DataFrame, int]:
     if frame.empty:
         raise ctx.fail("spec.data.source", f"{' + '.join(labels)} has no rows",
                        "check the source: it holds no data (only a header?)")
+    return frame
+
+
+def prepare(ctx: StepContext, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The sources' rows filtered, transformed and checked as the spec says, and how many rows were
+    dropped for a missing target."""
     frame = filter_rows(ctx, frame, ctx.data.get("filter") or {}, "spec.data.filter")
     frame = _transform(ctx, frame)
     frame = _derive(ctx, frame)

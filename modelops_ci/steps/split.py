@@ -25,13 +25,19 @@ DEFAULT_TEST_SIZE = 0.25
 
 def run(ctx: StepContext) -> dict[str, Any]:
     frame = read_parquet(ctx.path(ctx.layout.dataset))
+    train, test = checked_split(ctx, frame)
+    write_parquet(train, ctx.path(ctx.layout.train))
+    write_parquet(test, ctx.path(ctx.layout.test))
+    return {"train_rows": len(train), "test_rows": len(test)}
+
+
+def checked_split(ctx: StepContext, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test), refused when a side lacks a class or a category the other has."""
     train, test = split(ctx, frame)
     if ctx.task == "classification":
         check_classes(ctx, train, test)
     check_categories(ctx, train, test)
-    write_parquet(train, ctx.path(ctx.layout.train))
-    write_parquet(test, ctx.path(ctx.layout.test))
-    return {"train_rows": len(train), "test_rows": len(test)}
+    return train, test
 
 
 def split(ctx: StepContext, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

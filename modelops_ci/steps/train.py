@@ -26,18 +26,8 @@ _EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
-    from threadpoolctl import threadpool_limits
-
     train = read_parquet(ctx.path(ctx.layout.train))
-    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
-    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
-    with _parameters_checked(ctx), threadpool_limits(1, user_api="openmp"):
-        if ctx.task == "forecast":
-            model, facts = forecast.fit(ctx, train, estimator(ctx))
-        else:
-            model, facts = fit(ctx, train)
-    sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
-                              extra_types=model_types.policy_types(ctx.params))
+    model, facts, sha256 = fit_and_save(ctx, train)
     result = {"rows": len(train), "sha256": sha256}
     from modelops_ci.ml import tracking
 
@@ -47,6 +37,22 @@ def run(ctx: StepContext) -> dict[str, Any]:
                                 [ctx.layout.train])
     tracking.log_training(ctx.tracked, trained)
     return result
+
+
+def fit_and_save(ctx: StepContext, train: pd.DataFrame) -> tuple[Any, dict[str, Any], str]:
+    """The fitted model, its card's facts, and the sha256 of the model file written."""
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
+    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
+    with _parameters_checked(ctx), threadpool_limits(1, user_api="openmp"):
+        if ctx.task == "forecast":
+            model, facts = forecast.fit(ctx, train, estimator(ctx))
+        else:
+            model, facts = fit(ctx, train)
+    sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
+                              extra_types=model_types.policy_types(ctx.params))
+    return model, facts, sha256
 
 
 def input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) -> Any:

@@ -47,6 +47,14 @@ class Governed:
         return tuple(sorted(names))
 
 
+    @property
+    def family_rules(self) -> list[dict[str, Any]]:
+        """How many of a batched family's series may fail: every selecting policy's `family` rule
+        must hold (default: none may fail)."""
+        rules = [dict(p.doc["spec"]["family"]) for p in self.policies if p.doc["spec"].get("family")]
+        return rules or [{"max_failed": 0}]
+
+
 def read_policy(doc: Document) -> tuple[Policy, list[Problem]]:
     """The policy in `doc` (already schema-checked) and its own consistency problems."""
     spec = doc.data["spec"]

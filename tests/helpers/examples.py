@@ -9,6 +9,8 @@ from tests.helpers.cli import run_cli
 SERIES = ("japan", "nz", "uk", "us")
 ARRIVALS = tuple(f"arrivals-{s}" for s in SERIES)
 PIPELINES = ("arrivals-japan", "arrivals-nz", "arrivals-uk", "arrivals-us", "credit-risk")
+FAMILIES = ("employment",)  # batched: one compiled folder for its 148 series
+COMPILED = tuple(sorted(PIPELINES + FAMILIES))
 CORE = ("ingest", "split", "train", "evaluate")
 FINANCE_GATES = ("gate-data-contract", "gate-performance", "gate-compare", "gate-fairness",
                  "gate-drift")

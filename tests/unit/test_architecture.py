@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "github": 2,  # what is posted to GitHub (comment, annotations, summary) is reporting
     "github.client": 3, "ml": 3,
     "errors": 4, "fsutil": 4, "layout": 4, "git": 4, "offline": 4, "numerics": 4, "hooks": 4,
+    "family_params": 4,
 }
 TOP_LEVEL_LIMIT = 8  # modules at the top of modelops_ci/, besides __init__ and __main__
 

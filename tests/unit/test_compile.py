@@ -11,7 +11,16 @@ import pytest
 import yaml
 
 from tests.helpers.cli import run_cli
-from tests.helpers.examples import ARRIVALS, CORE, FINANCE_GATES, FORECAST_GATES, PIPELINES, SERIES, compile_ok
+from tests.helpers.examples import (
+    ARRIVALS,
+    COMPILED,
+    CORE,
+    FAMILIES,
+    FINANCE_GATES,
+    FORECAST_GATES,
+    SERIES,
+    compile_ok,
+)
 from tests.helpers.repos import write
 from tests.helpers.specs import position
 
@@ -52,10 +61,10 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_compile_writes_one_folder_per_pipeline(example_repo: Path) -> None:
     out = compile_ok(example_repo)
 
-    assert "5 pipeline(s) compiled, 11 file(s) changed" in out
+    assert "6 pipeline(s) compiled, 13 file(s) changed" in out
     assert (example_repo / "dvc.yaml").is_file()
-    assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == list(PIPELINES)
-    for name in PIPELINES:
+    assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == list(COMPILED)
+    for name in COMPILED:
         assert sorted(p.name for p in (example_repo / "compiled" / name).iterdir()) == [
             "dvc.yaml", "params.yaml"]
 
@@ -135,7 +144,7 @@ def test_gate_stages_read_what_their_gate_needs(example_repo: Path) -> None:
     assert stages["gates"]["deps"] == [f"reports/credit-risk/gates/{gate}.json" for gate in (
         "data_contract", "performance", "compare", "fairness", "drift")]
     assert load(example_repo, "dvc.yaml")["stages"]["summary"]["deps"] == [
-        f"reports/{name}/gates.json" for name in PIPELINES]
+        f"reports/{name}/gates.json" for name in COMPILED]
 
 
 def test_params_hold_the_merged_gates_and_governance(example_repo: Path) -> None:
@@ -180,7 +189,7 @@ def test_check_passes_when_fresh(example_repo: Path) -> None:
     result = run_cli("compile", "--check", "-C", example_repo)
 
     assert result.exit_code == 0, result.stderr
-    assert "compiled pipeline is fresh (5 pipeline(s))" in result.stdout
+    assert "compiled pipeline is fresh (6 pipeline(s))" in result.stdout
 
 
 def test_check_fails_with_a_diff_when_a_spec_changed(example_repo: Path) -> None:
@@ -239,7 +248,7 @@ def test_removed_pipeline_is_stale_and_compile_removes_it(example_repo: Path) ->
 
     assert "compiled/credit-risk/dvc.yaml" in out
     assert not (example_repo / "compiled/credit-risk").exists()
-    assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == list(ARRIVALS)
+    assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == sorted(ARRIVALS + FAMILIES)
     assert "reports/credit-risk/gates.json" not in (example_repo / "dvc.yaml").read_text()
     assert run_cli("compile", "--check", "-C", example_repo).exit_code == 0
 
@@ -309,12 +318,12 @@ def test_disabled_pipelines_are_not_compiled(example_repo: Path) -> None:
 
     out = compile_ok(example_repo)
 
-    assert "3 pipeline(s) compiled" in out
+    assert "4 pipeline(s) compiled" in out
     assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == [
-        "arrivals-japan", "arrivals-nz", "arrivals-us"]
+        "arrivals-japan", "arrivals-nz", "arrivals-us", "employment"]
     assert load(example_repo, "dvc.yaml")["stages"]["summary"]["deps"] == [
         "reports/arrivals-japan/gates.json", "reports/arrivals-nz/gates.json",
-        "reports/arrivals-us/gates.json"]
+        "reports/arrivals-us/gates.json", "reports/employment/gates.json"]
 
 
 def test_no_gates_means_no_gate_stages(empty_repo: Path) -> None:

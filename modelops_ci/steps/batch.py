@@ -1,0 +1,270 @@
+"""`modelops-ci step batch FAMILY`: the one stage of a batched family (DESIGN §9).
+
+The panel is read once. Each series is keyed by the sha256 of its own rows, its resolved params and
+the code (this package, the libraries that fit and save models, the repository files the stage
+depends on); a series whose key and model file match its stored record keeps its outputs, the others
+run again, on every core (series.py), and series gone from the panel lose theirs. The family's
+verdict then counts its failed series against the policies' `family` rules, and MLflow gets one
+parent run with a child run per series that ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelops_ci.errors import UserError
+from modelops_ci.family_params import series_params
+from modelops_ci.fsutil import write_atomic
+from modelops_ci.layout import Layout
+from modelops_ci.steps import parallel
+from modelops_ci.steps.context import StepContext, sha256_file
+from modelops_ci.steps.reads import values_under
+from modelops_ci.steps.series import SeriesRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REPORT_VERSION = 1
+LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")  # what fits, scores and saves a model
+SHOWN_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class Family:
+    """A compiled batched family: its params (shared + per series) and where its files are."""
+
+    root: Path
+    name: str
+    params: dict[str, Any]
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.name)
+
+    @property
+    def series(self) -> list[str]:
+        return list(self.params["series"])
+
+    def series_params(self, name: str) -> dict[str, Any]:
+        return series_params(self.params, name)
+
+    def context(self, name: str) -> StepContext:
+        return StepContext(self.root, name, self.series_params(name), self.name)
+
+
+def load(root: Path, name: str) -> Family:
+    import yaml
+
+    layout = Layout(name)
+    path = root / layout.params
+    if not path.is_file():
+        raise UserError(f"{layout.params}: not found: run `modelops-ci compile` (is '{name}' a pipeline?)")
+    # libyaml's safe loader: the same documents as yaml.safe_load, ~10x faster on 1,000 series' lines.
+    params = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    if not isinstance(params, dict) or not params.get("batch"):
+        raise UserError(f"{layout.params}: '{name}' is not a batched family: run its steps by name")
+    return Family(root.resolve(), name, params)
+
+
+def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """Bring every series' outputs up to date, then write the family's verdict; `only` limits the
+    series that may run (a shard of a CI matrix) without dropping the others' outputs."""
+    family = load(root, name)
+    rows = _rows_by_series(family)
+    code = code_version(family)
+    keys = {series: series_key(code, family.series_params(series), rows[series]) for series in family.series}
+    stored = stored_records(family)
+    _remove_gone(family)
+    allowed = set(family.series if only is None else only)
+    todo = [s for s in family.series if s in allowed and not _still_valid(family, stored.get(s), keys[s])]
+    ran = parallel.map_series(family.root, family.name,
+                              [(s, family.series_params(s), rows[s], keys[s]) for s in todo])
+    records = {**stored, **{r.name: r for r in ran}}
+    present = [records[s] for s in family.series if s in records]
+    report, metrics = family_report(family, present), family_metrics(present)
+    write_atomic(family.root / family.layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_atomic(family.root / family.layout.gates, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if ran:
+        from modelops_ci.ml import tracking
+
+        tracking.log_family(tracking.Tracked(family.root, family.name, family.name),
+                            [r.to_json() for r in ran], metrics)
+    return {"series": len(family.series), "ran": len(ran), "verdict": report["verdict"]}
+
+
+# -- the series' rows -------------------------------------------------------------------------
+
+
+def _rows_by_series(family: Family) -> dict[str, pd.DataFrame]:
+    """Each series' rows of its source, the sources read once. When every series filters on the same
+    columns by single values (a panel), the rows are grouped once; otherwise each series gets the
+    whole source and its own filter (in series.py) picks its rows."""
+    from modelops_ci.steps import ingest
+
+    sources: dict[str, pd.DataFrame] = {}
+    rows: dict[str, pd.DataFrame] = {}
+    groups: dict[str, dict[Any, Any]] = {}
+    for series in family.series:
+        params = family.series_params(series)
+        marker = json.dumps(params["data"]["source"], sort_keys=True, default=str)
+        if marker not in sources:
+            sources[marker] = ingest.read(family.context(series))
+        panel = sources[marker]
+        chosen = params["data"].get("filter") or {}
+        rows[series] = _pick(panel, chosen, groups.setdefault(marker + json.dumps(sorted(chosen)), {}))
+    return rows
+
+
+def _pick(panel: pd.DataFrame, chosen: dict[str, Any], cache: dict[Any, Any]) -> pd.DataFrame:
+    single = all(not isinstance(v, list) for v in chosen.values())
+    if not chosen or not single or not set(chosen) <= set(panel.columns):
+        return panel
+    columns = sorted(chosen)
+    if "index" not in cache:
+        cache["index"] = panel.groupby(columns if len(columns) > 1 else columns[0], sort=False,
+                                       dropna=False).indices
+    wanted = tuple(chosen[c] for c in columns) if len(columns) > 1 else chosen[columns[0]]
+    positions = cache["index"].get(wanted)
+    # Not found: the whole panel, so the series' own filter says which values there are.
+    return panel if positions is None else panel.iloc[positions]
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def series_key(code: str, params: dict[str, Any], rows: pd.DataFrame) -> str:
+    """sha256 of what a series' outputs are computed from: the code, its params, its rows."""
+    import pandas as pd
+
+    digest = hashlib.sha256(code.encode())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update(json.dumps([[str(c), str(t)] for c, t in rows.dtypes.items()]).encode())
+    # Row positions are left out: a series added above this one in the file does not change it.
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def code_version(family: Family) -> str:
+    """sha256 of the code every series runs: this package's files, the libraries' versions, and the
+    repository files the family's stage depends on (plug-ins, contracts), its data sources aside."""
+    from importlib import metadata
+
+    import modelops_ci
+
+    digest = hashlib.sha256()
+    package = Path(modelops_ci.__file__).parent
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json") and path.is_file():
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    for library in LIBRARIES:
+        digest.update(f"{library}=={metadata.version(library)}\n".encode())
+    for relative in _stage_inputs(family):
+        digest.update(relative.encode() + b"\0" + sha256_file(family.root / relative).encode())
+    return digest.hexdigest()
+
+
+def _stage_inputs(family: Family) -> list[str]:
+    """The stage's deps from its dvc.yaml, without its params file and the data sources (a series'
+    params and rows are in its own key)."""
+    import yaml
+
+    stages = yaml.safe_load((family.root / family.layout.stages).read_text(encoding="utf-8"))
+    deps = [str(d) for d in stages["stages"]["batch"].get("deps") or []]
+    sources = {str(v) for s in family.series for v in values_under(family.series_params(s), "data.source.path")}
+    return [d for d in deps if d != family.layout.params and d not in sources and (family.root / d).is_file()]
+
+
+# -- stored outputs -----------------------------------------------------------------------------
+
+
+def stored_records(family: Family) -> dict[str, SeriesRecord]:
+    """The records of the series the panel still has, as their folders hold them."""
+    records = {}
+    for series in family.series:
+        path = family.root / family.layout.series(series).series_record
+        try:
+            records[series] = SeriesRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # none, or unreadable: the series runs again
+    return records
+
+
+def _still_valid(family: Family, record: SeriesRecord | None, key: str) -> bool:
+    """A stored record is reused only for the same key and an intact model file (a crash or a hand
+    may have changed the file after the record was written)."""
+    if record is None or record.key != key:
+        return False
+    if record.model_sha256 is None:
+        return True  # the series stopped before training: its error stands for the same inputs
+    model = family.root / family.layout.series(record.name).model
+    return model.is_file() and sha256_file(model) == record.model_sha256
+
+
+def _remove_gone(family: Family) -> None:
+    """Series no longer in the panel take their outputs with them."""
+    kept = set(family.series)
+    for folder in (family.layout.series_models, family.layout.series_reports):
+        base = family.root / folder
+        for child in base.iterdir() if base.is_dir() else ():
+            if child.is_dir() and child.name not in kept:
+                shutil.rmtree(child)
+
+
+# -- the family's verdict -------------------------------------------------------------------------
+
+
+def family_report(family: Family, records: list[SeriesRecord]) -> dict[str, Any]:
+    """gates.json of the family: one `series` result counting failed series against the rules, and
+    every series' verdict, worst first."""
+    governance = family.params.get("governance") or {}
+    rules = governance.get("family") or [{"max_failed": 0}]
+    failed = [r for r in records if r.verdict == "fail"]
+    allowed = min(_allowed(rule, len(records)) for rule in rules)
+    status = "fail" if len(failed) > allowed else "pass"
+    reason = _reason(failed, len(records), allowed)
+    result = {"gate": "series", "status": status, "reason": reason, "statistic": len(failed),
+              "threshold": {"max": allowed}, "n": len(records),
+              "details": {"series": len(records), "failed": len(failed), "rules": rules}}
+    ordered = sorted(records, key=lambda r: (r.verdict != "fail", _worst_status(r) != "error", r.name))
+    return {"version": REPORT_VERSION, "pipeline": family.name, "verdict": status, "reason": reason,
+            "policies": governance.get("policies", []), "gates": [result],
+            "series": [{k: v for k, v in r.to_json().items() if k not in ("key", "version")} for r in ordered]}
+
+
+def _allowed(rule: dict[str, Any], series: int) -> int:
+    if "max_failed" in rule:
+        return int(rule["max_failed"])
+    return int(float(rule["max_failed_share"]) * series + 1e-9)
+
+
+def _reason(failed: list[SeriesRecord], total: int, allowed: int) -> str:
+    if not failed:
+        return f"all {total} series passed their gates"
+    names = ", ".join(r.name for r in sorted(failed, key=lambda r: r.name)[:SHOWN_FAILURES])
+    more = f" and {len(failed) - SHOWN_FAILURES} more" if len(failed) > SHOWN_FAILURES else ""
+    return f"{len(failed)} of {total} series failed (at most {allowed} may): {names}{more}"
+
+
+def _worst_status(record: SeriesRecord) -> str:
+    statuses = [g.get("status") for g in record.gates]
+    return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
+
+
+def family_metrics(records: list[SeriesRecord]) -> dict[str, float | int | None]:
+    """The family's metrics.json: how many series, how many failed, each metric's median and mean."""
+    import statistics
+
+    metrics: dict[str, float | int | None] = {"series": len(records),
+                                              "failed": sum(r.verdict == "fail" for r in records)}
+    names = sorted({m for r in records for m in r.metrics})
+    for metric in names:
+        values = [float(v) for r in records if (v := r.metrics.get(metric)) is not None]
+        metrics[f"{metric}_median"] = statistics.median(values) if values else None
+        metrics[f"{metric}_mean"] = statistics.fmean(values) if values else None
+    return metrics
