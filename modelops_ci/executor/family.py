@@ -21,7 +21,6 @@ from modelops_ci.steps.reads import Reads, values_under
 from modelops_ci.transform.policies import Governed
 
 BATCH_STAGE = "batch"
-FAMILY_WIDE = ("governance",)  # one registry version per family: one set of stages for all its series
 
 
 def family_params(family: str, members: list[Governed], params_of: Any) -> dict[str, Any]:
@@ -30,15 +29,29 @@ def family_params(family: str, members: list[Governed], params_of: Any) -> dict[
     for params in each.values():
         params.pop("pipeline", None)
         params["governance"]["family"] = _rules(members)
+    _refuse_mixed_governance(family, each)
     common, own = split_common(list(each.values()))
-    for key in FAMILY_WIDE:
-        differing = sorted(name for name, extra in zip(each, own, strict=True) if key in extra)
-        if differing:
-            raise UserError(f"family {family}: series {', '.join(differing[:5])} are governed by other "
-                            "policies than the rest: a batched family is released as one version, so "
-                            "select all its series with the same policies (or set spec.batch: false)")
     return {"pipeline": family, "family": family, "batch": True, **common,
             "series": dict(zip(each, own, strict=True))}
+
+
+def _refuse_mixed_governance(family: str, each: dict[str, dict[str, Any]]) -> None:
+    """A family is released as one version: every series must be governed alike."""
+    import json
+
+    groups: dict[str, list[str]] = {}
+    for name, params in each.items():
+        groups.setdefault(json.dumps(params["governance"], sort_keys=True), []).append(name)
+    if len(groups) == 1:
+        return
+    usual = max(groups.values(), key=len)
+    odd = sorted(name for names in groups.values() if names is not usual for name in names)
+    policies = ", ".join(each[odd[0]]["governance"]["policies"]) or "none"
+    raise UserError(f"family {family}: series {', '.join(odd[:5])}{' and more' if len(odd) > 5 else ''} "
+                    f"are governed by other policies ({policies}) than the rest "
+                    f"({', '.join(each[usual[0]]['governance']['policies']) or 'none'}): a batched family is "
+                    "released as one version, so select all its series with the same policies (or set "
+                    "spec.batch: false)")
 
 
 def _rules(members: list[Governed]) -> list[dict[str, Any]]:

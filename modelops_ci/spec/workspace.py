@@ -48,10 +48,10 @@ class Workspace:
     def describe(self) -> str:
         """`6 pipeline(s) (employment: 148 series)`: the units, and the series of each family."""
         units = self.units()
-        families = {name for p in self.pipelines if p.batch for name in [p.family]}
+        families = sorted({p.family for p in self.pipelines if p.batch and p.family in units})
         text = f"{len(units)} pipeline(s)"
         if families:
-            text += " (" + ", ".join(f"{name}: {units[name]} series" for name in sorted(families) if name in units) + ")"
+            text += " (" + ", ".join(f"{name}: {units[name]} series" for name in families) + ")"
         return text
 
     def raise_problems(self) -> None:

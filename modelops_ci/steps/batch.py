@@ -117,8 +117,25 @@ def _rows_by_series(family: Family) -> dict[str, pd.DataFrame]:
             sources[marker] = ingest.read(family.context(series))
         panel = sources[marker]
         chosen = params["data"].get("filter") or {}
-        rows[series] = _pick(panel, chosen, groups.setdefault(marker + json.dumps(sorted(chosen)), {}))
+        picked = _pick(panel, chosen, groups.setdefault(marker + json.dumps(sorted(chosen)), {}))
+        rows[series] = picked if picked is panel else as_read_alone(picked)
     return rows
+
+
+def as_read_alone(rows: pd.DataFrame) -> pd.DataFrame:
+    """A series' rows with the column types it would have had in a file of its own: one series'
+    stray text ('abc') makes the whole panel's column text when read, and must fail that series
+    alone, not every series beside it."""
+    import pandas as pd
+
+    converted = {}
+    for column in rows.columns:
+        if rows[column].dtype == object or pd.api.types.is_string_dtype(rows[column]):
+            try:
+                converted[column] = pd.to_numeric(rows[column])
+            except (ValueError, TypeError):
+                continue
+    return rows.assign(**converted) if converted else rows
 
 
 def _pick(panel: pd.DataFrame, chosen: dict[str, Any], cache: dict[Any, Any]) -> pd.DataFrame:
