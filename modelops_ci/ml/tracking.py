@@ -162,34 +162,53 @@ def log_evaluation(tracked: Tracked, metrics: dict[str, float], facts: dict[str,
                                model_id=_model_id(training))
 
 
-def log_family(tracked: Tracked, series: list[dict[str, Any]], metrics: dict[str, Any]) -> None:
-    """One parent run for the family's stage, and a child run per series that ran (`series`: their
-    records). Each child is one create and one batch of metrics, params and tags: two calls, not a
-    call per value, and no model upload (DVC versions the models; the child names its sha256)."""
-    from mlflow.entities import Metric, Param, RunTag
+class FamilyRun:
+    """The MLflow runs of one batched stage: a parent run, and a child run per series that ran,
+    logged as each series' record arrives (while the workers fit the next ones). Each child is one
+    create and one batch of metrics, params and tags: no call per value, and no model upload (DVC
+    versions the models; the child names its sha256)."""
 
-    with _tracking(tracked) as mlflow:
-        client = mlflow.MlflowClient()
-        experiment = mlflow.get_experiment_by_name(tracked.experiment).experiment_id
-        lineage = lineage_tags(tracked, "batch", [])
-        parent = client.create_run(experiment, run_name=f"{tracked.pipeline}-batch",
-                                   tags={**lineage, "modelops.family": tracked.pipeline})
-        parent_id = parent.info.run_id
-        now = parent.info.start_time
-        client.log_batch(parent_id, metrics=[Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())
-                                             if isinstance(v, (int, float)) and v == v])
-        for record in series:
-            tags = {**lineage, "mlflow.parentRunId": parent_id, "modelops.family": tracked.pipeline,
-                    "modelops.series": record["series"], "modelops.verdict": record["verdict"]}
-            if record.get("model_sha256"):
-                tags["modelops.model_sha256"] = record["model_sha256"]
-            child = client.create_run(experiment, run_name=record["series"], tags=tags, start_time=now)
-            values = [Metric(k, float(v), now, 0) for k, v in sorted(record["metrics"].items()) if v is not None]
-            client.log_batch(child.info.run_id, metrics=values,
-                             params=[Param("rows", str(record["rows"]))],
-                             tags=[RunTag("modelops.reason", record["reason"][:5000])])
-            client.set_terminated(child.info.run_id, end_time=now)
-        client.set_terminated(parent_id)
+    def __init__(self, tracked: Tracked) -> None:
+        self._tracked = tracked
+        self._context = _tracking(tracked)
+        mlflow = self._context.__enter__()
+        self._client = mlflow.MlflowClient()
+        self._experiment = mlflow.get_experiment_by_name(tracked.experiment).experiment_id
+        self._lineage = lineage_tags(tracked, "batch", [])
+        parent = self._client.create_run(self._experiment, run_name=f"{tracked.pipeline}-batch",
+                                         tags={**self._lineage, "modelops.family": tracked.pipeline})
+        self._parent, self._time = parent.info.run_id, parent.info.start_time
+
+    def log_series(self, record: dict[str, Any]) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        tags = {**self._lineage, "mlflow.parentRunId": self._parent, "modelops.family": self._tracked.pipeline,
+                "modelops.series": record["series"], "modelops.verdict": record["verdict"]}
+        if record.get("model_sha256"):
+            tags["modelops.model_sha256"] = record["model_sha256"]
+        child = self._client.create_run(self._experiment, run_name=record["series"], tags=tags,
+                                        start_time=self._time)
+        metrics = [Metric(k, float(v), self._time, 0) for k, v in sorted(record["metrics"].items()) if v is not None]
+        self._client.log_batch(child.info.run_id, metrics=metrics, params=[Param("rows", str(record["rows"]))],
+                               tags=[RunTag("modelops.reason", record["reason"][:5000])])
+        self._client.set_terminated(child.info.run_id, end_time=self._time)
+
+    def log_family(self, metrics: dict[str, Any]) -> None:
+        from mlflow.entities import Metric
+
+        values = [Metric(k, float(v), self._time, 0) for k, v in sorted(metrics.items())
+                  if isinstance(v, (int, float)) and v == v]
+        self._client.log_batch(self._parent, metrics=values)
+
+    def __enter__(self) -> FamilyRun:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        """The parent run ends FINISHED, or FAILED when the stage stopped half-way."""
+        try:
+            self._client.set_terminated(self._parent, status="FINISHED" if kind is None else "FAILED")
+        finally:
+            self._context.__exit__(None, None, None)
 
 
 def _model_id(run: Any) -> str | None:

@@ -10,10 +10,11 @@ parent run with a child run per series that ran.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,8 @@ from modelops_ci.steps.series import SeriesRecord
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from modelops_ci.ml.tracking import FamilyRun
 
 REPORT_VERSION = 1
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")  # what fits, scores and saves a model
@@ -83,19 +86,34 @@ def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, A
     _remove_gone(family)
     allowed = set(family.series if only is None else only)
     todo = [s for s in family.series if s in allowed and not _still_valid(family, stored.get(s), keys[s])]
-    ran = parallel.map_series(family.root, family.name,
-                              [(s, family.series_params(s), rows[s], keys[s]) for s in todo])
-    records = {**stored, **{r.name: r for r in ran}}
-    present = [records[s] for s in family.series if s in records]
-    report, metrics = family_report(family, present), family_metrics(present)
-    write_atomic(family.root / family.layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    write_atomic(family.root / family.layout.gates, json.dumps(report, indent=2, sort_keys=True) + "\n")
-    if ran:
-        from modelops_ci.ml import tracking
-
-        tracking.log_family(tracking.Tracked(family.root, family.name, family.name),
-                            [r.to_json() for r in ran], metrics)
+    calls = [(s, family.series_params(s), rows[s], keys[s]) for s in todo]
+    with _family_run(family, bool(todo)) as mlflow:
+        ran = []
+        for record in parallel.map_series(family.root, family.name, calls):
+            ran.append(record)
+            if mlflow:
+                mlflow.log_series(record.to_json())
+        records = {**stored, **{r.name: r for r in ran}}
+        present = [records[s] for s in family.series if s in records]
+        report, metrics = family_report(family, present), family_metrics(present)
+        write_atomic(family.root / family.layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        write_atomic(family.root / family.layout.gates, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        if mlflow:
+            mlflow.log_family(metrics)
     return {"series": len(family.series), "ran": len(ran), "verdict": report["verdict"]}
+
+
+@contextlib.contextmanager
+def _family_run(family: Family, any_ran: bool) -> Iterator[FamilyRun | None]:
+    """The stage's MLflow runs, opened before the workers start (MLflow's import overlaps theirs);
+    none when no series runs."""
+    if not any_ran:
+        yield None
+        return
+    from modelops_ci.ml.tracking import FamilyRun, Tracked
+
+    with FamilyRun(Tracked(family.root, family.name, family.name)) as run:
+        yield run
 
 
 # -- the series' rows -------------------------------------------------------------------------

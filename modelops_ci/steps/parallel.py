@@ -8,7 +8,7 @@ worker, and however many, fitted it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,22 +28,24 @@ PARALLEL_FROM = 64
 Call = tuple[str, dict[str, Any], "pd.DataFrame", str]  # series, params, rows, key
 
 
-def map_series(root: Path, family: str, calls: Sequence[Call]) -> list[SeriesRecord]:
-    """Run each series; the records come back in the order of `calls`."""
+def map_series(root: Path, family: str, calls: Sequence[Call]) -> Iterator[SeriesRecord]:
+    """Run each series; the records come back in the order of `calls`, each as soon as it (and
+    those before it) are done, so the caller can log them while the workers go on."""
     from modelops_ci.steps.series import run_series
 
     scheduler = os.environ.get(DASK_ENV, "").strip()
     jobs = jobs_wanted()
     if not scheduler and (jobs == 1 or len(calls) < PARALLEL_FROM):
-        return [run_series(root, family, *call) for call in calls]
+        yield from (run_series(root, family, *call) for call in calls)
+        return
     from joblib import Parallel, delayed, parallel_config
 
     tasks = (delayed(run_series)(root, family, *call) for call in calls)
     if scheduler:
-        return _on_dask(scheduler, tasks)
+        yield from _on_dask(scheduler, tasks)
+        return
     with parallel_config(backend="loky", n_jobs=jobs, inner_max_num_threads=1):
-        records: list[SeriesRecord] = Parallel()(tasks)
-    return records
+        yield from Parallel(return_as="generator")(tasks)
 
 
 def jobs_wanted() -> int:
