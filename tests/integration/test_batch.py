@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,23 @@ def test_mlflow_gets_one_parent_run_and_a_child_per_series_that_ran(trained_fami
     assert child.data.tags["modelops.model_sha256"] == record["model_sha256"]
     assert child.data.metrics["mase"] == pytest.approx(record["metrics"]["mase"])  # type: ignore[index]
     assert parents[0].data.metrics["series"] == len(SERIES)
+
+
+def test_a_fresh_clone_restores_every_series_from_the_remote_and_runs_only_a_changed_one(
+        trained_family: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(trained_family), str(clone), cwd=tmp_path)
+    remote = trained_family / ".modelops" / "dvc-remote"
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "--local", "local", "url", str(remote)],
+                   cwd=clone, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "pull", "-q"], cwd=clone, check=True)
+    assert digests(clone) == digests(trained_family)
+
+    rows = panel_rows(SERIES)
+    changed = next(i for i, row in enumerate(rows) if row[0] == "s04" and row[1].startswith("2005-06"))
+    rows[changed][2] = "1.000"
+    write(clone, PANEL, panel_csv(rows))
+    result = run_exe("run", FAMILY, cwd=clone)
+
+    assert result.exit_code == 0, result.stderr
+    assert "ran=1" in result.stdout + result.stderr
