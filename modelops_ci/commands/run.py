@@ -307,8 +307,10 @@ def _why_stale(stage: Any, removed: set[Path]) -> list[Any]:
 
 
 def _is_gated(root: Path, pipeline: str) -> bool:
+    """A pipeline with a `gates` stage, or a batched family (its one stage writes its verdict)."""
     stages = root / Layout(pipeline).stages
-    return stages.is_file() and "\n  gates:\n" in stages.read_text(encoding="utf-8")
+    text = stages.read_text(encoding="utf-8") if stages.is_file() else ""
+    return "\n  gates:\n" in text or "\n  batch:\n" in text
 
 
 def forget_verdict(root: Path, pipeline: str, only: Iterable[Path] | None = None) -> list[Path]:

@@ -229,3 +229,13 @@ def test_a_fresh_clone_restores_every_series_from_the_remote_and_runs_only_a_cha
 
     assert result.exit_code == 0, result.stderr
     assert "ran=1" in result.stdout + result.stderr
+
+
+def test_a_family_stage_that_stops_leaves_no_verdict(family: Path) -> None:
+    write(family, PANEL, "series,month,value\n")  # no rows: the whole family cannot run
+
+    result = run_exe("run", FAMILY, cwd=family)
+
+    assert result.exit_code == 2
+    assert "data/panel.csv has no rows" in result.stderr
+    assert not (family / "reports" / FAMILY / "gates.json").exists()
