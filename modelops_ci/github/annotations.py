@@ -73,20 +73,21 @@ def gate_annotations(root: Path) -> list[Annotation]:
         space = None
     governed = {g.pipeline.name: g for g in space.governed} if space else {}
     found = []
-    for pipeline, gate in failed:
-        where = _setting_line(governed.get(pipeline), gate) or (Layout(pipeline).gates, 1, 1)
+    for pipeline, gate, report in failed:
+        where = _setting_line(governed.get(pipeline), gate) or (Layout(report).gates, 1, 1)
         found.append(Annotation(pipeline, gate.gate, gate.status, " ".join(gate.reason.split()), *where))
     return found
 
 
-def _blocking(report: GatesReport) -> list[tuple[str, GateResult]]:
-    """(pipeline, gate) for each failed blocking gate; a failed family's are its failed series'
-    gates, each at the series' own threshold (the family's `series` gate only counts them)."""
+def _blocking(report: GatesReport) -> list[tuple[str, GateResult, str]]:
+    """(pipeline, gate, whose gates.json) for each failed blocking gate; a failed family's are its
+    failed series' gates, each at the series' own threshold (its `series` gate only counts them)."""
     if report.series is None:
-        return [(report.pipeline, gate) for gate in report.gates if gate.blocks]
+        return [(report.pipeline, gate, report.pipeline) for gate in report.gates if gate.blocks]
     if report.passed:
         return []
-    return [(series.name, gate) for series in report.failed_series for gate in series.gates if gate.blocks]
+    return [(series.name, gate, report.pipeline) for series in report.failed_series
+            for gate in series.gates if gate.blocks]
 
 
 def commands(found: list[Annotation], limit: int = MAX_ANNOTATIONS) -> list[str]:

@@ -39,10 +39,10 @@ def _rank(series: SeriesResult) -> Ranked:
     status = max(blocking, key=lambda s: SEVERITY[s])
     if not series.passed and status == "pass":
         status = "fail"  # a verdict without a failed gate in brief: still a failed series
-    measured = [(h, c) for c in _checks(series) if (h := headroom(c)) is not None]
-    if not measured:
+    rooms = [(room, check) for check in _checks(series) if (room := headroom(check)) is not None]
+    if not rooms:
         return Ranked(series, status, None, None)
-    least, check = min(measured, key=lambda pair: pair[0])
+    least, check = min(rooms, key=lambda pair: pair[0])
     return Ranked(series, status, check, least)
 
 
@@ -70,20 +70,25 @@ def headroom(check: Check) -> float | None:
 
 
 def headroom_text(row: Ranked) -> str:
-    """`12% inside the threshold` / `8% past the threshold`; '' without a measured check."""
+    """`12% inside` (the threshold) / `8% past`; '' without a measured check."""
     if row.headroom is None:
         return ""
     where = "inside" if row.headroom >= 0 else "past"
     return f"{abs(row.headroom):.0%} {where}"
 
 
-def measured(row: Ranked) -> str:
-    """The gated metric with its CI: `mase 0.208 (0.158 to 0.259)`."""
+def estimate(row: Ranked) -> str:
+    """The gated metric and its estimate: `MASE 0.208`."""
     check = row.check
-    if check is None:
-        return ""
-    ci = f" ({interval(check.ci)})" if check.ci else ""
-    return f"{metric_label(check.name)} {num(check.statistic)}{ci}"
+    return f"{metric_label(check.name)} {num(check.statistic)}" if check else ""
+
+
+def measured(row: Ranked) -> str:
+    """The gated metric with its CI: `MASE 0.208 (0.158 to 0.259)`."""
+    check = row.check
+    if check is None or check.ci is None:
+        return estimate(row)
+    return f"{estimate(row)} ({interval(check.ci)})"
 
 
 def metric_label(name: str) -> str:

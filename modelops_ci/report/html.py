@@ -16,8 +16,8 @@ from modelops_ci.report import plots
 from modelops_ci.report.family import (
     Ranked,
     Scale,
+    estimate,
     headroom_text,
-    measured,
     metric_label,
     policy,
     ranked,
@@ -364,7 +364,7 @@ def _series_row(position: int, row: Ranked, shared: dict[str, Scale]) -> str:
     why = "" if series.passed else escape(clip(series.reason, 600))
     return (f'<tr class="series {verdict}" id="s-{escape(series.name)}"><td class="num">{position}</td>'
             f"<td>{escape(clip(series.name, 200))}</td><td>{_badge(status)}</td>"
-            f"<td>{escape(measured(row).split(' (')[0])}</td><td class=\"num\">{ci}</td>"
+            f"<td>{escape(estimate(row))}</td><td class=\"num\">{ci}</td>"
             f"<td>{escape(policy(row))}</td><td class=\"num\">{escape(headroom_text(row))}</td>"
             f"<td>{chart}</td><td>{why}</td></tr>\n")
 

@@ -59,6 +59,7 @@ MAX_BULLETS = 10
 MAX_CHART_GROUPS = 12
 MAX_CHARTS = 4
 MAX_FLOW_GATES = 20
+MIN_FAMILY_SHARE = 8_000  # bytes a failing family's report gets however many pipelines share the summary
 MAX_NAMED_REST = 12_000  # bytes kept for naming the pipelines a summary's table has no room for
 CHECK_HEADER = ("| Check | Result | Statistic | CI | Policy | p-value | n | Why |\n"
                 "|---|---|---|---|---|---|--:|---|")
@@ -472,16 +473,22 @@ def _no_verdict_row(verdict: Verdict) -> str:
 
 
 def _embedded(reports: list[GatesReport], budget: int) -> str:
-    """Each pipeline's report, failing ones first, in an equal share of what is left."""
-    ordered = sorted(reports, key=lambda r: r.passed)
-    parts = []
-    for report in ordered:
-        share = budget // max(1, len(ordered))
+    """Each pipeline's report, failing ones first, in an equal share of what is left (what one
+    leaves unused goes to the next). A family with failed series comes first among its peers and
+    gets at least MIN_FAMILY_SHARE: only its report lists them all."""
+    ordered = sorted(reports, key=lambda r: (r.passed, not r.failed_series))
+    parts, left = [], budget
+    for index, report in enumerate(ordered):
+        share = left // (len(ordered) - index)
+        if report.failed_series:
+            share = max(share, min(left // 2, MIN_FAMILY_SHARE))
         wrapper = (f"<details><summary>{ICONS['pass' if report.passed else 'fail']} "
                    f"{html_text(report.pipeline, 100)}: {html_text(verdict_title(report))}</summary>\n\n",
                    "\n</details>\n\n")
         room = share - size("".join(wrapper))
         if room < 2_000:
             continue
-        parts.append(wrapper[0] + render(report, limit=room, level=3) + wrapper[1])
+        part = wrapper[0] + render(report, limit=room, level=3) + wrapper[1]
+        parts.append(part)
+        left -= size(part)
     return "".join(parts)

@@ -17,7 +17,7 @@ import pytest
 
 from modelops_ci.errors import UserError
 from modelops_ci.gates.result import Check
-from modelops_ci.gates.verdict import GatesReport, gated_pipelines, lines, load, read_current, validate
+from modelops_ci.gates.verdict import GatesReport, gated_pipelines, lines, read_current, validate
 from modelops_ci.github.comment import comment_body
 from modelops_ci.github.metrics import Diffs
 from modelops_ci.github.summary import SUMMARY_LIMIT, append_summary
@@ -255,7 +255,7 @@ def test_with_many_failed_series_every_text_stays_under_githubs_limits(failing: 
 
 
 def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324 - DVC's digest
+    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _repo(root: Path, report: dict[str, Any]) -> Path:
@@ -303,3 +303,31 @@ def test_report_and_summary_json_treat_the_family_as_one_unit(tmp_path: Path) ->
     said = json.loads((root / "reports/summary.json").read_text(encoding="utf-8"))
     assert said["pipelines"] == {FAMILY: "fail"} and said["verdict"] == "fail"
     assert said["families"] == {FAMILY: {"series": SERIES, "failed": 7, "allowed": 0}}
+
+
+def test_among_many_pipelines_the_summary_still_lists_a_familys_failed_series(tmp_path: Path) -> None:
+    from modelops_ci.gates.result import GateResult
+    from modelops_ci.steps.gate import gates_report
+
+    failed = GateResult("performance", "fail", "MASE is 1.7 (90% CI 1.5 to 1.9): above 1.5 " + "x" * 300).to_json()
+    others = [GatesReport.from_json(gates_report(f"p{i:02d}", [failed], {})) for i in range(80)]
+    many = {f"s{i:04d}": 1.6 for i in range(100, 350, 10)}  # 25: more than the family's reason names
+    family = GatesReport.from_json(family_json(failed=many))
+    text = markdown.summary([*others, family])
+    assert markdown.size(text) <= PR_COMMENT_LIMIT
+    assert "and 17 more" in family.reason and all(name in text for name in (*many, *ERRORS))
+
+
+def test_annotations_point_at_a_failed_familys_failed_series(tmp_path: Path) -> None:
+    from modelops_ci.github.annotations import gate_annotations
+
+    write = json.dumps
+    (tmp_path / "reports" / FAMILY).mkdir(parents=True)
+    (tmp_path / "reports" / FAMILY / "gates.json").write_text(write(family_json(count=30)), encoding="utf-8")
+    found = gate_annotations(tmp_path)
+    assert sorted((a.pipeline, a.gate, a.status) for a in found) == sorted(
+        [*((name, "performance", "fail") for name in FAILED), *((name, "data", "error") for name in ERRORS)])
+    assert all(a.file == f"reports/{FAMILY}/gates.json" for a in found)  # no specs here to point into
+    allowed = family_json([{"max_failed": 10}], count=30)
+    (tmp_path / "reports" / FAMILY / "gates.json").write_text(write(allowed), encoding="utf-8")
+    assert gate_annotations(tmp_path) == []  # within the family's rule: nothing blocks
