@@ -1,6 +1,10 @@
 """A pipeline's verdict: its gates.json read back, whether it is this commit's (bound through
 compiled/<p>/dvc.lock), the lines `run`/`ci`/`gate` print and the exit code they decide (0 all
-passed, 1 any blocking gate failed or no verdict for this commit)."""
+passed, 1 any blocking gate failed or no verdict for this commit).
+
+A batched family (DESIGN §9) is one unit here: its gates.json holds the family's verdict (its
+`series` gate counts the failed series against the policy's rule) and each series' own results,
+and its one `batch` stage binds that report to the commit as a pipeline's `gates` stage does."""
 
 from __future__ import annotations
 
@@ -19,6 +23,35 @@ from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.gates.result import GateResult
 from modelops_ci.layout import COMPILED_DIR, Layout
 
+GATES_STAGE = "gates"  # the stage of a pipeline that writes its gates.json
+SHOWN_SERIES = 10  # failed series a family's verdict lines name one by one
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """One series of a batched family as the family's gates.json lists it: its verdict and its
+    gates' results in brief (its full results are in reports/<family>/series/<name>/gates.json)."""
+
+    name: str
+    verdict: str  # "pass" or "fail"
+    reason: str
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    rows: int = 0
+    gates: list[GateResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SeriesResult:
+        """An item of a family's `series` that passed its schema check; a brief check has no reason."""
+        gates = [GateResult.from_json({**g, "checks": [{"reason": "", **c} for c in g.get("checks") or []]})
+                 for g in data["gates"]]
+        metrics = {str(k): v for k, v in (data.get("metrics") or {}).items()}
+        return cls(str(data["series"]), str(data["verdict"]), str(data["reason"]), metrics,
+                   int(data.get("rows") or 0), gates)
+
 
 @dataclass(frozen=True)
 class GatesReport:
@@ -30,17 +63,30 @@ class GatesReport:
     version: int
     policies: list[str] = field(default_factory=list)
     gates: list[GateResult] = field(default_factory=list)
+    series: list[SeriesResult] | None = None  # a batched family's series (worst first); None: a pipeline
+    allowed: int | None = None  # a family's: how many series its policy lets fail (its `series` gate)
 
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
 
+    @property
+    def family(self) -> bool:
+        return self.series is not None
+
+    @property
+    def failed_series(self) -> list[SeriesResult]:
+        return [s for s in self.series or [] if not s.passed]
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> GatesReport:
         """A gates.json that passed its schema check (report.load.validate)."""
+        series = data.get("series")
         return cls(str(data["pipeline"]), str(data["verdict"]), str(data["reason"]), int(data["version"]),
                    [str(p) for p in data.get("policies") or []],
-                   [GateResult.from_json(g) for g in data["gates"]])
+                   [GateResult.from_json(g) for g in data["gates"]],
+                   None if series is None else [SeriesResult.from_json(s) for s in series],
+                   _allowed(data["gates"]))
 
 
 @dataclass(frozen=True)
@@ -57,15 +103,30 @@ class Verdict:
         return not self.stale and self.report is not None and self.report.passed
 
 
+def _allowed(gates: list[Mapping[str, Any]]) -> int | None:
+    """The failed series a family's `series` gate allows (its threshold's max)."""
+    rule = next((g for g in gates if g.get("gate") == "series"), {})
+    allowed = (rule.get("threshold") or {}).get("max")
+    return int(allowed) if isinstance(allowed, int | float) and not isinstance(allowed, bool) else None
+
+
 def gated_pipelines(root: Path, names: Iterable[str] = ()) -> list[str]:
-    """Compiled pipelines that have gates (all, or the named ones — each must exist)."""
+    """Compiled pipelines that have gates, and batched families (every series is gated; the
+    family has one verdict): all, or the named ones — each must exist."""
     compiled = {p.parent.name: p for p in sorted((root / COMPILED_DIR).glob("*/dvc.yaml"))}
     wanted = list(names) or list(compiled)
     unknown = [n for n in wanted if n not in compiled]
     if unknown:
         raise UserError(f"no compiled pipeline {', '.join(unknown)}: run `modelops-ci compile` "
                         f"(compiled: {', '.join(compiled) or 'none'})")
-    return [n for n in wanted if "  gates:" in compiled[n].read_text(encoding="utf-8")]
+    return [n for n in wanted if _verdict_stage(compiled[n].read_text(encoding="utf-8"))]
+
+
+def _verdict_stage(stages: str) -> str:
+    """The stage of a compiled dvc.yaml that writes the gates.json ('' when none does)."""
+    from modelops_ci.executor.family import BATCH_STAGE
+
+    return next((name for name in (GATES_STAGE, BATCH_STAGE) if f"\n  {name}:\n" in stages), "")
 
 
 def read(root: Path, name: str) -> Verdict:
@@ -120,17 +181,30 @@ def read_current(root: Path, name: str) -> Verdict:
 
 
 def lines(verdicts: list[Verdict]) -> list[str]:
-    """One line per gate: pipeline, gate, status, reason."""
+    """One line per gate: pipeline, gate, status, reason; under a family's `series` gate, one line
+    per failed series (the first SHOWN_SERIES)."""
     out = []
     for verdict in verdicts:
         if verdict.report is None:
             out.append(f"{verdict.pipeline}: NO VERDICT for this commit: {verdict.stale}")
             continue
-        out.append(f"{verdict.pipeline}: {verdict.report.verdict.upper()}")
-        for result in verdict.report.gates:
+        report = verdict.report
+        size = f" (a family of {len(report.series)} series)" if report.series is not None else ""
+        out.append(f"{verdict.pipeline}: {report.verdict.upper()}{size}")
+        for result in report.gates:
             flag = " (advisory)" if result.advisory else ""
             out.append(f"  {result.gate:<14} {result.status:<5}{flag} {result.reason}")
+        out += _series_lines(report)
     return out
+
+
+def _series_lines(report: GatesReport) -> list[str]:
+    failed = report.failed_series
+    shown = [f"    {s.name}: {s.reason}" for s in failed[:SHOWN_SERIES]]
+    if len(failed) > SHOWN_SERIES:
+        shown.append(f"    and {len(failed) - SHOWN_SERIES} more failed series: every series is in "
+                     f"{Layout(report.pipeline).reports}/report.html (`modelops-ci report`)")
+    return shown
 
 
 def enforce(verdicts: list[Verdict]) -> None:
@@ -154,7 +228,8 @@ def _failure(verdict: Verdict) -> str:
 # the gates stage, every stage upstream of the gates ran on what the stage before it made (the
 # lock's chain is unbroken: no run stopped half-way), and every input and params value of those
 # stages that is in the workspace is the one the lock records. Data and models that are not
-# checked out (a reporting job without `dvc pull`) are judged by the chain alone.
+# checked out (a reporting job without `dvc pull`) are judged by the chain alone. A family's
+# gates.json is written by its one `batch` stage: the same checks, on a chain of one stage.
 
 
 def why_stale(root: Path, name: str) -> str:
@@ -178,9 +253,12 @@ def _first_problem(root: Path, layout: Layout) -> str:
         return f"{layout.lock} is missing: the gates of {layout.name} have no recorded run"
     digests = parse_lock(raw).get("stages") or {}  # text: an md5 of digits stays text
     values = (yaml.load(raw, Loader=_Yaml12Loader) or {}).get("stages") or {}  # noqa: S506 - a SafeLoader
+    from modelops_ci.executor.family import BATCH_STAGE
+
     defined = (yaml.safe_load((root / layout.stages).read_text(encoding="utf-8")) or {}).get("stages") or {}
-    chain = _upstream(defined, "gates")
-    checks = (_missing_stages(layout, defined, digests, chain), _report_digest(root, layout, digests),
+    last = BATCH_STAGE if BATCH_STAGE in defined else GATES_STAGE
+    chain = _upstream(defined, last)
+    checks = (_missing_stages(layout, defined, digests, chain, last), _report_digest(root, layout, digests, last),
               _broken_chain(layout, digests, chain), _changed_files(root, layout, digests, chain),
               _changed_params(root, layout, values, chain))
     return next((problem for problem in checks if problem), "")
@@ -203,9 +281,10 @@ def _path(entry: Any) -> str:
     return str(next(iter(entry)) if isinstance(entry, dict) else entry)
 
 
-def _missing_stages(layout: Layout, defined: dict[str, Any], lock: dict[str, Any], chain: list[str]) -> str:
-    if "gates" not in chain:
-        return f"{layout.stages} has no gates stage: run `modelops-ci compile`"
+def _missing_stages(layout: Layout, defined: dict[str, Any], lock: dict[str, Any], chain: list[str],
+                    last: str) -> str:
+    if last not in chain:
+        return f"{layout.stages} has no {last} stage: run `modelops-ci compile`"
     for name in chain:
         if name not in lock:
             return f"stage '{name}' has no result in {layout.lock}: it never finished"
@@ -214,8 +293,8 @@ def _missing_stages(layout: Layout, defined: dict[str, Any], lock: dict[str, Any
     return ""
 
 
-def _report_digest(root: Path, layout: Layout, lock: dict[str, Any]) -> str:
-    recorded = {str(out.get("path")): str(out.get("md5")) for out in lock["gates"].get("outs") or []}
+def _report_digest(root: Path, layout: Layout, lock: dict[str, Any], last: str) -> str:
+    recorded = {str(out.get("path")): str(out.get("md5")) for out in lock[last].get("outs") or []}
     if recorded.get(layout.gates) != _md5(root / layout.gates):
         return f"{layout.gates} is not the report {layout.lock} records (it was made for other inputs)"
     return ""

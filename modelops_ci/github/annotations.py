@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.gates.result import GateResult
 from modelops_ci.layout import Layout
+
+if TYPE_CHECKING:
+    from modelops_ci.gates.verdict import GatesReport
 
 MAX_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step
 
@@ -61,7 +64,7 @@ def gate_annotations(root: Path) -> list[Annotation]:
 
     # Every report, current or not: an annotation only ever points at a failure, never says "ready".
     reports = [load(root / Layout(name).gates) for name in discover(root)]
-    failed = [(report.pipeline, gate) for report in reports for gate in report.gates if gate.blocks]
+    failed = [pair for report in reports for pair in _blocking(report)]
     if not failed:
         return []
     try:
@@ -70,10 +73,21 @@ def gate_annotations(root: Path) -> list[Annotation]:
         space = None
     governed = {g.pipeline.name: g for g in space.governed} if space else {}
     found = []
-    for pipeline, gate in failed:
-        where = _setting_line(governed.get(pipeline), gate) or (Layout(pipeline).gates, 1, 1)
+    for pipeline, gate, report in failed:
+        where = _setting_line(governed.get(pipeline), gate) or (Layout(report).gates, 1, 1)
         found.append(Annotation(pipeline, gate.gate, gate.status, " ".join(gate.reason.split()), *where))
     return found
+
+
+def _blocking(report: GatesReport) -> list[tuple[str, GateResult, str]]:
+    """(pipeline, gate, whose gates.json) for each failed blocking gate; a failed family's are its
+    failed series' gates, each at the series' own threshold (its `series` gate only counts them)."""
+    if report.series is None:
+        return [(report.pipeline, gate, report.pipeline) for gate in report.gates if gate.blocks]
+    if report.passed:
+        return []
+    return [(series.name, gate, report.pipeline) for series in report.failed_series
+            for gate in series.gates if gate.blocks]
 
 
 def commands(found: list[Annotation], limit: int = MAX_ANNOTATIONS) -> list[str]:

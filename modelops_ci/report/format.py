@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 GATE_TITLES = {"data_contract": "Data contract", "performance": "Performance",
-               "compare": "Champion vs challenger", "fairness": "Fairness", "drift": "Drift"}
+               "compare": "Champion vs challenger", "fairness": "Fairness", "drift": "Drift",
+               "series": "Series of the family"}
 RATE_LABELS = {"selection_rate": "positive-prediction rate", "true_positive_rate": "true positive rate",
                "false_positive_rate": "false positive rate"}
 _INTERVAL = re.compile(r"\[(-?[\d.]+(?:e[+-]?\d+)?), (-?[\d.]+(?:e[+-]?\d+)?)\)")

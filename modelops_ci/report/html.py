@@ -9,10 +9,21 @@ import json
 from collections.abc import Sequence
 from html import escape
 
-from modelops_ci.gates.result import SEVERITY, GateResult
+from modelops_ci.gates.result import SEVERITY, Check, GateResult
 from modelops_ci.gates.verdict import GatesReport
 from modelops_ci.layout import Layout
 from modelops_ci.report import plots
+from modelops_ci.report.family import (
+    Ranked,
+    Scale,
+    estimate,
+    headroom_text,
+    metric_label,
+    policy,
+    ranked,
+    rule_text,
+    scales,
+)
 from modelops_ci.report.figures import (
     ADVERSE_GROUP_HEADER,
     ADVERSE_SUMMARY_HEADER,
@@ -71,18 +82,18 @@ summary{cursor:pointer;color:#57606a}
 figcaption{font-size:13px;color:#57606a}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px;max-height:400px}
 footer{color:#57606a;font-size:13px;margin-top:40px}
+table.series td{padding:2px 8px}
+svg.spark{display:block}
+.filter label{margin-right:12px;cursor:pointer}
+body:has(#show-failed:checked) tr.series.pass,body:has(#show-passed:checked) tr.series.fail{display:none}
 """
 
 
 def render(report: GatesReport, inputs: Inputs | None = None, *, generated: str | None = None) -> str:
     """The pipeline's report as one HTML page that needs nothing else to display."""
     inputs = inputs or Inputs({}, {})
-    found = findings(report)
-    # The sections of the gates that need attention come first; the overview keeps the policy's order.
-    sections = sorted(zip(report.gates, found, strict=True), key=lambda pair: -SEVERITY[pair[1].status])
-    body = [_banner(report), "<main>", _attention(found), _overview(found),
-            *(_gate(gate, finding) for gate, finding in sections),
-            _holdout(inputs), _footer(report, generated), "</main>"]
+    body = _family_body(report, inputs) if report.family else _pipeline_body(report, inputs)
+    body = [_banner(report), "<main>", *body, _footer(report, generated), "</main>"]
     title = f"{report.pipeline}: {verdict_title(report)}"
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
@@ -96,6 +107,20 @@ def page(report: GatesReport, inputs: Inputs, *, generated: str | None = None) -
     return render(report, inputs, generated=generated)
 
 
+def _pipeline_body(report: GatesReport, inputs: Inputs) -> list[str]:
+    found = findings(report)
+    # The sections of the gates that need attention come first; the overview keeps the policy's order.
+    sections = sorted(zip(report.gates, found, strict=True), key=lambda pair: -SEVERITY[pair[1].status])
+    return [_attention(found), _overview(found), *(_gate(gate, finding) for gate, finding in sections),
+            _holdout(inputs)]
+
+
+def _family_body(report: GatesReport, inputs: Inputs) -> list[str]:
+    """The family's rule, its series worst first, its metrics across the series (no gate sections:
+    each series' gates are in its row, its full results in reports/<family>/series/<name>/)."""
+    return [_family_rule(report), _series(report), _family_metrics(inputs)]
+
+
 def _badge(status: str) -> str:
     return f'<span class="badge {escape(status)}">{escape(status.upper())}</span>'
 
@@ -103,9 +128,10 @@ def _badge(status: str) -> str:
 def _banner(report: GatesReport) -> str:
     status = "pass" if report.passed else "fail"
     policies = ", ".join(report.policies) or "none"
+    what = "Pipeline" if report.series is None else f"A family of {len(report.series):,} series:"
     return (f'<header class="banner {status}">\n<h1>{escape(verdict_title(report))}</h1>\n'
             f'<p class="headline">{escape(clip(because(report), 800))}.</p>\n'
-            f'<p class="meta">Pipeline <b>{escape(clip(report.pipeline, 100))}</b> · '
+            f'<p class="meta">{what} <b>{escape(clip(report.pipeline, 100))}</b> · '
             f"governed by {escape(clip(policies, 300))}</p>\n</header>")
 
 
@@ -287,6 +313,95 @@ def _holdout(inputs: Inputs) -> str:
                       "<p class=\"stats\">Point estimates on the test split (the gates above decide on "
                       "confidence intervals).</p>", table,
                       '<div class="figures">\n' + "\n".join(drawn) + "\n</div>" if drawn else "", "</section>"])
+
+
+# --- a batched family ----------------------------------------------------------------------------
+#
+# Every series is listed, worst first, with an inline SVG of its gated metric's CI against the
+# threshold: built as text, ~0.4 kB a series, so 1,000 series render in milliseconds where a
+# matplotlib PNG each would take minutes. The chart shows what decided the series' verdict, from
+# gates.json alone (in git): a reporting job without `dvc pull` has no forecasts to draw.
+
+SPARK_WIDTH, SPARK_HEIGHT = 140, 16
+SPARK_COLOURS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e", "error": "#82071e"}
+
+
+def _family_rule(report: GatesReport) -> str:
+    return (f'<section id="family">\n<h2>{_badge("pass" if report.passed else "fail")} The family\'s rule</h2>\n'
+            f'<p class="plain">{escape(capitalised(rule_text(report)))}.</p>\n</section>')
+
+
+def _series(report: GatesReport) -> str:
+    rows = ranked(report)
+    failed = sum(not r.series.passed for r in rows)
+    shared = scales(rows)
+    body = "".join(_series_row(position, row, shared) for position, row in enumerate(rows, start=1))
+    return ('<section id="series">\n<h2>Series, worst first</h2>\n'
+            '<p class="stats">Failed series first, then by headroom: how far the conservative end of the '
+            "gated metric's confidence interval is inside its threshold (a share of it). Chart: the "
+            "interval (bar), the estimate (tick) and the threshold (dashed), on one scale per metric.</p>\n"
+            + _series_filter(len(rows), failed)
+            + '<table class="series">\n<tr><th>#</th><th>Series</th><th>Result</th><th>Gated metric</th>'
+            "<th>CI</th><th>Policy</th><th>Headroom</th><th>Chart</th><th>Why</th></tr>\n"
+            f"{body}</table>\n</section>")
+
+
+def _series_filter(total: int, failed: int) -> str:
+    """Radio buttons that hide rows by verdict: CSS only (`:has`), as the page allows no script."""
+    choices = (("all", f"all ({total:,})", " checked"), ("failed", f"failed ({failed:,})", ""),
+               ("passed", f"passed ({total - failed:,})", ""))
+    shown = "".join(f'<label><input type="radio" name="show" id="show-{key}"{checked}> {label}</label> '
+                    for key, label, checked in choices)
+    return f'<p class="filter">Show: {shown}</p>\n'
+
+
+def _series_row(position: int, row: Ranked, shared: dict[str, Scale]) -> str:
+    series, check = row.series, row.check
+    status = row.status if not series.passed else "pass"
+    verdict = "pass" if series.passed else "fail"
+    ci = escape(interval(check.ci)) if check else ""
+    chart = _sparkline(check, shared[check.name], status) if check else ""
+    why = "" if series.passed else escape(clip(series.reason, 600))
+    return (f'<tr class="series {verdict}" id="s-{escape(series.name)}"><td class="num">{position}</td>'
+            f"<td>{escape(clip(series.name, 200))}</td><td>{_badge(status)}</td>"
+            f"<td>{escape(estimate(row))}</td><td class=\"num\">{ci}</td>"
+            f"<td>{escape(policy(row))}</td><td class=\"num\">{escape(headroom_text(row))}</td>"
+            f"<td>{chart}</td><td>{why}</td></tr>\n")
+
+
+def _sparkline(check: Check, scale: Scale, status: str) -> str:
+    """The check's CI (bar), estimate (tick) and threshold (dashed line) as a small inline SVG."""
+    def x(value: float) -> str:
+        return f"{1 + scale.at(value) * (SPARK_WIDTH - 2):.1f}"
+
+    colour = SPARK_COLOURS[status]
+    parts = [f'<line x1="0" y1="8" x2="{SPARK_WIDTH}" y2="8" stroke="#d0d7de"/>']
+    if check.ci:
+        low, high = float(x(check.ci[0])), float(x(check.ci[1]))
+        parts.append(f'<rect x="{low:.1f}" y="4" width="{max(high - low, 1):.1f}" height="8" rx="2" '
+                     f'fill="{colour}" fill-opacity=".35"/>')
+    if check.statistic is not None:
+        parts.append(f'<line x1="{x(check.statistic)}" y1="2" x2="{x(check.statistic)}" y2="14" '
+                     f'stroke="{colour}" stroke-width="2"/>')
+    for bound in (check.threshold or {}).values():
+        parts.append(f'<line x1="{x(bound)}" y1="0" x2="{x(bound)}" y2="{SPARK_HEIGHT}" stroke="#cf222e" '
+                     'stroke-width="1.5" stroke-dasharray="3 2"/>')
+    measure = f"{metric_label(check.name)} {num(check.statistic)} ({interval(check.ci)})"
+    label = escape(f"{measure}; policy {bound_text(check.threshold)}")
+    return (f'<svg class="spark" width="{SPARK_WIDTH}" height="{SPARK_HEIGHT}" viewBox="0 0 {SPARK_WIDTH} '
+            f'{SPARK_HEIGHT}" role="img"><title>{label}</title>{"".join(parts)}</svg>')
+
+
+def _family_metrics(inputs: Inputs) -> str:
+    """The family's metrics.json: how many series, how many failed, each metric's median and mean."""
+    metrics = {k: v for k, v in sorted(inputs.metrics.items()) if isinstance(v, int | float)}
+    if not metrics:
+        return ""
+    rows = "".join(f'<tr><td>{escape(clip(k, 100))}</td><td class="num">{num(v)}</td></tr>\n'
+                   for k, v in metrics.items())
+    return ('<section>\n<h2>Across the series</h2>\n<p class="stats">Each metric\'s median and mean over the '
+            "series' hold-outs (the gates above decide per series, on confidence intervals).</p>\n"
+            f'<table style="width:auto">\n<tr><th>Metric</th><th>Value</th></tr>\n{rows}</table>\n</section>')
 
 
 def _footer(report: GatesReport, generated: str | None) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelops_ci.gates.result import SEVERITY, Check, GateResult
 from modelops_ci.layout import Layout
+from modelops_ci.report.family import CLOSEST, Ranked, headroom_text, measured, policy, ranked, rule_text
 from modelops_ci.report.figures import (
     ADVERSE_GROUP_HEADER,
     ADVERSE_SUMMARY_HEADER,
@@ -58,6 +59,7 @@ MAX_BULLETS = 10
 MAX_CHART_GROUPS = 12
 MAX_CHARTS = 4
 MAX_FLOW_GATES = 20
+MIN_FAMILY_SHARE = 8_000  # bytes a failing family's report gets however many pipelines share the summary
 MAX_NAMED_REST = 12_000  # bytes kept for naming the pipelines a summary's table has no room for
 CHECK_HEADER = ("| Check | Result | Statistic | CI | Policy | p-value | n | Why |\n"
                 "|---|---|---|---|---|---|--:|---|")
@@ -118,12 +120,16 @@ class _Section:
 
 
 def render(report: GatesReport, *, limit: int = DEFAULT_LIMIT, level: int = 2,
-           generated: str | None = None) -> str:
+           generated: str | None = None, every_series: bool = False) -> str:
     """The pipeline's report as markdown of at most `limit` UTF-8 bytes.
 
-    `level` is the heading level of the title (3 when nested in the repo-level summary).
+    `level` is the heading level of the title (3 when nested in the repo-level summary). A family's
+    lists its failed series and the CLOSEST closest to failing, or with `every_series` all of them
+    while they fit.
     """
     found = findings(report)
+    if report.family:
+        return _family_report(report, found, limit, level, generated, every_series)
     top, table = _top(report, found, level), _gate_table(report, found)
     charts, footer = _charts(report), _footer(report, generated)
     sections = [_section(report.pipeline, gate) for gate in report.gates]
@@ -141,7 +147,7 @@ def render(report: GatesReport, *, limit: int = DEFAULT_LIMIT, level: int = 2,
 
 def page(report: GatesReport, inputs: Inputs, *, generated: str | None = None) -> str:
     """reports/<p>/report.md: the whole report (the hold-out's metrics and plots are the HTML's)."""
-    return render(report, generated=generated)
+    return render(report, generated=generated, every_series=True)
 
 
 def _top(report: GatesReport, found: list[Finding], level: int) -> str:
@@ -254,6 +260,83 @@ def _footer(report: GatesReport, generated: str | None) -> str:
     return "\n<sub>" + " · ".join(parts) + "</sub>\n"
 
 
+# --- a batched family ----------------------------------------------------------------------------
+
+SERIES_HEADER = ("| # | Series | Result | Gated metric (CI) | Policy | Headroom | Why |\n"
+                 "|--:|---|---|---|---|--:|---|\n")
+MAX_NAMED_FAILED = 4_000  # bytes kept for naming the failed series the table has no room for
+
+
+def _family_report(report: GatesReport, found: list[Finding], limit: int, level: int, generated: str | None,
+                   every_series: bool) -> str:
+    """The verdict, the family's rule, then its series worst first while they fit."""
+    top, footer = _top(report, found, level), _footer(report, generated)
+    rule = f"**Family rule:** {text(capitalised(rule_text(report)), 800)}.\n\n"
+    budget = limit - size(top + rule + footer)
+    if budget < 0:
+        return _cut(top + rule, footer, limit)
+    return top + rule + _series_table(report, budget, every_series) + footer
+
+
+def _cut(body: str, footer: str, limit: int) -> str:
+    lines = body.splitlines(keepends=True)
+    while lines and size("".join(lines) + footer) > limit:
+        lines.pop()
+    return "".join(lines) + footer
+
+
+def _series_table(report: GatesReport, budget: int, every_series: bool) -> str:
+    """Failed series first (each always named: in a row, else in the line under the table), then
+    the passing ones closest to failing; a note says where every series is."""
+    rows = ranked(report)
+    failed = sum(not r.series.passed for r in rows)
+    wanted = rows if every_series else rows[: failed + CLOSEST]
+    note = _series_note(report, 0, len(rows))
+    room = budget - size(SERIES_HEADER + note) - min(MAX_NAMED_FAILED, failed * 104) - 100
+    lines = []
+    for position, row in enumerate(wanted, start=1):
+        line = _series_row(position, row)
+        if size(line) > room:
+            break
+        lines.append(line)
+        room -= size(line)
+    table = SERIES_HEADER + "".join(lines) if lines else ""
+    unlisted = [r.series.name for r in rows[len(lines):failed]]
+    return table + _failed_names(unlisted) + _series_note(report, len(lines), len(rows))
+
+
+def _series_row(position: int, row: Ranked) -> str:
+    status = row.status if not row.series.passed else "pass"
+    why = "" if row.series.passed else text(row.series.reason, 300)
+    return (f"| {position} | {text(row.series.name, 100)} | {ICONS[status]} {status} | {text(measured(row), 100)} "
+            f"| {text(policy(row), 60)} | {headroom_text(row)} | {why} |\n")
+
+
+def _failed_names(names: list[str]) -> str:
+    """The failed series without a row, by name while MAX_NAMED_FAILED allows."""
+    if not names:
+        return ""
+    line = f"\nFailed, not in the table ({len(names)}): "
+    named: list[str] = []
+    used = size(line) + 40
+    for name in names:
+        shown = text(name, 100)
+        if used + size(shown) + 2 > MAX_NAMED_FAILED:
+            break
+        named.append(shown)
+        used += size(shown) + 2
+    unnamed = len(names) - len(named)
+    return line + ", ".join(named) + (f" and {unnamed} others" if unnamed else "") + ".\n"
+
+
+def _series_note(report: GatesReport, listed: int, total: int) -> str:
+    page = text(Layout(report.pipeline).reports + "/report.html")
+    if listed >= total:
+        return f"\n_All {total:,} series, worst first; with a chart each in {page}._\n"
+    return (f"\n_{listed:,} of {total:,} series listed, worst first (the failed ones, then those closest to "
+            f"failing). Every series, with a chart each, is in {page} (in the CI run's artifacts)._\n")
+
+
 # --- charts ------------------------------------------------------------------------------------
 
 
@@ -337,7 +420,7 @@ def summary(reports: Iterable[GatesReport], *, limit: int = PR_COMMENT_LIMIT, ge
              else f"{'All ' if total > 1 else ''}{count} ready for production")
     head = f"# {icon} {title}\n\n| Pipeline | Verdict | In plain words |\n|---|---|---|\n"
     rows = [_no_verdict_row(verdict) for verdict in refused]
-    rows += [f"| {text(r.pipeline, 100)} | {ICONS['pass' if r.passed else 'fail']} "
+    rows += [f"| {_name_cell(r)} | {ICONS['pass' if r.passed else 'fail']} "
              f"{'ready' if r.passed else 'not ready'} | {text(because(r), 600)} |\n" for r in reports]
     names = [verdict.pipeline for verdict in refused] + [r.pipeline for r in reports]
     counted = f"\n**{title}**{_counts(len(failing), len(refused), len(reports) - len(failing))}\n"
@@ -354,6 +437,13 @@ def summary(reports: Iterable[GatesReport], *, limit: int = PR_COMMENT_LIMIT, ge
     budget -= size(rest)
     shown = reports[: max(0, len(kept) - len(refused))]
     return head + "".join(kept) + rest + "\n" + _embedded(shown, budget) + footer
+
+
+def _name_cell(report: GatesReport) -> str:
+    """The pipeline's name; a family's with its number of series."""
+    if report.series is None:
+        return text(report.pipeline, 100)
+    return f"{text(report.pipeline, 100)} (a family of {len(report.series):,} series)"
 
 
 def _counts(failing: int, refused: int, ready: int) -> str:
@@ -383,16 +473,22 @@ def _no_verdict_row(verdict: Verdict) -> str:
 
 
 def _embedded(reports: list[GatesReport], budget: int) -> str:
-    """Each pipeline's report, failing ones first, in an equal share of what is left."""
-    ordered = sorted(reports, key=lambda r: r.passed)
-    parts = []
-    for report in ordered:
-        share = budget // max(1, len(ordered))
+    """Each pipeline's report, failing ones first, in an equal share of what is left (what one
+    leaves unused goes to the next). A family with failed series comes first among its peers and
+    gets at least MIN_FAMILY_SHARE: only its report lists them all."""
+    ordered = sorted(reports, key=lambda r: (r.passed, not r.failed_series))
+    parts, left = [], budget
+    for index, report in enumerate(ordered):
+        share = left // (len(ordered) - index)
+        if report.failed_series:
+            share = max(share, min(left // 2, MIN_FAMILY_SHARE))
         wrapper = (f"<details><summary>{ICONS['pass' if report.passed else 'fail']} "
                    f"{html_text(report.pipeline, 100)}: {html_text(verdict_title(report))}</summary>\n\n",
                    "\n</details>\n\n")
         room = share - size("".join(wrapper))
         if room < 2_000:
             continue
-        parts.append(wrapper[0] + render(report, limit=room, level=3) + wrapper[1])
+        part = wrapper[0] + render(report, limit=room, level=3) + wrapper[1]
+        parts.append(part)
+        left -= size(part)
     return "".join(parts)

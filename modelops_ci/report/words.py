@@ -81,7 +81,10 @@ def findings(report: GatesReport) -> list[Finding]:
 
 
 def headline(report: GatesReport) -> str:
-    """The verdict as a business owner reads it, e.g. `Not ready for production: ...`."""
+    """The verdict as a business owner reads it, e.g. `Not ready for production: ...`; a family's
+    says how many of its series failed against how many its policy allows."""
+    if report.family:
+        return f"{verdict_title(report)}: {clip(report.reason, MAX_SENTENCE)}"
     found = findings(report)
     if not report.passed:
         blocking = [f for f in found if f.blocks]

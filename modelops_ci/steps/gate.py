@@ -78,15 +78,27 @@ def _read(path: Path, kind: str) -> dict[str, Any]:
 
 
 def summary(root: Path) -> dict[str, Any]:
-    """reports/summary.json: the verdict of every compiled pipeline with gates."""
-    verdicts = {}
+    """reports/summary.json: the verdict of every compiled pipeline with gates; a batched family is
+    one of them, with its verdict, and under `families` how many of its series failed and how many
+    its policy allows."""
+    verdicts, families = {}, {}
     for folder in sorted((root / COMPILED_DIR).glob("*/dvc.yaml")):
         gates_file = root / Layout(folder.parent.name).gates
-        if gates_file.is_file():
-            verdicts[folder.parent.name] = json.loads(gates_file.read_text(encoding="utf-8"))["verdict"]
+        if not gates_file.is_file():
+            continue
+        report = json.loads(gates_file.read_text(encoding="utf-8"))
+        verdicts[folder.parent.name] = report["verdict"]
+        if isinstance(report.get("series"), list):
+            families[folder.parent.name] = _family_counts(report)
     report = {"version": REPORT_VERSION, "verdict": "fail" if "fail" in verdicts.values() else "pass",
-              "pipelines": verdicts}
+              "pipelines": verdicts, "families": families}
     from modelops_ci.fsutil import write_atomic
 
     write_atomic(root / "reports" / "summary.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
     return {"verdict": report["verdict"]}
+
+
+def _family_counts(report: dict[str, Any]) -> dict[str, Any]:
+    rule: dict[str, Any] = next((g for g in report["gates"] if g.get("gate") == "series"), {})
+    return {"series": len(report["series"]), "failed": sum(s.get("verdict") != "pass" for s in report["series"]),
+            "allowed": (rule.get("threshold") or {}).get("max")}
