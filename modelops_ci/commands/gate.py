@@ -23,6 +23,9 @@ def evaluate(root: Path, names: Iterable[str] = (), only: Iterable[str] = ()) ->
         raise UserError(f"unknown gate kind {', '.join(unknown)}: use {', '.join(GATES)}")
     verdicts = []
     for name in gated_pipelines(root, names):
+        if _is_family(root, name):
+            verdicts.append(_family_verdict(root, name, chosen))
+            continue
         ctx = load_context(root, name)
         _require_outputs(root, name)
         for kind in ctx.params.get("gates", {}):
@@ -34,6 +37,25 @@ def evaluate(root: Path, names: Iterable[str] = (), only: Iterable[str] = ()) ->
         else:
             verdicts.append(Verdict(name, _partial(ctx, chosen)))
     return verdicts
+
+
+def _is_family(root: Path, name: str) -> bool:
+    from modelops_ci.executor.family import BATCH_STAGE
+
+    stages = root / Layout(name).stages
+    return stages.is_file() and f"\n  {BATCH_STAGE}:\n" in stages.read_text(encoding="utf-8")
+
+
+def _family_verdict(root: Path, name: str, only: list[str]) -> Verdict:
+    """A batched family's gates run per series inside its stage; here its verdict is counted again
+    from the series' results."""
+    from modelops_ci.steps import batch
+
+    if only:
+        raise UserError(f"{name}: a batched family's gates run with its series: run `modelops-ci run {name}` "
+                        "(or `modelops-ci gate` without --only to count its verdict again)")
+    batch.collect(root, name)
+    return read(root, name)
 
 
 def _partial(ctx: Any, kinds: list[str]) -> GatesReport:

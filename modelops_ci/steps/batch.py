@@ -103,6 +103,21 @@ def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, A
     return {"series": len(family.series), "ran": len(ran), "verdict": report["verdict"]}
 
 
+def collect(root: Path, name: str) -> dict[str, Any]:
+    """The family's verdict again from its series' stored records (`modelops-ci gate`): nothing is
+    fitted; a series without a record means the stage has not run on it."""
+    family = load(root, name)
+    stored = stored_records(family)
+    missing = [s for s in family.series if s not in stored]
+    if missing:
+        raise UserError(f"{name}: {len(missing)} series have no results ({', '.join(missing[:3])}"
+                        f"{', ...' if len(missing) > 3 else ''}): run `modelops-ci run {name}` first")
+    present = [stored[s] for s in family.series]
+    report = family_report(family, present)
+    write_atomic(family.root / family.layout.gates, json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return {"series": len(present), "verdict": report["verdict"]}
+
+
 @contextlib.contextmanager
 def _family_run(family: Family, any_ran: bool) -> Iterator[FamilyRun | None]:
     """The stage's MLflow runs, opened before the workers start (MLflow's import overlaps theirs);

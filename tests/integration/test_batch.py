@@ -239,3 +239,16 @@ def test_a_family_stage_that_stops_leaves_no_verdict(family: Path) -> None:
     assert result.exit_code == 2
     assert "data/panel.csv has no rows" in result.stderr
     assert not (family / "reports" / FAMILY / "gates.json").exists()
+
+
+def test_gate_counts_a_family_verdict_again_from_its_series_results(family: Path) -> None:
+    (family / "reports" / FAMILY / "gates.json").unlink()
+
+    result = run_exe("gate", FAMILY, cwd=family)
+
+    assert result.exit_code == 0, result.stderr
+    assert "panel: PASS (a family of 5 series)" in result.stdout
+    assert gates(family)["verdict"] == "pass"
+    only = run_exe("gate", FAMILY, "--only", "performance", cwd=family)
+    assert only.exit_code == 2
+    assert "a batched family's gates run with its series" in only.stderr
