@@ -31,7 +31,7 @@ from modelops_ci.steps.series import SeriesRecord
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelops_ci.ml.tracking import FamilyRun
+    from modelops_ci.ml.background import FamilyLogger
 
 REPORT_VERSION = 1
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")  # what fits, scores and saves a model
@@ -119,15 +119,16 @@ def collect(root: Path, name: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _family_run(family: Family, any_ran: bool) -> Iterator[FamilyRun | None]:
-    """The stage's MLflow runs, opened before the workers start (MLflow's import overlaps theirs);
-    none when no series runs."""
+def _family_run(family: Family, any_ran: bool) -> Iterator[FamilyLogger | None]:
+    """The stage's MLflow runs, logged by a process of their own started before the series run
+    (MLflow's import overlaps their fitting); none when no series runs."""
     if not any_ran:
         yield None
         return
-    from modelops_ci.ml.tracking import FamilyRun, Tracked
+    from modelops_ci.ml.background import FamilyLogger
+    from modelops_ci.ml.tracking import Tracked
 
-    with FamilyRun(Tracked(family.root, family.name, family.name)) as run:
+    with FamilyLogger(Tracked(family.root, family.name, family.name)) as run:
         yield run
 
 

@@ -1,0 +1,95 @@
+"""A batched stage's MLflow logging in a process of its own.
+
+Importing MLflow takes ~2 s, as long as the rest of a small run (one changed series: its fit,
+pandas' and scikit-learn's imports). In a second process it is paid on another core while this one
+fits, and the series' records are logged as they arrive. The stage waits for the logger at the end,
+so nothing is lost: a logging failure is the stage's failure, with MLflow's message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from modelops_ci.errors import UserError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from modelops_ci.ml.tracking import Tracked
+
+_DONE = "done"
+WAIT_SECONDS = 600  # for the logger to finish after the last record (a slow tracking server)
+
+
+class FamilyLogger:
+    """Send records with `log_series`, the family's metrics with `log_family`; leave the `with` block
+    to wait for every one of them to be logged."""
+
+    def __init__(self, tracked: Tracked) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads/locks
+        self._ours, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(tracked, theirs), daemon=True,
+                                        name="modelops-mlflow")
+        self._process.start()
+        theirs.close()
+
+    def log_series(self, record: dict[str, Any]) -> None:
+        self._ours.send(("series", record))
+
+    def log_family(self, metrics: dict[str, Any]) -> None:
+        self._ours.send(("family", metrics))
+
+    def __enter__(self) -> FamilyLogger:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            self._ours.send((_DONE, kind is None))
+            answer = self._ours.recv() if self._ours.poll(WAIT_SECONDS) else ("error", "no answer", False)
+        except (EOFError, OSError, BrokenPipeError):
+            answer = ("error", f"the MLflow logger stopped (exit code {self._process.exitcode})", False)
+        finally:
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+        if kind is None and answer[0] != "ok":
+            raise _failure(answer)
+
+
+def _failure(answer: tuple[Any, ...]) -> Exception:
+    _, message, user = answer
+    if user:
+        return UserError(message)
+    return RuntimeError(f"MLflow logging failed: {message}")
+
+
+def _serve(tracked: Tracked, pipe: Connection) -> None:
+    """The logger: one FamilyRun, fed from the pipe until the stage says it is done."""
+    from modelops_ci.errors import ModelopsError
+    from modelops_ci.ml.tracking import FamilyRun
+
+    try:
+        with FamilyRun(tracked) as run:
+            while True:
+                what, payload = pipe.recv()
+                if what == "series":
+                    run.log_series(payload)
+                elif what == "family":
+                    run.log_family(payload)
+                else:
+                    if not payload:
+                        raise _StageFailed
+                    break
+        pipe.send(("ok",))
+    except _StageFailed:
+        pipe.send(("ok",))
+    except ModelopsError as exc:
+        pipe.send(("error", str(exc), True))
+    except Exception:  # reported to the stage, which turns it into its own failure
+        pipe.send(("error", traceback.format_exc(limit=5), False))
+
+
+class _StageFailed(Exception):
+    """The stage stopped: the parent run ends FAILED (FamilyRun's exit)."""
