@@ -98,12 +98,11 @@ def test_a_clone_verifies_the_series_models_once_it_has_pulled_them(family: Fami
     clone = tmp_path / "clone"
     git("clone", "-q", str(family.root), str(clone), cwd=tmp_path)
     git("remote", "remove", "origin", cwd=clone)  # the trusted ref is the clone's own main
-    dvc = [sys.executable, "-m", "dvc"]
-    subprocess.run([*dvc, "remote", "modify", "--local", "local", "url", str(family.root / ".modelops" / "dvc-remote")],
-                   cwd=clone, check=True)
+    remote = family.root / ".modelops" / "dvc-remote"  # where `run` pushed the outputs
+    (clone / ".dvc" / "config.local").write_text(f"['remote \"local\"']\n    url = {remote}\n")
     before = run_cli("verify", TAG, "--skip-approvals", "--json", "-C", clone)
     assert before.exit_code == 0 and json.loads(before.stdout)[0]["models"] == "not-pulled"
-    subprocess.run([*dvc, "pull", "-q"], cwd=clone, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "dvc", "pull", "-q"], cwd=clone, check=True, capture_output=True)
     after = run_cli("verify", TAG, "--skip-approvals", "--json", "-C", clone)
     assert after.exit_code == 0 and json.loads(after.stdout)[0]["models"] == "checked"
 
