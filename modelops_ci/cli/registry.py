@@ -96,19 +96,23 @@ def promote(target: str, stage: str, pr: int | None, approvers: tuple[str, ...],
               help="Do not ask GitHub about the promotion PR's approvals (offline checks only; say so).")
 @click.option("--newest", is_flag=True,
               help="Also require each TAG's N to exceed every other N of its name (the check of a tag just pushed).")
+@click.option("--series", default=None, metavar="SERIES",
+              help="Of a batched family's TAG, re-check only this series' model (default: every series').")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @repo_option
 def verify(tags: tuple[str, ...], every: bool, trust_ref: str | None, skip_approvals: bool, newest: bool,
-           as_json: bool, repo: Path) -> None:
+           series: str | None, as_json: bool, repo: Path) -> None:
     """Verify registry tags: signature and signer, evidence, gates, stage order, approvals.
 
-    Exits 0 when every tag verifies and 1 naming the rule a refused tag breaks. Trust (allowed
-    signers, policies) comes from the trusted ref, never from the commit being promoted.
+    A batched family's tag also has each series' model, as the DVC cache holds it (`dvc pull`),
+    checked against the sha256 its evidence names. Exits 0 when every tag verifies and 1 naming
+    the rule (and series) a refused tag breaks. Trust (allowed signers, policies) comes from the
+    trusted ref, never from the commit being promoted.
     """
     from modelops_ci.commands import verify as commands
 
     results = commands.verify(repo, tags, every=every, trust_ref=trust_ref, skip_approvals=skip_approvals,
-                              newest=newest)
+                              newest=newest, series=series)
     for line in commands.lines(results, json_output=as_json):
         click.echo(line)
     commands.enforce(results)
@@ -171,12 +175,15 @@ def sync_mlflow(names: tuple[str, ...], dry_run: bool, as_json: bool, repo: Path
 
 @click.command()
 @click.argument("target", metavar="NAME[#STAGE]")
+@click.option("--series", default=None, metavar="SERIES",
+              help="Of a batched family, also trace this series: its key, params, model, verdict, data source.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @repo_option
-def audit(target: str, as_json: bool, repo: Path) -> None:
+def audit(target: str, series: str | None, as_json: bool, repo: Path) -> None:
     """Trace NAME's stages (or one) to their data: tag, version, commit, dvc.lock hashes, gate
-    report, PR and approvers, signer; and whether the evidence still matches the commit."""
+    report, PR and approvers, signer; and whether the evidence still matches the commit. A batched
+    family shows its series summary; --series SERIES traces one of its series."""
     from modelops_ci.commands.audit import audit_target, render
 
-    name, lineages = audit_target(repo, target)
+    name, lineages = audit_target(repo, target, series)
     click.echo(render(name, lineages, json_output=as_json))

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.commands.registry import as_json, repository_root, when
 from modelops_ci.errors import UserError
 
 if TYPE_CHECKING:
     from modelops_ci.registry.audit import Lineage
+    from modelops_ci.registry.series import SeriesLineage
     from modelops_ci.registry.state import VerifiedRegistry
 
 EVIDENCE = {"matches": "matches the commit", "missing": "none in the tag message"}
+PULL_HINT = "`dvc pull` at the tagged commit"
 
 
 def parse_target(target: str) -> tuple[str, str | None]:
@@ -26,8 +29,9 @@ def parse_target(target: str) -> tuple[str, str | None]:
     return name, stage or None
 
 
-def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
-    """The lineage of `stage` of `name` (default: every stage a version holds now)."""
+def audit(root: Path, name: str, stage: str | None = None, series: str | None = None) -> list[Lineage]:
+    """The lineage of `stage` of `name` (default: every stage a version holds now); of a batched
+    family, with series `series`' own lineage."""
     from modelops_ci.registry import state, tags
     from modelops_ci.registry.audit import lineage
     from modelops_ci.registry.promote import policy_stages
@@ -44,7 +48,12 @@ def audit(root: Path, name: str, stage: str | None = None) -> list[Lineage]:
     order = policy_stages(root, name, "HEAD")
     chosen = [stage] if stage else sorted(artifact.stages, key=lambda s: (s not in order, _index(order, s), s))
     by_tag = {r.tag: r for r in tags.read(root, names=[name], messages=True)}
-    return [lineage(root, artifact, s, by_tag, verified.results[artifact.stages[s].tag]) for s in chosen]
+    found = [lineage(root, artifact, s, by_tag, verified.results[artifact.stages[s].tag]) for s in chosen]
+    if series is None:
+        return found
+    from modelops_ci.registry.audit import with_series
+
+    return [with_series(root, each, series) for each in found]
 
 
 def _refusals(verified: VerifiedRegistry, name: str) -> str:
@@ -56,10 +65,10 @@ def _index(order: tuple[str, ...], stage: str) -> int:
     return order.index(stage) if stage in order else 0
 
 
-def audit_target(repo: Path, target: str) -> tuple[str, list[Lineage]]:
-    """`audit NAME[#STAGE]` in the repository holding `repo`: the name and its lineages."""
+def audit_target(repo: Path, target: str, series: str | None = None) -> tuple[str, list[Lineage]]:
+    """`audit NAME[#STAGE] [--series S]` in the repository holding `repo`: the name and its lineages."""
     name, stage = parse_target(target)
-    return name, audit(repository_root(repo), name, stage)
+    return name, audit(repository_root(repo), name, stage, series)
 
 
 def render(name: str, lineages: list[Lineage], *, json_output: bool = False) -> str:
@@ -79,6 +88,7 @@ def _lines(lineage: Lineage) -> list[str]:
     lines += [f"  source     {name}  {_identity(found)}" for name, found in lineage.sources.items()]
     lines += [f"  data       {path}  md5 {md5}" for path, md5 in lineage.data.items()]
     lines += [f"  model      {path}  md5 {md5}" for path, md5 in lineage.model.items()]
+    lines += _family_lines(lineage.family)
     lines += [f"  gates      {lineage.verdict or 'missing'}  sha256 {lineage.gates_digest or '-'}",
               f"  policy     sha256 {lineage.policy_digest or '-'}",
               f"  pr         {f'#{lineage.pr}' if lineage.pr else '-'}",
@@ -88,6 +98,35 @@ def _lines(lineage: Lineage) -> list[str]:
     evidence = EVIDENCE.get(lineage.evidence, f"differs from the commit: {', '.join(lineage.differences)}")
     lines.append(f"  evidence   {evidence}")
     lines.append(f"  verify     {_verdict(lineage)}")
+    if lineage.series is not None:
+        lines += _series_lines(lineage.series)
+    return lines
+
+
+def _family_lines(family: dict[str, Any]) -> list[str]:
+    """A batched family's summary: how many series, how many failed, what the tag commits to."""
+    if not family:
+        return []
+    listed = "listed in the tag" if "list" in family else "listed at the commit (reports/<family>/gates.json)"
+    lines = [f"  family     {family.get('series')} series, {family.get('failed')} failed; series list sha256 "
+             f"{family.get('digest')} ({listed})",
+             f"  params     sha256 {family.get('params_sha256')}"]
+    lines += [f"  outputs    {path}  md5 {md5}" for path, md5 in (family.get("outputs") or {}).items()]
+    return lines
+
+
+def _series_lines(found: SeriesLineage) -> list[str]:
+    """One series of the family: what its outputs were computed from, and what they are."""
+    own = json.dumps(found.params, sort_keys=True) if found.params else "none (the family's shared params)"
+    lines = [f"{found.family} series {found.series}",
+             f"  verdict    {found.verdict}{f' ({found.reason})' if found.reason else ''}",
+             f"  key        {found.key or f'not in the DVC cache ({PULL_HINT})'}  (sha256 of its rows, params, code)",
+             f"  params     sha256 {found.params_sha256}; its own: {own}",
+             f"  model      sha256 {found.model_sha256 or '- (it stopped before training)'}",
+             f"  check      {found.model_check}"]
+    lines += [f"  source     {path}  {_identity(source)}" for path, source in found.sources.items()]
+    if found.rows is not None:
+        lines.append(f"  rows       {found.rows}")
     return lines
 
 

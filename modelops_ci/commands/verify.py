@@ -14,17 +14,22 @@ if TYPE_CHECKING:
 
 
 def verify(repo: Path, tags: Sequence[str] = (), *, every: bool = False, trust_ref: str | None = None,
-           skip_approvals: bool = False, newest: bool = False) -> list[VerifyResult]:
-    """Verify `tags` (or with `every`, every registry tag); approvals are asked of GitHub unless skipped."""
+           skip_approvals: bool = False, newest: bool = False, series: str | None = None) -> list[VerifyResult]:
+    """Verify `tags` (or with `every`, every registry tag); approvals are asked of GitHub unless skipped.
+    A batched family's tags also have every series' model (or only `series`') re-checked from DVC's cache."""
     from modelops_ci.registry import verify as verifier
 
     root = repo.resolve()
     if not tags and not every:
         raise UserError("name the tag(s) to verify, or pass --all")
+    if series is not None and (every or len(tags) != 1):
+        raise UserError("--series re-checks one series of one family's tag: name exactly one tag")
     judge = verifier.SKIP if skip_approvals else _github_approvals(root, trust_ref)
     if every:
-        return verifier.verify_all(root, trust_ref=trust_ref, approvals=judge)
-    return [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge, newest=newest) for tag in tags]
+        results = verifier.verify_all(root, trust_ref=trust_ref, approvals=judge)
+    else:
+        results = [verifier.verify(root, tag, trust_ref=trust_ref, approvals=judge, newest=newest) for tag in tags]
+    return [verifier.check_series(root, result, only=series) for result in results]
 
 
 def _github_approvals(root: Path, trust_ref: str | None) -> Any:

@@ -7,19 +7,22 @@ Audit reports what the tags and commits hold; the judgement is `verify`'s, run h
 `approvals_checked: false`), never as checked approvals. The signer is the principal
 verify accepted, else what the signature itself tells: the key's fingerprint (checked against
 the signed bytes) and its principal in allowed_signers on the trusted branch, marked unverified.
+
+A batched family's lineage carries its `family` block (series count, failed, digest, outputs,
+params digest); `with_series` adds one series' own lineage (registry/series.py).
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.registry import evidence, signatures, tags
+from modelops_ci.registry import evidence, series, signatures, tags
 from modelops_ci.registry.signatures import TagObject
 from modelops_ci.registry.verify import VerifyResult
 
@@ -77,6 +80,8 @@ class Lineage:
     differences: tuple[str, ...] = field(default=())
     verification: dict[str, Any] | None = None  # verify's verdict without approvals: ok, rule, reason
     approvals_checked: bool = False  # audit never asks GitHub: `verify` does
+    family: dict[str, Any] = field(default_factory=dict)  # a batched family's series block (evidence.family)
+    series: series.SeriesLineage | None = None  # one series of the family, when asked for
 
     def to_dict(self) -> dict[str, Any]:
         found = asdict(self)
@@ -112,7 +117,15 @@ def lineage(root: Path, artifact: tags.Artifact, stage: str, by_tag: dict[str, t
         claimed_signoffs=dict(claimed.signoffs) if claimed else {},
         signer=_signer(root, held.tag, verdict), evidence=state, differences=differences,
         verification={"ok": verdict.ok, "rule": verdict.rule, "reason": verdict.reason},
+        family=dict(source.family) if source else {},
     )
+
+
+def with_series(root: Path, found: Lineage, name: str) -> Lineage:
+    """`found` with series `name`'s lineage: its key, params, model, verdict and data source."""
+    if not found.family:
+        raise UserError(f"{found.name} is not a batched family (spec.batch): --series applies to families only")
+    return replace(found, series=series.lineage(root, found.name, found.commit, found.family, name, found.sources))
 
 
 def _signer(root: Path, tag: str, verdict: VerifyResult) -> Signer:

@@ -14,6 +14,10 @@ re-ran the gates at the commit (registry/recompute.py) rather than believing the
 it among the ingest stage's deps, a packaged dataset's package, version and file digest as ingest
 records them in profile.json. Tags made before a field existed leave it out and still verify: a
 field added later is compared only when the tag carries it.
+
+A batched family (one version for many series) adds `family` (registry/series.py): every series'
+model sha256 and verdict, as a canonical list listed in the tag up to `series.INLINE_SERIES` series
+and always committed to by its digest, the family's output folders and its params digest.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ BEGIN = "---modelops-evidence v1---"
 END = "---end modelops-evidence---"
 _BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<body>.*?)\n" + re.escape(END), re.DOTALL)
 POLICY_FILES = ("policies/",)
-LATER_FIELDS = ("recomputed", "sources", "signoffs")  # left out when empty: absent from tags made before them
+LATER_FIELDS = ("recomputed", "sources", "signoffs", "family")  # left out when empty: absent from tags made before them
 
 
 class EvidenceError(UserError):
@@ -61,6 +65,7 @@ class Evidence:
     approvers: tuple[str, ...] = ()
     signoffs: dict[str, list[str]] = field(default_factory=dict)  # gate kind -> who signed off its warning
     recomputed: bool = False  # the signing job re-ran the gates at the commit and got this report
+    family: dict[str, Any] = field(default_factory=dict)  # a batched family's series (registry/series.py)
 
     def to_json(self) -> str:
         payload = asdict(self)
@@ -103,12 +108,26 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
     gates = git.show_file(root, commit, files.gates) or b""
     metrics = json.loads(git.show_file(root, commit, files.metrics) or b"{}")
     sources = {**file_sources(lock), **packaged_sources(git.show_file(root, commit, files.profile))}
+    family = _family(root, pipeline, commit, lock, gates)
+    if family:
+        sources = family_sources(lock, git.show_file(root, commit, files.params))
     return Evidence(
         pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model, sources=sources,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
         verdict=str(json.loads(gates).get("verdict", "")) if gates else "",
         policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers), signoffs=dict(signoffs or {}),
+        family=family,
     )
+
+
+def _family(root: Path, pipeline: str, commit: str, lock: dict[str, Any], gates: bytes) -> dict[str, Any]:
+    """The family block when `pipeline` is a batched family at `commit` (its lock has the batch stage)."""
+    from modelops_ci.registry import series
+
+    if series.BATCH_STAGE not in (lock.get("stages") or {}):
+        return {}
+    params = git.show_file(root, commit, Layout(pipeline).params) or b""
+    return series.claim(pipeline, lock, gates, params)
 
 
 def warned_gates(report: bytes | None) -> frozenset[str]:
@@ -147,6 +166,17 @@ def file_sources(lock: dict[str, Any]) -> dict[str, dict[str, str]]:
     ingest = (lock.get("stages") or {}).get("ingest") or {}
     digests = {str(d.get("path")): str(d["md5"]) for d in ingest.get("deps") or [] if "md5" in d}
     return {path: {"md5": digests[path]} for path in _source_paths(ingest) if path in digests}
+
+
+def family_sources(lock: dict[str, Any], params: bytes | None) -> dict[str, dict[str, str]]:
+    """Each source file a batched family's series read (`data.source` in its compiled params, shared or
+    a series' own), with the md5 DVC recorded for it among the batch stage's deps."""
+    from modelops_ci.registry import series
+
+    batch = (lock.get("stages") or {}).get(series.BATCH_STAGE) or {}
+    digests = {str(d.get("path")): str(d["md5"]) for d in batch.get("deps") or [] if "md5" in d}
+    paths = series.source_paths(series.load_params(params))
+    return {path: {"md5": digests[path]} for path in paths if path in digests}
 
 
 def _source_paths(ingest: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from modelops_ci import git
 from modelops_ci.errors import MissingDependencyError, UserError
 from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence, state, tags
+from modelops_ci.registry.dvc_cache import cache_object
 from modelops_ci.registry.promote import policy_stages
 
 SHA_TAG = "sha256"  # the model version tag tracking.log_training sets
@@ -145,9 +146,9 @@ def _read_card(root: Path, path: str, md5: str, commit: str) -> bytes:
     shown = git.show_file(root, commit, path)
     if shown is not None:
         return shown
-    cached = root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
-    if cached.is_file():
-        return cached.read_bytes()
+    cached = cache_object(root, md5)
+    if cached is not None:
+        return cached
     try:
         import dvc.api
         from dvc.exceptions import DvcException

@@ -33,8 +33,10 @@ from modelops_ci import git
 from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.layout import Layout
 from modelops_ci.offline import QUIET_ENV
+from modelops_ci.registry.series import BATCH_STAGE
 
 FINAL_STAGE = "gates"
+FAMILY_STAGE = BATCH_STAGE
 GATE_PREFIX = "gate-"
 STAGE_DIR = "../.."  # compiled/<p>/ back to the repository root, as compile writes it
 # What a gate stage must never see: it runs beside the promotion, not as part of it.
@@ -87,6 +89,9 @@ def gate_stages(tree: Path, pipeline: str) -> tuple[str, ...]:
         raise UserError(f"{Layout(pipeline).stages} cannot be read at the commit ({exc}): compile and "
                         "commit it") from None
     chosen = tuple(name for name in stages if str(name).startswith(GATE_PREFIX))
+    if FAMILY_STAGE in stages and FINAL_STAGE not in stages:
+        raise GatesDiffer(f"{pipeline} is a batched family: its gates run inside its {FAMILY_STAGE} stage, which "
+                          "--recompute-gates does not re-run yet; promote it without --recompute-gates")
     if FINAL_STAGE not in stages:
         raise GatesDiffer(f"{Layout(pipeline).stages} has no '{FINAL_STAGE}' stage: the pipeline has no gates "
                           "to recompute")

@@ -70,6 +70,7 @@ class PolicyRules:
     stages: tuple[str, ...]
     promotion: dict[str, dict[str, Any]]
     gates: dict[str, Any]
+    family: dict[str, Any] = field(default_factory=dict)  # how many of a batched family's series may fail
 
     def selects(self, pipeline: str, labels: Mapping[str, str]) -> bool:
         """As `Policy.selects`: every selector condition holds (name glob, labels)."""
@@ -300,7 +301,7 @@ def _policy(ref: str, path: str, raw: bytes) -> PolicyRules | None:
             labels={str(k): str(v) for k, v in (selector.get("labels") or {}).items()},
             stages=tuple(str(s) for s in spec.get("stages") or ()),
             promotion={str(k): dict(v or {}) for k, v in (spec.get("promotion") or {}).items()},
-            gates=dict(spec.get("gates") or {}))
+            gates=dict(spec.get("gates") or {}), family=dict(spec.get("family") or {}))
     except (AttributeError, TypeError, ValueError) as exc:
         raise TrustError(f"{path} at {ref} is not a valid policy ({exc}): run `modelops-ci validate` "
                          "on the trusted branch") from None

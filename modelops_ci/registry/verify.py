@@ -20,7 +20,10 @@ The rules (ids in `RULES`), checked in this order:
    the committed gates.json says pass, with every gate the trusted policy requires among those
    passed (a commit whose own policy dropped a gate does not escape it), run with thresholds no
    weaker than the trusted policy's (as the dvc.lock entry that produced that gates.json records
-   them: a commit whose own policy loosened a threshold does not escape it either).
+   them: a commit whose own policy loosened a threshold does not escape it either). A batched
+   family's report counts its series: those that failed, or lack a gate the trusted policy
+   requires, must be no more than the trusted policy's `family` rule allows, and the gate settings
+   are those of the compiled params.yaml whose md5 the lock records for the batch stage.
 4. `registered`, `stage-order` (stage tags): `name@<version>` is a verified tag on the same
    commit, not deregistered before; and unless the stage is the policy's first, the previous
    stage held that commit just before this tag's N (replaying only tags that verify).
@@ -29,6 +32,10 @@ The rules (ids in `RULES`), checked in this order:
    (the pre-push hook and offline checks, which cannot reach GitHub, say so explicitly).
 
 Unassignment, deregistration and retirement tags (`!`, `@deprecated`) are checked for 1 and 2.
+
+`series-model` (`check_series`, run by the `verify` command on a family's tags that pass the rest):
+each series' model, as DVC's cache holds it, has the sha256 the evidence names. It reads local
+data (`dvc pull`), so it is not remembered, and a model not pulled is said, not refused.
 """
 
 from __future__ import annotations
@@ -50,9 +57,10 @@ import yaml
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
+from modelops_ci.family_params import SERIES, series_params
 from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence as ev
-from modelops_ci.registry import signatures
+from modelops_ci.registry import series, signatures
 from modelops_ci.registry import tags as grammar
 from modelops_ci.registry import trust as trusted
 from modelops_ci.registry.signatures import TagObject
@@ -86,6 +94,7 @@ RULES: dict[str, str] = {
     UNAVAILABLE: "GitHub answered when the promotion PR's approvals were checked (unreachable, token refused)",
     "signoff": "a gate the policy's require_signoff names warned at the commit, and the promotion PR holds (and the "
                "tag records) an allowed reviewer's `/signoff KIND` review of its final head commit",
+    "series-model": "each series' model of a batched family, as the DVC cache holds it, has the evidence's sha256",
 }
 
 _GPG_BAD = {"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"}
@@ -109,6 +118,7 @@ class VerifyResult:
     commit: str = ""
     version: str = ""
     approvals: str | None = None
+    models: str | None = None  # a family's series models: "checked", "not-pulled"; None: not a family
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -427,6 +437,8 @@ class Verifier:
         actual = replace(actual, recomputed=claimed.recomputed)  # the signer's record, not in the commit
         if not claimed.sources:  # a tag made before the field existed: compared when present
             actual = replace(actual, sources={})
+        if not claimed.family:
+            actual = replace(actual, family={})
         differ = [f.name for f in fields(ev.Evidence) if getattr(actual, f.name) != getattr(claimed, f.name)]
         if differ:
             raise _Refused("digest", f"the evidence differs from commit {obj.object[:12]} in "
@@ -450,6 +462,11 @@ class Verifier:
             report = report if isinstance(report, dict) else {}
             raise _Refused("gates", f"{path} at {commit[:12]}: verdict {report.get('verdict')!r} "
                                     f"({report.get('reason', 'no reason given')})")
+        if isinstance(report.get("series"), list):
+            self._family_gates(name, commit, report, policies, required)
+            if required:
+                self._thresholds(name, commit, raw, policies)
+            return
         by_kind = {g.get("gate"): g for g in report.get("gates") or [] if isinstance(g, dict)}
         for kind in required:
             status = (by_kind.get(kind) or {}).get("status", "missing")
@@ -458,6 +475,20 @@ class Verifier:
                                         f"{status} in {path} at {commit[:12]}")
         if required:
             self._thresholds(name, commit, raw, policies)
+
+    def _family_gates(self, name: str, commit: str, report: dict[str, Any],
+                      policies: tuple[trusted.PolicyRules, ...], required: list[str]) -> None:
+        """A family passes when its series that failed, or lack a required gate's pass, are no more
+        than every trusted policy's `family` rule allows (default: none), whatever its own policy said."""
+        rows = [row for row in report["series"] if isinstance(row, dict)]
+        failed = sorted(str(row.get("series")) for row in rows if not _series_passed(row, required))
+        rules = [p.family for p in policies if p.family] or [{"max_failed": 0}]
+        allowed = min(_allowed_failures(rule, len(rows)) for rule in rules)
+        if len(failed) > allowed:
+            shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+            raise _Refused("gates", f"{len(failed)} of {len(rows)} series of {name} at {commit[:12]} failed or "
+                                    f"lack a gate the policy at {self.trust.ref} requires "
+                                    f"({', '.join(required) or 'none'}), at most {allowed} may: {shown}")
 
     def _thresholds(self, name: str, commit: str, report: bytes,
                     policies: tuple[trusted.PolicyRules, ...]) -> None:
@@ -470,30 +501,46 @@ class Verifier:
         from modelops_ci.transform import policies as policy_floor  # 12 ms only gated tags need
 
         layout = Layout(name)
-        settings = self._gate_settings(layout, commit, report)
-        for policy in policies:
+        for policy, settings in itertools.product(policies, self._gate_settings(layout, commit, report)):
             floor = {kind: policy.gates[kind] for kind in policy.required_gates}
             for found in policy_floor.weakenings(settings, floor):
                 raise _Refused("gates", f"the gates at {commit[:12]} ran with {found.path_text} = "
                                         f"{found.shown}, where policy '{policy.name}' at {self.trust.ref} "
                                         f"requires {found.requirement}: run the gates under that policy")
 
-    def _gate_settings(self, layout: Layout, commit: str, report: bytes) -> dict[str, Any]:
+    def _gate_settings(self, layout: Layout, commit: str, report: bytes) -> list[dict[str, Any]]:
+        """The gate settings the report was made with: one block, or each distinct one of a family's series."""
         lock = self._blob(f"{commit}:{layout.lock}") or b""
         try:
             recorded = ev.output_digests(ev.parse_lock(lock)).get(layout.gates)
-            stage = _gates_stage(lock)
+            stage = _lock_stage(lock, "gates")
+            batch = (ev.parse_lock(lock).get("stages") or {}).get(series.BATCH_STAGE) or {}  # md5s as text
         except yaml.YAMLError:
-            recorded, stage = None, {}
+            recorded, stage, batch = None, {}, {}
         if recorded != hashlib.md5(report, usedforsecurity=False).hexdigest():
             raise _Refused("gates", f"{layout.gates} at {commit[:12]} is not the report {layout.lock} "
                                     "records for the gates stage: re-run the gates and commit both")
+        if batch and not stage:
+            return self._family_settings(layout, commit, batch)
         params = (stage.get("params") or {}).get(layout.params) or {}
         settings = params.get("gates") if isinstance(params, dict) else None
         if not isinstance(settings, dict):
             raise _Refused("gates", f"{layout.lock} at {commit[:12]} records no gate settings for the "
                                     "gates stage: re-run the gates and commit the lock")
-        return settings
+        return [settings]
+
+    def _family_settings(self, layout: Layout, commit: str, stage: dict[str, Any]) -> list[dict[str, Any]]:
+        """Each distinct `gates` block of a family's series, from the params.yaml the batch stage ran
+        with (its md5 as the lock records it): a series may not run weaker gates than the rest."""
+        raw = self._blob(f"{commit}:{layout.params}") or b""
+        recorded = {str(d.get("path")): str(d.get("md5")) for d in stage.get("deps") or [] if isinstance(d, dict)}
+        if recorded.get(layout.params) != hashlib.md5(raw, usedforsecurity=False).hexdigest():
+            raise _Refused("gates", f"{layout.params} at {commit[:12]} is not the params {layout.lock} records "
+                                    "for the batch stage: re-run the family and commit both")
+        params = series.load_params(raw)
+        distinct = {json.dumps(series_params(params, name).get("gates") or {}, sort_keys=True)
+                    for name in params.get(SERIES) or {}}
+        return [json.loads(text) for text in sorted(distinct)]
 
     def _registered(self, ref: grammar.TagRef, commit: str, version: str) -> None:
         try:
@@ -693,7 +740,7 @@ class Verifier:
                 self._collected[key] = ev.collect(self.root, name, commit, version="")
             except ev.EvidenceError as exc:
                 self._collected[key] = exc
-            except (ValueError, AttributeError) as exc:  # a committed JSON/YAML file that is not what it should be
+            except (ValueError, AttributeError, yaml.YAMLError) as exc:  # a committed file not as it should be
                 self._collected[key] = ev.EvidenceError(f"unreadable report or lock file ({exc})")
         found = self._collected[key]
         if isinstance(found, ev.EvidenceError):
@@ -757,6 +804,39 @@ def signers_valid_until(trust: trusted.Trust, now: float) -> float | None:
     return min(future, default=None)
 
 
+def check_series(root: Path, result: VerifyResult, only: str | None = None) -> VerifyResult:
+    """`result` (a tag that passed every other rule) with its family's series models re-checked
+    against its evidence (`only`: one series); unchanged for a tag that is not a family's."""
+    if not result.ok:
+        return result
+    raw = git.run("cat-file", "tag", f"refs/tags/{result.tag}", cwd=root, check=False).stdout
+    try:
+        claimed = ev.parse(TagObject.parse(raw.encode()).message)
+    except ev.EvidenceError:
+        return result
+    if not claimed.family:
+        if only:
+            raise UserError(f"{result.tag} is not a batched family's tag: --series applies to families only")
+        return result
+    try:
+        checked = series.check_models(root, claimed.pipeline, claimed.commit, claimed.family, only=only)
+    except series.SeriesFileError as exc:
+        return replace(result, ok=False, rule="series-model", reason=str(exc), models="refused")
+    return replace(result, reason=f"{result.reason}; {checked.reason}", models=checked.status)
+
+
+def _series_passed(row: dict[str, Any], required: list[str]) -> bool:
+    statuses = {str(g.get("gate")): g.get("status") for g in row.get("gates") or [] if isinstance(g, dict)}
+    return row.get("verdict") == "pass" and all(statuses.get(kind) in ("pass", "warn") for kind in required)
+
+
+def _allowed_failures(rule: dict[str, Any], count: int) -> int:
+    """As the family's stage counts them (steps/batch.py), under a trusted policy's rule."""
+    if "max_failed" in rule:
+        return int(rule["max_failed"])
+    return int(float(rule.get("max_failed_share", 0)) * count + 1e-9)
+
+
 def _later(event: grammar.TagRef, other: grammar.TagRef) -> bool:
     """Whether `event` came after `other`: by N when both have one, else by the signed tagger date."""
     if event.parsed.counter is not None and other.parsed.counter is not None:
@@ -764,11 +844,11 @@ def _later(event: grammar.TagRef, other: grammar.TagRef) -> bool:
     return event.date > other.date
 
 
-def _gates_stage(lock: bytes) -> dict[str, Any]:
-    """The gates stage's entry in a compiled dvc.lock with typed values (its thresholds are numbers)."""
+def _lock_stage(lock: bytes, name: str) -> dict[str, Any]:
+    """A stage's entry in a compiled dvc.lock with typed values (the gates' thresholds are numbers)."""
     loaded = yaml.safe_load(lock) if lock else None
     stages = loaded.get("stages") if isinstance(loaded, dict) else None
-    stage = stages.get("gates") if isinstance(stages, dict) else None
+    stage = stages.get(name) if isinstance(stages, dict) else None
     return stage if isinstance(stage, dict) else {}
 
 
