@@ -15,18 +15,25 @@ pipefail {0}` for `shell: bash`); their stdout and stderr are scanned for workfl
 (`::error file=...,line=...::message`).
 
 `${{ }}` is evaluated for the subset the workflows use: the github, env, inputs, steps, secrets,
-needs and runner contexts; literals; `!`, `==`, `!=`, `&&`, `||` and parentheses with GitHub's
-loose equality and truthiness; success(), failure(), always(), cancelled() and hashFiles().
+needs and runner contexts (matrix and strategy in a matrix job); literals; `!`, `==`, `!=`, `&&`,
+`||` and parentheses with GitHub's loose equality and truthiness; success(), failure(), always(),
+cancelled(), hashFiles() and fromJSON().
 Anything else raises ExpressionError, so a workflow that grows past the runner fails loudly instead
 of being run wrongly. Substitution is one pass: `${{ }}` inside a value (a PR title) is data.
 
 `uses:` steps it cannot run are stood in for: actions/checkout (a real git fetch from the bare
 `origin`, honouring ref, fetch-depth and persist-credentials), actions/setup-python (the running
 interpreter is on PATH), actions/cache (restores nothing), actions/upload-artifact and
-download-artifact (a directory per run), and local composite actions (`./...`: their steps run
-recursively with their inputs; looked up in the workspace, else in this project). Composite steps
+download-artifact (a directory per run; `pattern` and `merge-multiple` too), and local composite
+actions (`./...`: their steps run recursively with their inputs; looked up in the workspace, else
+in this project). Composite steps
 that `python -m pip install` are recorded (`JobResult.installs`), not executed: nothing is
 downloaded, and the tool under test is already installed.
+
+A job with `strategy.matrix` (a mapping, or `${{ fromJSON(...) }}`; include, exclude, fail-fast)
+runs once per combination, in GitHub's order, each with its own workspace and `matrix` context; with
+fail-fast (the default) a failed run cancels those not started. Its JobResult holds the runs
+(`.runs`, each with `.matrix`) and fails when any of them failed or was cancelled.
 
 A job's `environment:` is a GitHub Environment: its secrets (`environments={"model-signing":
 {...}}`) reach only jobs that name it, and only in a run whose branch its deployment rule allows

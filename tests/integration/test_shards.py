@@ -30,7 +30,7 @@ from tests.helpers.cli import run_exe
 from tests.helpers.github_server import REPO, FakeGitHub
 from tests.helpers.paths import PROJECT
 from tests.helpers.repos import git, write
-from tests.helpers.workflow_runner import JobResult, WorkflowRun, dispatch_event
+from tests.helpers.workflow_runner import Event, JobResult, WorkflowRun, dispatch_event
 
 MATRIX = PROJECT / ".github" / "workflows" / "ci-matrix.yml"
 SERIES = ("a", "b", "c", "d", "e", "f")
@@ -174,8 +174,8 @@ def test_three_shards_each_compute_their_series_once_and_the_merge_computes_none
         assert _record(workspace, series) == _record(shard_workspace, series)
     # The lock is this commit's: it records the changed panel, and the report it made.
     lock = (workspace / "compiled/demand/dvc.lock").read_text()
-    assert hashlib.md5((workspace / "data/panel.csv").read_bytes()).hexdigest() in lock  # noqa: S324 - DVC's md5
-    assert hashlib.md5((workspace / "reports/demand/gates.json").read_bytes()).hexdigest() in lock  # noqa: S324
+    assert hashlib.md5((workspace / "data/panel.csv").read_bytes()).hexdigest() in lock
+    assert hashlib.md5((workspace / "reports/demand/gates.json").read_bytes()).hexdigest() in lock
     uploaded = matrix_run.run.artifacts / "modelops-reports"
     assert (uploaded / "compiled/demand/dvc.lock").read_text() == lock
 
@@ -198,3 +198,64 @@ def test_a_missing_shard_stops_the_merge_which_names_it_and_merges_nothing(matri
     assert {s: _record(merge.workspace, s)["key"] for s in SERIES if s != "b"} == before
     assert _record(merge.workspace, "b")["key"] != _record(jobs["merge"].workspace, "b")["key"]
     assert git("status", "--porcelain", cwd=merge.workspace) == ""
+
+
+# -- the runner's matrix, on a synthetic workflow ------------------------------------------------------
+
+SYNTHETIC = """\
+on: push
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    outputs: {matrix: "${{ steps.plan.outputs.matrix }}"}
+    steps:
+      - id: plan
+        run: echo 'matrix={"shard":[0,1,2],"of":[3]}' >> "$GITHUB_OUTPUT"
+  each:
+    needs: plan
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: FAIL_FAST
+      matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}
+    steps:
+      - env: {SHARD: "${{ matrix.shard }}", OF: "${{ matrix.of }}", INDEX: "${{ strategy.job-index }}"}
+        run: |
+          echo "$SHARD/$OF at $INDEX" > seen.txt
+          test "$SHARD" != 1
+  after:
+    needs: each
+    if: ${{ !cancelled() }}
+    runs-on: ubuntu-latest
+    steps:
+      - env: {RESULT: "${{ needs.each.result }}"}
+        run: test "$RESULT" = failure
+"""
+
+
+@pytest.mark.parametrize(("fail_fast", "results"), [
+    ("true", ["success", "failure", "cancelled"]), ("false", ["success", "failure", "success"])])
+def test_the_runner_runs_a_matrix_job_once_per_combination(tmp_path: Path, fail_fast: str, results: list[str]) -> None:
+    workflow = write(tmp_path, "matrix.yml", SYNTHETIC.replace("FAIL_FAST", fail_fast))
+    event = Event("push", {"ref": "refs/heads/main"}, "refs/heads/main", "0" * 40)
+    with FakeGitHub() as server:
+        jobs = WorkflowRun(workflow, origin=tmp_path, event=event, server=server, root=tmp_path / "run").run()
+    each = jobs["each"]
+    assert [r.result for r in each.runs] == results
+    assert each.result == "failure" and jobs["after"].result == "success", jobs["after"].log()
+    ran = [r for r in each.runs if r.result != "cancelled"]
+    assert [(r.workspace / "seen.txt").read_text() for r in ran] == [f"{r.matrix['shard']}/3 at {r.matrix['shard']}\n"
+                                                                     for r in ran]
+    assert len({r.workspace for r in ran}) == len(ran)  # a fresh workspace each
+
+
+def test_base_runs_what_git_says_changed_since_a_commit(matrix_run: MatrixRun) -> None:
+    from modelops_ci.commands.shards import changes
+    from modelops_ci.errors import UserError
+
+    work = matrix_run.origin.parent / "work"
+    found = changes(work, base="HEAD~1")  # the panel changed: every series reads it
+    assert found.units() == ["demand"]
+    assert found.families["demand"].todo == [f"demand-{s}" for s in SERIES]
+    assert changes(work, base="HEAD").units() == []
+    with pytest.raises(UserError, match="--base nope: no such commit in this clone"):
+        changes(work, base="nope")
