@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from modelops_ci.cli.options import repo_option
+from modelops_ci.executor.shards import MAX_SHARDS, SERIES_PER_SHARD
 
 
 def register_commands(cli: click.Group) -> None:
@@ -57,8 +58,13 @@ def validate(paths: tuple[Path, ...], deep: bool, output: str, repo: Path) -> No
 @click.command("compile")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 with a unified diff if the compiled files are stale.")
+@click.option("--target", type=click.Choice(["dvc", "github-matrix"]), default="dvc", show_default=True,
+              help="dvc: write the DVC pipelines. github-matrix: print the GitHub Actions matrix (JSON) "
+                   "that splits the families' changed series into shards, for `ci --shard`.")
+@click.option("--series-per-shard", type=click.IntRange(min=1), default=SERIES_PER_SHARD, show_default=True,
+              help="With --target github-matrix: one shard per this many changed series (at most 256 shards).")
 @repo_option
-def compile_command(check: bool, repo: Path) -> None:
+def compile_command(check: bool, target: str, series_per_shard: int, repo: Path) -> None:
     """Compile the specs and policies into DVC pipelines (dvc.yaml + compiled/<pipeline>/).
 
     Policies are applied as transformers: each gate a policy requires becomes a stage.
@@ -66,6 +72,9 @@ def compile_command(check: bool, repo: Path) -> None:
     """
     from modelops_ci.commands.compile import compile_repo
 
+    if target == "github-matrix":
+        _print_matrix(repo, series_per_shard)
+        return
     result = compile_repo(repo, check=check)
     if check:
         click.echo(f"compiled pipeline is fresh ({len(result.pipelines)} pipeline(s))")
@@ -73,6 +82,18 @@ def compile_command(check: bool, repo: Path) -> None:
     for path in result.changed:
         click.echo(f"{'removed' if path in result.removed else 'wrote'} {path}")
     click.echo(f"{len(result.pipelines)} pipeline(s) compiled, {len(result.changed)} file(s) changed")
+
+
+def _print_matrix(repo: Path, series_per_shard: int) -> None:
+    """The matrix alone on stdout (a workflow step reads it); what was found, on stderr."""
+    from modelops_ci.commands.compile import compile_repo
+    from modelops_ci.commands.shards import github_matrix
+
+    compile_repo(repo, check=True)
+    found, said = github_matrix(repo, series_per_shard)
+    for line in said:
+        click.echo(line, err=True)
+    click.echo(json.dumps(found, separators=(",", ":")))
 
 
 @click.command()
@@ -266,14 +287,33 @@ def contract_infer(pipeline: str, repo: Path) -> None:
 @click.command()
 @click.option("--keep-going/--fail-fast", default=True, show_default=True,
               help="After a stage fails, run every stage that does not need its outputs (or stop at once).")
+@click.option("--changed", is_flag=True,
+              help="First pull what the last run pushed to the DVC remote and say which pipelines and "
+                   "series changed: only those run again, even on a fresh clone.")
+@click.option("--base", metavar="REF", default=None,
+              help="Run only the pipelines whose specs, policies or data changed since commit REF (git "
+                   "diff), without a DVC remote.")
+@click.option("--shard", metavar="I/N", default=None,
+              help="A job of the CI matrix: compute shard I of N of the families' changed series and push "
+                   "them to the DVC remote (nothing else runs).")
+@click.option("--merge-shards", metavar="N", type=click.IntRange(1, MAX_SHARDS), default=None,
+              help="The merge job after N shards: put their series in place (refusing if a shard is "
+                   "missing), then run as --changed (no series is computed again).")
 @repo_option
-def ci(keep_going: bool, repo: Path) -> None:
+def ci(keep_going: bool, changed: bool, base: str | None, shard: str | None, merge_shards: int | None,
+       repo: Path) -> None:
     """Run what CI runs on every commit: validate, compile --check, run with gates, reports.
 
     Exits 1 when a blocking gate failed, 2 on an invalid spec, a stale compile or a stage that
     failed on its input (the other pipelines still run, unless --fail-fast).
     """
-    from modelops_ci.commands.ci import run_ci
+    from modelops_ci.commands.ci import run_ci, run_shard
 
-    for line in run_ci(repo, keep_going=keep_going):
+    chosen = [name for name, value in (("--changed", changed), ("--base", base), ("--shard", shard),
+                                       ("--merge-shards", merge_shards)) if value]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} do not go together: pick one")
+    lines = run_shard(repo, shard) if shard else run_ci(repo, keep_going=keep_going, changed=changed, base=base,
+                                                         merge_shards=merge_shards)
+    for line in lines:
         click.echo(line)

@@ -92,6 +92,11 @@ def _require_contract(root: Path, name: str) -> None:
                         f"create it with `modelops-ci contract infer {name}`, review it, and commit it")
 
 
+def is_family(root: Path, name: str) -> bool:
+    """A batched family: one `batch` stage for all its series."""
+    return _last_stage(root, name) == "batch"
+
+
 def _last_stage(root: Path, name: str) -> str:
     text = (root / Layout(name).stages).read_text(encoding="utf-8")
     return next(stage for stage in LAST_STAGES if f"\n  {stage}:\n" in text)
@@ -362,6 +367,73 @@ def _push(repo: Any) -> bool:
         except UploadError as exc:
             raise _unusable_remote(repo, name, failures[0] if failures else exc) from None
     return True
+
+
+@contextlib.contextmanager
+def dvc_repo(root: Path, *, scm: bool = True) -> Iterator[Any]:
+    """DVC's Repo at `root`, run from there (DVC resolves paths against the working directory).
+    Without `scm`, DVC ignores git: it then tracks folders that git ignores (the shard bundles
+    under .modelops/) and touches no .gitignore."""
+    stay_offline()
+    from dvc.repo import Repo
+
+    config = None if scm else {"core": {"no_scm": True}}
+    with contextlib.chdir(root), Repo(str(root), config=config) as repo:
+        yield repo
+
+
+def has_remote(root: Path) -> bool:
+    with dvc_repo(root) as repo:
+        return bool(repo.config.get("core", {}).get("remote"))
+
+
+def pull(root: Path, targets: list[str], *, scm: bool = True) -> str:
+    """Bring the targets' outputs from the DVC remote (what is missing there is left out: its stage
+    runs again); '' when everything came, else what did not."""
+    from dvc.exceptions import DvcException
+
+    if not targets:
+        return ""
+    with dvc_repo(root, scm=scm) as repo, _failed_transfers() as failures:
+        if not repo.config.get("core", {}).get("remote"):
+            return "no DVC remote is set (core.remote): nothing was pulled"
+        try:
+            repo.pull(targets=targets, allow_missing=True)
+        except DvcException as exc:
+            return f"the pull failed ({_chain(exc)})"
+        except OSError as exc:
+            name = repo.config["core"]["remote"]
+            return str(_unusable_remote(repo, name, exc))
+    return f"{len(failures)} file(s) could not be pulled ({failures[0]})" if failures else ""
+
+
+def stale(root: Path, pipelines: Iterable[str]) -> list[str]:
+    """The pipelines whose last stage DVC would run again (their stages' status, upstream included)."""
+    with dvc_repo(root) as repo:
+        return [name for name in pipelines
+                if repo.status(targets=[f"{Layout(name).stages}:{_last_stage(root, name)}"], with_deps=True)]
+
+
+def push_tracked(root: Path, folder: str) -> str:
+    """Track `folder` with DVC outside git (a `.dvc` pointer beside it) and push it to the remote;
+    returns the pointer's path."""
+    with dvc_repo(root, scm=False) as repo:
+        name = repo.config.get("core", {}).get("remote")
+        if not name:
+            raise UserError(".dvc/config: no DVC remote is set (core.remote), and a shard's results reach the "
+                            "merge job only through one: add a remote both can reach with "
+                            "`dvc remote add -d NAME URL` and commit .dvc/config")
+        from dvc.exceptions import UploadError
+
+        stage = repo.add(folder)[0]
+        with _failed_transfers() as failures:
+            try:
+                repo.push(targets=[stage.path])
+            except OSError as exc:
+                raise _unusable_remote(repo, name, exc) from None
+            except UploadError as exc:
+                raise _unusable_remote(repo, name, failures[0] if failures else exc) from None
+        return str(Path(stage.path).relative_to(root.resolve()))
 
 
 @contextlib.contextmanager

@@ -75,17 +75,41 @@ def load(root: Path, name: str) -> Family:
     return Family(root.resolve(), name, params)
 
 
-def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, Any]:
-    """Bring every series' outputs up to date, then write the family's verdict; `only` limits the
-    series that may run (a shard of a CI matrix) without dropping the others' outputs."""
+@dataclass(frozen=True)
+class Plan:
+    """What a run of the family would do, worked out without running it: the series whose key or
+    model changed (`todo`, in the family's order), those whose stored outputs stand (`unchanged`),
+    and the series folders no longer in the panel (`gone`); with the rows and keys a run needs."""
+
+    family: Family
+    rows: dict[str, pd.DataFrame]
+    keys: dict[str, str]
+    stored: dict[str, SeriesRecord]
+    todo: list[str]
+    unchanged: list[str]
+    gone: list[str]
+
+
+def plan(root: Path, name: str) -> Plan:
+    """Key every series and compare the keys with the stored records (a CI matrix deals out `todo`)."""
     family = load(root, name)
     rows = _rows_by_series(family)
     code = code_version(family)
     keys = {series: series_key(code, family.series_params(series), rows[series]) for series in family.series}
     stored = stored_records(family)
+    todo = [s for s in family.series if not _still_valid(family, stored.get(s), keys[s])]
+    unchanged = [s for s in family.series if s not in todo]
+    return Plan(family, rows, keys, stored, todo, unchanged, _gone(family))
+
+
+def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, Any]:
+    """Bring every series' outputs up to date, then write the family's verdict; `only` limits the
+    series that may run (a shard of a CI matrix) without dropping the others' outputs."""
+    planned = plan(root, name)
+    family, rows, keys, stored = planned.family, planned.rows, planned.keys, planned.stored
     _remove_gone(family)
     allowed = set(family.series if only is None else only)
-    todo = [s for s in family.series if s in allowed and not _still_valid(family, stored.get(s), keys[s])]
+    todo = [s for s in planned.todo if s in allowed]
     calls = [(s, family.series_params(s), rows[s], keys[s]) for s in todo]
     with _family_run(family, bool(todo)) as mlflow:
         ran = []
@@ -257,14 +281,21 @@ def _still_valid(family: Family, record: SeriesRecord | None, key: str) -> bool:
     return model.is_file() and sha256_file(model) == record.model_sha256
 
 
-def _remove_gone(family: Family) -> None:
-    """Series no longer in the panel take their outputs with them."""
+def _gone(family: Family) -> list[str]:
+    """The series folders of series no longer in the panel."""
     kept = set(family.series)
+    found: set[str] = set()
     for folder in (family.layout.series_models, family.layout.series_reports):
         base = family.root / folder
-        for child in base.iterdir() if base.is_dir() else ():
-            if child.is_dir() and child.name not in kept:
-                shutil.rmtree(child)
+        found.update(c.name for c in (base.iterdir() if base.is_dir() else ()) if c.is_dir() and c.name not in kept)
+    return sorted(found)
+
+
+def _remove_gone(family: Family) -> None:
+    """Series no longer in the panel take their outputs with them."""
+    for series in _gone(family):
+        for folder in (family.layout.series_models, family.layout.series_reports):
+            shutil.rmtree(family.root / folder / series, ignore_errors=True)
 
 
 # -- the family's verdict -------------------------------------------------------------------------

@@ -15,18 +15,25 @@ pipefail {0}` for `shell: bash`); their stdout and stderr are scanned for workfl
 (`::error file=...,line=...::message`).
 
 `${{ }}` is evaluated for the subset the workflows use: the github, env, inputs, steps, secrets,
-needs and runner contexts; literals; `!`, `==`, `!=`, `&&`, `||` and parentheses with GitHub's
-loose equality and truthiness; success(), failure(), always(), cancelled() and hashFiles().
+needs and runner contexts (matrix and strategy in a matrix job); literals; `!`, `==`, `!=`, `&&`,
+`||` and parentheses with GitHub's loose equality and truthiness; success(), failure(), always(),
+cancelled(), hashFiles() and fromJSON().
 Anything else raises ExpressionError, so a workflow that grows past the runner fails loudly instead
 of being run wrongly. Substitution is one pass: `${{ }}` inside a value (a PR title) is data.
 
 `uses:` steps it cannot run are stood in for: actions/checkout (a real git fetch from the bare
 `origin`, honouring ref, fetch-depth and persist-credentials), actions/setup-python (the running
 interpreter is on PATH), actions/cache (restores nothing), actions/upload-artifact and
-download-artifact (a directory per run), and local composite actions (`./...`: their steps run
-recursively with their inputs; looked up in the workspace, else in this project). Composite steps
+download-artifact (a directory per run; `pattern` and `merge-multiple` too), and local composite
+actions (`./...`: their steps run recursively with their inputs; looked up in the workspace, else
+in this project). Composite steps
 that `python -m pip install` are recorded (`JobResult.installs`), not executed: nothing is
 downloaded, and the tool under test is already installed.
+
+A job with `strategy.matrix` (a mapping, or `${{ fromJSON(...) }}`; include, exclude, fail-fast)
+runs once per combination, in GitHub's order, each with its own workspace and `matrix` context; with
+fail-fast (the default) a failed run cancels those not started. Its JobResult holds the runs
+(`.runs`, each with `.matrix`) and fails when any of them failed or was cancelled.
 
 A job's `environment:` is a GitHub Environment: its secrets (`environments={"model-signing":
 {...}}`) reach only jobs that name it, and only in a run whose branch its deployment rule allows
@@ -39,6 +46,7 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -71,9 +79,10 @@ class ExpressionError(RunnerError):
 
 # -- expressions --------------------------------------------------------------------------------
 
-CONTEXTS = frozenset({"github", "env", "inputs", "steps", "secrets", "needs", "runner"})
+CONTEXTS = frozenset({"github", "env", "inputs", "steps", "secrets", "needs", "runner", "matrix", "strategy"})
+MATRIX_CONTEXTS = frozenset({"matrix", "strategy"})  # only inside a job with `strategy:`
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
-FUNCTIONS = STATUS_FUNCTIONS | {"hashfiles"}
+FUNCTIONS = STATUS_FUNCTIONS | {"hashfiles", "fromjson"}
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<string>'(?:[^']|'')*')
@@ -290,6 +299,8 @@ class Scope:
         if kind == "lit":
             return node[1]
         if kind == "ctx":
+            if node[1] in MATRIX_CONTEXTS and node[1] not in self.contexts:
+                raise ExpressionError(f"the {node[1]} context is only defined in a job with `strategy.matrix`")
             return self.contexts.get(node[1], {})
         if kind == "get":
             return _property(self._eval(node[1]), self._eval(node[2]))
@@ -309,6 +320,13 @@ class Scope:
     def _function(self, name: str, args: list[Any]) -> Any:
         if name == "hashfiles":
             return hash_files(self.workspace or Path(), [as_string(a) for a in args])
+        if name == "fromjson":
+            if len(args) != 1:
+                raise ExpressionError("fromJSON() takes one argument")
+            try:
+                return json.loads(as_string(args[0]))
+            except ValueError as exc:
+                raise ExpressionError(f"fromJSON(): not JSON: {as_string(args[0])!r} ({exc})") from None
         if args:
             raise ExpressionError(f"{name}() takes no arguments")
         return {"success": self.succeeded, "failure": self.failed, "always": True, "cancelled": False}[name]
@@ -336,6 +354,35 @@ def hash_files(workspace: Path, patterns: Sequence[str]) -> str:
     for path in files:
         outer.update(hashlib.sha256(path.read_bytes()).digest())
     return outer.hexdigest()
+
+
+# -- strategy.matrix ------------------------------------------------------------------------------
+
+
+def expand_matrix(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The combinations of a `strategy.matrix`, in GitHub's order: the product of its vectors (the
+    first key varies slowest), less those `exclude` matches, then each `include` entry added to every
+    combination whose original values it does not overwrite, or else appended as a combination."""
+    vectors = {k: v for k, v in matrix.items() if k not in ("include", "exclude")}
+    for key, values in vectors.items():
+        if not isinstance(values, list) or not values:
+            raise RunnerError(f"Matrix vector '{key}' does not contain any values (GitHub fails the workflow)")
+    combos = [dict(zip(vectors, values, strict=True)) for values in itertools.product(*vectors.values())]
+    if not vectors:
+        combos = []
+    excluded = list(matrix.get("exclude") or [])
+    combos = [c for c in combos if not any(all(loosely_equal(c.get(k), v) for k, v in e.items()) for e in excluded)]
+    originals = [dict(c) for c in combos]
+    for extra in matrix.get("include") or []:
+        fits = [i for i, original in enumerate(originals)
+                if all(loosely_equal(original[k], v) for k, v in extra.items() if k in original)]
+        for i in fits:
+            combos[i].update(extra)
+        if not fits:
+            combos.append(dict(extra))
+    if not combos:
+        raise RunnerError("strategy.matrix has no combination to run")
+    return combos
 
 
 # -- workflow commands and file commands ---------------------------------------------------------
@@ -570,6 +617,8 @@ class JobResult:
     installs: list[list[str]] = field(default_factory=list)  # `python -m pip install` argument lists
     environment: str | None = None  # the GitHub Environment the job ran in
     refusal: str = ""  # why the environment's deployment rule refused the job, if it did
+    matrix: dict[str, Any] | None = None  # this run's combination, in a job with strategy.matrix
+    runs: list[JobResult] = field(default_factory=list)  # a matrix job's runs, one per combination
 
     def all_steps(self) -> Iterator[StepResult]:
         for step in self.steps:
@@ -620,8 +669,9 @@ _STANDINS_INPUTS = {
     "actions/checkout": _CHECKOUT_INPUTS,
     "actions/setup-python": {"python-version", "cache", "check-latest"},
     "actions/cache": {"path", "key", "restore-keys"},
-    "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days", "overwrite"},
-    "actions/download-artifact": {"name", "path"},
+    "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days", "overwrite",
+                                "include-hidden-files"},
+    "actions/download-artifact": {"name", "path", "pattern", "merge-multiple"},
 }
 
 
@@ -687,9 +737,11 @@ class WorkflowRun:
         return ordered
 
     def run_job(self, job_id: str, needs: Mapping[str, JobResult] | None = None) -> JobResult:
-        """Run one job (again: a re-run gets a fresh workspace, like a new runner)."""
+        """Run one job (again: a re-run gets a fresh workspace, like a new runner); a job with
+        `strategy.matrix` runs once per combination (JobResult.runs)."""
         attempt = self.attempts[job_id] = self.attempts.get(job_id, 0) + 1
-        return _Job(self, job_id, self.jobs[job_id], dict(needs or {}), attempt).run()
+        job = _Job(self, job_id, self.jobs[job_id], dict(needs or {}), attempt)
+        return job.run() if "strategy" not in job.job else job.run_matrix()
 
     def github_context(self) -> dict[str, Any]:
         event = self.event
@@ -708,12 +760,17 @@ class _Job:
     """The state of one job while it runs: workspace, env, step results, per-step files."""
 
     def __init__(self, run: WorkflowRun, job_id: str, job: dict[str, Any], needs: dict[str, JobResult],
-                 attempt: int) -> None:
+                 attempt: int, matrix: dict[str, Any] | None = None) -> None:
         self.run_ = run
         self.id = job_id
         self.job = job
         self.needs = needs
-        self.dir = run.root / (job_id if attempt == 1 else f"{job_id}-{attempt}")
+        self.attempt = attempt
+        self.matrix = matrix  # with `strategy`: {"matrix": combination, "strategy": ...}, once expanded
+        label = job_id if attempt == 1 else f"{job_id}-{attempt}"
+        if matrix is not None:
+            label += f"-{matrix['strategy']['job-index']}"
+        self.dir = run.root / label
         shutil.rmtree(self.dir, ignore_errors=True)
         self.workspace = self.dir / "workspace"
         self.temp = self.dir / "temp"
@@ -735,11 +792,52 @@ class _Job:
 
     # -- the job -----------------------------------------------------------------------------
 
+    def _job_scope(self) -> Scope:
+        """What the job's `if:` and `strategy:` see: no steps yet, the needed jobs' results."""
+        return Scope({"github": self.github, "needs": self._needs_context(), "inputs": self._inputs(),
+                      "secrets": self._secrets(), "runner": self._runner(), "env": {}, **(self.matrix or {})},
+                     succeeded=all(n.result == "success" for n in self.needs.values()),
+                     failed=any(n.result == "failure" for n in self.needs.values()), workspace=self.workspace)
+
+    def run_matrix(self) -> JobResult:
+        """One run per combination of `strategy.matrix`, in order; with fail-fast (the default) a
+        failed run cancels the runs not yet started. Failed when any run failed or was cancelled."""
+        scope = self._job_scope()
+        if not scope.condition(self.job.get("if")):
+            return JobResult(self.id, "skipped", [], "", self.workspace)
+        strategy = self.job["strategy"]
+        unknown = set(strategy) - {"matrix", "fail-fast", "max-parallel"}
+        if unknown or "matrix" not in strategy:
+            raise RunnerError(f"job {self.id}: strategy {sorted(unknown) or 'without matrix'} is not supported "
+                              "by the test runner")
+        combos = expand_matrix(self._evaluated(strategy["matrix"], scope))
+        fail_fast = truthy(self._evaluated(strategy.get("fail-fast", True), scope))
+        runs: list[JobResult] = []
+        for index, combo in enumerate(combos):
+            if fail_fast and any(r.result == "failure" for r in runs):
+                runs.append(JobResult(self.id, "cancelled", [], "", self.workspace, matrix=combo))
+                continue
+            context = {"matrix": combo, "strategy": {"fail-fast": fail_fast, "job-index": index,
+                                                     "job-total": len(combos), "max-parallel": len(combos)}}
+            runs.append(_Job(self.run_, self.id, self.job, self.needs, self.attempt, context).run())
+        failed = any(r.result in ("failure", "cancelled") for r in runs)
+        outputs = {k: v for r in runs for k, v in r.outputs.items() if v}  # as on GitHub: the last one set wins
+        return JobResult(self.id, "failure" if failed else "success", [], "".join(r.summary for r in runs),
+                         self.workspace, outputs, runs=runs)
+
+    @staticmethod
+    def _evaluated(value: Any, scope: Scope) -> Any:
+        """A `strategy` value: a whole `${{ }}` is evaluated (fromJSON gives a mapping), else taken as
+        written, each whole-expression vector inside it evaluated."""
+        if isinstance(value, str):
+            whole = _WHOLE.match(value)
+            return scope.evaluate(whole.group(1)) if whole else value
+        if isinstance(value, dict):
+            return {k: _Job._evaluated(v, scope) for k, v in value.items()}
+        return value
+
     def run(self) -> JobResult:
-        scope = Scope({"github": self.github, "needs": self._needs_context(), "inputs": self._inputs(),
-                       "secrets": self._secrets(), "runner": self._runner(), "env": {}},
-                      succeeded=all(n.result == "success" for n in self.needs.values()),
-                      failed=any(n.result == "failure" for n in self.needs.values()), workspace=self.workspace)
+        scope = self._job_scope()
         if not scope.condition(self.job.get("if")):
             return JobResult(self.id, "skipped", [], "", self.workspace)
         self._refuse_unsupported()
@@ -755,10 +853,12 @@ class _Job:
         failed = any(r.conclusion == "failure" for r in results)
         installs = [json.loads(line) for line in self.pip_log.read_text().splitlines()]
         return JobResult(self.id, "failure" if failed else "success", results, self.summary, self.workspace,
-                         outputs, installs, self._environment())
+                         outputs, installs, self._environment(), matrix=(self.matrix or {}).get("matrix"))
 
     def _refuse_unsupported(self) -> None:
-        for key in ("strategy", "container", "services", "uses"):
+        if "strategy" in self.job and self.matrix is None:
+            raise RunnerError(f"job {self.id}: a job with `strategy:` runs through run_matrix")
+        for key in ("container", "services", "uses"):
             if key in self.job:
                 raise RunnerError(f"job {self.id}: `{key}:` is not supported by the test runner")
         if not isinstance(self.job.get("environment", ""), str) or "${{" in self.job.get("environment", ""):
@@ -811,7 +911,8 @@ class _Job:
     def _scope(self, contexts: dict[str, Any], extra_env: Mapping[str, str] | None = None,
                status: tuple[bool, bool] = (True, False), **more: Any) -> Scope:
         base = {"github": self.github, "needs": self._needs_context(), "inputs": self._inputs(),
-                "secrets": self._secrets(), "runner": self._runner(), "env": {**self.env, **(extra_env or {})}}
+                "secrets": self._secrets(), "runner": self._runner(), "env": {**self.env, **(extra_env or {})},
+                **(self.matrix or {})}
         return Scope({**base, **contexts, **more}, succeeded=status[0], failed=status[1], workspace=self.workspace)
 
     # -- steps -----------------------------------------------------------------------------------
@@ -1013,7 +1114,8 @@ class _Job:
         if store.exists() and inputs.get("overwrite") != "true":
             return 1, f"::error::Failed to CreateArtifact: an artifact with this name already exists: {name}\n", {}
         patterns = [line.strip() for line in inputs["path"].splitlines() if line.strip()]
-        found = [(pattern, self._matches(pattern)) for pattern in patterns]
+        hidden = inputs.get("include-hidden-files") == "true"
+        found = [(pattern, self._matches(pattern, hidden)) for pattern in patterns]
         files = sorted({path for _, paths in found for path in paths})
         if not files:
             message = f"No files were found with the provided path: {inputs['path']}. No artifacts will be uploaded."
@@ -1027,8 +1129,9 @@ class _Job:
             shutil.copy2(path, target)
         return 0, f"Artifact {name} has been successfully uploaded ({len(files)} files)\n", {"artifact-id": "1"}
 
-    def _matches(self, pattern: str) -> list[Path]:
-        """The files a search path names: a file, every file under a folder (hidden ones skipped), or a glob."""
+    def _matches(self, pattern: str, hidden: bool = False) -> list[Path]:
+        """The files a search path names: a file, every file under a folder (hidden ones skipped
+        unless `hidden`), or a glob."""
         sources = sorted(self.workspace.glob(pattern.rstrip("/"))) if "*" in pattern else [self.workspace / pattern]
         files: list[Path] = []
         for source in sources:
@@ -1036,7 +1139,7 @@ class _Job:
                 files.append(source)
             elif source.is_dir():
                 files += [p for p in source.rglob("*") if p.is_file()
-                          and not any(part.startswith(".") for part in p.relative_to(source).parts)]
+                          and (hidden or not any(part.startswith(".") for part in p.relative_to(source).parts))]
         return files
 
     def _artifact_root(self, patterns: list[str]) -> Path:
@@ -1050,6 +1153,8 @@ class _Job:
         return Path(roots[0]) if len(roots) == 1 else Path(os.path.commonpath(roots))
 
     def _download(self, inputs: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        if inputs.get("pattern"):
+            return self._download_matching(inputs)
         name = inputs.get("name") or ""
         store = self.run_.artifacts / name
         if not name or not store.is_dir():
@@ -1057,6 +1162,19 @@ class _Job:
         target = self.workspace / inputs.get("path", ".")
         shutil.copytree(store, target, dirs_exist_ok=True)
         return 0, f"Artifact download completed: {name}\n", {"download-path": str(target)}
+
+    def _download_matching(self, inputs: dict[str, str]) -> tuple[int, str, dict[str, str]]:
+        """download-artifact with `pattern`: every artifact whose name matches, each into its own
+        folder under `path`, or all into `path` with merge-multiple; none found is not an error."""
+        import fnmatch
+
+        names = sorted(p.name for p in self.run_.artifacts.iterdir() if fnmatch.fnmatchcase(p.name, inputs["pattern"]))
+        target = self.workspace / inputs.get("path", ".")
+        for name in names:
+            into = target if inputs.get("merge-multiple") == "true" else target / name
+            shutil.copytree(self.run_.artifacts / name, into, dirs_exist_ok=True)
+        said = f"Found {len(names)} artifact(s) matching {inputs['pattern']}: {', '.join(names)}\n"
+        return 0, said, {"download-path": str(target)}
 
     def _composite(self, name: str, uses: str, given: dict[str, str], env: dict[str, str]) -> StepResult:
         """A local composite action: its steps, run with its inputs and its own steps context."""
