@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -14,6 +15,7 @@ DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # no space /
 # Where the error handler also writes the message it prints: `run` sets it for each stage's step, so
 # that a run which keeps going past a failed stage can repeat what the step said at the end.
 ERROR_FILE_ENV = "MODELOPS_ERROR_FILE"
+CHAIN_LIMIT = 10  # how far cause_in follows an exception's causes
 
 
 @dataclass(frozen=True, order=True)
@@ -101,9 +103,17 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def disk_full_in(exc: BaseException) -> OSError | None:
     """The disk-full OSError that `exc` is or was caused by (DVC wraps what it hit), if any."""
+    found = cause_in(exc, is_disk_full)
+    return found if isinstance(found, OSError) else None
+
+
+def cause_in(exc: BaseException, wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    """The first exception `wanted` accepts in `exc`'s chain: `exc`, then what caused it or was
+    being handled when it was raised (libraries wrap what they hit: DVC a full disk, botocore a
+    refused connection)."""
     seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None or is_disk_full(seen):
-            break
+    for _ in range(CHAIN_LIMIT):
+        if seen is None or wanted(seen):
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return seen if isinstance(seen, OSError) and is_disk_full(seen) else None
+    return None

@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import re
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from modelops_ci.errors import (
     ERROR_FILE_ENV,
@@ -29,6 +31,7 @@ from modelops_ci.errors import (
     ModelopsError,
     StagesFailed,
     UserError,
+    cause_in,
     disk_full_in,
     is_disk_full,
 )
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 # A pipeline runs up to its gates, or evaluate if it has none; a batched family has one stage.
 LAST_STAGES = ("gates", "evaluate", "batch")
+PUSH_AGAIN = "the stages ran, so `modelops-ci run` again only pushes"
 MAX_SKIPPED_SHOWN = 20  # a failed ingest of one series skips its 7 later stages: name a few, count the rest
 
 
@@ -366,7 +370,29 @@ def _push(repo: Any) -> bool:
             raise _unusable_remote(repo, name, exc) from None
         except UploadError as exc:
             raise _unusable_remote(repo, name, failures[0] if failures else exc) from None
+        except Exception as exc:
+            if not _is_remote_error(exc):
+                raise
+            raise _unusable_remote(repo, name, exc) from None
     return True
+
+
+def _is_remote_error(exc: Exception) -> bool:
+    """Whether an error out of a push is the remote's, not ours: its address cannot be reached,
+    or its client library refused (S3: no credentials, no region, an error answer). botocore
+    raises these as its own errors, not as OSErrors."""
+    if cause_in(exc, _is_unreachable) is not None:
+        return True
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+    except ImportError:  # dvc-s3 is not installed: no S3 remote
+        return False
+    return isinstance(exc, BotoCoreError | ClientError)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """A connection refused, reset or timed out, or a host name that does not resolve."""
+    return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror)
 
 
 @contextlib.contextmanager
@@ -462,14 +488,16 @@ def _undefined_remote(repo: Any, name: str) -> UserError:
     defined = ", ".join(sorted(repo.config.get("remote", {}))) or "none"
     return UserError(f".dvc/config: core.remote names DVC remote '{name}', which is not defined (defined: "
                      f"{defined}): add it with `dvc remote add {name} URL`, or pick another with "
-                     "`dvc remote default NAME`; the stages ran, so `modelops-ci run` again only pushes")
+                     f"`dvc remote default NAME`; {PUSH_AGAIN}")
 
 
-def _unusable_remote(repo: Any, name: str, exc: Exception) -> UserError:
-    url = repo.config.get("remote", {}).get(name, {}).get("url", "?")
+def _unusable_remote(repo: Any, name: str, exc: BaseException) -> UserError:
+    settings = repo.config.get("remote", {}).get(name, {})
+    url = str(settings.get("url", "?"))
+    if not _is_local(url):
+        return _unusable_server(name, url, settings.get("endpointurl"), exc)
     where = f"DVC remote '{name}' ({url})"
-    fix = (f"point it at a writable folder with `dvc remote modify {name} url PATH`; the stages ran, "
-           "so `modelops-ci run` again only pushes")
+    fix = f"point it at a writable folder with `dvc remote modify {name} url PATH`; {PUSH_AGAIN}"
     if is_disk_full(exc):
         return UserError(f"{where}: no space left on the device (or the disk quota is used up): free space "
                          f"there, or {fix}")
@@ -478,6 +506,27 @@ def _unusable_remote(repo: Any, name: str, exc: Exception) -> UserError:
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return UserError(f"{where}: is not writable ({exc.strerror}): fix its permissions, or {fix}")
     return UserError(f"{where}: the push failed ({exc}): check the remote, or {fix}")
+
+
+def _unusable_server(name: str, url: str, endpoint: str | None, exc: BaseException) -> UserError:
+    """A remote on a server (S3 or another): it cannot be reached, or it refused."""
+    address = url
+    if endpoint:  # an S3-compatible server: which one matters as much as the bucket
+        address = f"{url} at {endpoint}"
+    where = f"DVC remote '{name}' ({address})"
+    if cause_in(exc, _is_unreachable) is not None:
+        return UserError(f"{where}: cannot be reached ({exc}): check its address (for an S3-compatible server "
+                         f"`dvc remote modify {name} endpointurl URL`) and the network; {PUSH_AGAIN}")
+    return UserError(f"{where}: the push failed ({exc}): check that the bucket exists and that the credentials in "
+                     "the environment may write to it (for S3: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                     f"AWS_DEFAULT_REGION), or point it elsewhere with `dvc remote modify {name} url URL`; "
+                     f"{PUSH_AGAIN}")
+
+
+def _is_local(url: str) -> bool:
+    """Whether a DVC remote URL names a folder (a path, or file://) rather than a server."""
+    scheme = urlsplit(url).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter parses as a scheme
 
 
 def _metrics(root: Path, pipeline: str) -> dict[str, float]:

@@ -223,7 +223,7 @@ def test_a_fresh_clone_restores_every_series_from_the_remote_and_runs_only_a_cha
 
     rows = panel_rows(SERIES)
     changed = next(i for i, row in enumerate(rows) if row[0] == "s04" and row[1].startswith("2005-06"))
-    rows[changed][2] = "1.000"
+    rows[changed][2] = f"{float(rows[changed][2]) * 1.01:.3f}"
     write(clone, PANEL, panel_csv(rows))
     result = run_exe("run", FAMILY, cwd=clone)
 

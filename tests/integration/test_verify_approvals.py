@@ -4,7 +4,6 @@ reviews (a local server answering with GitHub's payloads) -> the rule a refused 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.helpers.registry import (
     with_origin,
 )
 from tests.helpers.repos import git
+from tests.helpers.servers import free_port
 from tests.helpers.specs import loans_policy
 
 PR = 7
@@ -175,10 +175,7 @@ def test_an_outsiders_changes_requested_does_not_block(production: tuple[Registr
 
 def _closed_port() -> str:
     """A loopback URL nothing listens on: GitHub cannot be reached there (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def _by_tag(stdout: str) -> dict[str, dict[str, Any]]:
