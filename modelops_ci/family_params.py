@@ -21,6 +21,18 @@ def split_common(each: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[
     return common, [_beyond(params, common) for params in each]
 
 
+def load(params: bytes | str | None, table: bytes | str | None) -> dict[str, Any]:
+    """A compiled family's params.yaml with its series.yaml (`series:`) joined in; {} when unreadable."""
+    import yaml
+
+    # libyaml's safe loader: the same documents as yaml.safe_load, ~10x faster on 1,000 series' lines.
+    shared = yaml.load(params, Loader=yaml.CSafeLoader) if params else None
+    series = yaml.load(table, Loader=yaml.CSafeLoader) if table else None
+    if not isinstance(shared, dict):
+        return {}
+    return {**shared, SERIES: series if isinstance(series, dict) else {}}
+
+
 def series_params(family: dict[str, Any], name: str) -> dict[str, Any]:
     """The full params of series `name` of a compiled family."""
     shared = {k: v for k, v in family.items() if k not in FAMILY_KEYS}

@@ -34,6 +34,12 @@ class Layout:
         return f"{self.folder}/params.yaml"
 
     @property
+    def series_table(self) -> str:
+        """A batched family's series and what each sets differently (its shared settings are in
+        params.yaml, which DVC parses whenever it reads the folder's dvc.yaml: kept small)."""
+        return f"{self.folder}/series.yaml"
+
+    @property
     def stages(self) -> str:
         return f"{self.folder}/dvc.yaml"
 

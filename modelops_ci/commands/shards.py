@@ -139,17 +139,16 @@ def _path(entry: Any) -> str:
 def _family_since(root: Path, base: str, family: str, touched: set[str]) -> FamilyChange:
     """A family's series whose own params changed since `base`; all of them when what they share
     (settings, data, code) changed."""
-    import yaml
-
+    from modelops_ci.family_params import load as load_family
     from modelops_ci.steps import batch
 
     current = batch.load(root, family).params
     series = list(current["series"])
     if not touched:
         return FamilyChange([], len(series))
-    raw = git.show_file(root, base, Layout(family).params)
-    before = yaml.safe_load(raw) if raw else None
-    if touched != {Layout(family).params} or not isinstance(before, dict) or _shared(before) != _shared(current):
+    layout = Layout(family)
+    before = load_family(git.show_file(root, base, layout.params), git.show_file(root, base, layout.series_table))
+    if not touched <= {layout.params, layout.series_table} or not before or _shared(before) != _shared(current):
         return FamilyChange(series, 0)
     old = before.get("series") or {}
     todo = [name for name in series if name not in old or old[name] != current["series"][name]]

@@ -149,18 +149,18 @@ def _family_files(name: str, members: list[Governed], root: Path) -> list[Output
     files = Layout(name)
     params = family.family_params(name, members, _params)
     stages = {"stages": {family.BATCH_STAGE: family.batch_stage(name, members, params, root)}}
+    shared = {k: v for k, v in params.items() if k != "series"}
+    header = _header(members[0], "params", policies_of=members)
     return [
-        Output(files.params, _header(members[0], "params", policies_of=members) + _dump_family(params)),
+        Output(files.params, header + _dump(shared)),
+        Output(files.series_table, header + _dump_series(params["series"])),
         Output(files.stages, _header(members[0], "stages", policies_of=members) + _dump(stages)),
     ]
 
 
-def _dump_family(params: dict[str, Any]) -> str:
-    """The shared settings in block style, then one flow-style line per series (1,000 series: 1,000
-    lines, not 5,000)."""
-    shared = {k: v for k, v in params.items() if k != "series"}
-    lines = [f"  {_flow(name)}: {_flow(own)}" for name, own in params["series"].items()]
-    return _dump(shared) + "series:\n" + "".join(line + "\n" for line in lines)
+def _dump_series(series: dict[str, Any]) -> str:
+    """One flow-style line per series (1,000 series: 1,000 lines, not 5,000)."""
+    return "".join(f"{_flow(name)}: {_flow(own)}\n" for name, own in series.items())
 
 
 def _flow(value: Any) -> str:
@@ -270,7 +270,7 @@ def _generated_files(root: Path) -> Iterator[str]:
     if not compiled.is_dir():
         return
     for path in sorted(compiled.glob("*/*.yaml")):
-        if path.name in ("dvc.yaml", "params.yaml") and _is_generated(path):
+        if path.name in ("dvc.yaml", "params.yaml", "series.yaml") and _is_generated(path):
             yield path.relative_to(root).as_posix()
 
 

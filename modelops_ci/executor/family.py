@@ -67,8 +67,8 @@ def batch_stage(family: str, members: list[Governed], params: dict[str, Any], ro
     files = Layout(family)
     from modelops_ci.family_params import series_params
 
-    deps = [files.params, *sorted(_inputs(family, [series_params(params, g.pipeline.name) for g in members],
-                                          root))]
+    series = [series_params(params, g.pipeline.name) for g in members]
+    deps = [files.params, files.series_table, *sorted(_inputs(family, series, root))]
     uncached = {"cache": False}
     return {
         "cmd": f"modelops-ci step {BATCH_STAGE} {family}",

@@ -110,7 +110,9 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
     sources = {**file_sources(lock), **packaged_sources(git.show_file(root, commit, files.profile))}
     family = _family(root, pipeline, commit, lock, gates)
     if family:
-        sources = family_sources(lock, git.show_file(root, commit, files.params))
+        from modelops_ci.registry import series
+
+        sources = family_sources(lock, series.compiled_at(root, commit, pipeline)[1])
     return Evidence(
         pipeline=pipeline, version=version, commit=commit, stage=stage, data=data, model=model, sources=sources,
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
@@ -126,8 +128,8 @@ def _family(root: Path, pipeline: str, commit: str, lock: dict[str, Any], gates:
 
     if series.BATCH_STAGE not in (lock.get("stages") or {}):
         return {}
-    params = git.show_file(root, commit, Layout(pipeline).params) or b""
-    return series.claim(pipeline, lock, gates, params)
+    compiled, _ = series.compiled_at(root, commit, pipeline)
+    return series.claim(pipeline, lock, gates, compiled)
 
 
 def warned_gates(report: bytes | None) -> frozenset[str]:
@@ -168,14 +170,14 @@ def file_sources(lock: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {path: {"md5": digests[path]} for path in _source_paths(ingest) if path in digests}
 
 
-def family_sources(lock: dict[str, Any], params: bytes | None) -> dict[str, dict[str, str]]:
+def family_sources(lock: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Each source file a batched family's series read (`data.source` in its compiled params, shared or
     a series' own), with the md5 DVC recorded for it among the batch stage's deps."""
     from modelops_ci.registry import series
 
     batch = (lock.get("stages") or {}).get(series.BATCH_STAGE) or {}
     digests = {str(d.get("path")): str(d["md5"]) for d in batch.get("deps") or [] if "md5" in d}
-    paths = series.source_paths(series.load_params(params))
+    paths = series.source_paths(params)
     return {path: {"md5": digests[path]} for path in paths if path in digests}
 
 

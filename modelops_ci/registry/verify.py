@@ -58,6 +58,7 @@ import yaml
 from modelops_ci import git
 from modelops_ci.errors import UserError
 from modelops_ci.family_params import SERIES, series_params
+from modelops_ci.family_params import load as load_family
 from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence as ev
 from modelops_ci.registry import series, signatures
@@ -530,14 +531,17 @@ class Verifier:
         return [settings]
 
     def _family_settings(self, layout: Layout, commit: str, stage: dict[str, Any]) -> list[dict[str, Any]]:
-        """Each distinct `gates` block of a family's series, from the params.yaml the batch stage ran
-        with (its md5 as the lock records it): a series may not run weaker gates than the rest."""
-        raw = self._blob(f"{commit}:{layout.params}") or b""
+        """Each distinct `gates` block of a family's series, from the params.yaml and series.yaml the
+        batch stage ran with (their md5 as the lock records them): a series may not run weaker gates
+        than the rest."""
         recorded = {str(d.get("path")): str(d.get("md5")) for d in stage.get("deps") or [] if isinstance(d, dict)}
-        if recorded.get(layout.params) != hashlib.md5(raw, usedforsecurity=False).hexdigest():
-            raise _Refused("gates", f"{layout.params} at {commit[:12]} is not the params {layout.lock} records "
-                                    "for the batch stage: re-run the family and commit both")
-        params = series.load_params(raw)
+        blobs = {}
+        for path in (layout.params, layout.series_table):
+            blobs[path] = self._blob(f"{commit}:{path}") or b""
+            if recorded.get(path) != hashlib.md5(blobs[path], usedforsecurity=False).hexdigest():
+                raise _Refused("gates", f"{path} at {commit[:12]} is not the file {layout.lock} records "
+                                        "for the batch stage: re-run the family and commit both")
+        params = load_family(blobs[layout.params], blobs[layout.series_table])
         distinct = {json.dumps(series_params(params, name).get("gates") or {}, sort_keys=True)
                     for name in params.get(SERIES) or {}}
         return [json.loads(text) for text in sorted(distinct)]

@@ -61,12 +61,13 @@ def edit(path: Path, old: str, new: str) -> None:
 def test_compile_writes_one_folder_per_pipeline(example_repo: Path) -> None:
     out = compile_ok(example_repo)
 
-    assert "6 pipeline(s) compiled, 13 file(s) changed" in out
+    assert "6 pipeline(s) compiled, 14 file(s) changed" in out
     assert (example_repo / "dvc.yaml").is_file()
     assert sorted(p.name for p in (example_repo / "compiled").iterdir()) == list(COMPILED)
     for name in COMPILED:
+        family = ["series.yaml"] if name in FAMILIES else []  # a batched family's series, one line each
         assert sorted(p.name for p in (example_repo / "compiled" / name).iterdir()) == [
-            "dvc.yaml", "params.yaml"]
+            "dvc.yaml", "params.yaml", *family]
 
 
 def test_foreach_makes_one_pipeline_per_series(example_repo: Path) -> None:

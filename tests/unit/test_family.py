@@ -41,11 +41,12 @@ def test_shared_settings_are_written_once_and_each_series_holds_only_its_own(emp
 
     assert "1 pipeline(s) compiled" in out
     assert sorted(p.name for p in (empty_repo / "compiled").iterdir()) == [FAMILY]
-    text = (empty_repo / "compiled" / FAMILY / "params.yaml").read_text()
-    params = yaml.safe_load(text)
+    folder = empty_repo / "compiled" / FAMILY
+    params, table = yaml.safe_load((folder / "params.yaml").read_text()), (folder / "series.yaml").read_text()
     assert params["batch"] is True and params["task"] == "forecast"
-    assert params["series"] == {f"{FAMILY}-s0{i}": {"data": {"filter": {"series": f"s0{i}"}}} for i in range(3)}
-    assert f"  {FAMILY}-s01: {{data: {{filter: {{series: s01}}}}}}\n" in text  # one line per series
+    assert "series" not in params  # DVC parses params.yaml whenever it reads the dvc.yaml beside it
+    assert yaml.safe_load(table) == {f"{FAMILY}-s0{i}": {"data": {"filter": {"series": f"s0{i}"}}} for i in range(3)}
+    assert f"\n{FAMILY}-s01: {{data: {{filter: {{series: s01}}}}}}\n" in table  # one line per series
     assert params["governance"]["family"] == [{"max_failed": 0}]
 
 
@@ -58,7 +59,7 @@ def test_the_family_is_one_stage_depending_on_its_params_and_data(empty_repo: Pa
     assert list(stages) == ["batch"]
     stage = stages["batch"]
     assert stage["cmd"] == f"modelops-ci step batch {FAMILY}"
-    assert stage["deps"] == [f"compiled/{FAMILY}/params.yaml", "data/panel.csv"]
+    assert stage["deps"] == [f"compiled/{FAMILY}/params.yaml", f"compiled/{FAMILY}/series.yaml", "data/panel.csv"]
     assert stage["outs"][:2] == [{f"models/{FAMILY}/series": {"persist": True}},
                                  {f"reports/{FAMILY}/series": {"persist": True}}]
     top = yaml.safe_load((empty_repo / "dvc.yaml").read_text())
