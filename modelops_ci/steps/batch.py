@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from modelops_ci.layout import Layout
 from modelops_ci.steps import parallel
 from modelops_ci.steps.context import StepContext, sha256_file
 from modelops_ci.steps.reads import values_under
-from modelops_ci.steps.series import SeriesRecord
+from modelops_ci.steps.series import SeriesRecord, brief
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,6 +116,7 @@ def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, A
             ran.append(record)
             if mlflow:
                 mlflow.log_series(record.to_json())
+        os.sync()  # the series' files (written unsynced, fsutil) are on disk before the verdict on them
         records = {**stored, **{r.name: r for r in ran}}
         present = [records[s] for s in family.series if s in records]
         report, metrics = family_report(family, present), family_metrics(present)
@@ -315,7 +317,14 @@ def family_report(family: Family, records: list[SeriesRecord]) -> dict[str, Any]
     ordered = sorted(records, key=lambda r: (r.verdict != "fail", _worst_status(r) != "error", r.name))
     return {"version": REPORT_VERSION, "pipeline": family.name, "verdict": status, "reason": reason,
             "policies": governance.get("policies", []), "gates": [result],
-            "series": [{k: v for k, v in r.to_json().items() if k not in ("key", "version")} for r in ordered]}
+            "series": [_entry(r) for r in ordered]}
+
+
+def _entry(record: SeriesRecord) -> dict[str, Any]:
+    """A series in the family's gates.json: its record without the key, with brief gate results."""
+    entry = {k: v for k, v in record.to_json().items() if k not in ("key", "version")}
+    entry["gates"] = [brief(result) for result in record.gates]
+    return entry
 
 
 def _allowed(rule: dict[str, Any], series: int) -> int:

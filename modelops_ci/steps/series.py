@@ -9,12 +9,14 @@ It runs in a worker process (joblib, Dask): it takes plain values and returns a 
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.steps.context import StepContext
+from modelops_ci.steps.frames import write_parquet
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +27,9 @@ FAILED_AT = {"ingest": "data", "split": "split", "train": "train", "evaluate": "
 
 @dataclass
 class SeriesRecord:
-    """What the family needs of one series: written as its `series.json`, read by the family's report."""
+    """One series' outcome, written as its `series.json` (its only report file beside its predictions:
+    each file is one more for DVC to hash on every run): the key it was computed from, its verdict,
+    metrics, model digest, and every gate's full result."""
 
     name: str
     key: str
@@ -51,12 +55,13 @@ class SeriesRecord:
 def run_series(root: Path, family: str, name: str, params: dict[str, Any], rows: pd.DataFrame,
                key: str) -> SeriesRecord:
     """Run series `name` on its source `rows`; its earlier outputs are replaced, never mixed in."""
-    from threadpoolctl import threadpool_limits
+    from modelops_ci import fsutil
 
     ctx = StepContext(root, name, params, family)
+    fsutil.sync_once_at_the_end()  # the stage syncs every series' files before the family's verdict
     _clear(ctx)
-    with threadpool_limits(1):  # the same bytes whichever worker fits it (steps/parallel.py)
-        record = _run(ctx, rows, key)
+    _one_thread()
+    record = _run(ctx, rows, key)
     _write_record(ctx, record)
     return record
 
@@ -73,20 +78,32 @@ def _run(ctx: StepContext, rows: pd.DataFrame, key: str) -> SeriesRecord:
         stage = "train"
         model, facts, sha256 = train.fit_and_save(ctx, train_rows)
         stage = "evaluate"
-        predictions, metrics = evaluate.evaluate_and_write(ctx, model, facts, test_rows)
+        predictions = evaluate.predict(ctx, model, facts, test_rows)
+        metrics = {**evaluate.compute_metrics(ctx, predictions, facts), **evaluate.recorded_threshold(facts)}
     except UserError as exc:
         return _failed(ctx, key, stage, str(exc))
+    write_parquet(predictions, ctx.path(ctx.layout.predictions))
     frames = {"dataset": frame, "train": train_rows, "test": test_rows, "predictions": predictions}
-    results = []
-    for kind in ctx.params.get("gates") or {}:
-        result = gate.evaluate(ctx, kind, frames)
-        ctx.write_json(ctx.layout.gate_report(kind), result.to_json())
-        results.append(result.to_json())
+    results = [gate.evaluate(ctx, kind, frames).to_json() for kind in ctx.params.get("gates") or {}]
     report = gates_report(ctx.name, results, ctx.params.get("governance", {}))
-    ctx.write_json(ctx.layout.gates, report)
     shown = {k: (v if v == v else None) for k, v in metrics.items()}
-    return SeriesRecord(ctx.name, key, report["verdict"], report["reason"], shown, sha256, len(frame),
-                        [_brief(r) for r in results])
+    return SeriesRecord(ctx.name, key, report["verdict"], report["reason"], shown, sha256, len(frame), results)
+
+
+_threads_limited_at = -1  # how many modules were loaded when the limit was last set
+
+
+def _one_thread() -> None:
+    """One BLAS/OpenMP thread for the whole worker process: the same bytes whichever worker fits a
+    series (steps/parallel.py). Finding the loaded libraries takes ~5 ms, so it is done again only
+    when modules were imported since (a new estimator may load a new thread pool)."""
+    global _threads_limited_at
+    if len(sys.modules) == _threads_limited_at:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    _threads_limited_at = len(sys.modules)
 
 
 def _failed(ctx: StepContext, key: str, stage: str, message: str) -> SeriesRecord:
@@ -97,11 +114,10 @@ def _failed(ctx: StepContext, key: str, stage: str, message: str) -> SeriesRecor
     result = error(FAILED_AT[stage], f"{ctx.name}: {message}").to_json()
     report = gates_report(ctx.name, [result], ctx.params.get("governance", {}))
     _clear(ctx)
-    ctx.write_json(ctx.layout.gates, report)
-    return SeriesRecord(ctx.name, key, "fail", report["reason"], gates=[_brief(result)])
+    return SeriesRecord(ctx.name, key, "fail", report["reason"], gates=[result])
 
 
-def _brief(result: dict[str, Any]) -> dict[str, Any]:
+def brief(result: dict[str, Any]) -> dict[str, Any]:
     """The part of a gate result the family's report shows (the full one is in the series' folder)."""
     brief: dict[str, Any] = {k: result[k] for k in ("gate", "status", "reason", "advisory") if k in result}
     checks = [{k: c[k] for k in ("name", "status", "statistic", "ci", "threshold") if k in c}

@@ -26,8 +26,13 @@ _EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
     train = read_parquet(ctx.path(ctx.layout.train))
-    model, facts, sha256 = fit_and_save(ctx, train)
+    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
+    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
+    with threadpool_limits(1, user_api="openmp"):
+        model, facts, sha256 = fit_and_save(ctx, train)
     result = {"rows": len(train), "sha256": sha256}
     from modelops_ci.ml import tracking
 
@@ -40,12 +45,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
 
 def fit_and_save(ctx: StepContext, train: pd.DataFrame) -> tuple[Any, dict[str, Any], str]:
-    """The fitted model, its card's facts, and the sha256 of the model file written."""
-    from threadpoolctl import threadpool_limits
-
-    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
-    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
-    with _parameters_checked(ctx), threadpool_limits(1, user_api="openmp"):
+    """The fitted model, its card's facts, and the sha256 of the model file written (the caller
+    limits the threads the fit may use)."""
+    with _parameters_checked(ctx):
         if ctx.task == "forecast":
             model, facts = forecast.fit(ctx, train, estimator(ctx))
         else:
