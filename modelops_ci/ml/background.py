@@ -34,17 +34,24 @@ class FamilyLogger:
                                         name="modelops-mlflow")
         self._process.start()
         theirs.close()
+        self._sent = False
 
     def log_series(self, record: dict[str, Any]) -> None:
+        self._sent = True
         self._ours.send(("series", record))
 
     def log_family(self, metrics: dict[str, Any]) -> None:
-        self._ours.send(("family", metrics))
+        if self._sent:  # a family run without series that ran is no run: nothing was logged
+            self._ours.send(("family", metrics))
 
     def __enter__(self) -> FamilyLogger:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if not self._sent:  # started ahead in case series would run; none did: no runs to log
+            self._process.kill()
+            self._process.join(timeout=10)
+            return
         try:
             self._ours.send((_DONE, kind is None))
             answer = self._ours.recv() if self._ours.poll(WAIT_SECONDS) else ("error", "no answer", False)
@@ -72,9 +79,11 @@ def _serve(tracked: Tracked, pipe: Connection) -> None:
 
     _commit_without_waiting_for_the_disk()
     try:
+        import mlflow  # noqa: F401  (its ~2 s import, while the stage reads the panel and keys the series)
+
+        what, payload = pipe.recv()
         with FamilyRun(tracked) as run:
             while True:
-                what, payload = pipe.recv()
                 if what == "series":
                     run.log_series(payload)
                 elif what == "family":
@@ -83,6 +92,7 @@ def _serve(tracked: Tracked, pipe: Connection) -> None:
                     if not payload:
                         raise _StageFailed
                     break
+                what, payload = pipe.recv()
         pipe.send(("ok",))
     except _StageFailed:
         pipe.send(("ok",))

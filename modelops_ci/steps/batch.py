@@ -10,12 +10,11 @@ parent run with a child run per series that ran.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,26 +103,24 @@ def plan(root: Path, name: str) -> Plan:
 def run(root: Path, name: str, only: Iterable[str] | None = None) -> dict[str, Any]:
     """Bring every series' outputs up to date, then write the family's verdict; `only` limits the
     series that may run (a shard of a CI matrix) without dropping the others' outputs."""
-    planned = plan(root, name)
-    family, rows, keys, stored = planned.family, planned.rows, planned.keys, planned.stored
-    _remove_gone(family)
-    allowed = set(family.series if only is None else only)
-    todo = [s for s in planned.todo if s in allowed]
-    calls = [(s, family.series_params(s), rows[s], keys[s]) for s in todo]
-    with _family_run(family, bool(todo)) as mlflow:
+    with _family_run(root, name) as mlflow:
+        planned = plan(root, name)
+        family, rows, keys, stored = planned.family, planned.rows, planned.keys, planned.stored
+        _remove_gone(family)
+        allowed = set(family.series if only is None else only)
+        todo = [s for s in planned.todo if s in allowed]
+        calls = [(s, family.series_params(s), rows[s], keys[s]) for s in todo]
         ran = []
         for record in parallel.map_series(family.root, family.name, calls):
             ran.append(record)
-            if mlflow:
-                mlflow.log_series(record.to_json())
+            mlflow.log_series(record.to_json())
         os.sync()  # the series' files (written unsynced, fsutil) are on disk before the verdict on them
         records = {**stored, **{r.name: r for r in ran}}
         present = [records[s] for s in family.series if s in records]
         report, metrics = family_report(family, present), family_metrics(present)
         write_atomic(family.root / family.layout.metrics, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         write_atomic(family.root / family.layout.gates, json.dumps(report, indent=2, sort_keys=True) + "\n")
-        if mlflow:
-            mlflow.log_family(metrics)
+        mlflow.log_family(metrics)
     return {"series": len(family.series), "ran": len(ran), "verdict": report["verdict"]}
 
 
@@ -142,18 +139,13 @@ def collect(root: Path, name: str) -> dict[str, Any]:
     return {"series": len(present), "verdict": report["verdict"]}
 
 
-@contextlib.contextmanager
-def _family_run(family: Family, any_ran: bool) -> Iterator[FamilyLogger | None]:
-    """The stage's MLflow runs, logged by a process of their own started before the series run
-    (MLflow's import overlaps their fitting); none when no series runs."""
-    if not any_ran:
-        yield None
-        return
+def _family_run(root: Path, name: str) -> FamilyLogger:
+    """The stage's MLflow runs, logged by a process of their own started first: MLflow's import
+    overlaps reading the panel, keying the series and fitting them; it logs nothing if none runs."""
     from modelops_ci.ml.background import FamilyLogger
     from modelops_ci.ml.tracking import Tracked
 
-    with FamilyLogger(Tracked(family.root, family.name, family.name)) as run:
-        yield run
+    return FamilyLogger(Tracked(root.resolve(), name, name))
 
 
 # -- the series' rows -------------------------------------------------------------------------
