@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.helpers.examples import ARRIVALS, CORE, FINANCE_GATES, FORECAST_GATES, PIPELINES, compile_ok
+from tests.helpers.examples import ARRIVALS, CORE, FAMILIES, FINANCE_GATES, FORECAST_GATES, PIPELINES, compile_ok
 from tests.helpers.paths import BIN
 from tests.helpers.repos import git
 
@@ -35,6 +35,7 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
     expected |= {f"compiled/credit-risk/dvc.yaml:{s}" for s in (*CORE, *FINANCE_GATES, "gates")}
     for name in ARRIVALS:
         expected |= {f"compiled/{name}/dvc.yaml:{s}" for s in (*CORE, *FORECAST_GATES, "gates")}
+    expected |= {f"compiled/{name}/dvc.yaml:batch" for name in FAMILIES}  # one stage for all its series
     assert listed == expected
 
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)";', dvc(example_repo, "dag", "--dot")))
@@ -48,6 +49,8 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
                      ("split", "evaluate"), ("evaluate", "gate-performance"),
                      ("gate-performance", "gates"), ("gates", "summary")]:
             assert edge(name, a, b) in edges, (name, a, b)
+    for name in FAMILIES:
+        assert edge(name, "batch", "summary") in edges
     for a, b in [("split", "gate-drift"), ("gate-drift", "gates"),
                  ("evaluate", "gate-fairness"), ("train", "gate-performance"),
                  ("evaluate", "gate-compare"), ("ingest", "gate-data-contract"),

@@ -113,20 +113,13 @@ def run_family(compiled: Path, repo: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.usefixtures("tracking")
-def test_the_series_run_on_the_cluster_and_give_the_bytes_of_a_serial_and_a_loky_run(
+def test_the_series_run_on_the_cluster_and_give_the_bytes_of_a_serial_run(
         compiled: Path, cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(loky against serial: tests/integration/test_batch.py.)"""
     from distributed import Client, get_task_stream
-    from joblib.externals.loky import get_reusable_executor
 
     monkeypatch.setenv(parallel.JOBS_ENV, "1")
     serial = run_family(compiled, tmp_path / "serial")
-
-    monkeypatch.setenv(parallel.JOBS_ENV, "2")
-    monkeypatch.setattr(parallel, "PARALLEL_FROM", 2)  # five series would otherwise stay in this process
-    try:
-        loky = run_family(compiled, tmp_path / "loky")
-    finally:
-        get_reusable_executor().shutdown(wait=True)
 
     monkeypatch.setenv(parallel.DASK_ENV, cluster.scheduler_address)
     with Client(cluster) as watcher, get_task_stream(client=watcher) as tasks:
@@ -138,7 +131,6 @@ def test_the_series_run_on_the_cluster_and_give_the_bytes_of_a_serial_and_a_loky
 
     assert len(serial) == len(SERIES) * 4 + 2  # per series a model, its card, predictions, record; the family's two
     assert on_dask == serial
-    assert loky == serial
 
 
 @pytest.mark.parametrize("address", ["scheduler.example", "http://127.0.0.1:8786"])

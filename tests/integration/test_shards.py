@@ -111,6 +111,10 @@ def computed(tracking: Path) -> list[str]:
     return sorted(str(value) for (value,) in rows)
 
 
+# One worker runs them all: the 3-shard workflow run they share is built once.
+pytestmark = pytest.mark.xdist_group("matrix")
+
+
 @pytest.fixture(scope="module")
 def _cache() -> dict[str, MatrixRun]:
     return {}
