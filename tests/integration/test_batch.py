@@ -25,8 +25,6 @@ from tests.helpers.family import (
 from tests.helpers.repos import git, write
 
 SERIES = series_names(5)
-# One worker runs them all: the trained family they copy is built once.
-pytestmark = pytest.mark.xdist_group("batch-family")
 
 
 @pytest.fixture(scope="module")

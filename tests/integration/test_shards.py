@@ -111,10 +111,6 @@ def computed(tracking: Path) -> list[str]:
     return sorted(str(value) for (value,) in rows)
 
 
-# One worker runs them all: the 3-shard workflow run they share is built once.
-pytestmark = pytest.mark.xdist_group("matrix")
-
-
 @pytest.fixture(scope="module")
 def _cache() -> dict[str, MatrixRun]:
     return {}
@@ -147,7 +143,7 @@ def _record(workspace: Path, series: str) -> dict[str, Any]:
     return _json(workspace / f"reports/demand/series/demand-{series}/series.json")  # type: ignore[no-any-return]
 
 
-def test_three_shards_each_compute_their_series_once_and_the_merge_computes_none(matrix_run: MatrixRun) -> None:
+def _three_shards_each_compute_their_series_once_and_the_merge_computes_none(matrix_run: MatrixRun) -> None:
     jobs = matrix_run.jobs
     plan = jobs["plan"]
     assert plan.result == "success", plan.log()
@@ -184,7 +180,7 @@ def test_three_shards_each_compute_their_series_once_and_the_merge_computes_none
     assert (uploaded / "compiled/demand/dvc.lock").read_text() == lock
 
 
-def test_a_missing_shard_stops_the_merge_which_names_it_and_merges_nothing(matrix_run: MatrixRun) -> None:
+def _a_missing_shard_stops_the_merge_which_names_it_and_merges_nothing(matrix_run: MatrixRun) -> None:
     run, jobs = matrix_run.run, matrix_run.jobs
     keep = run.root / "kept-shard-1"
     shutil.move(run.artifacts / "modelops-shard-1", keep)
@@ -252,7 +248,7 @@ def test_the_runner_runs_a_matrix_job_once_per_combination(tmp_path: Path, fail_
     assert len({r.workspace for r in ran}) == len(ran)  # a fresh workspace each
 
 
-def test_base_runs_what_git_says_changed_since_a_commit(matrix_run: MatrixRun) -> None:
+def _base_runs_what_git_says_changed_since_a_commit(matrix_run: MatrixRun) -> None:
     from modelops_ci.commands.shards import changes
     from modelops_ci.errors import UserError
 
@@ -263,3 +259,11 @@ def test_base_runs_what_git_says_changed_since_a_commit(matrix_run: MatrixRun) -
     assert changes(work, base="HEAD").units() == []
     with pytest.raises(UserError, match="--base nope: no such commit in this clone"):
         changes(work, base="nope")
+
+
+def test_a_three_shard_matrix_computes_each_series_once_and_a_missing_shard_stops_the_merge(
+        matrix_run: MatrixRun) -> None:
+    """One workflow run (~30 s) checked three ways, in one test so that it is built once."""
+    _three_shards_each_compute_their_series_once_and_the_merge_computes_none(matrix_run)
+    _a_missing_shard_stops_the_merge_which_names_it_and_merges_nothing(matrix_run)
+    _base_runs_what_git_says_changed_since_a_commit(matrix_run)
