@@ -41,6 +41,14 @@ def series_params(family: dict[str, Any], name: str) -> dict[str, Any]:
     return params
 
 
+def allowed_failures(rule: dict[str, Any], series: int) -> int:
+    """How many of `series` series a policy's `family` rule lets fail (the stage's verdict and
+    verify's check count alike)."""
+    if "max_failed" in rule:
+        return int(rule["max_failed"])
+    return int(float(rule.get("max_failed_share", 0)) * series + 1e-9)  # 0.02 x 300 is 6, not 5.999
+
+
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`base` with `extra` laid over it; mappings merge key by key, anything else replaces."""
     merged = dict(base)

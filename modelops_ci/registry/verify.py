@@ -57,7 +57,7 @@ import yaml
 
 from modelops_ci import git
 from modelops_ci.errors import UserError
-from modelops_ci.family_params import SERIES, series_params
+from modelops_ci.family_params import SERIES, allowed_failures, series_params
 from modelops_ci.family_params import load as load_family
 from modelops_ci.layout import Layout
 from modelops_ci.registry import evidence as ev
@@ -484,7 +484,7 @@ class Verifier:
         rows = [row for row in report["series"] if isinstance(row, dict)]
         failed = sorted(str(row.get("series")) for row in rows if not _series_passed(row, required))
         rules = [p.family for p in policies if p.family] or [{"max_failed": 0}]
-        allowed = min(_allowed_failures(rule, len(rows)) for rule in rules)
+        allowed = min(allowed_failures(rule, len(rows)) for rule in rules)
         if len(failed) > allowed:
             shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
             raise _Refused("gates", f"{len(failed)} of {len(rows)} series of {name} at {commit[:12]} failed or "
@@ -832,13 +832,6 @@ def check_series(root: Path, result: VerifyResult, only: str | None = None) -> V
 def _series_passed(row: dict[str, Any], required: list[str]) -> bool:
     statuses = {str(g.get("gate")): g.get("status") for g in row.get("gates") or [] if isinstance(g, dict)}
     return row.get("verdict") == "pass" and all(statuses.get(kind) in ("pass", "warn") for kind in required)
-
-
-def _allowed_failures(rule: dict[str, Any], count: int) -> int:
-    """As the family's stage counts them (steps/batch.py), under a trusted policy's rule."""
-    if "max_failed" in rule:
-        return int(rule["max_failed"])
-    return int(float(rule.get("max_failed_share", 0)) * count + 1e-9)
 
 
 def _later(event: grammar.TagRef, other: grammar.TagRef) -> bool:

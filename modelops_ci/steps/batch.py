@@ -300,7 +300,7 @@ def family_report(family: Family, records: list[SeriesRecord]) -> dict[str, Any]
     governance = family.params.get("governance") or {}
     rules = governance.get("family") or [{"max_failed": 0}]
     failed = [r for r in records if r.verdict == "fail"]
-    allowed = min(_allowed(rule, len(records)) for rule in rules)
+    allowed = min(family_params.allowed_failures(rule, len(records)) for rule in rules)
     status = "fail" if len(failed) > allowed else "pass"
     reason = _reason(failed, len(records), allowed)
     result = {"gate": "series", "status": status, "reason": reason, "statistic": len(failed),
@@ -317,12 +317,6 @@ def _entry(record: SeriesRecord) -> dict[str, Any]:
     entry = {k: v for k, v in record.to_json().items() if k not in ("key", "version")}
     entry["gates"] = [brief(result) for result in record.gates]
     return entry
-
-
-def _allowed(rule: dict[str, Any], series: int) -> int:
-    if "max_failed" in rule:
-        return int(rule["max_failed"])
-    return int(float(rule["max_failed_share"]) * series + 1e-9)
 
 
 def _reason(failed: list[SeriesRecord], total: int, allowed: int) -> str:
