@@ -8,8 +8,10 @@ It runs in a worker process (joblib, Dask): it takes plain values and returns a 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +62,6 @@ def run_series(root: Path, family: str, name: str, params: dict[str, Any], rows:
     ctx = StepContext(root, name, params, family)
     fsutil.sync_once_at_the_end()  # the stage syncs every series' files before the family's verdict
     _clear(ctx)
-    _one_thread()
     record = _run(ctx, rows, key)
     _write_record(ctx, record)
     return record
@@ -76,7 +77,7 @@ def _run(ctx: StepContext, rows: pd.DataFrame, key: str) -> SeriesRecord:
         stage = "split"
         train_rows, test_rows = split.checked_split(ctx, frame)
         stage = "train"
-        model, facts, sha256 = train.fit_and_save(ctx, train_rows)
+        model, facts, sha256 = train.fit_and_save(ctx, train_rows, _one_thread)
         stage = "evaluate"
         predictions = evaluate.predict(ctx, model, facts, test_rows)
         metrics = {**evaluate.compute_metrics(ctx, predictions, facts), **evaluate.recorded_threshold(facts)}
@@ -93,17 +94,19 @@ def _run(ctx: StepContext, rows: pd.DataFrame, key: str) -> SeriesRecord:
 _threads_limited_at = -1  # how many modules were loaded when the limit was last set
 
 
-def _one_thread() -> None:
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
     """One BLAS/OpenMP thread for the whole worker process: the same bytes whichever worker fits a
-    series (steps/parallel.py). Finding the loaded libraries takes ~5 ms, so it is done again only
-    when modules were imported since (a new estimator may load a new thread pool)."""
+    series (steps/parallel.py). Entered as a fit begins (scikit-learn imported: threadpoolctl limits
+    only loaded libraries); finding them takes ~5 ms, so it is done again only when modules were
+    imported since (a new estimator may load a new thread pool)."""
     global _threads_limited_at
-    if len(sys.modules) == _threads_limited_at:
-        return
-    from threadpoolctl import threadpool_limits
+    if len(sys.modules) != _threads_limited_at:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
-    _threads_limited_at = len(sys.modules)
+        threadpool_limits(1)
+        _threads_limited_at = len(sys.modules)
+    yield
 
 
 def _failed(ctx: StepContext, key: str, stage: str, message: str) -> SeriesRecord:

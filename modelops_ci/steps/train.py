@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.ml import model_store, model_types, threshold
@@ -26,13 +27,8 @@ _EXAMPLES = {"classifier": "sklearn.linear_model.LogisticRegression",
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
-    from threadpoolctl import threadpool_limits
-
     train = read_parquet(ctx.path(ctx.layout.train))
-    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
-    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
-    with threadpool_limits(1, user_api="openmp"):
-        model, facts, sha256 = fit_and_save(ctx, train)
+    model, facts, sha256 = fit_and_save(ctx, train)
     result = {"rows": len(train), "sha256": sha256}
     from modelops_ci.ml import tracking
 
@@ -44,10 +40,15 @@ def run(ctx: StepContext) -> dict[str, Any]:
     return result
 
 
-def fit_and_save(ctx: StepContext, train: pd.DataFrame) -> tuple[Any, dict[str, Any], str]:
-    """The fitted model, its card's facts, and the sha256 of the model file written (the caller
-    limits the threads the fit may use)."""
-    with _parameters_checked(ctx):
+ThreadLimit = Callable[[], AbstractContextManager[Any]]
+
+
+def fit_and_save(ctx: StepContext, train: pd.DataFrame,
+                 one_thread: ThreadLimit | None = None) -> tuple[Any, dict[str, Any], str]:
+    """The fitted model, its card's facts, and the sha256 of the model file written. The fit runs
+    with one OpenMP thread (`one_thread`: how; by default threadpoolctl's limit, entered after
+    scikit-learn is imported: it limits only the libraries loaded by then)."""
+    with _parameters_checked(ctx), (one_thread or _one_openmp_thread)():
         if ctx.task == "forecast":
             model, facts = forecast.fit(ctx, train, estimator(ctx))
         else:
@@ -55,6 +56,15 @@ def fit_and_save(ctx: StepContext, train: pd.DataFrame) -> tuple[Any, dict[str, 
     sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
                               extra_types=model_types.policy_types(ctx.params))
     return model, facts, sha256
+
+
+def _one_openmp_thread() -> AbstractContextManager[Any]:
+    # One OpenMP thread: on a busy CI machine, per-core threads of gradient boosting stall each
+    # other (a 0.8 s fit took 37 s beside two busy processes); DVC runs one stage at a time anyway.
+    from threadpoolctl import threadpool_limits
+
+    limits: AbstractContextManager[Any] = threadpool_limits(1, user_api="openmp")
+    return limits
 
 
 def input_example(ctx: StepContext, train: pd.DataFrame, facts: dict[str, Any]) -> Any:
