@@ -355,7 +355,7 @@ def own_work(root: Path) -> dict[str, float]:
     from modelops_ci.steps import batch, evaluate, forecast, ingest, split, train
 
     family = batch.load(root, FAMILY)
-    rows = batch._rows_by_series(family)
+    rows, _ = batch._rows_by_series(family)
     seconds: dict[str, float] = {}
     with threadpool_limits(1):
         for name in [family.series[0], *family.series]:

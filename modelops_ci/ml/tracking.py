@@ -169,20 +169,30 @@ class FamilyRun:
     versions the models; the child names its sha256)."""
 
     def __init__(self, tracked: Tracked) -> None:
+        """Connect to the store (~1 s for SQLite: its schema is checked) before any series is done;
+        the parent run itself is created with the first record, so a stage that ran no series
+        leaves no run."""
         self._tracked = tracked
         self._context = _tracking(tracked)
         mlflow = self._context.__enter__()
         self._client = mlflow.MlflowClient()
         self._experiment = mlflow.get_experiment_by_name(tracked.experiment).experiment_id
         self._lineage = lineage_tags(tracked, "batch", [])
-        parent = self._client.create_run(self._experiment, run_name=f"{tracked.pipeline}-batch",
-                                         tags={**self._lineage, "modelops.family": tracked.pipeline})
-        self._parent, self._time = parent.info.run_id, parent.info.start_time
+        self._parent: str | None = None
+        self._time = 0
+
+    def _parent_run(self) -> str:
+        if self._parent is None:
+            parent = self._client.create_run(self._experiment, run_name=f"{self._tracked.pipeline}-batch",
+                                             tags={**self._lineage, "modelops.family": self._tracked.pipeline})
+            self._parent, self._time = parent.info.run_id, parent.info.start_time
+        return self._parent
 
     def log_series(self, record: dict[str, Any]) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
-        tags = {**self._lineage, "mlflow.parentRunId": self._parent, "modelops.family": self._tracked.pipeline,
+        parent = self._parent_run()
+        tags = {**self._lineage, "mlflow.parentRunId": parent, "modelops.family": self._tracked.pipeline,
                 "modelops.series": record["series"], "modelops.verdict": record["verdict"]}
         if record.get("model_sha256"):
             tags["modelops.model_sha256"] = record["model_sha256"]
@@ -196,9 +206,10 @@ class FamilyRun:
     def log_family(self, metrics: dict[str, Any]) -> None:
         from mlflow.entities import Metric
 
+        parent = self._parent_run()
         values = [Metric(k, float(v), self._time, 0) for k, v in sorted(metrics.items())
                   if isinstance(v, (int, float)) and v == v]
-        self._client.log_batch(self._parent, metrics=values)
+        self._client.log_batch(parent, metrics=values)
 
     def __enter__(self) -> FamilyRun:
         return self
@@ -206,7 +217,8 @@ class FamilyRun:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         """The parent run ends FINISHED, or FAILED when the stage stopped half-way."""
         try:
-            self._client.set_terminated(self._parent, status="FINISHED" if kind is None else "FAILED")
+            if self._parent is not None:
+                self._client.set_terminated(self._parent, status="FINISHED" if kind is None else "FAILED")
         finally:
             self._context.__exit__(None, None, None)
 

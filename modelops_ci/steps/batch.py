@@ -91,9 +91,9 @@ class Plan:
 def plan(root: Path, name: str) -> Plan:
     """Key every series and compare the keys with the stored records (a CI matrix deals out `todo`)."""
     family = load(root, name)
-    rows = _rows_by_series(family)
+    rows, digests = _rows_by_series(family)
     code = code_version(family)
-    keys = {series: series_key(code, family.series_params(series), rows[series]) for series in family.series}
+    keys = {series: series_key(code, family.series_params(series), digests[series]) for series in family.series}
     stored = stored_records(family)
     todo = [s for s in family.series if not _still_valid(family, stored.get(s), keys[s])]
     unchanged = [s for s in family.series if s not in todo]
@@ -151,25 +151,72 @@ def _family_run(root: Path, name: str) -> FamilyLogger:
 # -- the series' rows -------------------------------------------------------------------------
 
 
-def _rows_by_series(family: Family) -> dict[str, pd.DataFrame]:
-    """Each series' rows of its source, the sources read once. When every series filters on the same
-    columns by single values (a panel), the rows are grouped once; otherwise each series gets the
-    whole source and its own filter (in series.py) picks its rows."""
+def _rows_by_series(family: Family) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Each series' rows of its source, the sources read once, and the digest of those rows (for
+    its key). When every series filters on the same columns by single values (a panel), the rows
+    are grouped once; otherwise each series gets the whole source and its own filter (in
+    series.py) picks its rows."""
     from modelops_ci.steps import ingest
 
-    sources: dict[str, pd.DataFrame] = {}
+    panels: dict[str, _Panel] = {}
     rows: dict[str, pd.DataFrame] = {}
-    groups: dict[str, dict[Any, Any]] = {}
+    digests: dict[str, str] = {}
     for series in family.series:
         params = family.series_params(series)
         marker = json.dumps(params["data"]["source"], sort_keys=True, default=str)
-        if marker not in sources:
-            sources[marker] = ingest.read(family.context(series))
-        panel = sources[marker]
-        chosen = params["data"].get("filter") or {}
-        picked = _pick(panel, chosen, groups.setdefault(marker + json.dumps(sorted(chosen)), {}))
-        rows[series] = picked if picked is panel else as_read_alone(picked)
-    return rows
+        if marker not in panels:
+            panels[marker] = _Panel(ingest.read(family.context(series)))
+        rows[series], digests[series] = panels[marker].rows(params["data"].get("filter") or {})
+    return rows, digests
+
+
+class _Panel:
+    """A source read once, and what every series picked from it needs: the groups of rows by the
+    filter's columns, each row's hash, and which text values would parse as numbers."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        import pandas as pd
+
+        self.frame = frame
+        self._groups: dict[tuple[str, ...], dict[Any, Any]] = {}
+        self._hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        self._numeric_text = {c: _parses_as_number(frame[c]) for c in frame.columns if _is_text(frame[c])}
+
+    def rows(self, chosen: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+        positions = self._positions(chosen)
+        if positions is None:
+            return self.frame, _rows_digest(self.frame, self._hashes)
+        picked = self.frame.iloc[positions]
+        if any(parses[positions].all() for parses in self._numeric_text.values()):
+            alone = as_read_alone(picked)  # a text column of the panel is numbers in this series
+            return alone, _rows_digest(alone)
+        return picked, _rows_digest(picked, self._hashes[positions])
+
+    def _positions(self, chosen: dict[str, Any]) -> Any:
+        """The row positions of the series `chosen` picks, or None for the whole source (not a
+        panel filter, or a value not found: the series' own filter then says what there is)."""
+        single = all(not isinstance(v, list) for v in chosen.values())
+        if not chosen or not single or not set(chosen) <= set(self.frame.columns):
+            return None
+        columns = tuple(sorted(chosen))
+        if columns not in self._groups:
+            by = list(columns) if len(columns) > 1 else columns[0]
+            self._groups[columns] = self.frame.groupby(by, sort=False, dropna=False).indices
+        wanted = tuple(chosen[c] for c in columns) if len(columns) > 1 else chosen[columns[0]]
+        return self._groups[columns].get(wanted)
+
+
+def _is_text(column: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(column.dtype == object or pd.api.types.is_string_dtype(column))
+
+
+def _parses_as_number(column: pd.Series) -> Any:
+    """Per row: would this text value be read as a number (missing values count as numbers)."""
+    import pandas as pd
+
+    return (pd.to_numeric(column, errors="coerce").notna() | column.isna()).to_numpy()
 
 
 def as_read_alone(rows: pd.DataFrame) -> pd.DataFrame:
@@ -180,7 +227,7 @@ def as_read_alone(rows: pd.DataFrame) -> pd.DataFrame:
 
     converted = {}
     for column in rows.columns:
-        if rows[column].dtype == object or pd.api.types.is_string_dtype(rows[column]):
+        if _is_text(rows[column]):
             try:
                 converted[column] = pd.to_numeric(rows[column])
             except (ValueError, TypeError):
@@ -188,32 +235,28 @@ def as_read_alone(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(**converted) if converted else rows
 
 
-def _pick(panel: pd.DataFrame, chosen: dict[str, Any], cache: dict[Any, Any]) -> pd.DataFrame:
-    single = all(not isinstance(v, list) for v in chosen.values())
-    if not chosen or not single or not set(chosen) <= set(panel.columns):
-        return panel
-    columns = sorted(chosen)
-    if "index" not in cache:
-        cache["index"] = panel.groupby(columns if len(columns) > 1 else columns[0], sort=False,
-                                       dropna=False).indices
-    wanted = tuple(chosen[c] for c in columns) if len(columns) > 1 else chosen[columns[0]]
-    positions = cache["index"].get(wanted)
-    # Not found: the whole panel, so the series' own filter says which values there are.
-    return panel if positions is None else panel.iloc[positions]
-
-
 # -- keys ---------------------------------------------------------------------------------------
 
 
-def series_key(code: str, params: dict[str, Any], rows: pd.DataFrame) -> str:
-    """sha256 of what a series' outputs are computed from: the code, its params, its rows."""
+def _rows_digest(rows: pd.DataFrame, hashes: Any = None) -> str:
+    """sha256 of a series' rows: their column types and each row's hash (pandas'
+    hash_pandas_object, row by row, so the panel's hashes taken at the series' positions are the
+    same as its own). Row positions are left out: a series added above this one in the file does
+    not change it."""
     import pandas as pd
 
+    if hashes is None:
+        hashes = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    digest = hashlib.sha256(json.dumps([[str(c), str(t)] for c, t in rows.dtypes.items()]).encode())
+    digest.update(hashes.tobytes())
+    return digest.hexdigest()
+
+
+def series_key(code: str, params: dict[str, Any], rows_digest: str) -> str:
+    """sha256 of what a series' outputs are computed from: the code, its params, its rows."""
     digest = hashlib.sha256(code.encode())
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
-    digest.update(json.dumps([[str(c), str(t)] for c, t in rows.dtypes.items()]).encode())
-    # Row positions are left out: a series added above this one in the file does not change it.
-    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    digest.update(rows_digest.encode())
     return digest.hexdigest()
 
 

@@ -23,9 +23,10 @@ def time_key(ctx: StepContext, series: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series):
         return series.astype(float)
     text = series.astype(str)
-    quarters = text.str.extract(_QUARTER)
-    if quarters.notna().all().all():
-        return quarters[0].astype(int) * 4 + quarters[1].astype(int) - 1
+    if len(text) and _QUARTER.match(text.iloc[0]):  # checked on every row only when the first is one
+        quarters = text.str.extract(_QUARTER)
+        if quarters.notna().all().all():
+            return quarters[0].astype(int) * 4 + quarters[1].astype(int) - 1
     parsed = _dates(text)
     if parsed.isna().any():
         bad = text[parsed.isna()].iloc[0]

@@ -111,3 +111,33 @@ def test_a_share_of_failed_series_rounds_down_exactly(rule: dict[str, Any], seri
     from modelops_ci.family_params import allowed_failures
 
     assert allowed_failures(rule, series) == allowed
+
+
+PANEL_WITH_STRAY_TEXT = """\
+series,month,value,note
+a,2020-01,1.5,x
+b,2020-01,abc,7
+a,2020-02,2.5,y
+b,2020-02,3,8
+c,2020-01,,
+c,2020-02,4,
+"""
+
+
+@pytest.mark.parametrize("name", ["a", "b", "c"])
+def test_a_series_is_keyed_by_its_rows_typed_as_if_read_alone(name: str) -> None:
+    """The panel's row hashes taken at a series' positions give the digest of the series read from
+    a file of its own; one series' stray text ('abc') types only that series' column as text."""
+    import io
+
+    import pandas as pd
+
+    from modelops_ci.steps.batch import _Panel, _rows_digest
+
+    panel = pd.read_csv(io.StringIO(PANEL_WITH_STRAY_TEXT))
+    header, *lines = PANEL_WITH_STRAY_TEXT.splitlines()
+    alone = pd.read_csv(io.StringIO("\n".join([header, *(li for li in lines if li.startswith(f"{name},"))])))
+    rows, digest = _Panel(panel).rows({"series": name})
+    assert [str(t) for t in rows.dtypes] == [str(t) for t in alone.dtypes]
+    assert digest == _rows_digest(alone)
+    assert _rows_digest(rows.iloc[::-1]) != digest  # the rows' order is part of the series
