@@ -32,7 +32,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_run import BIN, OFFLINE_ENV, BenchError, Runner, bench_env, commit
+from bench_run import BIN, BenchError, Runner, bench_env, commit, in_scratch, init_and_compile
 
 PANEL = "data/panel.csv"
 SERIES_LIST = "pipelines/series/panel.csv"
@@ -182,7 +181,6 @@ def change_one_series(repo: Path) -> str:
 
 def make_repo(runner: Runner, repo: Path, count: int, batch: bool) -> Path:
     """A committed repo with the panel, its pipeline and policy, compiled."""
-    from modelops_ci.commands.init import DVC_CONFIG
 
     pipeline = PIPELINE.format(batch="true" if batch else "false")
     files = {PANEL: panel_csv(count), SERIES_LIST: "series\n" + "\n".join(series_ids(count)) + "\n",
@@ -191,12 +189,7 @@ def make_repo(runner: Runner, repo: Path, count: int, batch: bool) -> Path:
     for relative, text in files.items():
         (repo / relative).parent.mkdir(parents=True, exist_ok=True)
         (repo / relative).write_text(text, encoding="utf-8")
-    runner.run(["git", "init", "-q"], repo)
-    runner.run([sys.executable, "-m", "dvc", "init", "-q"], repo)
-    (repo / ".dvc" / "config").write_text(DVC_CONFIG, encoding="utf-8")
-    runner.run([BIN / "modelops-ci", "compile"], repo)
-    commit(runner, repo, "panel")
-    return repo
+    return init_and_compile(runner, repo, "panel")
 
 
 def to_dvc_foreach(repo: Path, count: int) -> None:
@@ -526,27 +519,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         numerics.pin_portable_kernels()  # as the stage's process does, before NumPy loads
         print(json.dumps(own_work(args.own_work.resolve())))
         return 0
-    os.environ.update(OFFLINE_ENV)
-    tmp = Path(tempfile.mkdtemp(prefix="modelops-bench-many-"))
+    if args.profile:
+        return in_scratch("modelops-bench-many-", args.keep, lambda tmp: profile(tmp, args.profile))
+    layouts = "" if args.no_per_pipeline else args.layouts
+    return in_scratch("modelops-bench-many-", args.keep,
+                      lambda tmp: timed_report(tmp, args.per_pipeline_sizes, args.sizes, layouts))
+
+
+def timed_report(tmp: Path, per_pipeline: Sequence[int], batched: Sequence[int], layouts: str) -> str:
     started = time.perf_counter()
-    try:
-        if args.profile:
-            print(profile(tmp, args.profile))
-            return 0
-        layouts = "" if args.no_per_pipeline else args.layouts
-        timings = measure(tmp, args.per_pipeline_sizes, args.sizes, layouts)
-        print(f"{MONTHS} months per series; Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s); "
-              f"bench wall time {time.perf_counter() - started:.0f} s\n")
-        print(report(timings))
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if args.keep:
-            print(f"kept {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    timings = measure(tmp, per_pipeline, batched, layouts)
+    return (f"{MONTHS} months per series; Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s); "
+            f"bench wall time {time.perf_counter() - started:.0f} s\n\n{report(timings)}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,18 +118,23 @@ class Runner:
 
 def make_repo(runner: Runner, repo: Path) -> Path:
     """A committed copy of the example repo, set up as `modelops-ci init` would."""
-    from modelops_ci.commands.init import DVC_CONFIG
-
     repo.mkdir(parents=True)
     for part in EXAMPLE_PARTS:
         if (PROJECT / part).is_dir():
             shutil.copytree(PROJECT / part, repo / part)
     (repo / ".gitignore").write_text(".modelops/\n", encoding="utf-8")
+    return init_and_compile(runner, repo, "example pipelines")
+
+
+def init_and_compile(runner: Runner, repo: Path, message: str) -> Path:
+    """git init, dvc init with init's DVC config, compile, and commit the files already in `repo`."""
+    from modelops_ci.commands.init import DVC_CONFIG
+
     runner.run(["git", "init", "-q"], repo)
     runner.run([sys.executable, "-m", "dvc", "init", "-q"], repo)
     (repo / ".dvc" / "config").write_text(DVC_CONFIG, encoding="utf-8")
     runner.run([BIN / "modelops-ci", "compile"], repo)
-    commit(runner, repo, "example pipelines")
+    commit(runner, repo, message)
     return repo
 
 
@@ -360,15 +365,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    return in_scratch("modelops-bench-run-", args.keep, lambda tmp: measure(tmp, args.repeat))
+
+
+def in_scratch(prefix: str, keep: bool, bench: Callable[[Path], str]) -> int:
+    """Run `bench` offline in a fresh temp folder and print its report; exit 1 on a BenchError.
+    The folder is removed afterwards unless `keep`."""
     os.environ.update(OFFLINE_ENV)
-    tmp = Path(tempfile.mkdtemp(prefix="modelops-bench-run-"))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     try:
-        print(measure(tmp, args.repeat))
+        print(bench(tmp))
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if args.keep:
+        if keep:
             print(f"kept {tmp}", file=sys.stderr)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
