@@ -17,7 +17,7 @@ from modelops_ci import gates
 from modelops_ci.gates import drift, profile
 from modelops_ci.gates.context import GateContext
 from modelops_ci.gates.drift import inputs, multivariate, univariate
-from modelops_ci.gates.result import CannotEvaluate, GateResult
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult
 from modelops_ci.steps.context import StepContext
 
 ALPHA = 0.05
@@ -130,9 +130,9 @@ def test_fdr_calibration_on_200_datasets_without_drift() -> None:
     the correction the same data flags far more (20 tests at alpha each)."""
     reference, current = side_by_side(200, 200)
     numeric = [c for c in reference if "_x" in c]
-    tested = univariate.compare(profile.build(reference, numeric, [c for c in reference if "_c" in c], grid=None),
-                                current)
-    per_dataset: dict[str, list[Any]] = {}
+    categorical = [c for c in reference if "_c" in c]
+    tested = univariate.compare(profile.build(reference, numeric, categorical, grid=None), current)
+    per_dataset: dict[str, list[Check]] = {}
     for feature in tested:
         per_dataset.setdefault(feature.name.split("_")[0], []).append(feature)
     assert len(per_dataset) == 200 and {len(features) for features in per_dataset.values()} == {20}
