@@ -1,4 +1,8 @@
-"""A small batched family (spec.batch) on a seeded synthetic panel: the spec, the panel CSV, a repo."""
+"""A small batched family (spec.batch) on a seeded synthetic panel: the spec, the panel CSV, a repo.
+
+`panel_rows` and `panel_csv` build every synthetic panel the tests use (this family's, the registry
+family's, the Dask and the CI-matrix families'): the shape (names, periods, monthly or quarterly,
+column names) is each test's; the values are always made the same way."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import math
 import random
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tests.helpers.cli import run_exe
@@ -63,20 +68,33 @@ def series_names(count: int) -> list[str]:
     return [f"s{index:02d}" for index in range(count)]
 
 
-def panel_rows(names: list[str], months: int = MONTHS, seed: int = 12) -> list[list[str]]:
-    """Monthly series: level x growth^t x seasonal swing x lognormal noise (seeded per series)."""
+def period_label(index: int, season: int, start: int) -> str:
+    """The time label of period `index` from January `start`: a month's first day (season 12,
+    "2000-01-01") or a quarter (season 4, "2000 Q1")."""
+    year, period = start + index // season, index % season + 1
+    if season == 4:
+        return f"{year} Q{period}"
+    return f"{year}-{period:02d}-01"
+
+
+def panel_rows(names: Iterable[str], periods: int = MONTHS, *, season: int = 12, start: int = 2000,
+               seed: int = 12) -> list[list[str]]:
+    """The one synthetic panel of the tests: per series (name, period label, value) rows, each
+    level x growth^t x seasonal swing x lognormal noise, seeded by `seed` and the name (so a series'
+    rows do not depend on which others are in the panel)."""
     rows = []
     for name in names:
         rng = random.Random(f"{seed}-{name}")
         level, growth, swing = rng.uniform(50, 500), rng.uniform(1.0, 1.01), rng.uniform(0.05, 0.3)
-        for t in range(months):
-            value = level * growth**t * (1 + swing * math.sin(2 * math.pi * t / 12)) * math.exp(rng.gauss(0, 0.03))
-            rows.append([name, f"{2000 + t // 12}-{t % 12 + 1:02d}-01", f"{value:.3f}"])
+        for t in range(periods):
+            seasonal = 1 + swing * math.sin(2 * math.pi * t / season)
+            value = level * growth**t * seasonal * math.exp(rng.gauss(0, 0.03))
+            rows.append([name, period_label(t, season, start), f"{value:.3f}"])
     return rows
 
 
-def panel_csv(rows: list[list[str]]) -> str:
-    return "series,month,value\n" + "".join(",".join(row) + "\n" for row in rows)
+def panel_csv(rows: list[list[str]], header: str = "series,month,value") -> str:
+    return header + "\n" + "".join(",".join(row) + "\n" for row in rows)
 
 
 def series_csv(names: list[str]) -> str:

@@ -46,3 +46,23 @@ def beside_a_card(folder: Path, blob: bytes, listed: list[str] | None = None) ->
 
 
 CHECK_ARRAY = "sklearn.utils.validation.check_array"
+
+
+def recorded_openmp_threads(path: Path) -> list[int]:
+    """The OpenMP thread count each HistGradientBoosting in the skops file at `path` recorded when
+    it was fitted (its _BinMapper's `n_threads`), read from the file's schema: nothing is unpickled."""
+    found: list[int] = []
+    _collect_bin_mapper_threads(skops_schema(path.read_bytes()), found)
+    return found
+
+
+def _collect_bin_mapper_threads(node: Any, found: list[int]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _collect_bin_mapper_threads(item, found)
+    if not isinstance(node, dict):
+        return
+    if node.get("__class__") == "_BinMapper":
+        found.append(int(json.loads(node["content"]["content"]["n_threads"]["content"])))
+    for value in node.values():
+        _collect_bin_mapper_threads(value, found)

@@ -4,7 +4,6 @@ series must run on its workers and give the same bytes as in this process and on
 
 from __future__ import annotations
 
-import math
 import shutil
 import socket
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from modelops_ci.steps import parallel
 from tests.helpers.cli import run_cli
+from tests.helpers.family import panel_csv, panel_rows
 from tests.helpers.repos import write
 
 FAMILY = "panel"
@@ -61,22 +61,11 @@ spec:
 """
 
 
-def panel_csv() -> str:
-    """One CSV, a `region` column: trend + season, a level and phase of its own per series."""
-    lines = ["region,month,units"]
-    for number, region in enumerate(SERIES):
-        for month in range(MONTHS):
-            season = math.sin(2 * math.pi * (month + number) / 12)
-            units = 100 + 20 * number + 0.8 * month + 12 * season + (month * (7 + number)) % 5
-            lines.append(f"{region},{2020 + month // 12}-{month % 12 + 1:02d}-01,{units:.1f}")
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The family compiled, never run; each test runs a copy."""
     repo = tmp_path_factory.mktemp("dask") / "template"
-    write(repo, "data/panel.csv", panel_csv())
+    write(repo, "data/panel.csv", panel_csv(panel_rows(SERIES, MONTHS, start=2020), "region,month,units"))
     write(repo, f"pipelines/{FAMILY}.yaml", PIPELINE)
     write(repo, "policies/demand.yaml", POLICY)
     done = run_cli("compile", cwd=repo)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -27,6 +25,7 @@ import pytest
 
 from modelops_ci.commands.init import DVC_CONFIG
 from tests.helpers.cli import run_exe
+from tests.helpers.family import panel_csv, panel_rows
 from tests.helpers.github_server import REPO, FakeGitHub
 from tests.helpers.paths import PROJECT
 from tests.helpers.repos import git, write
@@ -61,17 +60,11 @@ spec:
 
 def panel(shift: tuple[str, ...] = ()) -> str:
     """Four years of monthly values per series; the `shift` series' Junes are 5 higher."""
-    rnd = random.Random(3)
-    lines = ["series,month,value"]
-    for series in SERIES:
-        level = rnd.uniform(50, 100)
-        for month in range(48):
-            seasonal = 1 + 0.1 * math.sin(2 * math.pi * month / 12)
-            value = level * (1 + 0.01 * month) * seasonal + rnd.gauss(0, 1)
-            if series in shift and month % 12 == 5:
-                value += 5
-            lines.append(f"{series},{2020 + month // 12}-{month % 12 + 1:02d},{value:.3f}")
-    return "\n".join(lines) + "\n"
+    rows = panel_rows(SERIES, 48, start=2020)
+    for row in rows:
+        if row[0] in shift and row[1][5:7] == "06":
+            row[2] = f"{float(row[2]) + 5:.3f}"
+    return panel_csv(rows)
 
 
 def _build(root: Path) -> Path:

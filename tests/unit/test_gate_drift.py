@@ -17,7 +17,7 @@ from modelops_ci import gates
 from modelops_ci.gates import drift, profile
 from modelops_ci.gates.context import GateContext
 from modelops_ci.gates.drift import inputs, multivariate, univariate
-from modelops_ci.gates.result import CannotEvaluate, GateResult
+from modelops_ci.gates.result import CannotEvaluate, Check, GateResult
 from modelops_ci.steps.context import StepContext
 
 ALPHA = 0.05
@@ -111,19 +111,35 @@ def test_corrections() -> None:
 # -- decisions ------------------------------------------------------------------------------------
 
 
+def side_by_side(datasets: int, rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`datasets` seeded pairs of tables (15 numeric, 5 categorical features; reference and current
+    drawn from one distribution) as one wide pair: dataset k's columns are prefixed `dk_`. Each
+    feature is tested on its own column, so one profile and one comparison test them all."""
+    references, currents = [], []
+    for seed in range(datasets):
+        rng = np.random.default_rng(seed)
+        references.append(table(rng, rows, 15, 5).add_prefix(f"d{seed}_"))
+        currents.append(table(rng, rows, 15, 5).add_prefix(f"d{seed}_"))
+    return pd.concat(references, axis=1), pd.concat(currents, axis=1)
+
+
 def test_fdr_calibration_on_200_datasets_without_drift() -> None:
     """200 seeded datasets, 20 features (15 numeric, 5 categorical), reference and current drawn
     from one distribution, under the strictest share rule (dataset drift when any feature drifts).
     Benjamini-Hochberg holds the rate of datasets flagged to alpha under the global null; without
     the correction the same data flags far more (20 tests at alpha each)."""
+    reference, current = side_by_side(200, 200)
+    numeric = [c for c in reference if "_x" in c]
+    categorical = [c for c in reference if "_c" in c]
+    tested = univariate.compare(profile.build(reference, numeric, categorical, grid=None), current)
+    per_dataset: dict[str, list[Check]] = {}
+    for feature in tested:
+        per_dataset.setdefault(feature.name.split("_")[0], []).append(feature)
+    assert len(per_dataset) == 200 and {len(features) for features in per_dataset.values()} == {20}
     flagged = {"fdr_bh": 0, "none": 0}
-    for seed in range(200):
-        rng = np.random.default_rng(seed)
-        reference, current = table(rng, 200, 15, 5), table(rng, 200, 15, 5)
-        numeric, categorical = kinds(reference)
-        tested = univariate.compare(profile.build(reference, numeric, categorical, grid=None), current)
+    for features in per_dataset.values():
         for correction in flagged:  # the same p-values, decided under each correction
-            flagged[correction] += univariate.decide(tested, ALPHA, correction, max_share=0.0).status == "fail"
+            flagged[correction] += univariate.decide(features, ALPHA, correction, max_share=0.0).status == "fail"
     assert flagged["fdr_bh"] <= ALPHA * 200
     assert flagged["none"] > 4 * ALPHA * 200
 
