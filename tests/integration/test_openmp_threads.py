@@ -77,18 +77,3 @@ def test_batched_series_fit_on_one_thread_in_a_fresh_process(hgb_family: Path, t
     assert result.exit_code == 0, result.stderr
     assert series_threads(repo) == [1, 1, 1]
 
-
-def test_batched_series_fit_on_one_thread_on_parallel_workers(hgb_family: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """loky's workers are fresh processes too: whichever worker fits a series, one thread."""
-    from modelops_ci.steps import batch, parallel
-
-    repo = tmp_path / "repo"
-    shutil.copytree(hgb_family, repo)
-    monkeypatch.setenv("OMP_NUM_THREADS", UNLIMITED)  # what each worker would inherit
-    monkeypatch.setenv(parallel.JOBS_ENV, "2")
-    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)
-
-    batch.run(repo, FAMILY)
-
-    assert series_threads(repo) == [1, 1, 1]
