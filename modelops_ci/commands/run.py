@@ -42,6 +42,7 @@ from modelops_ci.offline import apply as stay_offline
 
 if TYPE_CHECKING:
     from modelops_ci.gates.verdict import Verdict
+    from modelops_ci.ml.background import LoggingService
 
 TRANSFER_LOGGERS = ("dvc", "dvc_data", "dvc_objects")  # where DVC's libraries log a failed upload
 # A pipeline runs up to its gates, or evaluate if it has none; a batched family has one stage.
@@ -127,6 +128,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     from dvc.repo import reproduce as dvc_reproduce
     from dvc.repo.reproduce import _reproduce_stage  # the default repro_fn; we wrap it to time stages
 
+    from modelops_ci.executor.family import BATCH_STAGE
+
     if not verbose:  # our own per-stage lines and table replace DVC's chatter
         logging.getLogger("dvc").setLevel(logging.WARNING)
     if keep_going and not verbose:  # each failure and what it skipped is reported once, at the end
@@ -139,6 +142,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     removed: set[Path] = set()  # the reports this run removed: their absence is not a reason to run
 
     def timed(stage: Any, **kwargs: Any) -> Any:
+        if logging_service is not None and stage.name == BATCH_STAGE:
+            logging_service.ready()
         _sweep_leftovers(stage)
         _forget_stale_verdict(root, stage, force, forgotten, removed)
         pipeline = _pipeline_of(stage)
@@ -161,7 +166,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     try:
         # DVC resolves stage paths against the working directory: run from the repo root.
         with tempfile.TemporaryDirectory(prefix="modelops-run-") as scratch, _step_errors_to(scratch) as said, \
-                contextlib.chdir(root), Repo(str(root)) as repo:
+                _family_logging(chosen, Path(scratch)) as logging_service, contextlib.chdir(root), \
+                Repo(str(root)) as repo:
             planned += _plan(repo, chosen)
             try:
                 repo.reproduce(chosen, force=force, repro_fn=timed, on_error="keep-going" if keep_going else "fail")
@@ -170,6 +176,8 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
                     raise
                 report.skipped = _skipped(planned, report)
             report.pushed = _push(repo)
+            if logging_service is not None:
+                logging_service.finish()
     except DvcException as exc:
         raise _explain(exc) from None
     except OSError as exc:  # out of DVC's own work (its cache, a checkout)
@@ -265,6 +273,35 @@ def current_verdicts(root: Path, pipelines: Iterable[str] = ()) -> list[Verdict]
     from modelops_ci.gates import verdict as verdicts
 
     return [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root, pipelines)]
+
+
+@contextlib.contextmanager
+def _family_logging(chosen: list[str], scratch: Path) -> Iterator[LoggingService | None]:
+    """MLflow's logger for the batched stages among `chosen`, started before DVC works out what to
+    run (MLflow's import overlaps it), and named to the stages DVC starts by the environment."""
+    from modelops_ci.executor.family import BATCH_STAGE
+
+    if not any(target.endswith(f":{BATCH_STAGE}") for target in chosen):
+        yield None
+        return
+    from modelops_ci.ml.background import LoggingService
+
+    with LoggingService(scratch) as service, _environment(service.environment):
+        yield service
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _pipeline_of(stage: Any) -> str:

@@ -1,9 +1,16 @@
 """A batched stage's MLflow logging in a process of its own.
 
 Importing MLflow takes ~2 s, as long as the rest of a small run (one changed series: its fit,
-pandas' and scikit-learn's imports). In a second process it is paid on another core while this one
-fits, and the series' records are logged as they arrive. The stage waits for the logger at the end,
-so nothing is lost: a logging failure is the stage's failure, with MLflow's message.
+pandas' and scikit-learn's imports). In a second process it is paid on another core while the
+stage fits, and the series' records are logged as they arrive. Two owners:
+- `modelops-ci run` starts a `LoggingService` before DVC runs anything, for the batched families it
+  may run. A stage hands its records to it (`ServiceLogger`, over a local socket in `run`'s private
+  scratch folder, with a random key) and exits without waiting, so the records still being logged
+  (300 child runs take ~6 s of CPU) overlap DVC's commit and push of the stage's outputs. `run`
+  waits for all of them at the end: a logging failure is `run`'s failure, with MLflow's message,
+  and the outputs DVC has committed stay (the runs are a record beside DVC and git).
+- A stage run on its own (`dvc repro`, `modelops-ci step batch`) starts a `FamilyLogger` and waits
+  for it before it exits: a logging failure is the stage's failure.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 import traceback
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.errors import UserError
 
@@ -23,6 +32,28 @@ if TYPE_CHECKING:
 
 _DONE = "done"
 WAIT_SECONDS = 600  # for the logger to finish after the last record (a slow tracking server)
+SERVICE_ENV = "MODELOPS_MLFLOW_LOGGER"  # the socket of `run`'s LoggingService, for its stages
+KEY_ENV = "MODELOPS_MLFLOW_LOGGER_KEY"  # its key (hex): only a process `run` started knows it
+
+
+class StageLogger(Protocol):
+    """Where a batched stage sends its MLflow records."""
+
+    def log_series(self, record: dict[str, Any]) -> None: ...
+
+    def log_family(self, metrics: dict[str, Any]) -> None: ...
+
+    def __enter__(self) -> StageLogger: ...
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None: ...
+
+
+def stage_logger(tracked: Tracked) -> StageLogger:
+    """The logger of `run` that started this stage, or one of the stage's own."""
+    address, key = os.environ.get(SERVICE_ENV), os.environ.get(KEY_ENV)
+    if address and key:
+        return ServiceLogger(address, bytes.fromhex(key), tracked)
+    return FamilyLogger(tracked)
 
 
 class FamilyLogger:
@@ -107,7 +138,7 @@ def _logged(tracked: Tracked, pipe: Connection) -> tuple[Any, ...]:
                         raise _StageFailed
                     break
                 what, payload = pipe.recv()
-    except _StageFailed:
+    except (_StageFailed, EOFError):  # the stage stopped (or was killed): its parent run ended FAILED
         pass
     except ModelopsError as exc:
         return ("error", str(exc), True)
@@ -136,3 +167,129 @@ def _commit_without_waiting_for_the_disk() -> None:
 
 class _StageFailed(Exception):
     """The stage stopped: the parent run ends FAILED (FamilyRun's exit)."""
+
+
+# -- `run`'s logging service ------------------------------------------------------------------------
+
+
+class LoggingService:
+    """`run`'s MLflow logger for the batched stages it runs (see the module's doc). Use as a
+    context: `environment` is what a stage needs to reach it; `finish` waits for every record
+    handed over and raises the first failure; leaving the block stops the process."""
+
+    def __init__(self, folder: Path) -> None:
+        address, key = str(folder / "mlflow.sock"), os.urandom(32)
+        context = multiprocessing.get_context("spawn")
+        self._ours, theirs = context.Pipe()
+        self._process = context.Process(target=_service, args=(address, key, theirs), daemon=True,
+                                        name="modelops-mlflow")
+        self._process.start()
+        theirs.close()
+        self.environment = {SERVICE_ENV: address, KEY_ENV: key.hex()}
+        self._listening = False
+
+    def ready(self) -> None:
+        """Wait until stages can connect (the socket exists): before the first batched stage runs."""
+        if not self._listening:
+            self._listening = self._ours.poll(WAIT_SECONDS) and self._ours.recv() == "listening"
+            if not self._listening:
+                raise RuntimeError(f"the MLflow logger did not start (exit code {self._process.exitcode})")
+
+    def finish(self) -> None:
+        try:
+            self._ours.send(_DONE)
+            answers = self._ours.recv() if self._ours.poll(WAIT_SECONDS) else [("error", "no answer", False)]
+        except (EOFError, OSError, BrokenPipeError):
+            answers = [("error", f"the MLflow logger stopped (exit code {self._process.exitcode})", False)]
+        failed = next((a for a in answers if a[0] != "ok"), None)
+        if failed:
+            raise _failure(failed)
+
+    def __enter__(self) -> LoggingService:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._process.join(timeout=0.5 if self._listening else 0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=10)
+
+
+class ServiceLogger:
+    """A stage's records handed to `run`'s LoggingService: sent, never waited for. It connects with
+    the first record, so a stage that runs no series logs nothing."""
+
+    def __init__(self, address: str, key: bytes, tracked: Tracked) -> None:
+        self._address, self._key, self._tracked = address, key, tracked
+        self._connection: Connection | None = None
+
+    def _send(self, message: tuple[str, Any]) -> None:
+        from multiprocessing.connection import Client
+
+        if self._connection is None:
+            self._connection = Client(self._address, family="AF_UNIX", authkey=self._key)
+            self._connection.send(("begin", self._tracked))
+        self._connection.send(message)
+
+    def log_series(self, record: dict[str, Any]) -> None:
+        self._send(("series", record))
+
+    def log_family(self, metrics: dict[str, Any]) -> None:
+        if self._connection is not None:
+            self._send(("family", metrics))
+
+    def __enter__(self) -> ServiceLogger:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._connection is not None:
+            self._connection.send((_DONE, kind is None))
+            self._connection.close()
+
+
+def _service(address: str, key: bytes, control: Connection) -> None:
+    """The service: one stage's connection after another (DVC runs one stage at a time), each
+    logged as one FamilyRun, until `run` says it is done; then every connection's answer."""
+    from multiprocessing.connection import Client, Listener
+
+    _commit_without_waiting_for_the_disk()
+    listener = Listener(address, family="AF_UNIX", authkey=key)
+    control.send("listening")
+    answers: list[tuple[Any, ...]] = []
+    serving = threading.Thread(target=_serve_stages, args=(listener, answers), daemon=True)
+    serving.start()
+    import mlflow  # noqa: F401  (its ~2 s import, while DVC works out what to run)
+
+    try:
+        control.recv()
+    except EOFError:
+        os._exit(0)  # `run` is gone: nobody to answer
+    # The stages DVC ran have exited; the last one's records may still be being logged. A blocked
+    # accept() is not woken by closing its socket: a last connection of our own ends the loop.
+    with Client(address, family="AF_UNIX", authkey=key) as last:
+        last.send((_DONE, None))
+    serving.join()
+    listener.close()
+    try:
+        control.send(answers or [("ok",)])
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _serve_stages(listener: Any, answers: list[tuple[Any, ...]]) -> None:
+    while True:
+        try:
+            connection = listener.accept()
+        except multiprocessing.AuthenticationError:  # not one of `run`'s stages: not heard
+            continue
+        with connection:
+            try:
+                what, tracked = connection.recv()
+            except (EOFError, OSError):
+                continue  # a stage that connected and died before saying anything
+            if what == _DONE:
+                return
+            if what == "begin":
+                answers.append(_logged(tracked, connection))

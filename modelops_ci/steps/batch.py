@@ -32,7 +32,7 @@ from modelops_ci.steps.series import SeriesRecord, brief
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelops_ci.ml.background import FamilyLogger
+    from modelops_ci.ml.background import StageLogger
 
 REPORT_VERSION = 1
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")  # what fits, scores and saves a model
@@ -139,13 +139,14 @@ def collect(root: Path, name: str) -> dict[str, Any]:
     return {"series": len(present), "verdict": report["verdict"]}
 
 
-def _family_run(root: Path, name: str) -> FamilyLogger:
-    """The stage's MLflow runs, logged by a process of their own started first: MLflow's import
-    overlaps reading the panel, keying the series and fitting them; it logs nothing if none runs."""
-    from modelops_ci.ml.background import FamilyLogger
+def _family_run(root: Path, name: str) -> StageLogger:
+    """The stage's MLflow runs, logged by a process of its own (`run`'s, or one started now): MLflow's
+    import overlaps reading the panel, keying the series and fitting them; nothing is logged if no
+    series runs."""
+    from modelops_ci.ml.background import stage_logger
     from modelops_ci.ml.tracking import Tracked
 
-    return FamilyLogger(Tracked(root.resolve(), name, name))
+    return stage_logger(Tracked(root.resolve(), name, name))
 
 
 # -- the series' rows -------------------------------------------------------------------------
