@@ -104,12 +104,12 @@ class Layout:
 
     @property
     def series_models(self) -> str:
-        """Every series' model and card (a DVC output of the family's stage)."""
+        """Every series' model, its only file there (a DVC output of the family's stage)."""
         return f"models/{self.name}/series"
 
     @property
     def series_reports(self) -> str:
-        """Every series' predictions, metrics, plots and gate results (a DVC output)."""
+        """Every series' record, its only file there (a DVC output)."""
         return f"reports/{self.name}/series"
 
     def series(self, name: str) -> Layout:
@@ -118,5 +118,6 @@ class Layout:
     @property
     def series_record(self) -> str:
         """In a series' report folder: its key (what its outputs were computed from), verdict,
-        metrics and model digest; written last, so a folder without it is recomputed."""
+        metrics, gate results, model card and predictions (steps/series.py); written last, so a
+        folder without it is recomputed."""
         return f"{self.reports}/series.json"

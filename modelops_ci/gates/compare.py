@@ -250,9 +250,7 @@ def _no_champion(name: str, stage: str, allow_first: bool, refused: str = "") ->
 
 
 def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> GateResult:
-    from modelops_ci.ml.model_store import read_card
-
-    own_card = read_card(ctx.step.path(ctx.step.layout.model_card))
+    own_card = ctx.card()
     from modelops_ci.ml.model_types import policy_types
 
     model, facts = load_champion(ctx.step.root, ctx.name, found, extra_types=policy_types(ctx.params))

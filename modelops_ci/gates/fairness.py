@@ -711,10 +711,7 @@ def sample_of(ctx: GateContext) -> Sample:
 def _learnt_positive(ctx: GateContext) -> str | None:
     """The class the model predicts as 1 when the spec names none (train takes the last in sorted
     order): its card says which, so `favorable` is compared with the class really used."""
-    from modelops_ci.ml.model_store import read_card
-
-    card = ctx.step.path(ctx.step.layout.model_card)
-    learnt = read_card(card).get("positive") if card.is_file() else None
+    learnt = ctx.card().get("positive") if ctx.has_card() else None
     return None if learnt is None else str(learnt)
 
 

@@ -205,9 +205,7 @@ def sample_of(ctx: GateContext) -> Sample:
         return classification_sample(predictions["y_true"], predictions["y_score"], predictions.get("y_pred"))
     scale = None
     if task == "forecast":
-        from modelops_ci.ml.model_store import read_card
-
-        scale = read_card(ctx.step.path(ctx.step.layout.model_card)).get("mase_scale")
+        scale = ctx.card().get("mase_scale")
     return regression_sample(predictions["y_true"], predictions["y_pred"], scale, task)
 
 
@@ -223,10 +221,8 @@ def with_threshold(result: GateResult, ctx: GateContext) -> GateResult:
     """The result, saying at which threshold the decisions were made and how it was chosen (when the
     spec sets one: the model card records it)."""
     from modelops_ci.ml import threshold
-    from modelops_ci.ml.model_store import read_card
 
-    card = ctx.step.path(ctx.step.layout.model_card)
-    record = read_card(card).get("threshold") if card.is_file() else None
+    record = ctx.card().get("threshold") if ctx.has_card() else None
     if not isinstance(record, dict):
         return result
     result.details["threshold"] = record

@@ -37,8 +37,20 @@ def save(model: Any, path: Path, card: Path, facts: dict[str, Any], *,
          extra_types: Iterable[str] = ()) -> str:
     """Write the model and its card (sha256, the types it holds, `facts`); returns the sha256.
 
-    A model holding a type `load` would refuse is refused here, so what trains can be loaded.
     `extra_types`: the types the pipeline's policies add to the audited list.
+    """
+    sha256, content = write_model(model, path, facts, extra_types=extra_types)
+    # For information (and MLflow's skops flavour): loading never takes trust from the card.
+    write_atomic(card, json.dumps(content, indent=2, sort_keys=True) + "\n")
+    return sha256
+
+
+def write_model(model: Any, path: Path, facts: dict[str, Any], *,
+                extra_types: Iterable[str] = ()) -> tuple[str, dict[str, Any]]:
+    """Write the model alone; return its sha256 and its card (`facts`, the sha256, the types it
+    holds), for the caller to keep where it likes (a batched series: in its record).
+
+    A model holding a type `load` would refuse is refused here, so what trains can be loaded.
     """
     import skops.io as sio
 
@@ -53,17 +65,20 @@ def save(model: Any, path: Path, card: Path, facts: dict[str, Any], *,
     sha256 = hashlib.sha256(blob).hexdigest()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, blob)
-    # For information (and MLflow's skops flavour): loading never takes trust from the card.
-    write_atomic(card, json.dumps({**facts, "sha256": sha256, "trusted_types": held},
-                                  indent=2, sort_keys=True) + "\n")
-    return sha256
+    return sha256, {**facts, "sha256": sha256, "trusted_types": held}
 
 
 def load(path: Path, card: Path, *, extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
     """The model at `path`, after checking its sha256 against the card and its types against the
     trusted list (the audited types plus `extra_types`, those its policies add); and the card."""
     facts = read_card(card)
-    blob = _read_checked(path, card, facts)
+    return load_carded(path, facts, card.name, extra_types=extra_types), facts
+
+
+def load_carded(path: Path, facts: dict[str, Any], where: str, *, extra_types: Iterable[str] = ()) -> Any:
+    """The model at `path`, checked as `load` checks it, against a card already read (from `where`,
+    the file named in messages: a batched series keeps its card in its series.json)."""
+    blob = _read_checked(path, where, facts)
     trusted = model_types.trusted(extra_types)
     refused = sorted(set(types_held(path, blob)) - trusted)
     if refused:
@@ -71,10 +86,10 @@ def load(path: Path, card: Path, *, extra_types: Iterable[str] = ()) -> tuple[An
                                   f"({', '.join(refused)}): refusing to load it, nothing was "
                                   "built; retrain with scikit-learn estimators, or, if building "
                                   f"these types runs no code, {_HOW_TO_TRUST}")
-    return _rebuild(path, blob, trusted), facts
+    return _rebuild(path, blob, trusted)
 
 
-def _read_checked(path: Path, card: Path, facts: dict[str, Any]) -> bytes:
+def _read_checked(path: Path, where: str, facts: dict[str, Any]) -> bytes:
     """The bytes of the model file, if they hash to the sha256 its card records."""
     try:
         blob = path.read_bytes()
@@ -83,12 +98,12 @@ def _read_checked(path: Path, card: Path, facts: dict[str, Any]) -> bytes:
                                   f"{RESTORE}") from None
     recorded = facts.get("sha256")
     if not isinstance(recorded, str):
-        raise ModelIntegrityError(f"{path}: {card.name} records no sha256 for it: refusing to "
+        raise ModelIntegrityError(f"{path}: {where} records no sha256 for it: refusing to "
                                   "load it; retrain the model")
     actual = hashlib.sha256(blob).hexdigest()
     if actual != recorded:
         raise ModelIntegrityError(f"{path}: sha256 {actual[:12]}… does not match the recorded "
-                                  f"{recorded[:12]}… in {card.name}: refusing to load it; "
+                                  f"{recorded[:12]}… in {where}: refusing to load it; "
                                   f"{RESTORE}")
     return blob
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 REPORT_VERSION = 1
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "skops")  # what fits, scores and saves a model
 SHOWN_FAILURES = 10
+_LEFT_IN_THE_RECORD = ("key", "version", "card", "predictions")  # not copied into the family's gates.json
 
 
 @dataclass(frozen=True)
@@ -357,8 +358,9 @@ def family_report(family: Family, records: list[SeriesRecord]) -> dict[str, Any]
 
 
 def _entry(record: SeriesRecord) -> dict[str, Any]:
-    """A series in the family's gates.json: its record without the key, with brief gate results."""
-    entry = {k: v for k, v in record.to_json().items() if k not in ("key", "version")}
+    """A series in the family's gates.json: its record with brief gate results, without the key,
+    the card and the predictions (in git, read by every report: kept small at 1,000 series)."""
+    entry = {k: v for k, v in record.to_json().items() if k not in _LEFT_IN_THE_RECORD}
     entry["gates"] = [brief(result) for result in record.gates]
     return entry
 

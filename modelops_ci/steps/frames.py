@@ -32,6 +32,30 @@ def read_parquet(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def json_table(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """`frame` as {"columns": [...], "rows": [[...], ...]}, JSON-safe: missing and infinite numbers
+    are null, text (a forecast's periods) stays as it is, other values are written as text."""
+    rows = [[_json_value(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+    return {"columns": [str(c) for c in frame.columns], "rows": rows}
+
+
+def _json_value(value: Any) -> Any:
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(value, np.bool_ | np.number):
+        value = value.item()
+    if isinstance(value, str | bool | int | None):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    return str(value)
+
+
 def require_column(ctx: StepContext, frame: pd.DataFrame, column: str, at: str) -> None:
     """Refuse a spec that names a column the data does not have, suggesting the closest name."""
     if column in frame.columns:

@@ -19,13 +19,15 @@ from modelops_ci.steps.context import StepContext
 REPORT_VERSION = 1
 
 
-def evaluate(ctx: StepContext, kind: str, frames: dict[str, Any] | None = None) -> GateResult:
+def evaluate(ctx: StepContext, kind: str, frames: dict[str, Any] | None = None,
+             card: dict[str, Any] | None = None) -> GateResult:
     """Run gate `kind` with the pipeline's effective (policy-merged) settings, handed only the params
-    its stage depends on; `frames` are tables already in memory (a batched series' train, test...)."""
+    its stage depends on; `frames` are tables already in memory (a batched series' train, test...),
+    `card` the model's card when no file holds it (a batched series)."""
     ctx = ctx.reading(GATES[kind].reads)
     settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
     advisory = bool(settings.get("advisory", False))
-    result = gates.evaluate(kind, GateContext(ctx, dict(frames or {})), settings)
+    result = gates.evaluate(kind, GateContext(ctx, dict(frames or {}), card), settings)
     result.advisory = advisory
     return result
 

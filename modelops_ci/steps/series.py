@@ -1,7 +1,8 @@
 """One series of a batched family, start to end in memory: ingest's checks, split, train, evaluate
-and every gate, the same functions the per-pipeline steps call. Only what DVC versions is written
-(the model and its card, predictions, metrics, plots, gate results); the tables between steps stay
-in memory. A series' bad data is that series' `error` result, never the family's stop.
+and every gate, the same functions the per-pipeline steps call. Two files are written, both
+versioned by DVC: the model, and the series' record (its card, predictions, metrics and gate
+results); the tables between steps stay in memory. A series' bad data is that series' `error`
+result, never the family's stop.
 
 It runs in a worker process (joblib, Dask): it takes plain values and returns a plain record.
 """
@@ -18,20 +19,21 @@ from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.steps.context import StepContext
-from modelops_ci.steps.frames import write_parquet
+from modelops_ci.steps.frames import json_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the model's card and the predictions moved into the record
 FAILED_AT = {"ingest": "data", "split": "split", "train": "train", "evaluate": "evaluate"}
 
 
 @dataclass
 class SeriesRecord:
-    """One series' outcome, written as its `series.json` (its only report file beside its predictions:
-    each file is one more for DVC to hash on every run): the key it was computed from, its verdict,
-    metrics, model digest, and every gate's full result."""
+    """One series' outcome, written as its `series.json`, its only file beside its model (each file
+    is one more for DVC to hash on every run, copy to its cache and push): the key it was computed
+    from, its verdict, metrics, model digest, every gate's full result, the model's card (what a
+    pipeline's model.json holds) and the test predictions ({"columns": [...], "rows": [...]})."""
 
     name: str
     key: str
@@ -41,17 +43,19 @@ class SeriesRecord:
     model_sha256: str | None = None
     rows: int = 0
     gates: list[dict[str, Any]] = field(default_factory=list)
+    card: dict[str, Any] | None = None
+    predictions: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"version": RECORD_VERSION, "series": self.name, "key": self.key, "verdict": self.verdict,
                 "reason": self.reason, "metrics": self.metrics, "model_sha256": self.model_sha256,
-                "rows": self.rows, "gates": self.gates}
+                "rows": self.rows, "gates": self.gates, "card": self.card, "predictions": self.predictions}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SeriesRecord:
         return cls(str(data["series"]), str(data["key"]), str(data["verdict"]), str(data["reason"]),
                    dict(data.get("metrics") or {}), data.get("model_sha256"), int(data.get("rows") or 0),
-                   list(data.get("gates") or []))
+                   list(data.get("gates") or []), data.get("card"), data.get("predictions"))
 
 
 def run_series(root: Path, family: str, name: str, params: dict[str, Any], rows: pd.DataFrame,
@@ -77,18 +81,18 @@ def _run(ctx: StepContext, rows: pd.DataFrame, key: str) -> SeriesRecord:
         stage = "split"
         train_rows, test_rows = split.checked_split(ctx, frame)
         stage = "train"
-        model, facts, sha256 = train.fit_and_save(ctx, train_rows, _one_thread)
+        model, facts, card = train.fit_and_save_model(ctx, train_rows, _one_thread)
         stage = "evaluate"
         predictions = evaluate.predict(ctx, model, facts, test_rows)
         metrics = {**evaluate.compute_metrics(ctx, predictions, facts), **evaluate.recorded_threshold(facts)}
     except UserError as exc:
         return _failed(ctx, key, stage, str(exc))
-    write_parquet(predictions, ctx.path(ctx.layout.predictions))
     frames = {"dataset": frame, "train": train_rows, "test": test_rows, "predictions": predictions}
-    results = [gate.evaluate(ctx, kind, frames).to_json() for kind in ctx.params.get("gates") or {}]
+    results = [gate.evaluate(ctx, kind, frames, card).to_json() for kind in ctx.params.get("gates") or {}]
     report = gates_report(ctx.name, results, ctx.params.get("governance", {}))
     shown = {k: (v if v == v else None) for k, v in metrics.items()}
-    return SeriesRecord(ctx.name, key, report["verdict"], report["reason"], shown, sha256, len(frame), results)
+    return SeriesRecord(ctx.name, key, report["verdict"], report["reason"], shown, card["sha256"], len(frame),
+                        results, card, json_table(predictions))
 
 
 _threads_limited_at = -1  # how many modules were loaded when the limit was last set

@@ -45,17 +45,30 @@ ThreadLimit = Callable[[], AbstractContextManager[Any]]
 
 def fit_and_save(ctx: StepContext, train: pd.DataFrame,
                  one_thread: ThreadLimit | None = None) -> tuple[Any, dict[str, Any], str]:
-    """The fitted model, its card's facts, and the sha256 of the model file written. The fit runs
-    with one OpenMP thread (`one_thread`: how; by default threadpoolctl's limit, entered after
-    scikit-learn is imported: it limits only the libraries loaded by then)."""
-    with _parameters_checked(ctx), (one_thread or _one_openmp_thread)():
-        if ctx.task == "forecast":
-            model, facts = forecast.fit(ctx, train, estimator(ctx))
-        else:
-            model, facts = fit(ctx, train)
+    """The fitted model, its card's facts, and the sha256 of the model file written beside its card.
+    The fit runs with one OpenMP thread (`one_thread`: how; by default threadpoolctl's limit,
+    entered after scikit-learn is imported: it limits only the libraries loaded by then)."""
+    model, facts = _fitted(ctx, train, one_thread)
     sha256 = model_store.save(model, ctx.path(ctx.layout.model), ctx.path(ctx.layout.model_card), facts,
                               extra_types=model_types.policy_types(ctx.params))
     return model, facts, sha256
+
+
+def fit_and_save_model(ctx: StepContext, train: pd.DataFrame,
+                       one_thread: ThreadLimit | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """As `fit_and_save`, but no card file: the model, its facts and its card (with the sha256), for
+    a batched series to keep in its record (each file is one more for DVC to hash, cache and push)."""
+    model, facts = _fitted(ctx, train, one_thread)
+    _, card = model_store.write_model(model, ctx.path(ctx.layout.model), facts,
+                                      extra_types=model_types.policy_types(ctx.params))
+    return model, facts, card
+
+
+def _fitted(ctx: StepContext, train: pd.DataFrame, one_thread: ThreadLimit | None) -> tuple[Any, dict[str, Any]]:
+    with _parameters_checked(ctx), (one_thread or _one_openmp_thread)():
+        if ctx.task == "forecast":
+            return forecast.fit(ctx, train, estimator(ctx))
+        return fit(ctx, train)
 
 
 def _one_openmp_thread() -> AbstractContextManager[Any]:

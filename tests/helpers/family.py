@@ -19,6 +19,7 @@ from tests.helpers.repos import git, write
 FAMILY = "panel"
 PANEL = "data/panel.csv"
 MONTHS = 96
+TEST_PERIODS = 12
 
 FAMILY_SPEC = f"""\
 apiVersion: modelops/v1
@@ -34,7 +35,7 @@ spec:
     time: month
     target: {{column: value}}
     features: {{drop: [series]}}
-  split: {{kind: temporal, test_periods: 12}}
+  split: {{kind: temporal, test_periods: {TEST_PERIODS}}}
   model:
     estimator: sklearn.linear_model.Ridge
     lags: [1, 12]

@@ -16,6 +16,7 @@ from tests.helpers.cli import run_exe
 from tests.helpers.family import (
     FAMILY,
     PANEL,
+    TEST_PERIODS,
     make_family_repo,
     panel_csv,
     panel_rows,
@@ -79,6 +80,25 @@ def test_one_stage_runs_every_series_and_the_family_verdict_counts_them(trained_
         assert record["verdict"] == "pass"
     lock = (trained_family / "compiled" / FAMILY / "dvc.lock").read_text()
     assert "models/panel/series" in lock and "reports/panel/series" in lock  # DVC versions the series
+
+
+def test_a_series_leaves_its_model_and_a_record_holding_its_card_and_predictions(trained_family: Path) -> None:
+    from modelops_ci.ml.model_store import types_held
+
+    report = gates(trained_family)
+    for name, record in records(trained_family).items():
+        model = trained_family / "models" / FAMILY / "series" / name / "model.skops"
+        files = {p.relative_to(trained_family).as_posix() for kind in ("models", "reports")
+                 for p in (trained_family / kind / FAMILY / "series" / name).iterdir()}
+        assert files == {f"models/{FAMILY}/series/{name}/model.skops", f"reports/{FAMILY}/series/{name}/series.json"}
+        card, predictions = record["card"], record["predictions"]
+        assert card["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest() == record["model_sha256"]  # type: ignore[index]
+        assert card["trusted_types"] == types_held(model, model.read_bytes())  # type: ignore[index]
+        assert card["mase_scale"] > 0  # type: ignore[index]  # the facts the gates read
+        assert predictions["columns"] == ["row", "time", "y_true", "y_pred"]  # type: ignore[index]
+        assert len(predictions["rows"]) == TEST_PERIODS  # type: ignore[index]
+    for entry in report["series"]:  # type: ignore[attr-defined]
+        assert "card" not in entry and "predictions" not in entry  # the family's gates.json stays small
 
 
 def test_a_changed_series_runs_alone_and_the_others_keep_their_files(family: Path) -> None:
@@ -189,7 +209,7 @@ def test_serial_and_parallel_runs_write_the_same_bytes(family: Path, monkeypatch
     batch.run(family, FAMILY)
 
     assert digests(family) == serial
-    assert len(serial) == len(SERIES) * 4  # model, card, predictions, record (metrics and gate results)
+    assert len(serial) == len(SERIES) * 2  # the model and the record
 
 
 def test_mlflow_gets_one_parent_run_and_a_child_per_series_that_ran(trained_family: Path) -> None:

@@ -118,7 +118,7 @@ def test_the_series_run_on_the_cluster_and_give_the_bytes_of_a_serial_run(
     assert calls == len(SERIES)
     assert {t["worker"] for t in ran} <= set(cluster.scheduler_info["workers"])
 
-    assert len(serial) == len(SERIES) * 4 + 2  # per series a model, its card, predictions, record; the family's two
+    assert len(serial) == len(SERIES) * 2 + 2  # per series a model and its record; the family's two
     assert on_dask == serial
 
 

@@ -155,7 +155,8 @@ def predictor(ctx: GateContext, settings: dict[str, Any]) -> Predictor | Unavail
     from modelops_ci.ml import model_store, model_types
 
     try:
-        model, facts = model_store.load(ctx.step.path(layout.model), ctx.step.path(layout.model_card),
+        facts = ctx.card()
+        model = model_store.load_carded(ctx.step.path(layout.model), facts, Path(ctx.card_file).name,
                                         extra_types=model_types.policy_types(ctx.params))
     except ModelopsError as exc:
         return Unavailable(str(exc), broken=True)
