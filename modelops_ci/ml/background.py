@@ -142,6 +142,11 @@ def _logged(tracked: Tracked, pipe: Connection) -> tuple[Any, ...]:
         pass
     except ModelopsError as exc:
         return ("error", str(exc), True)
+    except OSError as exc:  # the store's folder or file: where MLFLOW_TRACKING_URI (or the default) points
+        from modelops_ci.ml.tracking import tracking_uri
+
+        return ("error", f"MLflow's store {tracking_uri(tracked.root)} cannot be written ({exc.strerror or exc}): "
+                         "point MLFLOW_TRACKING_URI at a writable place or a tracking server", True)
     except Exception:  # reported to the stage, which turns it into its own failure
         return ("error", traceback.format_exc(limit=5), False)
     return ("ok",)
@@ -222,14 +227,20 @@ class ServiceLogger:
     def __init__(self, address: str, key: bytes, tracked: Tracked) -> None:
         self._address, self._key, self._tracked = address, key, tracked
         self._connection: Connection | None = None
+        self._gone = False
 
     def _send(self, message: tuple[str, Any]) -> None:
         from multiprocessing.connection import Client
 
-        if self._connection is None:
-            self._connection = Client(self._address, family="AF_UNIX", authkey=self._key)
-            self._connection.send(("begin", self._tracked))
-        self._connection.send(message)
+        if self._gone:
+            return
+        try:
+            if self._connection is None:
+                self._connection = Client(self._address, family="AF_UNIX", authkey=self._key)
+                self._connection.send(("begin", self._tracked))
+            self._connection.send(message)
+        except OSError:  # the logger stopped on an error of its own: `run` reports it, the series go on
+            self._gone = True
 
     def log_series(self, record: dict[str, Any]) -> None:
         self._send(("series", record))
@@ -243,7 +254,7 @@ class ServiceLogger:
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if self._connection is not None:
-            self._connection.send((_DONE, kind is None))
+            self._send((_DONE, kind is None))
             self._connection.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -101,12 +102,16 @@ def test_a_series_leaves_its_model_and_a_record_holding_its_card_and_predictions
         assert "card" not in entry and "predictions" not in entry  # the family's gates.json stays small
 
 
+def change_one_value(repo: Path, series: str) -> None:
+    rows = panel_rows(SERIES)
+    changed = next(i for i, row in enumerate(rows) if row[0] == series and row[1].startswith("2004-12"))
+    rows[changed][2] = "999.000"
+    write(repo, PANEL, panel_csv(rows))
+
+
 def test_a_changed_series_runs_alone_and_the_others_keep_their_files(family: Path) -> None:
     before, kept = digests(family), records(family)
-    rows = panel_rows(SERIES)
-    changed = next(i for i, row in enumerate(rows) if row[0] == "s02" and row[1].startswith("2004-12"))
-    rows[changed][2] = "999.000"
-    write(family, PANEL, panel_csv(rows))
+    change_one_value(family, "s02")
 
     result = run_exe("run", FAMILY, cwd=family)
 
@@ -229,6 +234,26 @@ def test_mlflow_gets_one_parent_run_and_a_child_per_series_that_ran(trained_fami
     assert child.data.tags["modelops.model_sha256"] == record["model_sha256"]
     assert child.data.metrics["mase"] == pytest.approx(record["metrics"]["mase"])  # type: ignore[index]
     assert parents[0].data.metrics["series"] == len(SERIES)
+
+
+def test_a_tracking_store_that_cannot_be_written_fails_the_run_and_the_outputs_stay(family: Path,
+                                                                                   tmp_path: Path) -> None:
+    """`run`'s logger takes the records the stage hands over; its failure is `run`'s, said plainly,
+    after DVC has kept the stage's outputs (the runs are a record beside them)."""
+    kept, lock = records(family), family / "compiled" / FAMILY / "dvc.lock"
+    locked = lock.read_text(encoding="utf-8")
+    change_one_value(family, "s03")
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("", encoding="utf-8")
+    tracking = {"MLFLOW_TRACKING_URI": f"sqlite:///{not_a_folder}/mlflow.db"}
+
+    result = run_exe("run", FAMILY, cwd=family, env={**os.environ, **tracking})
+
+    assert result.exit_code == 2, result.stderr
+    assert "MLflow's store" in result.stderr and "MLFLOW_TRACKING_URI" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert records(family)[f"{FAMILY}-s03"]["key"] != kept[f"{FAMILY}-s03"]["key"]
+    assert lock.read_text(encoding="utf-8") != locked  # DVC committed the stage's outputs
 
 
 def test_a_fresh_clone_restores_every_series_from_the_remote_and_runs_only_a_changed_one(
