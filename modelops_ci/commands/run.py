@@ -142,10 +142,10 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     removed: set[Path] = set()  # the reports this run removed: their absence is not a reason to run
 
     def timed(stage: Any, **kwargs: Any) -> Any:
-        if logging_service is not None and stage.name == BATCH_STAGE:
-            logging_service.ready()
         _sweep_leftovers(stage)
-        _forget_stale_verdict(root, stage, force, forgotten, removed)
+        stale = _forget_stale_verdict(root, stage, force, forgotten, removed)
+        if stale and stage.name == BATCH_STAGE:
+            family_logging.start()
         pipeline = _pipeline_of(stage)
         said.write_text("", encoding="utf-8")
         started = time.perf_counter()
@@ -166,8 +166,7 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
     try:
         # DVC resolves stage paths against the working directory: run from the repo root.
         with tempfile.TemporaryDirectory(prefix="modelops-run-") as scratch, _step_errors_to(scratch) as said, \
-                _family_logging(chosen, Path(scratch)) as logging_service, contextlib.chdir(root), \
-                Repo(str(root)) as repo:
+                _FamilyLogging(Path(scratch)) as family_logging, contextlib.chdir(root), Repo(str(root)) as repo:
             planned += _plan(repo, chosen)
             try:
                 repo.reproduce(chosen, force=force, repro_fn=timed, on_error="keep-going" if keep_going else "fail")
@@ -176,8 +175,7 @@ def run(root: Path, pipelines: Iterable[str] = (), *, run_all: bool = False, for
                     raise
                 report.skipped = _skipped(planned, report)
             report.pushed = _push(repo)
-            if logging_service is not None:
-                logging_service.finish()
+            family_logging.finish()
     except DvcException as exc:
         raise _explain(exc) from None
     except OSError as exc:  # out of DVC's own work (its cache, a checkout)
@@ -275,19 +273,32 @@ def current_verdicts(root: Path, pipelines: Iterable[str] = ()) -> list[Verdict]
     return [verdicts.read_current(root, name) for name in verdicts.gated_pipelines(root, pipelines)]
 
 
-@contextlib.contextmanager
-def _family_logging(chosen: list[str], scratch: Path) -> Iterator[LoggingService | None]:
-    """MLflow's logger for the batched stages among `chosen`, started before DVC works out what to
-    run (MLflow's import overlaps it), and named to the stages DVC starts by the environment."""
-    from modelops_ci.executor.family import BATCH_STAGE
+class _FamilyLogging:
+    """MLflow's logger for the batched stages this run runs (ml/background.py), started as the first
+    of them is about to run, and named to it (and the next ones) by the environment DVC starts them
+    with; `finish` waits for every record handed over."""
 
-    if not any(target.endswith(f":{BATCH_STAGE}") for target in chosen):
-        yield None
-        return
-    from modelops_ci.ml.background import LoggingService
+    def __init__(self, scratch: Path) -> None:
+        self._scratch = scratch
+        self._stack = contextlib.ExitStack()
+        self._service: LoggingService | None = None
 
-    with LoggingService(scratch) as service, _environment(service.environment):
-        yield service
+    def start(self) -> None:
+        if self._service is None:
+            from modelops_ci.ml.background import LoggingService
+
+            self._service = self._stack.enter_context(LoggingService(self._scratch))
+            self._stack.enter_context(_environment(self._service.environment))
+
+    def finish(self) -> None:
+        if self._service is not None:
+            self._service.finish()
+
+    def __enter__(self) -> _FamilyLogging:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stack.close()
 
 
 @contextlib.contextmanager
@@ -312,20 +323,21 @@ def _pipeline_of(stage: Any) -> str:
     return "repo"
 
 
-def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str], removed: set[Path]) -> None:
+def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[str], removed: set[Path]) -> bool:
     """Before DVC runs a stage of a gated pipeline, remove the verdict that running it may change:
     gates.json and the pages rendered from it, and the gate reports of this stage and of the
     stages after it. DVC visits stages in order, so a report removed here belongs to a stage it
     has not visited yet and runs again (an uncached output that is missing); a report of a gate it
     has already passed over is never touched, else the gates stage would find it gone (as when the
     compare gate, which runs on every repro, took every report with it). A report this run
-    removed is not in itself a reason to run."""
+    removed is not in itself a reason to run. Returns whether the stage may run (True when its
+    reasons were not looked at)."""
     pipeline = _pipeline_of(stage)
     if pipeline in forgotten or not _is_gated(root, pipeline):
-        return
+        return True
     reasons = ["forced"] if force else _why_stale(stage, removed)
     if not reasons:
-        return
+        return False
     if stage.name == "gates":
         removed.update(forget_verdict(root, pipeline, only=[]))
     elif stage.name.startswith("gate-"):
@@ -333,6 +345,7 @@ def _forget_stale_verdict(root: Path, stage: Any, force: bool, forgotten: set[st
     else:  # a stage before every gate: each of them runs after it
         forgotten.add(pipeline)
         removed.update(forget_verdict(root, pipeline))
+    return True
 
 
 def _why_stale(stage: Any, removed: set[Path]) -> list[Any]:

@@ -3,8 +3,8 @@
 Importing MLflow takes ~2 s, as long as the rest of a small run (one changed series: its fit,
 pandas' and scikit-learn's imports). In a second process it is paid on another core while the
 stage fits, and the series' records are logged as they arrive. Two owners:
-- `modelops-ci run` starts a `LoggingService` before DVC runs anything, for the batched families it
-  may run. A stage hands its records to it (`ServiceLogger`, over a local socket in `run`'s private
+- `modelops-ci run` starts a `LoggingService` as the first batched stage that will run is about
+  to start (a no-op run starts none). A stage hands its records to it (`ServiceLogger`, over a local socket in `run`'s private
   scratch folder, with a random key) and exits without waiting, so the records still being logged
   (300 child runs take ~6 s of CPU) overlap DVC's commit and push of the stage's outputs. `run`
   waits for all of them at the end: a logging failure is `run`'s failure, with MLflow's message,
@@ -15,10 +15,12 @@ stage fits, and the series' records are logged as they arrive. Two owners:
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +36,7 @@ _DONE = "done"
 WAIT_SECONDS = 600  # for the logger to finish after the last record (a slow tracking server)
 SERVICE_ENV = "MODELOPS_MLFLOW_LOGGER"  # the socket of `run`'s LoggingService, for its stages
 KEY_ENV = "MODELOPS_MLFLOW_LOGGER_KEY"  # its key (hex): only a process `run` started knows it
+CONNECT_SECONDS = 30  # for the service's socket to appear
 
 
 class StageLogger(Protocol):
@@ -191,14 +194,6 @@ class LoggingService:
         self._process.start()
         theirs.close()
         self.environment = {SERVICE_ENV: address, KEY_ENV: key.hex()}
-        self._listening = False
-
-    def ready(self) -> None:
-        """Wait until stages can connect (the socket exists): before the first batched stage runs."""
-        if not self._listening:
-            self._listening = self._ours.poll(WAIT_SECONDS) and self._ours.recv() == "listening"
-            if not self._listening:
-                raise RuntimeError(f"the MLflow logger did not start (exit code {self._process.exitcode})")
 
     def finish(self) -> None:
         try:
@@ -214,7 +209,7 @@ class LoggingService:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._process.join(timeout=0.5 if self._listening else 0)
+        self._process.join(timeout=0.5)  # it ends itself after `finish`
         if self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=10)
@@ -230,13 +225,12 @@ class ServiceLogger:
         self._gone = False
 
     def _send(self, message: tuple[str, Any]) -> None:
-        from multiprocessing.connection import Client
 
         if self._gone:
             return
         try:
             if self._connection is None:
-                self._connection = Client(self._address, family="AF_UNIX", authkey=self._key)
+                self._connection = _connected(self._address, self._key)
                 self._connection.send(("begin", self._tracked))
             self._connection.send(message)
         except OSError:  # the logger stopped on an error of its own: `run` reports it, the series go on
@@ -258,6 +252,21 @@ class ServiceLogger:
             self._connection.close()
 
 
+def _connected(address: str, key: bytes) -> Connection:
+    """A connection to the service, which `run` started just before this stage: its socket appears
+    within a second of that (a new interpreter's start), long before a stage has a series done."""
+    from multiprocessing.connection import Client
+
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while True:
+        try:
+            return Client(address, family="AF_UNIX", authkey=key)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _service(address: str, key: bytes, control: Connection) -> None:
     """The service: one stage's connection after another (DVC runs one stage at a time), each
     logged as one FamilyRun, until `run` says it is done; then every connection's answer."""
@@ -265,12 +274,12 @@ def _service(address: str, key: bytes, control: Connection) -> None:
 
     _commit_without_waiting_for_the_disk()
     listener = Listener(address, family="AF_UNIX", authkey=key)
-    control.send("listening")
     answers: list[tuple[Any, ...]] = []
     serving = threading.Thread(target=_serve_stages, args=(listener, answers), daemon=True)
     serving.start()
-    import mlflow  # noqa: F401  (its ~2 s import, while DVC works out what to run)
-
+    # MLflow's ~2 s import while the stage reads its panel; not in this thread, which answers `run`
+    # at once when no stage connected.
+    threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True).start()
     try:
         control.recv()
     except EOFError:
