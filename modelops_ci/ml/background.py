@@ -4,11 +4,12 @@ Importing MLflow takes ~2 s, as long as the rest of a small run (one changed ser
 pandas' and scikit-learn's imports). In a second process it is paid on another core while the
 stage fits, and the series' records are logged as they arrive. Two owners:
 - `modelops-ci run` starts a `LoggingService` as the first batched stage that will run is about
-  to start (a no-op run starts none). A stage hands its records to it (`ServiceLogger`, over a local socket in `run`'s private
-  scratch folder, with a random key) and exits without waiting, so the records still being logged
-  (300 child runs take ~6 s of CPU) overlap DVC's commit and push of the stage's outputs. `run`
-  waits for all of them at the end: a logging failure is `run`'s failure, with MLflow's message,
-  and the outputs DVC has committed stay (the runs are a record beside DVC and git).
+  to start (a no-op run starts none). A stage hands its records to it (`ServiceLogger`, over a
+  local socket in `run`'s private scratch folder, with a random key) and exits without waiting, so
+  the records still being logged (300 child runs take ~6 s of CPU) overlap DVC's commit and push
+  of the stage's outputs. `run` waits for all of them at the end: a logging failure is `run`'s
+  failure, with MLflow's message, and the outputs DVC has committed stay (the runs are a record
+  beside DVC and git).
 - A stage run on its own (`dvc repro`, `modelops-ci step batch`) starts a `FamilyLogger` and waits
   for it before it exits: a logging failure is the stage's failure.
 """
