@@ -190,15 +190,8 @@ def _step_errors_to(folder: str) -> Iterator[Path]:
     """Have each step's error handler also write its message to a file (errors.ERROR_FILE_ENV), so a
     run that keeps going can say at the end what each failed stage said; only while DVC runs them."""
     said = Path(folder) / "step-error.txt"
-    before = os.environ.get(ERROR_FILE_ENV)
-    os.environ[ERROR_FILE_ENV] = str(said)
-    try:
+    with _environment({ERROR_FILE_ENV: str(said)}):
         yield said
-    finally:
-        if before is None:
-            os.environ.pop(ERROR_FILE_ENV, None)
-        else:
-            os.environ[ERROR_FILE_ENV] = before
 
 
 def _plan(repo: Any, chosen: list[str]) -> list[Any]:
@@ -303,6 +296,7 @@ class _FamilyLogging:
 
 @contextlib.contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """`variables` set for the stages DVC starts meanwhile, the environment as it was afterwards."""
     before = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     try:

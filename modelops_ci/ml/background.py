@@ -10,16 +10,18 @@ stage fits, and the series' records are logged as they arrive. Two owners:
   of the stage's outputs. `run` waits for all of them at the end: a logging failure is `run`'s
   failure, with MLflow's message, and the outputs DVC has committed stay (the runs are a record
   beside DVC and git).
-- A stage run on its own (`dvc repro`, `modelops-ci step batch`) starts a `FamilyLogger` and waits
-  for it before it exits: a logging failure is the stage's failure.
+- A stage run on its own (`dvc repro`, `modelops-ci step batch`) starts the same service itself
+  (`OwnLogger`) and waits for it before it exits: a logging failure is the stage's failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -57,49 +59,37 @@ def stage_logger(tracked: Tracked) -> StageLogger:
     address, key = os.environ.get(SERVICE_ENV), os.environ.get(KEY_ENV)
     if address and key:
         return ServiceLogger(address, bytes.fromhex(key), tracked)
-    return FamilyLogger(tracked)
+    return OwnLogger(tracked)
 
 
-class FamilyLogger:
-    """Send records with `log_series`, the family's metrics with `log_family`; leave the `with` block
-    to wait for every one of them to be logged."""
+class OwnLogger:
+    """A stage's own logging service (a stage run alone): the same service and hand-over as under
+    `run`, in a scratch folder of the stage's, waited for when the stage leaves the `with` block."""
 
     def __init__(self, tracked: Tracked) -> None:
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads/locks
-        self._ours, theirs = context.Pipe()
-        self._process = context.Process(target=_serve, args=(tracked, theirs), daemon=True,
-                                        name="modelops-mlflow")
-        self._process.start()
-        theirs.close()
-        self._sent = False
+        self._stack = contextlib.ExitStack()
+        folder = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="modelops-mlflow-")))
+        self._service = self._stack.enter_context(LoggingService(folder))
+        address, key = self._service.environment[SERVICE_ENV], self._service.environment[KEY_ENV]
+        self._logger = ServiceLogger(address, bytes.fromhex(key), tracked)
 
     def log_series(self, record: dict[str, Any]) -> None:
-        self._sent = True
-        self._ours.send(("series", record))
+        self._logger.log_series(record)
 
     def log_family(self, metrics: dict[str, Any]) -> None:
-        if self._sent:  # a family run without series that ran is no run: nothing was logged
-            self._ours.send(("family", metrics))
+        self._logger.log_family(metrics)
 
-    def __enter__(self) -> FamilyLogger:
+    def __enter__(self) -> OwnLogger:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if not self._sent:  # started ahead in case series would run; none did: no runs to log
-            self._process.kill()
-            self._process.join(timeout=10)
-            return
-        try:
-            self._ours.send((_DONE, kind is None))
-            answer = self._ours.recv() if self._ours.poll(WAIT_SECONDS) else ("error", "no answer", False)
-        except (EOFError, OSError, BrokenPipeError):
-            answer = ("error", f"the MLflow logger stopped (exit code {self._process.exitcode})", False)
-        finally:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
-        if kind is None and answer[0] != "ok":
-            raise _failure(answer)
+        with self._stack:
+            self._logger.__exit__(kind)
+            try:
+                self._service.finish()
+            except Exception:
+                if kind is None:  # a logging failure is the stage's, unless it already failed
+                    raise
 
 
 def _failure(answer: tuple[Any, ...]) -> Exception:
@@ -107,19 +97,6 @@ def _failure(answer: tuple[Any, ...]) -> Exception:
     if user:
         return UserError(message)
     return RuntimeError(f"MLflow logging failed: {message}")
-
-
-def _serve(tracked: Tracked, pipe: Connection) -> None:
-    """The logger: one FamilyRun, fed from the pipe until the stage says it is done, then its answer."""
-    answer = _logged(tracked, pipe)
-    try:
-        pipe.send(answer)
-    finally:
-        # Everything is committed: skip the interpreter's teardown of MLflow's modules (~0.7 s the
-        # stage would wait for in `join`).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
 
 
 def _logged(tracked: Tracked, pipe: Connection) -> tuple[Any, ...]:
@@ -276,11 +253,13 @@ def _service(address: str, key: bytes, control: Connection) -> None:
     _commit_without_waiting_for_the_disk()
     listener = Listener(address, family="AF_UNIX", authkey=key)
     answers: list[tuple[Any, ...]] = []
-    serving = threading.Thread(target=_serve_stages, args=(listener, answers), daemon=True)
-    serving.start()
     # MLflow's ~2 s import while the stage reads its panel; not in this thread, which answers `run`
-    # at once when no stage connected.
-    threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True).start()
+    # at once when no stage connected. The only import of it: the stages are logged once it is done
+    # (MLflow's modules import each other in a circle, which two threads importing at once break).
+    importing = threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True)
+    importing.start()
+    serving = threading.Thread(target=_serve_stages, args=(listener, answers, importing), daemon=True)
+    serving.start()
     try:
         control.recv()
     except EOFError:
@@ -299,7 +278,7 @@ def _service(address: str, key: bytes, control: Connection) -> None:
         os._exit(0)
 
 
-def _serve_stages(listener: Any, answers: list[tuple[Any, ...]]) -> None:
+def _serve_stages(listener: Any, answers: list[tuple[Any, ...]], importing: threading.Thread) -> None:
     while True:
         try:
             connection = listener.accept()
@@ -313,4 +292,5 @@ def _serve_stages(listener: Any, answers: list[tuple[Any, ...]]) -> None:
             if what == _DONE:
                 return
             if what == "begin":
+                importing.join()
                 answers.append(_logged(tracked, connection))
