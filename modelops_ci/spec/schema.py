@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # jsonschema costs 40 ms to import: only validation needs it 
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
-KINDS = {"Pipeline": "pipeline", "PipelineTemplate": "pipeline-template", "Policy": "policy"}
+KINDS = {"Pipeline": "pipeline", "PipelineTemplate": "pipeline-template", "Policy": "policy",
+         "Deployment": "deployment"}
 Flavour = Literal["file", "resolved"]
+_STRICT_KINDS = {"Policy", "Deployment"}  # written as they are read: no placeholders, no template
 _LITERAL_DEFS = {"name", "labels", "metadata", "parameter", "placeholder"}
 _YAML_WORDS = {"object": "mapping", "array": "list"}  # say it the way the file is written
 _PLACEHOLDER = {"type": "string", "pattern": r"\$\{[^}]*\}", "x-placeholder": True}
@@ -50,10 +52,12 @@ def bundle(kind: str, flavour: Flavour = "file") -> dict[str, Any]:
     """The stand-alone schema for `kind`: shared definitions inlined."""
     schema: dict[str, Any] = _rewrite_refs(_read(KINDS[kind]))
     defs = copy.deepcopy(_read("defs")["$defs"])
-    if flavour == "file" and kind != "Policy":
+    if flavour == "file" and kind not in _STRICT_KINDS:
         defs = {name: body if name in _LITERAL_DEFS else _lenient(body) for name, body in defs.items()}
         defs["placeholder"] = _PLACEHOLDER
-    schema["$defs"] = defs
+    own = schema.get("$defs", {})
+    assert not set(own) & set(defs), f"{kind}'s own definitions shadow shared ones: {set(own) & set(defs)}"
+    schema["$defs"] = {**defs, **own}
     return schema
 
 

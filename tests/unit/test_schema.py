@@ -33,6 +33,7 @@ def edit(old: str, new: str, text: str = VALID) -> str:
     ("pipeline", "modelops/v1 Pipeline"),
     ("pipeline-template", "modelops/v1 PipelineTemplate"),
     ("policy", "modelops/v1 Policy"),
+    ("deployment", "modelops/v1 Deployment"),
     ("Pipeline", "modelops/v1 Pipeline"),
 ])
 def test_schema_command_prints_a_valid_json_schema(name: str, title: str) -> None:
@@ -46,7 +47,7 @@ def test_schema_command_prints_a_valid_json_schema(name: str, title: str) -> Non
 
 @pytest.mark.parametrize(("name", "message"), [
     ("pipelin", "unknown kind 'pipelin': did you mean 'pipeline'?"),
-    ("deployment", "unknown kind 'deployment': allowed: pipeline, pipeline-template, policy"),
+    ("release", "unknown kind 'release': allowed: pipeline, pipeline-template, policy, deployment"),
 ])
 def test_schema_command_refuses_an_unknown_kind(name: str, message: str) -> None:
     result = run_cli("schema", name)
