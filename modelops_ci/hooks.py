@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-SPEC_FILES = r"^(pipelines|policies)/"
+SPEC_FILES = r"^(pipelines|policies|deployments)/"
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ class Hook:
 HOOKS = (
     Hook(
         id="modelops-validate",
-        name="validate modelops specs and policies",
-        description="Schema, templates, placeholders and policy rules of pipelines/ and policies/.",
+        name="validate modelops specs, policies and deployments",
+        description="Schema, templates, placeholders and policy rules of pipelines/ and policies/; the "
+                    "versions deployments/ name hold verified stage tags.",
         entry="modelops-ci validate",
         files=SPEC_FILES,
     ),

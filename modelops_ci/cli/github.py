@@ -138,11 +138,12 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
 @click.argument("target", metavar="NAME@vX.Y.Z")
 @click.option("--to", "stage", required=True, metavar="STAGE", help="The stage to promote to.")
 @click.option("--base", default="main", show_default=True, help=BASE_HELP)
-@click.option("--canary", type=int, default=100, show_default=True,
-              help="The share of traffic (percent) the version gets in the stage.")
+@click.option("--canary", type=int, default=None,
+              help="Where the roll-out starts: the share of traffic (percent) the version first gets when the "
+                   "stage has a champion (default: the first step's); 100 makes it the champion at once.")
 @click.option("--remote", default="origin", show_default=True, help="Where the branch is pushed.")
 @repo_option
-def promotion_request(target: str, stage: str, base: str, canary: int, remote: str, repo: Path) -> None:
+def promotion_request(target: str, stage: str, base: str, canary: int | None, remote: str, repo: Path) -> None:
     """Ask for a promotion by pull request: a branch promote/NAME-VERSION-to-STAGE whose commit
     writes deployments/STAGE.yaml, pushed, and a PR with the evidence. Merging the approved PR
     promotes (the promotion workflow signs the stage tag). Safe to run again."""

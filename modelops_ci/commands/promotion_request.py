@@ -1,7 +1,7 @@
 """`modelops-ci promotion-request NAME@vX.Y.Z --to STAGE`: ask for a promotion by pull request.
 
 The request is a branch `promote/<name>-<version>-to-<stage>` off the base branch with one commit
-that writes deployments/<stage>.yaml (the version, its commit and model digests, a canary share),
+that writes deployments/<stage>.yaml (the version as champion, or as the challenger of a roll-out),
 pushed to the remote, and a PR whose body carries the evidence. Merging the approved PR is what
 promotes: promote.yml then verifies it and signs `name#stage#N`.
 
@@ -68,14 +68,14 @@ class Opened:
     created: bool  # the PR was opened by this run (False: one was open already)
 
 
-def parse(target: str, stage: str, base: str = "main", canary: int = 100) -> Request:
+def parse(target: str, stage: str, base: str = "main", canary: int | None = None) -> Request:
     """The request for `NAME@vX.Y.Z` to `stage`, or RequestError; no git or network call."""
     parsed = tags.parse(target)
     if parsed is None or parsed.version is None or parsed.cancel or parsed.counter is not None:
         raise RequestError(f"'{target}' is not NAME@vX.Y.Z (e.g. loans@v1.2.0): lowercase letters, digits, "
                            "'-' and '/' in the name, a semantic version after '@'")
     tags.stage_tag(parsed.name, stage, 1)  # the stage's grammar
-    if not 1 <= canary <= 100:
+    if canary is not None and not 1 <= canary <= 100:
         raise RequestError(f"--canary {canary}: the share of traffic is a percentage from 1 to 100")
     request = Request(parsed.name, parsed.version, stage, checked_ref(base), canary)
     if not git_check_ref(request.branch):
@@ -113,7 +113,7 @@ def open_request(root: Path, request: Request, *, remote: str = "origin", client
     text = deployment_yaml(_file_at(root, base_commit, request.deployment), request, claimed)
     if text == _file_at(root, base_commit, request.deployment):
         raise RequestError(f"{request.deployment} on {request.base} already deploys {request.name} {request.version} "
-                           f"with canary {request.canary}%: nothing to request")
+                           "as asked: nothing to request")
     commit, pushed = publish_branch(root, remote, request.branch, base_commit, {request.deployment: text},
                                     evidence.message(request.title, claimed))
     try:
@@ -154,20 +154,60 @@ def _open_pull(client: GitHub, slug: str, request: Request) -> dict[str, Any] | 
 
 
 def deployment_yaml(current: str | None, request: Request, claimed: evidence.Evidence) -> str:
-    """deployments/<stage>.yaml with `request`'s model set (the other models kept as they are)."""
+    """deployments/<stage>.yaml with `request`'s version in it (the other models kept as they are).
+
+    With no champion in the stage yet, or `--canary 100`, the version becomes the champion. Otherwise
+    it becomes the challenger at the first step of its roll-out (`--canary` sets that step), which
+    `modelops-ci rollout` moves on by commits once its stage tag is signed. `commits` pins each named
+    version to the commit it was registered at, which the approvals rule checks.
+    """
     document = _deployment(current, request)
     models: dict[str, Any] = document["spec"]["models"]
     before = models.get(request.name)
-    entry: dict[str, Any] = {"version": request.version, "commit": claimed.commit, "model": dict(claimed.model),
-                             "gates_digest": claimed.gates_digest, "canary": request.canary}
-    if isinstance(before, dict) and before.get("version") and before.get("commit") != claimed.commit:
-        entry["previous"] = {"version": before["version"], "commit": before.get("commit")}
-    models[request.name] = entry
+    entry: dict[str, Any] = dict(before) if isinstance(before, dict) else {}
+    pins = dict(entry.get("commits") or {})
+    champion = entry.get("champion")
+    if not champion or champion == request.version or request.canary == 100:
+        entry = {k: v for k, v in entry.items() if k not in ("challenger", "weight", "since")}
+        entry["champion"] = request.version
+    else:
+        entry["challenger"] = request.version
+        entry["steps"] = _steps(entry.get("steps"), request)
+        entry["weight"] = request.canary or entry["steps"][0]["weight"]
+        entry.pop("since", None)
+    pins[request.version] = claimed.commit
+    named = {entry.get("champion"), entry.get("challenger")}
+    entry["commits"] = {version: commit for version, commit in sorted(pins.items()) if version in named}
+    models[request.name] = _ordered(entry)
     document["spec"]["models"] = dict(sorted(models.items()))
-    header = (f"# Desired serving state of stage '{request.stage}'. Changed by promotion pull requests\n"
-              "# (`modelops-ci promotion-request`); `canary` is the share of traffic (percent) the version gets,\n"
-              "# the rest staying on `previous`.\n")
+    header = (f"# Desired serving state of stage '{request.stage}' (`modelops-ci serve --stage {request.stage}`).\n"
+              "# Changed by promotion pull requests (`modelops-ci promotion-request`) and by `modelops-ci rollout`,\n"
+              "# which moves the challenger's `weight` step by step; see `modelops-ci schema deployment`.\n")
     return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+_ENTRY_ORDER = ("champion", "challenger", "mode", "weight", "since", "steps", "analysis", "abort", "commits")
+
+
+def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
+    return {key: entry[key] for key in sorted(entry, key=lambda k: _ENTRY_ORDER.index(k) if k in _ENTRY_ORDER
+                                              else len(_ENTRY_ORDER))}
+
+
+def _steps(current: Any, request: Request) -> list[dict[str, Any]]:
+    """The roll-out's steps: the file's own, else the defaults starting at `--canary`."""
+    from modelops_ci.spec.deployment import DEFAULT_STEPS
+
+    if isinstance(current, list) and current:
+        weights = [s.get("weight") for s in current if isinstance(s, dict)]
+        if request.canary is not None and request.canary not in weights:
+            raise RequestError(f"--canary {request.canary} is not a step of {request.name}'s roll-out in "
+                               f"{request.deployment} (steps: {', '.join(map(str, weights))}): pass one of them, "
+                               "or leave --canary out to start at the first")
+        return list(current)
+    first = request.canary or DEFAULT_STEPS[0][0]
+    shares: list[int] = [first, *(w for w, _ in DEFAULT_STEPS if w > first)]
+    return [{"weight": w, "pause": "10m"} if w < 100 else {"weight": w} for w in shares]
 
 
 def _deployment(current: str | None, request: Request) -> dict[str, Any]:
@@ -187,13 +227,21 @@ def _deployment(current: str | None, request: Request) -> dict[str, Any]:
     return loaded
 
 
+def _traffic(request: Request) -> str:
+    if request.canary == 100:
+        return "all of it: the version becomes the champion"
+    start = f"{request.canary}%" if request.canary else "the first step's share"
+    return (f"a roll-out starting at {start} of traffic when a champion is deployed (`modelops-ci rollout` "
+            "moves it on); all of it otherwise")
+
+
 def pull_body(request: Request, claimed: evidence.Evidence, limit: int = PR_COMMENT_LIMIT) -> str:
     """The PR's description: what merging does, then the evidence (as a table and as JSON)."""
     from modelops_ci.report.markdown import text
 
     rows = [("Version", f"`{request.name}@{request.version}`"), ("Commit", f"`{claimed.commit}`"),
             ("Gates", f"{text(claimed.verdict or 'missing')} (gates.json sha256 `{claimed.gates_digest or '-'}`)"),
-            ("Policy", f"sha256 `{claimed.policy_digest}`"), ("Canary", f"{request.canary}% of traffic")]
+            ("Policy", f"sha256 `{claimed.policy_digest}`"), ("Traffic", _traffic(request))]
     rows += [(f"Model {text(path)}", f"md5 {text(digest)}") for path, digest in claimed.model.items()]
     rows += [(f"Data {text(path)}", f"md5 {text(digest)}") for path, digest in claimed.data.items()]
     head = (f"<!-- {MARKER} {request.name}@{request.version} {request.stage} -->\n"

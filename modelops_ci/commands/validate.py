@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import Problem
 from modelops_ci.spec import workspace
+from modelops_ci.spec.deployment import Deployment
 from modelops_ci.spec.model import Pipeline, Policy
 from modelops_ci.spec.nodes import MDict, MList, locate
 from modelops_ci.spec.resolve import callable_slots
@@ -16,6 +17,9 @@ from modelops_ci.spec.workspace import Workspace
 from modelops_ci.steps.estimators import CannotLoad, in_repository, load
 from modelops_ci.steps.sources import rdataset_exists
 from modelops_ci.transform import sensitive_inputs
+
+if TYPE_CHECKING:
+    from modelops_ci.registry.deployed import Standing
 
 # What specs may name code from when no policy says (`spec.allowed_imports`); the repository's
 # own modules are allowed too, as the default only.
@@ -28,6 +32,10 @@ REVIEW_AS_CODE = ("a spec change that names code outside the allowed packages mu
 def validate(root: Path, paths: Sequence[Path] = (), *, deep: bool = False) -> Workspace:
     """Read the repo (or `paths`) and, with `deep`, import every plug-in and check data sources."""
     space = workspace.read(root, paths)
+    if space.deployments:
+        problems, notes = deployment_problems(space)
+        space.problems = sorted(set(space.problems) | set(problems))
+        space.notes += notes
     if deep:
         space.problems = sorted(set(space.problems) | set(deep_problems(space)))
     return space
@@ -50,7 +58,7 @@ def deep_problems(space: Workspace) -> Iterator[Problem]:
 def warnings(space: Workspace) -> list[Problem]:
     """What `validate` and `ci` print as warnings (exit 0): code a reviewer must review as code, and
     sensitive attributes used as model inputs where the policies neither forbid nor allow it."""
-    found = set(import_warnings(space))
+    found = set(import_warnings(space)) | set(space.notes)
     for governed in space.governed:
         found.update(sensitive_inputs.warned(governed.pipeline, governed.gates))
     return sorted(found)
@@ -70,6 +78,52 @@ def import_warnings(space: Workspace) -> list[Problem]:
                 message = f"'{value}' is code outside the allowed packages ({allowed})"
                 found.add(_problem(node, key, ".".join(path), message, REVIEW_AS_CODE))
     return sorted(found)
+
+
+def deployment_problems(space: Workspace) -> tuple[list[Problem], list[Problem]]:
+    """What is wrong with the versions the deployment files name (problems), and which wait for
+    their stage tag (notes): each must hold a verified tag of the file's stage to serve."""
+    from modelops_ci.registry import deployed, state
+    from modelops_ci.registry.promote import policy_stages
+
+    names = sorted({name for d in space.deployments for name in d.models})
+    registry = state.read(space.root, names)
+    known = {p.family if p.batch else p.name for p in space.pipelines} | set(registry.names())
+    problems: list[Problem] = []
+    notes: list[Problem] = []
+    for deployment in space.deployments:
+        unknown = [name for name in deployment.models if name not in known]
+        problems += [_unknown_model(deployment, name) for name in unknown]
+        for found in deployed.standings(registry, deployment, lambda n: policy_stages(space.root, n, "HEAD")):
+            if found.model not in unknown:
+                problem, note = _standing_problem(deployment, found)
+                problems += [problem] if problem else []
+                notes += [note] if note else []
+    return problems, notes
+
+
+def _unknown_model(deployment: Deployment, name: str) -> Problem:
+    line, col = deployment.where(["spec", "models", name])
+    return Problem(deployment.display, line, col, f"spec.models.{name}",
+                   f"unknown model '{name}': no pipeline or registered version has this name",
+                   "name a pipeline of pipelines/ that has been registered")
+
+
+def _standing_problem(deployment: Deployment, found: Standing) -> tuple[Problem | None, Problem | None]:
+    """(a problem, a note) about one named version: refused, pinned elsewhere, or pending."""
+    line, col = deployment.where(["spec", "models", found.model, found.role])
+    where = f"spec.models.{found.model}.{found.role}"
+    pinned = deployment.models[found.model].commits.get(found.version)
+    if pinned and found.commit and pinned != found.commit:
+        return Problem(deployment.display, line, col, where, f"{found.model}@{found.version} is registered at "
+                       f"{found.commit[:12]}, not the pinned {pinned[:12]}",
+                       "request the promotion again for the version as registered"), None
+    if found.pending:
+        return None, Problem(deployment.display, line, col, where, f"{found.version} is pending", found.pending)
+    if not found.servable:
+        return Problem(deployment.display, line, col, where, f"{found.model}@{found.version} may not be deployed "
+                       f"to '{deployment.stage}'", found.refused), None
+    return None, None
 
 
 @dataclass(frozen=True)

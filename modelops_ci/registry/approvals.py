@@ -5,7 +5,7 @@ The PR must be the one `modelops-ci promotion-request NAME@VERSION --to STAGE` o
 - merged (`merged`, `merged_at`), into the repository's default branch (`base.ref`);
 - from the request's branch `promote/NAME-VERSION-to-STAGE` in the repository itself (`head`);
 - changing only deployments/STAGE.yaml (GitHub's list of the PR's files), which at the head commit
-  deploys NAME at exactly VERSION from the tagged commit.
+  names NAME's VERSION (champion or challenger) pinned to the tagged commit (`commits`).
 Otherwise an approved typo fix, a still-open PR or one for another version would let any promotion
 through.
 
@@ -346,11 +346,13 @@ def _deployment_problem(text: str, promotion: Promotion) -> str | None:
     entry = models.get(promotion.name) if isinstance(models, dict) else None
     if not isinstance(entry, dict) or document.get("kind") != "Deployment":
         return f"is not a Deployment naming {promotion.name}"
-    if entry.get("version") != promotion.version:
-        return f"deploys {promotion.name} {entry.get('version')}, not {promotion.version}"
-    if entry.get("commit") != promotion.commit:
-        requested = str(entry.get("commit"))[:12]
-        return f"deploys {promotion.version} from commit {requested}, not the tagged {promotion.commit[:12]}"
+    named = [entry.get(role) for role in ("champion", "challenger") if entry.get(role)]
+    if promotion.version not in named:
+        return f"deploys {promotion.name} {' and '.join(map(str, named)) or 'nothing'}, not {promotion.version}"
+    pins = entry.get("commits")
+    pinned = pins.get(promotion.version) if isinstance(pins, dict) else None
+    if pinned != promotion.commit:
+        return f"deploys {promotion.version} from commit {str(pinned)[:12]}, not the tagged {promotion.commit[:12]}"
     return None
 
 

@@ -32,3 +32,27 @@ def folder_listing(root: Path, md5: str) -> dict[str, str] | None:
     if raw is None or md5_of(raw) != bare:
         return None
     return {str(item["relpath"]): str(item["md5"]) for item in json.loads(raw)}
+
+
+def read_output(root: Path, relative: str, commit: str, md5: str) -> bytes:
+    """The bytes of DVC output `relative` as committed at `commit`, which must hash to `md5` (the
+    verified evidence's): from the local cache, else through DVC from the remote. Bytes that hash
+    otherwise are refused: the cache is anyone's to write."""
+    from modelops_ci.errors import MissingDependencyError, UserError
+
+    raw = cache_object(root, md5)
+    if raw is None:
+        try:
+            import dvc.api
+            from dvc.exceptions import DvcException
+        except ImportError:
+            raise MissingDependencyError("reading a model from DVC needs DVC: pip install 'modelops-ci[ml]'") from None
+        try:
+            raw = bytes(dvc.api.read(relative, repo=str(root), rev=commit, mode="rb"))
+        except (DvcException, OSError) as exc:
+            raise UserError(f"cannot read {relative} at {commit[:12]} from DVC ({type(exc).__name__}: {exc}): "
+                            "`dvc push` it from where it was trained, or make the DVC remote reachable") from None
+    if md5_of(raw) != md5:
+        raise UserError(f"{relative} read for {commit[:12]} has md5 {md5_of(raw)}, not {md5} (its verified "
+                        "evidence's): refusing it; remove the damaged object from .dvc/cache and fetch it again")
+    return raw

@@ -21,7 +21,7 @@ class Request:
     version: str
     stage: str
     base: str
-    canary: int = 100
+    canary: int | None = None  # the challenger's first share (percent); 100: champion at once
 
     @property
     def branch(self) -> str:

@@ -238,6 +238,8 @@ class Artifact:
     versions: tuple[Version, ...]
     stages: dict[str, Champion]
     deprecated: bool = False
+    # stage -> every version whose assignment to it is still in force (the holder and those before it)
+    assigned: dict[str, tuple[Champion, ...]] = field(default_factory=dict)
 
     @property
     def latest(self) -> str | None:
@@ -277,17 +279,19 @@ def _artifact(name: str, refs: list[TagRef]) -> Artifact:
         last[(str(event.parsed.stage), event.commit)] = event
     at_commit = _versions_at(versions)
     holders: dict[str, tuple[TagRef, str]] = {}
+    assigned: dict[str, list[Champion]] = {}
     for (stage, commit), event in last.items():
         held = at_commit.get(commit, commit)
         if event.parsed.cancel or held is None:
             continue
+        assigned.setdefault(stage, []).append(Champion(held, event.commit, event.tag))
         if stage not in holders or event.order > holders[stage][0].order:
             holders[stage] = (event, held)
     stages = {stage: Champion(held, event.commit, event.tag)
               for stage, (event, held) in sorted(holders.items(), key=lambda item: item[1][0].order)}
     newest_other = max((r.date for r in refs if not r.parsed.deprecated), default=-1)
     deprecated = bool(retirements) and max(r.date for r in retirements) >= newest_other
-    return Artifact(name, versions, stages, deprecated)
+    return Artifact(name, versions, stages, deprecated, {k: tuple(v) for k, v in assigned.items()})
 
 
 def _versions_at(versions: tuple[Version, ...]) -> dict[str, str | None]:

@@ -74,6 +74,7 @@ class ModelDeployment:
     analysis: Analysis = field(default_factory=Analysis)
     abort_issue: bool = True  # abort opens (or updates) one incident issue
     since: float | None = None  # when the current weight was set (unix seconds), written by rollout
+    commits: dict[str, str] = field(default_factory=dict)  # version -> the commit it was registered at
 
     @property
     def step(self) -> int | None:
@@ -93,6 +94,14 @@ class Deployment:
     stage: str
     models: dict[str, ModelDeployment]
     commits: Commits = "pull-request"  # how rollout records a decision: a PR, or a direct commit
+    data: Any = field(default=None, compare=False, repr=False)  # the marked document, for messages
+
+    def where(self, path: list[str | int]) -> tuple[int, int]:
+        """Line and column of the key at `path` in the file (1, 1 without a document)."""
+        if self.data is None:
+            return 1, 1
+        mark = locate_key(self.data, path)
+        return mark.line, mark.col
 
 
 def seconds(text: str) -> float:
@@ -120,7 +129,8 @@ def parse(doc: Any, display: str) -> tuple[Deployment, list[Problem]]:
         model, found = _model(doc, display, str(model_name), entry)
         models[model.name] = model
         problems += found
-    return Deployment(display, stage, models, spec.get("rollout", {}).get("commits", "pull-request")), problems
+    commits = spec.get("rollout", {}).get("commits", "pull-request")
+    return Deployment(display, stage, models, commits, doc), problems
 
 
 def _model(doc: Any, display: str, name: str, entry: dict[str, Any]) -> tuple[ModelDeployment, list[Problem]]:
@@ -139,7 +149,8 @@ def _model(doc: Any, display: str, name: str, entry: dict[str, Any]) -> tuple[Mo
                             challenger=_version(entry.get("challenger")), mode=entry.get("mode", "canary"),
                             weight=int(entry.get("weight", 0)), steps=steps, analysis=analysis,
                             abort_issue=bool(entry.get("abort", {}).get("issue", True)),
-                            since=float(entry["since"]) if "since" in entry else None)
+                            since=float(entry["since"]) if "since" in entry else None,
+                            commits={str(k): str(v) for k, v in (entry.get("commits") or {}).items()})
     problems += _check_roles(doc, display, where, model)
     return model, problems
 

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelops_ci.errors import Problem, SpecError, UserError
+from modelops_ci.spec.deployment import DEPLOYMENTS_DIR, Deployment
+from modelops_ci.spec.deployment import parse as parse_deployment
 from modelops_ci.spec.model import Document, Pipeline, Policy
 from modelops_ci.spec.resolve import Resolver, read_document
 from modelops_ci.transform.policies import Governed, govern, read_policy
 
 PIPELINES_DIR = "pipelines"
 POLICIES_DIR = "policies"
-_HOME = {"Pipeline": PIPELINES_DIR, "PipelineTemplate": PIPELINES_DIR, "Policy": POLICIES_DIR}
+_HOME = {"Pipeline": PIPELINES_DIR, "PipelineTemplate": PIPELINES_DIR, "Policy": POLICIES_DIR,
+         "Deployment": DEPLOYMENTS_DIR}
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Workspace:
     pipelines: list[Pipeline] = field(default_factory=list)
     policies: list[Policy] = field(default_factory=list)
     governed: list[Governed] = field(default_factory=list)
+    deployments: list[Deployment] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)  # warnings found while reading (exit 0)
 
     @property
     def ok(self) -> bool:
@@ -60,9 +65,9 @@ class Workspace:
 
 
 def discover(root: Path) -> list[Path]:
-    """Every YAML file under pipelines/ and policies/, in a stable order."""
+    """Every YAML file under pipelines/, policies/ and deployments/, in a stable order."""
     found: list[Path] = []
-    for folder in (PIPELINES_DIR, POLICIES_DIR):
+    for folder in (PIPELINES_DIR, POLICIES_DIR, DEPLOYMENTS_DIR):
         base = root / folder
         if base.is_dir():
             found += [p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
@@ -91,6 +96,10 @@ def read(root: Path, paths: Iterable[Path] = (), env: Mapping[str, str] | None =
     for doc in documents:
         if doc.kind == "Pipeline":
             _resolve(space, resolver, doc)
+        elif doc.kind == "Deployment":
+            deployment, problems = parse_deployment(doc.data, doc.display)
+            space.deployments.append(deployment)
+            space.problems += problems
     _govern(space)
     if paths and changed:  # a changed policy may break pipelines that did not change
         space.problems += _governance_of_others(space, resolver, set(chosen), changed)

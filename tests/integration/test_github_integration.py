@@ -274,20 +274,16 @@ def test_a_promotion_request_pushes_a_branch_and_opens_a_pr_with_the_evidence(re
     branch = "promote/loans-v1.0.0-to-staging"
     assert branches(root) == ["refs/heads/main", f"refs/heads/{branch}"]
     deployment = yaml.safe_load(git("show", f"origin/{branch}:deployments/staging.yaml", cwd=root))
-    lock = yaml.safe_load((root / "compiled/loans/dvc.lock").read_text())
-    model_md5 = {o["path"]: o["md5"] for s in lock["stages"].values() for o in s.get("outs", [])
-                 if o["path"].startswith("models/")}
     assert deployment["kind"] == "Deployment" and deployment["metadata"]["name"] == "staging"
-    assert deployment["spec"]["models"]["loans"] == {
-        "version": "v1.0.0", "commit": registered.commit, "model": model_md5,
-        "gates_digest": deployment["spec"]["models"]["loans"]["gates_digest"], "canary": 10}
+    # no champion in staging yet: the version becomes it, pinned to the commit it was registered at
+    assert deployment["spec"]["models"]["loans"] == {"champion": "v1.0.0", "commits": {"v1.0.0": registered.commit}}
     assert git("log", "--format=%P %s", "-1", f"origin/{branch}", cwd=root).split(" ", 1) == [
         git("rev-parse", "origin/main", cwd=root).strip(), "Promote loans v1.0.0 to staging\n"]
     (call,) = gh.calls_to("POST", PULLS)
     assert call.body["title"] == "Promote loans v1.0.0 to staging"
     assert (call.body["head"], call.body["base"]) == (branch, "main")
     assert registered.commit in call.body["body"] and '"verdict":"pass"' in call.body["body"]
-    assert "10% of traffic" in call.body["body"]
+    assert "a roll-out starting at 10% of traffic when a champion is deployed" in call.body["body"]
     assert git("rev-parse", "HEAD", cwd=root) == head_before and git("status", "--porcelain", cwd=root) == ""
     assert "opened: PR #8 https://github.com/acme/models/pull/8" in done.stdout
 
@@ -345,7 +341,7 @@ def test_the_merged_request_is_what_approvals_count_for_and_a_later_commit_is_no
     assert judged().ok, judged().reason
     listed = fast_client(gh).get_paginated(f"{PULLS}/{opened.number}/files")
     assert [(f["filename"], f["status"], f["deletions"]) for f in listed] == [("deployments/staging.yaml", "added", 0)]
-    assert "\n+      version: v1.0.0\n" in listed[0]["patch"]
+    assert "\n+      champion: v1.0.0\n" in listed[0]["patch"]
 
     # One more commit on the request's branch, approved at the new head: no longer only the deployment.
     work = tmp_path / "work"

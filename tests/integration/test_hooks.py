@@ -62,7 +62,7 @@ def test_consumer_runs_the_hooks_with_try_repo(example_repo: Path, pre_commit_ho
     consumer = _consumer(example_repo)
     ok = _pre_commit("try-repo", str(PROJECT), "--all-files", cwd=consumer, home=pre_commit_home)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "validate modelops specs and policies" in ok.stdout
+    assert "validate modelops specs, policies and deployments" in ok.stdout
     assert "check the compiled DVC pipeline is fresh" in ok.stdout
 
     spec = consumer / "pipelines" / "credit-risk.yaml"

@@ -71,8 +71,7 @@ def test_a_family_is_registered_as_one_version_carrying_every_series(family: Fam
     staged = claimed(family.root, f"{FAMILY}#dev#1")
     assert staged.family == claimed(family.root, TAG).family
     deployed = yaml.safe_load(deployment_yaml(None, Request(FAMILY, "v1.3.0", "dev", "main"), staged))
-    assert deployed["spec"]["models"][FAMILY]["version"] == "v1.3.0"
-    assert deployed["spec"]["models"][FAMILY]["commit"] == family.commit
+    assert deployed["spec"]["models"][FAMILY] == {"champion": "v1.3.0", "commits": {"v1.3.0": family.commit}}
 
 
 def test_a_series_model_changed_after_registering_is_refused_by_name(family: FamilyRepo) -> None:
