@@ -60,8 +60,9 @@ def standing(registry: VerifiedRegistry, stage: str, name: str, version: str, ro
     if held is not None:
         return Standing(name, version, role, held, registered.commit)
     wanted = tags.stage_tag(name, stage, 1).rsplit("#", 1)[0] + "#N"
-    refusals = registry.refusal_note(name, stage)
-    missing = f"{wanted} does not verify ({refusals})" if refusals else f"no {wanted} tag holds it"
+    refused = [r for r in registry.refused_of(name, stage) if r.commit == registered.commit]
+    missing = (f"{wanted} does not verify ({'; '.join(f'{r.tag} [{r.rule}]' for r in refused[:3])})" if refused
+               else f"no {wanted} tag holds it")
     if stage not in stages:
         return Standing(name, version, role, None, registered.commit,
                         refused=f"{missing}, and '{stage}' is not one of its stages "
