@@ -245,13 +245,23 @@ def check(path: Path) -> None:
 
 
 def _check_sound(path: Path, connection: sqlite3.Connection) -> None:
-    problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+    problems = _quick_check(connection)
     if problems != ["ok"]:
         raise LogCorrupt(path, f"SQLite's quick_check fails ({problems[0]})")
     tables = _tables(connection)
     if tables and tables != TABLE_COLUMNS:
         found = "; ".join(f"{name}({', '.join(columns)})" for name, columns in sorted(tables.items()))
         raise LogCorrupt(path, f"its tables are not a prediction log's ({found})")
+
+
+def _quick_check(connection: sqlite3.Connection) -> list[str]:
+    """SQLite's quick_check: ["ok"], or what is wrong (it raises, not reports, on some damage)."""
+    try:
+        return [row[0] for row in connection.execute("PRAGMA quick_check")]
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
 
 
 def _tables(connection: sqlite3.Connection) -> dict[str, tuple[str, ...]]:

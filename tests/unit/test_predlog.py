@@ -222,6 +222,12 @@ def _truncated(sound: bytes) -> bytes:
     return sound[: len(sound) // 2]
 
 
+def _garbled(sound: bytes) -> bytes:
+    """The schema (page 1) intact, the second half of the records' pages overwritten."""
+    half = len(sound) // 2
+    return sound[:half] + bytes((index * 31 + 7) % 256 for index in range(len(sound) - half))
+
+
 def _other_shape(sound: bytes) -> bytes:
     del sound
     return b""  # made with SQLite below
@@ -229,7 +235,8 @@ def _other_shape(sound: bytes) -> bytes:
 
 @pytest.mark.parametrize(("damage", "what"), [
     (_random_bytes, "not a SQLite database"),
-    (_truncated, "SQLite cannot read it (database disk image is malformed)"),
+    (_truncated, "SQLite's quick_check fails (database disk image is malformed)"),
+    (_garbled, "SQLite's quick_check fails (database disk image is malformed)"),
     (_other_shape, "its tables are not a prediction log's (experiments(id, name))"),
 ])
 def test_a_corrupt_log_is_refused_and_kept_as_it_is(tmp_path: Path, sound_log: bytes, damage: Any, what: str) -> None:
