@@ -42,7 +42,7 @@ def _rank(key: str) -> int:
 
 
 def _document(text: str, display: str, name: str) -> dict[str, Any]:
-    loaded = yaml.safe_load(text)
+    loaded: dict[str, Any] = yaml.safe_load(text)
     models = loaded.get("spec", {}).get("models") if isinstance(loaded, dict) else None
     if not isinstance(models, dict) or not isinstance(models.get(name), dict):
         raise UserError(f"{display}: deploys no model '{name}': nothing to change")
