@@ -28,7 +28,6 @@ class Metrics:
     latency: Histogram
     batch_rows: Histogram
     shadow_dropped: Counter
-    reloads: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -47,8 +46,6 @@ class Metrics:
                                  buckets=BATCH_BUCKETS, registry=registry),
             shadow_dropped=Counter("modelops_shadow_dropped", "Copies not sent to a shadow that was falling "
                                    "behind", ["model", "version"], registry=registry),
-            reloads=Counter("modelops_reloads", "Reloads of the deployment, by outcome", ["outcome"],
-                            registry=registry),
         )
 
     def answered(self, model: str, version: str, role: str, status: int, seconds: float) -> None:
