@@ -1,0 +1,303 @@
+"""The ASGI app: predict, health, readiness and metrics, answering from a `ServingState`.
+
+    POST /v1/models/{name}/predict                   the route's version answers (canary, shadow)
+    POST /v1/models/{name}/versions/{version}/predict  that version answers (champion or challenger)
+    GET  /healthz   the process is alive
+    GET  /readyz    200 when every version the deployment names is loaded and verified, else 503 and why
+    GET  /metrics   Prometheus text format
+
+Every answer and every refusal is written to the prediction log before the response is sent (the
+log commits requests that arrive together in one transaction); when the log cannot record it, the
+caller gets a 503 and no prediction. A request takes the state and its batchers once, as it starts:
+a reload meanwhile does not touch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelops_ci.serve import router
+from modelops_ci.serve.batcher import Answer, Batcher, Batching, Lanes, ScoringFailed
+from modelops_ci.serve.metrics import CONTENT_TYPE, Metrics
+from modelops_ci.serve.records import Record, Role
+from modelops_ci.serve.signature import BadRequest, Limits, Row, check_content_type, check_length, rows_of, too_large
+from modelops_ci.serve.state import Loader, Served, ServedVersion, ServingState, digest
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+SHADOW_IN_FLIGHT = 256  # shadow copies queued or scoring at once; more are dropped, not kept in memory
+
+
+class PredictionLog(Protocol):
+    """Where answers go before they are sent (modelops_ci/serve/predlog.py: group commit)."""
+
+    async def write(self, records: Sequence[Record]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the app batches, what it accepts, and which deployment file it watches for changes."""
+
+    limits: Limits = field(default_factory=Limits)
+    batching: Batching = field(default_factory=Batching)
+    shadow_in_flight: int = SHADOW_IN_FLIGHT
+    watch: Path | None = None  # the deployment file: a change of its bytes reloads with `load`
+    load: Loader | None = None
+    poll: float = 1.0  # seconds between looks at `watch`
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What is known of a predict request once it arrived."""
+
+    id: str
+    model: str
+    time: float  # unix seconds
+    started: float  # perf_counter
+
+
+def build_app(state: ServingState, log_: PredictionLog, settings: Settings | None = None) -> Starlette:
+    """The Starlette app serving `state`, logging to `log_`."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.routing import Route
+
+    server = _Server(state, log_, settings or Settings())
+    routes = [
+        Route("/v1/models/{name}/predict", server.predict, methods=["POST"]),
+        Route("/v1/models/{name}/versions/{version}/predict", server.predict, methods=["POST"]),
+        Route("/healthz", server.healthz, methods=["GET"]),
+        Route("/readyz", server.readyz, methods=["GET"]),
+        Route("/metrics", server.metrics_text, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=server.lifespan,
+                    exception_handlers={HTTPException: server.http_error, Exception: server.internal_error})
+    app.state.server = server
+    return app
+
+
+class _Server:
+    def __init__(self, state: ServingState, log_: PredictionLog, settings: Settings) -> None:
+        self.state = state
+        self.log = log_
+        self.settings = settings
+        self.metrics = Metrics.create()
+        self.lanes = Lanes(settings.batching, self._batch_scored)
+        self.shadows: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        self.lanes.of(self.state.current)  # start the workers before the first request
+        watcher = None
+        path, load = self.settings.watch, self.settings.load
+        if path is not None and load is not None:
+            # the bytes as they are now: the state being served was loaded from them
+            watcher = asyncio.create_task(self.state.watch(path, load, digest(path), self.settings.poll))
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    async def predict(self, request: Request) -> Response:
+        arrived = _Request(router.request_id(request.headers.get(router.REQUEST_ID_HEADER)),
+                           request.path_params["name"], time.time(), time.perf_counter())
+        served = self.state.current
+        batchers = self.lanes.of(served)
+        try:
+            choice = _chosen(served, request, arrived)
+            batcher = batchers[id(choice.answer)]
+            rows = await _rows(request, batcher, self.settings.limits)
+        except BadRequest as exc:
+            return await self._refused(arrived, exc, known=arrived.model in served.routes)
+        return await self._answered(arrived, choice, batcher, rows, batchers)
+
+    async def _answered(self, arrived: _Request, choice: router.Choice, batcher: Batcher, rows: list[Row],
+                        batchers: dict[int, Batcher]) -> Response:
+        version = choice.answer.version
+        try:
+            answer = await batcher.score(rows)
+        except ScoringFailed as exc:
+            log.error("request %s: %s", arrived.id, exc, exc_info=exc.__cause__)
+            record = _record(arrived, version, choice.role, 500, str(exc), rows)
+            return await self._sent(record, {"error": f"{exc} (request {arrived.id} is logged)"})
+        if choice.shadow is not None:
+            self._copy_to_shadow(arrived, batchers[id(choice.shadow)], rows)
+        record = _record(arrived, version, choice.role, 200, None, rows, answer)
+        body = {"model": arrived.model, "version": version, "predictions": answer.predictions,
+                "scores": answer.scores}
+        return await self._sent(record, body)
+
+    async def _refused(self, arrived: _Request, exc: BadRequest, known: bool) -> Response:
+        # A model name nobody serves is not a label: anyone could fill the metrics with them.
+        record = _record(arrived, None, "none", exc.status, str(exc), None)
+        return await self._sent(record, {"error": str(exc)}, label=arrived.model if known else "")
+
+    async def _sent(self, record: Record, body: dict[str, Any], label: str | None = None) -> Response:
+        """Log `record`, then send `body` (with the request id) — or a 503 when the log failed."""
+        from starlette.responses import Response
+
+        status = record.status
+        try:
+            await self.log.write([record])
+        except Exception:
+            log.exception("request %s: the prediction log could not record the answer", record.request_id)
+            status = 503
+            body = {"error": "the prediction log could not record the answer: retry later"}
+        self.metrics.answered(record.model if label is None else label, record.version or "", record.role,
+                              status, record.latency_ms / 1000)
+        content = json.dumps({"request_id": record.request_id, **body}).encode()
+        return Response(content, status, headers={"x-request-id": record.request_id},
+                        media_type="application/json")
+
+    def _copy_to_shadow(self, arrived: _Request, batcher: Batcher, rows: list[Row]) -> None:
+        version = batcher.version
+        if len(self.shadows) >= self.settings.shadow_in_flight:
+            self.metrics.shadow_dropped.labels(version.name, version.version).inc()
+            return
+        task = asyncio.create_task(self._shadow(arrived, batcher, rows))
+        self.shadows.add(task)
+        task.add_done_callback(self.shadows.discard)
+
+    async def _shadow(self, arrived: _Request, batcher: Batcher, rows: list[Row]) -> None:
+        """Score a copy on the challenger and log it as the shadow's; never seen by the caller."""
+        started = time.perf_counter()
+        version = batcher.version.version
+        try:
+            answer = await batcher.score(rows)
+        except ScoringFailed as exc:
+            log.warning("request %s: the shadow %s", arrived.id, exc, exc_info=exc.__cause__)
+            record = _record(arrived, version, "shadow", 500, str(exc), rows, since=started)
+        else:
+            record = _record(arrived, version, "shadow", 200, None, rows, answer, since=started)
+        try:
+            await self.log.write([record])
+        except Exception:
+            log.exception("request %s: the prediction log could not record the shadow's answer", arrived.id)
+        self.metrics.answered(arrived.model, version, "shadow", record.status, record.latency_ms / 1000)
+
+    def _batch_scored(self, version: ServedVersion, rows: int) -> None:
+        self.metrics.batch_rows.labels(version.name, version.version).observe(rows)
+
+    async def healthz(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        served = self.state.current
+        problems = list(served.problems)
+        last = self.state.last
+        if last is not None and last.error is not None:
+            problems.append(f"the last reload was refused, the versions below still serve: {last.error}")
+        ready = served.ready and not problems
+        body = {"ready": ready, "stage": served.stage, "serving": _serving(served), "problems": problems}
+        return JSONResponse(body, 200 if ready else 503)
+
+    async def metrics_text(self, request: Request) -> Response:
+        from starlette.responses import Response
+
+        return Response(self.metrics.render(), media_type=CONTENT_TYPE)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """404 and 405 for paths and methods the app has not, as JSON like every other answer."""
+        from starlette.exceptions import HTTPException
+        from starlette.responses import JSONResponse
+
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        detail = exc.detail if isinstance(exc, HTTPException) else str(exc)
+        rid = router.request_id(request.headers.get(router.REQUEST_ID_HEADER))
+        return JSONResponse({"request_id": rid, "error": f"{request.method} {request.url.path}: {detail}"}, status,
+                            headers={"x-request-id": rid})
+
+    async def internal_error(self, request: Request, exc: Exception) -> Response:
+        from starlette.responses import JSONResponse
+
+        rid = router.request_id(request.headers.get(router.REQUEST_ID_HEADER))
+        log.error("request %s: internal error", rid, exc_info=exc)
+        return JSONResponse({"request_id": rid, "error": "internal error (logged)"}, 500,
+                            headers={"x-request-id": rid})
+
+
+def _chosen(served: Served, request: Request, arrived: _Request) -> router.Choice:
+    route = served.routes.get(arrived.model)
+    if route is None:
+        names = ", ".join(sorted(served.routes)) or "none"
+        raise BadRequest(404, f"no model '{arrived.model}' is served here (served: {names})")
+    pinned = request.path_params.get("version")
+    if pinned is not None:
+        return _pinned(route.champion, route.challenger, arrived.model, pinned)
+    choice = router.choose(route, request.headers.get(router.ROUTE_KEY_HEADER) or arrived.id)
+    if choice is None:
+        raise BadRequest(503, f"model '{arrived.model}' has no version loaded: /readyz says why")
+    return choice
+
+
+def _pinned(champion: ServedVersion | None, challenger: ServedVersion | None, model: str,
+            version: str) -> router.Choice:
+    if champion is not None and champion.version == version:
+        return router.Choice(champion, "champion")
+    if challenger is not None and challenger.version == version:
+        return router.Choice(challenger, "challenger")
+    served = ", ".join(v.version for v in (champion, challenger) if v is not None) or "none"
+    raise BadRequest(404, f"model '{model}' has no version '{version}' served here (served: {served})")
+
+
+async def _rows(request: Request, batcher: Batcher, limits: Limits) -> list[Row]:
+    check_content_type(request.headers.get("content-type"))
+    check_length(request.headers.get("content-length"), limits)
+    return rows_of(await _body(request, limits), batcher.signature, limits)
+
+
+async def _body(request: Request, limits: Limits) -> bytes:
+    """The body, read no further than the limit (a Content-Length can be absent or lie)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise too_large(size, limits)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _record(arrived: _Request, version: str | None, role: Role, status: int, error: str | None,
+            rows: list[Row] | None, answer: Answer | None = None, since: float | None = None) -> Record:
+    """The log's record of one answer; `since` (a shadow's own start) else the request's arrival."""
+    started = arrived.started if since is None else since
+    return Record(
+        request_id=arrived.id, model=arrived.model, version=version, role=role,
+        served=role != "shadow",
+        time=arrived.time, latency_ms=(time.perf_counter() - started) * 1000, status=status, error=error,
+        features="" if rows is None else json.dumps(rows),
+        prediction="" if answer is None else json.dumps(answer.predictions),
+        score="" if answer is None or answer.scores is None else json.dumps(answer.scores),
+    )
+
+
+def _serving(served: Served) -> list[dict[str, Any]]:
+    """What answers now: each model's champion, and its challenger with its mode and weight."""
+    serving: list[dict[str, Any]] = []
+    for route in served.routes.values():
+        if route.champion is not None:
+            serving.append({"model": route.name, "version": route.champion.version, "role": "champion"})
+        if route.challenger is not None:
+            serving.append({"model": route.name, "version": route.challenger.version, "role": route.mode,
+                            "weight": route.weight})
+    return serving

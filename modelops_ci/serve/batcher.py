@@ -1,0 +1,258 @@
+"""Adaptive micro-batching: concurrent requests to one served version are scored in one model call.
+
+A model call costs mostly its fixed part (the example's pipeline: 4.7 ms for one row, 6.3 ms for
+200), so one call per request caps a server at a few hundred answers a second. Each version has
+one worker thread; requests queue while it scores, and the next call takes every queued request
+(up to `max_rows` rows) and splits the answers back. Before a call it waits, at most `max_wait_ms`,
+for as many requests as the last call held, so steady concurrent clients keep landing in the same
+call instead of alternating full and near-empty ones. An idle model never waits: a lone request, or
+the first after a pause, goes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from modelops_ci.errors import ModelopsError
+from modelops_ci.serve.signature import Row, Signature, frame
+from modelops_ci.serve.state import Served, ServedVersion
+
+MAX_BATCH_ROWS = 256
+MAX_WAIT_MS = 2.0
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How long and how large a batch may grow."""
+
+    max_rows: int = MAX_BATCH_ROWS
+    max_wait_ms: float = MAX_WAIT_MS
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request's share of a batch: a prediction per row and, for a classifier, the positive
+    class's probability per row."""
+
+    predictions: list[Any]
+    scores: list[float] | None
+
+
+class ScoringFailed(ModelopsError):
+    """The model raised while scoring a batch: every request in it fails (the traceback is logged)."""
+
+
+@dataclass
+class _Job:
+    rows: Sequence[Row]
+    done: asyncio.Future[Answer]
+
+
+class Batcher:
+    """Scores the requests for one served version, batched, on its own worker thread."""
+
+    def __init__(self, version: ServedVersion, batching: Batching = Batching(),
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self.version = version
+        self.signature = Signature.of(version.card)
+        self.calls = 0  # model calls made: what batching saves is visible here
+        self._batching = batching
+        self._on_batch = on_batch
+        self._queue: deque[_Job] = deque()
+        self._queued_rows = 0
+        self._draining: asyncio.Task[None] | None = None
+        self._expected = 1  # requests the last call held: how many a new call waits for
+        self._last_call_end = 0.0
+        self._wake: asyncio.Future[None] | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"score-{version.name}-{version.version}")
+        self._worker.submit(one_thread)  # finds the thread pools (~40 ms) before the first request does
+        self._model = _Scorer(version)
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for the next model call (not counting the one being scored)."""
+        return len(self._queue)
+
+    async def score(self, rows: Sequence[Row]) -> Answer:
+        """This request's answer, from the next batch the worker scores."""
+        loop = asyncio.get_running_loop()
+        job = _Job(rows, loop.create_future())
+        self._queue.append(job)
+        self._queued_rows += len(rows)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        if self._draining is None:
+            if loop.time() - self._last_call_end > self._batching.max_wait_ms / 1000:
+                self._expected = 1  # idle for a while: nobody else is coming, go at once
+            self._draining = loop.create_task(self._drain())
+        return await job.done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                await self._gathered()
+                await self._run(self._taken())
+        finally:
+            self._draining = None
+
+    async def _gathered(self) -> None:
+        """Wait until as many requests as the last call held are queued, the batch is full, or
+        `max_wait_ms` has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._batching.max_wait_ms / 1000
+        while len(self._queue) < self._expected and self._queued_rows < self._batching.max_rows:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wake = loop.create_future()
+            await asyncio.wait({self._wake}, timeout=remaining)
+            self._wake = None
+
+    def _taken(self) -> list[_Job]:
+        batch = [self._queue.popleft()]  # at least one request, however many rows it has
+        rows = len(batch[0].rows)
+        while self._queue and rows + len(self._queue[0].rows) <= self._batching.max_rows:
+            job = self._queue.popleft()
+            rows += len(job.rows)
+            batch.append(job)
+        self._queued_rows -= rows
+        return batch
+
+    async def _run(self, batch: list[_Job]) -> None:
+        rows = list(itertools.chain.from_iterable(job.rows for job in batch))
+        self._expected = len(batch)
+        self.calls += 1
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await loop.run_in_executor(self._worker, self._model.score, rows)
+        except Exception as exc:
+            failed = ScoringFailed(f"model {self.version.name} {self.version.version} failed to score: "
+                                   f"{type(exc).__name__}")
+            failed.__cause__ = exc
+            for job in batch:
+                _settle(job, failed)
+            return
+        finally:
+            self._last_call_end = loop.time()
+        if self._on_batch is not None:
+            self._on_batch(len(rows))
+        _split(batch, answer)
+
+
+def _split(batch: list[_Job], answer: Answer) -> None:
+    start = 0
+    for job in batch:
+        end = start + len(job.rows)
+        scores = None if answer.scores is None else answer.scores[start:end]
+        _settle(job, Answer(answer.predictions[start:end], scores))
+        start = end
+
+
+def _settle(job: _Job, outcome: Answer | BaseException) -> None:
+    if job.done.done():  # its request was cancelled (the client went away)
+        return
+    if isinstance(outcome, BaseException):
+        job.done.set_exception(outcome)
+    else:
+        job.done.set_result(outcome)
+
+
+class _Scorer:
+    """One model call for a batch of rows: predictions and, for a classifier, positive-class scores.
+    A pipeline's preparation (the costly pandas part) runs once for both."""
+
+    def __init__(self, version: ServedVersion) -> None:
+        self.signature = Signature.of(version.card)
+        self.classifier = version.card.get("task") == "classification" and hasattr(version.model, "predict_proba")
+        self.prepare, self.final = _split_pipeline(version.model)
+        self.positive = _positive_column(self.final, version.card) if self.classifier else None
+
+    def score(self, rows: Sequence[Row]) -> Answer:
+        data = frame(rows, self.signature)
+        with one_thread():
+            prepared = data if self.prepare is None else self.prepare.transform(data)
+            predictions = self.final.predict(prepared)
+            scores = self.final.predict_proba(prepared)[:, self.positive] if self.positive is not None else None
+        return Answer(_plain(predictions), None if scores is None else _plain(scores))
+
+
+def _split_pipeline(model: Any) -> tuple[Any, Any]:
+    """(the preparing steps, the estimator) of a scikit-learn Pipeline; (None, model) otherwise."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        return model[:-1], model.steps[-1][1]
+    return None, model
+
+
+def _positive_column(model: Any, card: Any) -> int | None:
+    """Which column of predict_proba is the card's positive class: the class named so, or 1 when
+    the model learned the target as 0/1 (the credit example: 1 is "bad")."""
+    classes = [str(c) for c in getattr(model, "classes_", ())]
+    for wanted in (str(card.get("positive")), "1", "True"):
+        if wanted in classes:
+            return classes.index(wanted)
+    return None
+
+
+def _plain(values: Any) -> list[Any]:
+    """JSON-ready values: numpy scalars as Python ones, NaN or infinity as null."""
+    import numpy as np
+
+    items: list[Any] = np.asarray(values).tolist()
+    return [None if isinstance(v, float) and not np.isfinite(v) else v for v in items]
+
+
+_threads_lock = threading.Lock()
+_threads: Any = None
+_threads_seen_at = -1
+
+
+def one_thread() -> AbstractContextManager[Any]:
+    """One BLAS/OpenMP thread for the call in this worker (threadpoolctl; the steps do the same for
+    fits). Finding the libraries takes ~40 ms, so it is done again only when modules were imported
+    since (a newly loaded model may bring a new thread pool); the limit itself costs ~50 µs."""
+    global _threads, _threads_seen_at
+    from threadpoolctl import ThreadpoolController
+
+    with _threads_lock:
+        if len(sys.modules) != _threads_seen_at:
+            _threads = ThreadpoolController()
+            _threads_seen_at = len(sys.modules)
+        limiter: AbstractContextManager[Any] = _threads.limit(limits=1)
+    return limiter
+
+
+class Lanes:
+    """One batcher per version of the state being served; a version kept across a reload (the same
+    loaded object) keeps its batcher. A request takes its batchers with its state, so it finishes
+    on them even after a reload."""
+
+    def __init__(self, batching: Batching = Batching(),
+                 on_batch: Callable[[ServedVersion, int], None] | None = None) -> None:
+        self._batching = batching
+        self._on_batch = on_batch
+        self._served: Served | None = None
+        self._batchers: dict[int, Batcher] = {}
+
+    def of(self, served: Served) -> dict[int, Batcher]:
+        """The batchers of `served`'s versions, keyed by `id(version)`."""
+        if served is not self._served:
+            old = self._batchers
+            self._batchers = {id(v): old.get(id(v)) or self._new(v) for v in served.versions}
+            self._served = served
+        return self._batchers
+
+    def _new(self, version: ServedVersion) -> Batcher:
+        on_batch = self._on_batch
+        observe = None if on_batch is None else (lambda rows: on_batch(version, rows))
+        return Batcher(version, self._batching, observe)

@@ -1,0 +1,390 @@
+"""The serving app in process (httpx's ASGI transport, one event loop per test): answers and their
+versions, canary and shadow, micro-batching, bad input, reloads, metrics. Models are small real
+scikit-learn pipelines fitted here; the prediction log is a list (the real one is wired by `serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from modelops_ci.errors import UserError
+from modelops_ci.serve.app import Settings, build_app
+from modelops_ci.serve.batcher import Batcher
+from modelops_ci.serve.records import Record
+from modelops_ci.serve.router import bucket
+from modelops_ci.serve.signature import Limits
+from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState
+
+NUMERIC = ["income", "debt", "age"]
+CATEGORICAL = ["region"]
+CARD = {"task": "classification", "numeric": NUMERIC, "categorical": CATEGORICAL, "positive": "yes",
+        "target": "default"}
+ROW = {"income": 50.0, "debt": 20.0, "age": 40, "region": "north"}
+PREDICT = "/v1/models/loans/predict"
+
+
+def fitted_loans(max_iter: int, seed: int = 0) -> Any:
+    """A credit-like pipeline (imputers, one-hot, gradient boosting) fitted on the test loans table."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from tests.helpers.steps import loans
+
+    table = loans(300)
+    categories = make_pipeline(SimpleImputer(strategy="most_frequent"),
+                               OneHotEncoder(handle_unknown="ignore", sparse_output=False))
+    prepare = ColumnTransformer([("numeric", SimpleImputer(strategy="median"), NUMERIC),
+                                 ("categorical", categories, CATEGORICAL)], verbose_feature_names_out=False)
+    model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed)
+    return Pipeline([("prepare", prepare), ("model", model)]).fit(table[NUMERIC + CATEGORICAL],
+                                                                  (table["default"] == "yes").astype(int))
+
+
+@pytest.fixture(scope="module")
+def models() -> tuple[Any, Any]:
+    return fitted_loans(20), fitted_loans(5, seed=1)
+
+
+class Collected:
+    """The prediction log's double: records in arrival order."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    async def write(self, records: Sequence[Record]) -> None:
+        self.records.extend(records)
+
+    def roles(self, role: str) -> list[Record]:
+        return [r for r in self.records if r.role == role]
+
+
+class Gated:
+    """A model that counts its calls, can hold them until released, and can fail."""
+
+    def __init__(self, inner: Any, fail: bool = False, held: bool = False) -> None:
+        self.inner = inner
+        self.classes_ = inner.classes_
+        self.calls: list[int] = []  # rows per predict_proba call
+        self.release = threading.Event()
+        self.fail = fail
+        if not held:
+            self.release.set()
+
+    def predict(self, frame: Any) -> Any:
+        return self.inner.predict(frame)
+
+    def predict_proba(self, frame: Any) -> Any:
+        self.calls.append(len(frame))
+        self.release.wait(timeout=60)
+        if self.fail:
+            raise ValueError("the model broke")
+        return self.inner.predict_proba(frame)
+
+
+def version(name: str, model: Any) -> ServedVersion:
+    return ServedVersion("loans", name, model, CARD)
+
+
+def state_of(champion: ServedVersion | None, challenger: ServedVersion | None = None, mode: str = "canary",
+             weight: int = 0) -> ServingState:
+    return ServingState(Served("staging", {"loans": Route("loans", champion, challenger, mode, weight)}))  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def client(state: ServingState, log: Collected, settings: Settings | None = None,
+                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    app = build_app(state, log, settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://serve") as c:
+        yield c, app.state.server
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(scenario())  # type: ignore[arg-type]
+
+
+def batcher_of(server: Any, served: ServedVersion) -> Batcher:
+    batcher: Batcher = server.lanes.of(server.state.current)[id(served)]
+    return batcher
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop until `condition` holds (never a fixed sleep; a bound only against a hang)."""
+    for _ in range(20_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
+def test_the_champion_answers_with_its_version_scores_and_a_logged_record(models: tuple[Any, Any]) -> None:
+    log = Collected()
+    rows = [ROW, {**ROW, "income": None, "region": None}]
+
+    async def scenario() -> None:
+        async with client(state_of(version("v1", models[0])), log) as (http, _):
+            answer = await http.post(PREDICT, json={"rows": rows}, headers={"X-Request-Id": "req-1"})
+            assert answer.status_code == 200
+            assert answer.headers["x-request-id"] == "req-1"
+            body = answer.json()
+            assert (body["request_id"], body["model"], body["version"]) == ("req-1", "loans", "v1")
+            import pandas as pd
+
+            expected = models[0].predict_proba(pd.DataFrame(rows)[NUMERIC + CATEGORICAL])[:, 1]
+            assert body["scores"] == pytest.approx(expected.tolist())
+            assert body["predictions"] == models[0].predict(pd.DataFrame(rows)).tolist()
+            assert (await http.get("/healthz")).status_code == 200
+
+    run(scenario)
+    [record] = log.records
+    assert (record.request_id, record.version, record.role, record.served, record.status) == \
+        ("req-1", "v1", "champion", True, 200)
+    assert json.loads(record.features) == rows
+    assert len(json.loads(record.prediction)) == len(json.loads(record.score)) == 2
+
+
+def test_canary_answers_by_the_sticky_split_of_the_request_id_or_route_key(models: tuple[Any, Any]) -> None:
+    log = Collected()
+    ids = [f"id-{n}" for n in range(60)]
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", models[1]), "canary", 30)
+        async with client(state, log) as (http, _):
+            for rid in ids:
+                answer = (await http.post(PREDICT, json={"row": ROW}, headers={"X-Request-Id": rid})).json()
+                assert answer["version"] == ("v2" if bucket(rid) < 30 else "v1")
+            keyed = [(await http.post(PREDICT, json={"row": ROW}, headers={"X-Modelops-Route-Key": "user-7"})).json()
+                     for _ in range(5)]
+            assert {a["version"] for a in keyed} == {"v2" if bucket("user-7") < 30 else "v1"}
+
+    run(scenario)
+    assert {r.role for r in log.records if r.version == "v2"} == {"challenger"}
+    assert 0 < len(log.roles("challenger")) < len(ids)
+
+
+def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_nothing(models: tuple[Any, Any]) -> None:
+    log = Collected()
+    stuck = Gated(models[1], held=True)
+    failing = Gated(models[1], fail=True)
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
+        async with client(state, log) as (http, server):
+            answers = [await http.post(PREDICT, json={"row": ROW}) for _ in range(5)]
+            # every answer came back while the shadow's model is still held
+            assert {a.json()["version"] for a in answers} == {"v1"}
+            assert log.roles("shadow") == []
+            stuck.release.set()
+            await until(lambda: len(log.roles("shadow")) == 5)
+            await until(lambda: not server.shadows)
+        state = state_of(version("v1", models[0]), version("v3", failing), "shadow", 100)
+        async with client(state, log) as (http, server):
+            answer = await http.post(PREDICT, json={"row": ROW})
+            assert (answer.status_code, answer.json()["version"]) == (200, "v1")
+            await until(lambda: any(r.version == "v3" for r in log.records))
+
+    run(scenario)
+    shadows = log.roles("shadow")
+    assert {(r.version, r.served, r.status) for r in shadows} == {("v2", False, 200), ("v3", False, 500)}
+    assert all(r.role == "champion" and r.version == "v1" for r in log.records if r.served)
+
+
+def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any, Any]) -> None:
+    log = Collected()
+    stuck = Gated(models[1], held=True)
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
+        async with client(state, log, Settings(shadow_in_flight=2)) as (http, server):
+            for _ in range(5):
+                assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
+            metrics = (await http.get("/metrics")).text
+            stuck.release.set()
+            await until(lambda: not server.shadows)
+        assert 'modelops_shadow_dropped_total{model="loans",version="v2"} 3.0' in metrics
+
+    run(scenario)
+    assert len(log.roles("shadow")) == 2
+
+
+def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows(models: tuple[Any, Any]) -> None:
+    log = Collected()
+    gated = Gated(models[0], held=True)
+    served = version("v1", gated)
+    rows = [{**ROW, "income": 10.0 + 3 * n} for n in range(32)]
+
+    async def scenario() -> None:
+        async with client(state_of(served), log) as (http, server):
+            batcher = batcher_of(server, served)
+            calls = [asyncio.create_task(http.post(PREDICT, json={"row": row})) for row in rows]
+            # the model holds its first call; every request is in it or queued for the next
+            await until(lambda: bool(gated.calls) and gated.calls[0] + batcher.queued == len(rows))
+            gated.release.set()
+            answers = [(await call).json() for call in calls]
+        import pandas as pd
+
+        expected = models[0].predict_proba(pd.DataFrame(rows)[NUMERIC + CATEGORICAL])[:, 1]
+        assert [a["scores"][0] for a in answers] == pytest.approx(expected.tolist())
+
+    run(scenario)
+    assert len(gated.calls) <= 2  # one call per request without batching: 32
+    assert sum(gated.calls) == len(rows)
+    assert len(log.records) == 32
+
+
+def test_a_model_error_fails_its_batch_with_a_plain_500_and_is_logged(models: tuple[Any, Any]) -> None:
+    log = Collected()
+
+    async def scenario() -> None:
+        async with client(state_of(version("v1", Gated(models[0], fail=True))), log) as (http, _):
+            answer = await http.post(PREDICT, json={"row": ROW}, headers={"X-Request-Id": "boom"})
+            assert answer.status_code == 500
+            assert answer.json() == {"request_id": "boom", "error": "model loans v1 failed to score: ValueError "
+                                     "(request boom is logged)"}
+
+    run(scenario)
+    assert [(r.status, r.version, r.error) for r in log.records] == [(500, "v1", "model loans v1 failed to score: "
+                                                                       "ValueError")]
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data[: len(data) // 2]
+    yield data[len(data) // 2:]
+
+
+BIG = json.dumps({"rows": [ROW] * 3}).encode()
+JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(("path", "request_args", "status", "message"), [
+    (PREDICT, {"content": b"{nope", "headers": JSON}, 400, "the body is not JSON"),
+    (PREDICT, {"json": {"row": {**ROW, "Income": 1}}}, 422, "rows[0]: unknown column 'Income'"),
+    (PREDICT, {"json": {"rows": [ROW, {**ROW, "age": "old"}]}}, 422, 'rows[1].age: expected a number, got "old"'),
+    (PREDICT, {"json": {"rows": [ROW] * 5}}, 413, "rows: 5 rows, over the limit of 4"),
+    (PREDICT, {"content": b"{" + b" " * 400 + b"}", "headers": JSON}, 413, "over the limit of 300 bytes"),
+    (PREDICT, {"content": _chunks(b" " * 400), "headers": JSON}, 413, "over the limit of 300 bytes"),
+    (PREDICT, {"content": BIG}, 415, "send the rows as JSON with Content-Type: application/json"),
+    ("/v1/models/nobody/predict", {"json": {"row": ROW}}, 404, "no model 'nobody' is served here (served: loans)"),
+    ("/v1/models/loans/versions/v9/predict", {"json": {"row": ROW}}, 404,
+     "model 'loans' has no version 'v9' served here (served: v1)"),
+])
+def test_bad_input_is_a_4xx_that_says_what_and_is_logged(models: tuple[Any, Any], path: str,
+                                                         request_args: dict[str, Any], status: int,
+                                                         message: str) -> None:
+    log = Collected()
+    settings = Settings(limits=Limits(max_rows=4, max_bytes=300))
+
+    async def scenario() -> None:
+        async with client(state_of(version("v1", models[0])), log, settings) as (http, _):
+            answer = await http.post(path, **request_args)
+            assert answer.status_code == status
+            assert message in answer.json()["error"]
+            assert answer.json()["request_id"] == answer.headers["x-request-id"]
+
+    run(scenario)
+    [record] = log.records
+    assert (record.role, record.version, record.status, record.served) == ("none", None, status, True)
+    assert message in (record.error or "")
+
+
+def test_a_pinned_version_answers_and_unknown_paths_are_json(models: tuple[Any, Any]) -> None:
+    log = Collected()
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", models[1]), "canary", 10)
+        async with client(state, log) as (http, _):
+            pinned = await http.post("/v1/models/loans/versions/v2/predict", json={"row": ROW})
+            assert (pinned.status_code, pinned.json()["version"]) == (200, "v2")
+            missing = await http.get("/v2/nothing")
+            assert missing.status_code == 404
+            assert "GET /v2/nothing" in missing.json()["error"]
+            wrong_method = await http.get(PREDICT)
+            assert wrong_method.status_code == 405
+
+    run(scenario)
+
+
+def test_a_reload_moves_traffic_in_flight_requests_finish_and_a_refused_one_keeps_the_old(
+        models: tuple[Any, Any]) -> None:
+    log = Collected()
+    held = Gated(models[0], held=True)
+    old, new = version("v1", held), version("v2", models[1])
+
+    def refused() -> Served:
+        raise UserError("loans v3: the tag loans@v3#staging does not verify")
+
+    async def scenario() -> None:
+        state = state_of(old)
+        async with client(state, log) as (http, server):
+            in_flight = [asyncio.create_task(http.post(PREDICT, json={"row": ROW})) for _ in range(10)]
+            await until(lambda: bool(held.calls) and held.calls[0] + batcher_of(server, old).queued == 10)
+            await state.reload(lambda: state_of(new).current)
+            after = await http.post(PREDICT, json={"row": ROW})
+            held.release.set()
+            assert {(await call).json()["version"] for call in in_flight} == {"v1"}
+            assert after.json()["version"] == "v2"
+            assert (await http.get("/readyz")).status_code == 200
+            outcome = await state.reload(refused)
+            assert outcome.error is not None
+            assert (await http.post(PREDICT, json={"row": ROW})).json()["version"] == "v2"
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert "loans@v3#staging does not verify" in ready.json()["problems"][0]
+            assert ready.json()["serving"] == [{"model": "loans", "version": "v2", "role": "champion"}]
+
+    run(scenario)
+    assert [r.status for r in log.records] == [200] * 12
+
+
+def test_a_changed_deployment_file_reloads_and_unready_state_says_why(models: tuple[Any, Any], tmp_path: Path) -> None:
+    log = Collected()
+    deployment = tmp_path / "staging.yaml"
+    deployment.write_text("champion: v1\n", encoding="utf-8")
+    unready = Served("staging", {"loans": Route("loans", version("v2", models[1]), None)},
+                     problems=("loans v3: not loaded: its sha256 does not match",), ready=False)
+    settings = Settings(watch=deployment, load=lambda: unready, poll=0.01)
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]))
+        async with client(state, log, settings) as (http, _):
+            deployment.write_text("champion: v2\n", encoding="utf-8")
+            await until(lambda: state.current is unready)
+            assert (await http.post(PREDICT, json={"row": ROW})).json()["version"] == "v2"
+            ready = await http.get("/readyz")
+            assert (ready.status_code, ready.json()["problems"]) == (503, list(unready.problems))
+
+    run(scenario)
+
+
+def test_metrics_are_prometheus_text_with_requests_latency_and_batches(models: tuple[Any, Any]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    log = Collected()
+
+    async def scenario() -> None:
+        async with client(state_of(version("v1", models[0])), log) as (http, _):
+            await asyncio.gather(*[http.post(PREDICT, json={"row": ROW}) for _ in range(6)])
+            await http.post("/v1/models/other/predict", json={"row": ROW})
+            text = (await http.get("/metrics")).text
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(text) for s in family.samples}
+        ok = (("model", "loans"), ("role", "champion"), ("status", "2xx"), ("version", "v1"))
+        assert samples[("modelops_requests_total", ok)] == 6
+        assert samples[("modelops_requests_total", (("model", ""), ("role", "none"), ("status", "4xx"),
+                                                    ("version", "")))] == 1
+        assert samples[("modelops_latency_seconds_count", (("model", "loans"), ("version", "v1")))] == 6
+        assert samples[("modelops_batch_rows_sum", (("model", "loans"), ("version", "v1")))] == 6
+        assert samples[("modelops_errors_total", (("code", "404"), ("model", ""), ("version", "")))] == 1
+
+    run(scenario)
