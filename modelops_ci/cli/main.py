@@ -20,6 +20,7 @@ from modelops_ci import __version__, numerics, offline
 from modelops_ci.cli import github as cli_github
 from modelops_ci.cli import pipeline as cli_pipeline
 from modelops_ci.cli import registry as cli_registry
+from modelops_ci.cli import serving as cli_serving
 from modelops_ci.errors import (
     ERROR_FILE_ENV,
     EXIT_INTERNAL,
@@ -45,6 +46,7 @@ def cli() -> None:
 cli_pipeline.register_commands(cli)
 cli_registry.register_commands(cli)
 cli_github.register_commands(cli)
+cli_serving.register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -19,9 +19,8 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.serve import router
@@ -29,7 +28,7 @@ from modelops_ci.serve.batcher import Answer, Batcher, Batching, Lanes, ScoringF
 from modelops_ci.serve.metrics import CONTENT_TYPE, Metrics
 from modelops_ci.serve.records import Record, Role
 from modelops_ci.serve.signature import BadRequest, Limits, Row, check_content_type, check_length, rows_of, too_large
-from modelops_ci.serve.state import Loader, Served, ServedVersion, ServingState, digest
+from modelops_ci.serve.state import Loader, Served, ServedVersion, ServingState
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -53,9 +52,11 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
     shadow_in_flight: int = SHADOW_IN_FLIGHT
-    watch: Path | None = None  # the deployment file: a change of its bytes reloads with `load`
+    # what the served state was loaded from (the deployment file, the registry's tags), as a digest:
+    # a change reloads with `load`
+    fingerprint: Callable[[], str | None] | None = None
     load: Loader | None = None
-    poll: float = 1.0  # seconds between looks at `watch`
+    poll: float = 1.0  # seconds between looks at `fingerprint`
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,10 @@ class _Server:
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
         self.lanes.of(self.state.current)  # start the workers before the first request
         watcher = None
-        path, load = self.settings.watch, self.settings.load
-        if path is not None and load is not None:
-            # the bytes as they are now: the state being served was loaded from them
-            watcher = asyncio.create_task(self.state.watch(path, load, digest(path), self.settings.poll))
+        fingerprint, load = self.settings.fingerprint, self.settings.load
+        if fingerprint is not None and load is not None:
+            # what it is now: the state being served was loaded from it
+            watcher = asyncio.create_task(self.state.watch(fingerprint, load, fingerprint(), self.settings.poll))
         try:
             yield
         finally:

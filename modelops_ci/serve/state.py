@@ -98,12 +98,13 @@ class ServingState:
             log.info("reloaded stage %s: %s", served.stage, _described(served))
             return self.last
 
-    async def watch(self, path: Path, load: Loader, seen: str | None, poll: float = 1.0) -> None:
-        """Reload whenever `path`'s bytes change from `seen` (the digest of the bytes the current state
-        was loaded from), checked every `poll` seconds; runs until cancelled."""
+    async def watch(self, fingerprint: Callable[[], str | None], load: Loader, seen: str | None,
+                    poll: float = 1.0) -> None:
+        """Reload whenever `fingerprint()` changes from `seen` (what the current state was loaded
+        from), checked every `poll` seconds; runs until cancelled."""
         while True:
             await asyncio.sleep(poll)
-            now = digest(path)
+            now = await asyncio.to_thread(fingerprint)
             if now != seen:
                 seen = now
                 await self._reload_or_report(load)

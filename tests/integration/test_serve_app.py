@@ -15,7 +15,7 @@ import pytest
 
 from modelops_ci.serve.app import build_app
 from tests.helpers.servers import LOOPBACK, POLL_EVERY, free_port
-from tests.unit.test_serve_app import ROW, Collected, Gated, fitted_loans, state_of, version
+from tests.helpers.serving import ROW, Collected, Gated, fitted_loans, state_of, version
 
 READY_WITHIN = 30.0  # seconds; it answers in well under one, only a broken server takes this long
 CLIENTS = 16

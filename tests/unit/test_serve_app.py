@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,87 +17,15 @@ import pytest
 from modelops_ci.errors import UserError
 from modelops_ci.serve.app import Settings, build_app
 from modelops_ci.serve.batcher import Batcher
-from modelops_ci.serve.records import Record
 from modelops_ci.serve.router import bucket
 from modelops_ci.serve.signature import Limits
-from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState
-
-NUMERIC = ["income", "debt", "age"]
-CATEGORICAL = ["region"]
-CARD = {"task": "classification", "numeric": NUMERIC, "categorical": CATEGORICAL, "positive": "yes",
-        "target": "default"}
-ROW = {"income": 50.0, "debt": 20.0, "age": 40, "region": "north"}
-PREDICT = "/v1/models/loans/predict"
-
-
-def fitted_loans(max_iter: int, seed: int = 0) -> Any:
-    """A credit-like pipeline (imputers, one-hot, gradient boosting) fitted on the test loans table."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    from tests.helpers.steps import loans
-
-    table = loans(300)
-    categories = make_pipeline(SimpleImputer(strategy="most_frequent"),
-                               OneHotEncoder(handle_unknown="ignore", sparse_output=False))
-    prepare = ColumnTransformer([("numeric", SimpleImputer(strategy="median"), NUMERIC),
-                                 ("categorical", categories, CATEGORICAL)], verbose_feature_names_out=False)
-    model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed)
-    return Pipeline([("prepare", prepare), ("model", model)]).fit(table[NUMERIC + CATEGORICAL],
-                                                                  (table["default"] == "yes").astype(int))
+from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState, digest
+from tests.helpers.serving import CATEGORICAL, NUMERIC, PREDICT, ROW, Collected, Gated, fitted_loans, state_of, version
 
 
 @pytest.fixture(scope="module")
 def models() -> tuple[Any, Any]:
     return fitted_loans(20), fitted_loans(5, seed=1)
-
-
-class Collected:
-    """The prediction log's double: records in arrival order."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    async def write(self, records: Sequence[Record]) -> None:
-        self.records.extend(records)
-
-    def roles(self, role: str) -> list[Record]:
-        return [r for r in self.records if r.role == role]
-
-
-class Gated:
-    """A model that counts its calls, can hold them until released, and can fail."""
-
-    def __init__(self, inner: Any, fail: bool = False, held: bool = False) -> None:
-        self.inner = inner
-        self.classes_ = inner.classes_
-        self.calls: list[int] = []  # rows per predict_proba call
-        self.release = threading.Event()
-        self.fail = fail
-        if not held:
-            self.release.set()
-
-    def predict(self, frame: Any) -> Any:
-        return self.inner.predict(frame)
-
-    def predict_proba(self, frame: Any) -> Any:
-        self.calls.append(len(frame))
-        self.release.wait(timeout=60)
-        if self.fail:
-            raise ValueError("the model broke")
-        return self.inner.predict_proba(frame)
-
-
-def version(name: str, model: Any) -> ServedVersion:
-    return ServedVersion("loans", name, model, CARD)
-
-
-def state_of(champion: ServedVersion | None, challenger: ServedVersion | None = None, mode: str = "canary",
-             weight: int = 0) -> ServingState:
-    return ServingState(Served("staging", {"loans": Route("loans", champion, challenger, mode, weight)}))  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager
@@ -353,7 +280,7 @@ def test_a_changed_deployment_file_reloads_and_unready_state_says_why(models: tu
     deployment.write_text("champion: v1\n", encoding="utf-8")
     unready = Served("staging", {"loans": Route("loans", version("v2", models[1]), None)},
                      problems=("loans v3: not loaded: its sha256 does not match",), ready=False)
-    settings = Settings(watch=deployment, load=lambda: unready, poll=0.01)
+    settings = Settings(fingerprint=lambda: digest(deployment), load=lambda: unready, poll=0.01)
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]))

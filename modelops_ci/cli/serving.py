@@ -1,0 +1,85 @@
+"""Command-line wiring of serving and roll-out: `serve`, `rollout`, `feedback` and `rotate-log`.
+The work is done in commands/serve.py, commands/rollout.py and serve/ (the app, the log); this
+module parses, calls and prints. Feature modules are imported inside each command so
+`modelops-ci --help` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from modelops_ci.cli.options import repo_option
+
+STAGE_HELP = "The stage whose deployments/STAGE.yaml is served."
+LOG_HELP = "The prediction log (SQLite). Default: .modelops/serve/STAGE.sqlite."
+ROTATED_HELP = "Where rotated Parquet files go (DVC can track it). Default: predictions/STAGE."
+
+
+def register_commands(cli: click.Group) -> None:
+    """Add the serving commands to the top-level group."""
+    for command in (serve, feedback, rotate_log):
+        cli.add_command(command)
+
+
+@click.command()
+@click.option("--stage", default="production", show_default=True, help=STAGE_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LOG_HELP)
+@click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
+              help="At most this many rows are scored in one model call.")
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="How long a batch may wait for more requests while the model is busy.")
+@click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between looks at the deployment file and the tags for a change.")
+@repo_option
+def serve(stage: str, host: str, port: int, log_path: Path | None, max_batch: int, max_wait_ms: float,
+          poll: float, repo: Path) -> None:
+    """Serve the versions deployments/STAGE.yaml names that hold a verified STAGE tag:
+    POST /v1/models/NAME/predict, GET /healthz, /readyz, /metrics. Every request and answer is
+    in the prediction log before the answer is sent."""
+    from modelops_ci.commands.serve import Options
+    from modelops_ci.commands.serve import serve as run
+
+    run(repo.resolve(), Options(stage, host, port, log_path, max_batch, max_wait_ms, poll))
+
+
+@click.command()
+@click.argument("table", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--stage", default="production", show_default=True, help=STAGE_HELP)
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LOG_HELP)
+@click.option("--rotated", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROTATED_HELP)
+@repo_option
+def feedback(table: Path, stage: str, log_path: Path | None, rotated: Path | None, repo: Path) -> None:
+    """Join true labels that arrived later (TABLE: CSV or Parquet with request_id, row, label) to
+    the logged answers, by request id."""
+    from modelops_ci.commands.serve import default_log, default_rotated
+    from modelops_ci.serve.feedback import join_feedback
+
+    root = repo.resolve()
+    joined = join_feedback(log_path or default_log(root, stage), table, rotated=rotated or default_rotated(root, stage))
+    click.echo(f"{joined} label(s) joined")
+
+
+@click.command("rotate-log")
+@click.option("--stage", default="production", show_default=True, help=STAGE_HELP)
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LOG_HELP)
+@click.option("--rotated", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROTATED_HELP)
+@click.option("--older-than", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="Move only records older than this many seconds.")
+@repo_option
+def rotate_log(stage: str, log_path: Path | None, rotated: Path | None, older_than: float, repo: Path) -> None:
+    """Move the prediction log's records into Parquet files (safe while the server runs)."""
+    import time
+
+    from modelops_ci.commands.serve import default_log, default_rotated
+    from modelops_ci.serve.predlog import rotate
+
+    root = repo.resolve()
+    written = rotate(log_path or default_log(root, stage), rotated or default_rotated(root, stage),
+                     before=time.time() - older_than)
+    for path in written:
+        click.echo(str(path))
+    click.echo(f"{len(written)} file(s) written")

@@ -1,0 +1,69 @@
+"""`modelops-ci serve`: answer from what deployments/<stage>.yaml names, as far as the registry lets it.
+
+The first load happens before the server listens: a deployment file that cannot be read, or a
+prediction log that is corrupt, stops it with exit 2 and nothing is served. After that, a change
+of the file or of the tags reloads it while requests keep flowing (serve/state.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops_ci.errors import UserError
+
+LOG_FOLDER = (".modelops", "serve")
+
+
+@dataclass(frozen=True)
+class Options:
+    stage: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log: Path | None = None  # the prediction log (SQLite); default .modelops/serve/<stage>.sqlite
+    max_rows: int = 256
+    max_wait_ms: float = 2.0
+    poll: float = 2.0
+
+
+ROTATED_FOLDER = "predictions"
+
+
+def default_log(root: Path, stage: str) -> Path:
+    return root.joinpath(*LOG_FOLDER, f"{stage}.sqlite")
+
+
+def default_rotated(root: Path, stage: str) -> Path:
+    return root / ROTATED_FOLDER / stage
+
+
+def serve(root: Path, options: Options) -> None:
+    """Load, then serve until interrupted."""
+    import uvicorn
+
+    from modelops_ci.serve.app import Settings, build_app
+    from modelops_ci.serve.batcher import Batching
+    from modelops_ci.serve.catalog import Catalog
+    from modelops_ci.serve.predlog import PredictionLog
+    from modelops_ci.serve.state import ServingState
+
+    _check_host(options.host)
+    catalog = Catalog(root, options.stage)
+    first = catalog.load()
+    for problem in first.problems:
+        logging.getLogger("modelops_ci.serve").warning("not served: %s", problem)
+    with PredictionLog.open(options.log or default_log(root, options.stage)) as log:
+        settings = Settings(batching=Batching(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
+                            fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll)
+        app = build_app(ServingState(first), log, settings)
+        uvicorn.run(app, host=options.host, port=options.port, workers=1, log_level="warning", access_log=False)
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise UserError(f"--host {host}: give an IP address to listen on, e.g. 127.0.0.1") from None
