@@ -156,3 +156,50 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+@dataclass
+class ModelServer:
+    """A running `modelops-ci serve`: its base URL, its prediction log and its own log."""
+
+    url: str
+    log: Path
+    output: Path
+    process: subprocess.Popen[bytes]
+
+    def wait(self, path: str = "/healthz", within: float = READY_WITHIN) -> ModelServer:
+        """Poll `path` until it answers 200; fail with the server's output if it exits first."""
+        deadline = time.monotonic() + within
+        while not _answers(f"{self.url}{path}"):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"modelops-ci serve exited with {self.process.returncode}:\n{self.output_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"modelops-ci serve did not answer {path} within {within:.0f} s:\n"
+                                   f"{self.output_tail()}")
+            time.sleep(POLL_EVERY)
+        return self
+
+    def output_tail(self) -> str:
+        lines = self.output.read_text(encoding="utf-8", errors="replace").splitlines()
+        return "\n".join(lines[-LOG_TAIL_LINES:])
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing gets to flush or close."""
+        _stop_group(self.process)
+
+
+@contextlib.contextmanager
+def model_server(repo: Path, stage: str, log: Path, *extra: str) -> Iterator[ModelServer]:
+    """Start `modelops-ci serve --stage STAGE` on a loopback port for `repo`, logging to `log`;
+    killed on exit. Not waited for: call `wait()`."""
+    port = free_port()
+    output = log.with_suffix(".out")
+    command = [str(BIN / "modelops-ci"), "serve", "--stage", stage, "--host", LOOPBACK, "--port", str(port),
+               "--log", str(log), "-C", str(repo), *extra]
+    with output.open("wb") as sink:
+        process = subprocess.Popen(command, env={**os.environ, **QUIET_ENV}, stdout=sink, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        yield ModelServer(f"http://{LOOPBACK}:{port}", log, output, process)
+    finally:
+        _stop_group(process)
