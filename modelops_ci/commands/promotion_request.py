@@ -319,6 +319,20 @@ def publish_branch(root: Path, remote: str, branch: str, base: str, files: Mappi
     return commit, True
 
 
+def push_on(root: Path, remote: str, branch: str, base: str, files: Mapping[str, str], message: str) -> str:
+    """A commit on `base` (the tip of `remote`'s `branch` as fetched) writing `files`, pushed to
+    that branch as a fast-forward: if the branch moved meanwhile the push is refused, nothing
+    changes and the error says to run again. Returns the commit."""
+    commit = _commit_tree(root, _tree_with(root, base, files), base, message)
+    done = git.run("push", "--porcelain", "--end-of-options", remote, f"{commit}:refs/heads/{branch}", cwd=root,
+                   check=False)
+    if done.returncode != 0:
+        raise RequestError(f"could not push to '{branch}' on '{remote}': {(done.stderr or done.stdout).strip()}. "
+                           "Nothing changed: if the branch moved meanwhile, run again; if it is protected, record "
+                           "decisions by pull request (spec.rollout.commits: pull-request)")
+    return commit
+
+
 def _remote_branch(root: Path, remote: str, branch: str) -> str | None:
     """The commit `branch` has on `remote` (fetched here), or None when it has no such branch."""
     ref = f"refs/heads/{branch}"
