@@ -21,6 +21,7 @@ from modelops_ci.rollout.traffic import Side, Traffic, Window, as_numbers
 from modelops_ci.spec.deployment import METRICS
 
 if TYPE_CHECKING:
+    from modelops_ci.gates.bootstrap import Cells
     from modelops_ci.gates.performance import Sample
     from modelops_ci.gates.profile import Profile
 
@@ -29,7 +30,8 @@ DEFAULT_ALPHA = 0.05  # the drift gate's default
 DEFAULT_MIN_LABELS = 50
 NEEDS_SCORES = {"roc_auc", "brier", "log_loss"}  # classifier metrics the served classes cannot give
 MIN_PREDICTIONS = 5  # rows a side for a prediction-drift test (the drift gate's minimum)
-RESAMPLES = 200  # per side and interval: enough for a 95% CI of a drop, cheap enough for every interval
+RESAMPLES = 300  # per side and interval, for the 95% CI of a drop
+BINS = 32  # quantile bins of scores (or of labels and errors) in the bootstrap's cells
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,7 @@ def input_drift(ctx: Context, window: Window, bound: dict[str, Any]) -> MetricRe
     side = ctx.traffic.challenger
     parsed = side.parsed("features")
     rows = [row for row in parsed.flat[parsed.rows_in(window.challenger)] if isinstance(row, dict)]
-    frame = pd.DataFrame({name: pd.Series([row.get(name) for row in rows], dtype=_dtype(ctx.profile, name))
-                          for name in ctx.profile.features})
+    frame = pd.DataFrame({name: [row.get(name) for row in rows] for name in ctx.profile.features})
     try:
         result = drift.assess(ctx.profile, frame, settings)
     except CannotEvaluate as exc:
@@ -300,10 +301,6 @@ def _categories(values: list[Any]) -> Any:
     return profile.categorical_summary(pd.Series([str(v) for v in values], dtype="string"))
 
 
-def _dtype(reference: Profile, name: str) -> str:
-    return "float64" if name in reference.numeric else "object"
-
-
 def _labelled(traffic: Traffic, side: Side, records: slice) -> tuple[list[Any], list[Any], list[Any]]:
     """The true labels known for the side's answered rows in `records`, with the prediction and the
     score (None when not logged) of each."""
@@ -339,7 +336,25 @@ def _measured(metric: str, classifier: bool, positive: Any, truth: list[Any], pr
     value = performance.point(sample, metric)
     if not np.isfinite(value):
         raise CannotEvaluate(f"{metric} is undefined on these rows (one class only?)")
-    return value, bootstrap.distribution(sample.cells, performance.metric(sample, metric), RESAMPLES, seed)
+    cells = _coarse_cells(sample, classifier)
+    return value, bootstrap.distribution(cells, performance.metric(sample, metric), RESAMPLES, seed)
+
+
+def _coarse_cells(sample: Sample, classifier: bool) -> Cells:
+    """The rows grouped into at most a few hundred cells for the bootstrap, as the gates group them
+    above `bootstrap.EXACT_ROWS` rows but coarser: drawing a resample costs per cell, and this runs
+    for every interval. Exact for metrics of the classes (accuracy, precision, ...); scores and
+    errors are binned by quantile."""
+    from modelops_ci.gates import bootstrap
+
+    rows, columns = sample.rows, sample.columns
+    if classifier:
+        keys = np.column_stack([rows.means[:, columns["y"]], rows.means[:, columns["p"]],
+                                bootstrap.quantile_bins(rows.order[:, 0], BINS)])
+    else:
+        keys = np.column_stack([bootstrap.quantile_bins(rows.means[:, columns["y"]], BINS),
+                                bootstrap.quantile_bins(rows.means[:, columns["absolute"]], BINS)])
+    return bootstrap.make_cells(rows.means, keys, rows.order)
 
 
 def _classification(metric: str, positive: Any, truth: list[Any], predicted: list[Any], scores: list[Any]) -> Sample:
