@@ -82,20 +82,21 @@ def latency_p99_ms(ctx: Context, window: Window, bound: dict[str, Any]) -> Metri
         return _no_answers("latency_p99_ms", bound)
     latencies = side.latency_ms[window.challenger][judged]
     p99 = float(np.percentile(latencies, 99))
-    return judge("latency_p99_ms", p99, bound, f"p99 latency {_ms(p99)} over {n:,} challenger answers", n, _ms)
+    what = f"p99 latency {_ms(p99)} over {n:,} challenger answers"
+    return judge("latency_p99_ms", p99, bound, what, n, _ms)
 
 
 def agreement(ctx: Context, window: Window, bound: dict[str, Any]) -> MetricResult:
-    """Share of rows where the champion and the shadow answered the same request alike."""
+    """Share of rows where the champion and the shadow answered the same request alike (equal
+    answers: for a regressor, the same number)."""
     if ctx.mode != "shadow":
         return MetricResult("agreement", "skipped", "not measurable in a canary: each request is answered by "
                             "one version only, so no row has both answers; prediction_drift compares their "
                             "answers' distributions instead", bound=bound)
-    champion = dict(zip(_ids(ctx.traffic.champion, window.champion), _lists(ctx.traffic.champion, window.champion),
-                        strict=True))
+    theirs, mine = ctx.traffic.champion, ctx.traffic.challenger
+    champion = dict(zip(_ids(theirs, window.champion), _lists(theirs, window.champion), strict=True))
     same = rows = 0
-    for request, answers in zip(_ids(ctx.traffic.challenger, window.challenger),
-                                _lists(ctx.traffic.challenger, window.challenger), strict=True):
+    for request, answers in zip(_ids(mine, window.challenger), _lists(mine, window.challenger), strict=True):
         other = champion.get(request)
         if other is None or len(other) != len(answers):
             continue
@@ -127,7 +128,8 @@ def prediction_drift(ctx: Context, window: Window, bound: dict[str, Any]) -> Met
                             bound=shown, n=len(mine))
     mine_numbers, theirs_numbers = as_numbers(mine), as_numbers(theirs)
     if np.isfinite(mine_numbers).all() and np.isfinite(theirs_numbers).all():
-        reference = profile.numeric_summary(theirs_numbers, profile.GRID)  # KS within 1/4,096, as from a stored profile
+        # At most 4,096 points, as in a stored profile: the KS statistic within 1/4,096, and fast.
+        reference = profile.numeric_summary(theirs_numbers, profile.GRID)
         check = univariate.numeric_drift(column, reference, mine_numbers)
         test = f"KS D={check.statistic:.3g}"
     else:
@@ -136,8 +138,8 @@ def prediction_drift(ctx: Context, window: Window, bound: dict[str, Any]) -> Met
     p_value = float(check.p_value) if check.p_value is not None else 1.0
     shifted = p_value <= alpha
     verdict = f"shifted (p at most alpha {alpha:g})" if shifted else f"no significant shift (alpha {alpha:g})"
-    reason = (f"the challenger's {column}s against the champion's ({len(mine):,} vs {len(theirs):,} rows): {test}, "
-              f"p={p_value:.2g}: {verdict}")
+    sizes = f"{len(mine):,} vs {len(theirs):,} rows"
+    reason = f"the challenger's {column}s against the champion's ({sizes}): {test}, p={p_value:.2g}: {verdict}"
     return MetricResult("prediction_drift", "fail" if shifted else "pass", reason, value=p_value, bound=shown,
                         n=len(mine), details={"column": column, "test": check.details.get("test"),
                                               "statistic": check.statistic, "n_champion": len(theirs)})
@@ -185,59 +187,79 @@ def performance(ctx: Context, window: Window, bound: dict[str, Any]) -> MetricRe
     Judged on the drop's bootstrap CI, as the performance gate judges a metric: a few hundred labels
     leave a few points of noise in an accuracy, and noise must not abort a healthy challenger. It
     fails when the CI lies above `max_drop`, passes when it lies at or below, else is inconclusive."""
-    from modelops_ci.gates import bootstrap
-    from modelops_ci.gates.compare import LOSSES
-    from modelops_ci.gates.performance import DEFAULT_CONFIDENCE, LABELS
-
     if ctx.card is None:
-        return MetricResult("performance", "skipped", "no model card was given: the task and the positive "
-                            "class are unknown", bound=bound)
-    max_drop = bound.get("max_drop")
-    if max_drop is None:
+        return MetricResult("performance", "skipped", "no model card was given: the task and the "
+                            "positive class are unknown", bound=bound)
+    if bound.get("max_drop") is None:
         return _unbounded("performance", "max_drop", bound)
     classifier = ctx.card.get("task") == "classification"
     metric = str(bound.get("metric") or ("accuracy" if classifier else "mae"))
     min_labels = int(bound.get("min_labels", DEFAULT_MIN_LABELS))
     shown = {**bound, "metric": metric, "min_labels": min_labels}
-    label = LABELS.get(metric, metric)
-    values: dict[str, float] = {}
-    spread: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
-    for seed, (role, side, records) in enumerate((("champion", ctx.traffic.champion, window.champion),
-                                                  ("challenger", ctx.traffic.challenger, window.challenger))):
+    sides = (("champion", ctx.traffic.champion, window.champion),
+             ("challenger", ctx.traffic.challenger, window.challenger))
+    found: list[Labelled] = []
+    for seed, (role, side, records) in enumerate(sides):
         truth, predicted, scores = _labelled(ctx.traffic, side, records)
-        counts[role] = len(truth)
         if len(truth) < min_labels:
-            return MetricResult("performance", "inconclusive", f"{len(truth):,} labelled rows for the {role} in "
-                                f"this interval, fewer than min_labels {min_labels}", bound=shown, n=len(truth))
+            return MetricResult("performance", "inconclusive", f"{len(truth):,} labelled rows for the "
+                                f"{role} in this interval, fewer than min_labels {min_labels}",
+                                bound=shown, n=len(truth))
         try:
-            values[role], spread[role] = _measured(metric, classifier, ctx.card.get("positive"), truth, predicted,
-                                                   scores, seed)
+            value, spread = _measured(metric, classifier, ctx.card.get("positive"), truth, predicted,
+                                      scores, seed)
         except CannotEvaluate as exc:
-            return MetricResult("performance", "inconclusive", f"{label} of the {role} cannot be computed: "
-                                f"{exc.reason}", bound=shown, n=len(truth))
+            return MetricResult("performance", "inconclusive", f"{_label(metric)} of the {role} cannot "
+                                f"be computed: {exc.reason}", bound=shown, n=len(truth))
+        found.append(Labelled(value, spread, len(truth)))
+    return _drop(metric, found[0], found[1], shown)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A metric of one version on its labelled rows, and its bootstrap distribution."""
+
+    value: float
+    spread: np.ndarray
+    n: int
+
+
+def _drop(metric: str, champion: Labelled, challenger: Labelled, bound: dict[str, Any]) -> MetricResult:
+    """How much worse the challenger is, with its CI, against `max_drop`."""
+    from modelops_ci.gates import bootstrap
+    from modelops_ci.gates.compare import LOSSES
+    from modelops_ci.gates.performance import DEFAULT_CONFIDENCE
+
     sign = -1.0 if metric in LOSSES else 1.0
-    drop = sign * (values["champion"] - values["challenger"])
-    low, high = bootstrap.percentile_ci(sign * (spread["champion"] - spread["challenger"]), DEFAULT_CONFIDENCE)
-    limit = float(max_drop)
+    drop = sign * (champion.value - challenger.value)
+    spread = sign * (champion.spread - challenger.spread)
+    low, high = bootstrap.percentile_ci(spread, DEFAULT_CONFIDENCE)
+    limit = float(bound["max_drop"])
     status: MetricStatus = "inconclusive"
+    verdict = f"may be worse by more than the max_drop {limit:g}: more labels will tell"
     if low > limit:
-        status = "fail"
+        status, verdict = "fail", f"worse by more than the max_drop {limit:g}"
     elif high <= limit:
-        status = "pass"
-    verdict = {"fail": f"worse by more than the max_drop {limit:g}",
-               "pass": f"within the max_drop {limit:g}",
-               "inconclusive": f"may be worse by more than the max_drop {limit:g}: more labels will tell"}[status]
-    reason = (f"{label} {values['challenger']:.3g} for the challenger ({counts['challenger']:,} labelled rows) "
-              f"against {values['champion']:.3g} for the champion ({counts['champion']:,}): a drop of {drop:.3g} "
-              f"({DEFAULT_CONFIDENCE:.0%} CI {low:.3g} to {high:.3g}), {verdict}")
-    return MetricResult("performance", status, reason, value=drop, bound=shown, n=counts["challenger"],
-                        details={"metric": metric, **values, "ci": [low, high], "n_champion": counts["champion"]})
+        status, verdict = "pass", f"within the max_drop {limit:g}"
+    measured = (f"{_label(metric)} {challenger.value:.3g} for the challenger ({challenger.n:,} labelled "
+                f"rows) against {champion.value:.3g} for the champion ({champion.n:,})")
+    ci = f"{DEFAULT_CONFIDENCE:.0%} CI {low:.3g} to {high:.3g}"
+    details = {"metric": metric, "champion": champion.value, "challenger": challenger.value,
+               "ci": [low, high], "n_champion": champion.n}
+    return MetricResult("performance", status, f"{measured}: a drop of {drop:.3g} ({ci}), {verdict}",
+                        value=drop, bound=bound, n=challenger.n, details=details)
 
 
-MEASURES: dict[str, Measure] = {"error_rate": error_rate, "latency_p99_ms": latency_p99_ms, "agreement": agreement,
-                                "prediction_drift": prediction_drift, "input_drift": input_drift,
-                                "performance": performance}
+def _label(metric: str) -> str:
+    from modelops_ci.gates.performance import LABELS
+
+    return LABELS.get(metric, metric)
+
+
+MEASURES: dict[str, Measure] = {
+    "error_rate": error_rate, "latency_p99_ms": latency_p99_ms, "agreement": agreement,
+    "prediction_drift": prediction_drift, "input_drift": input_drift, "performance": performance,
+}
 
 
 def judge(name: str, value: float, bound: dict[str, Any], what: str, n: int,
@@ -247,19 +269,21 @@ def judge(name: str, value: float, bound: dict[str, Any], what: str, n: int,
     limit = bound.get(kind)
     if limit is None:
         return _unbounded(name, kind, bound, value, n)
+    shown = show(float(limit))
     if kind == "max":
         ok = value <= float(limit)
-        verdict = f"at most the max {show(float(limit))}" if ok else f"above the max {show(float(limit))}"
+        verdict = f"at most the max {shown}" if ok else f"above the max {shown}"
     else:
         ok = value >= float(limit)
-        verdict = f"at least the min {show(float(limit))}" if ok else f"below the min {show(float(limit))}"
-    return MetricResult(name, "pass" if ok else "fail", f"{what}: {verdict}", value=value, bound=bound, n=n)
+        verdict = f"at least the min {shown}" if ok else f"below the min {shown}"
+    status: MetricStatus = "pass" if ok else "fail"
+    return MetricResult(name, status, f"{what}: {verdict}", value=value, bound=bound, n=n)
 
 
 def _unbounded(name: str, kind: str, bound: dict[str, Any], value: float | None = None,
                n: int | None = None) -> MetricResult:
-    return MetricResult(name, "skipped", f"no `{kind}` bound: set analysis.metrics.{name}.{kind} in the deployment "
-                        "file", value=value, bound=bound, n=n)
+    how = f"set analysis.metrics.{name}.{kind} in the deployment file"
+    return MetricResult(name, "skipped", f"no `{kind}` bound: {how}", value=value, bound=bound, n=n)
 
 
 def _no_answers(name: str, bound: dict[str, Any]) -> MetricResult:
@@ -357,7 +381,8 @@ def _coarse_cells(sample: Sample, classifier: bool) -> Cells:
     return bootstrap.make_cells(rows.means, keys, rows.order)
 
 
-def _classification(metric: str, positive: Any, truth: list[Any], predicted: list[Any], scores: list[Any]) -> Sample:
+def _classification(metric: str, positive: Any, truth: list[Any], predicted: list[Any],
+                    scores: list[Any]) -> Sample:
     from modelops_ci.gates import performance
 
     if positive is None:
