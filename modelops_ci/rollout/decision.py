@@ -121,14 +121,18 @@ def _move_or_hold(model: ModelDeployment, step: int, since: float, completed: li
     last = completed[-1] if completed else None
     if last is not None and last.status == "pass" and (last_step or remaining <= 0):
         return _move(model, step, since, last, now, len(completed))
-    reasons = []
-    if remaining > 0 and not last_step:
-        reasons.append(f"{_position(model, step)} holds for {duration(remaining)} more: its pause is "
-                       f"{duration(model.steps[step].pause)} from {moment(since)}")
-    reasons.append(_last_word(model, completed, since))
+    pausing = remaining > 0 and not last_step
     next_end = since + model.analysis.interval * (len(completed) + 1)
-    wait = max(remaining, 0.0) if remaining > 0 and not last_step else max(next_end - now, 0.0)
-    return _same(model, "hold", reasons, completed, wait)
+    if pausing:
+        first = (f"{_position(model, step)} holds for {duration(remaining)} more: its pause is "
+                 f"{duration(model.steps[step].pause)} from {moment(since)}")
+        wait = remaining
+    else:
+        move = "the promotion" if last_step else "the next step"
+        first = (f"{_position(model, step)} goes on to {move} once a completed interval passes; the next "
+                 f"completes at {clock(next_end)} UTC")
+        wait = max(next_end - now, 0.0)
+    return _same(model, "hold", [first, _last_word(model, completed, since)], completed, wait)
 
 
 def _move(model: ModelDeployment, step: int, since: float, last: Interval, now: float, judged: int) -> Decision:

@@ -108,6 +108,7 @@ def test_no_advance_after_the_pause_unless_the_last_interval_passed(last: Interv
     decision = decide(_model(), _intervals("pass", "pass", last), _at(3, 100))
     assert decision.action == "hold"
     assert decision.wait_s == pytest.approx(200.0)  # until the next interval completes
+    assert "goes on to the next step once a completed interval passes" in decision.reasons[0]
     assert last in decision.reasons[-1]
 
 
@@ -119,7 +120,9 @@ def test_no_completed_interval_yet() -> None:
 
 def test_the_last_step_promotes_once_an_interval_passed() -> None:
     model = _model(weight=100)
-    assert decide(model, _intervals("running"), _at(0, 60)).action == "hold"
+    waiting = decide(model, _intervals("running"), _at(0, 60))
+    assert (waiting.action, waiting.wait_s) == ("hold", pytest.approx(240.0))
+    assert "goes on to the promotion once a completed interval passes" in waiting.reasons[0]
     decision = decide(model, _intervals("pass"), _at(1))
     assert (decision.action, decision.next_weight) == ("promote", 100)
     assert "promotion-request" in decision.reasons[-1]
