@@ -93,13 +93,17 @@ def analyse(frame: pd.DataFrame, model: ModelDeployment, now: float, *, profile:
     settings = model.analysis
     intervals: tuple[Interval, ...] = ()
     if model.challenger is not None and model.since is not None:
-        with _collector_paused():
-            seen = traffic.split(frame, model, model.since, now)
-            context = metrics.Context(seen, model.mode, profile, card)
-            cut = traffic.windows(seen, model.since, settings.interval, now)
-            intervals = tuple(_interval(context, window, settings.metrics, settings.min_samples) for window in cut)
-    return Analysis(model.name, model.champion, model.challenger, model.mode, model.weight, model.step, model.since,
-                    now, settings.interval, settings.min_samples, intervals)
+        with _collector_paused():  # the parsed log is freed before the collector is back
+            intervals = _intervals(model, model.since, now, metrics.Context(
+                traffic.split(frame, model, model.since, now), model.mode, profile, card))
+    return Analysis(model.name, model.champion, model.challenger, model.mode, model.weight, model.step,
+                    model.since, now, settings.interval, settings.min_samples, intervals)
+
+
+def _intervals(model: ModelDeployment, since: float, now: float, context: metrics.Context) -> tuple[Interval, ...]:
+    settings = model.analysis
+    cut = traffic.windows(context.traffic, since, settings.interval, now)
+    return tuple(_interval(context, window, settings.metrics, settings.min_samples) for window in cut)
 
 
 @contextmanager
