@@ -19,7 +19,7 @@ ROTATED_HELP = "Where rotated Parquet files go (DVC can track it). Default: pred
 
 def register_commands(cli: click.Group) -> None:
     """Add the serving commands to the top-level group."""
-    for command in (serve, feedback, rotate_log):
+    for command in (serve, rollout, feedback, rotate_log):
         cli.add_command(command)
 
 
@@ -44,6 +44,46 @@ def serve(stage: str, host: str, port: int, log_path: Path | None, max_batch: in
     from modelops_ci.commands.serve import serve as run
 
     run(repo.resolve(), Options(stage, host, port, log_path, max_batch, max_wait_ms, poll))
+
+
+@click.command()
+@click.option("--stage", default="production", show_default=True, help="The stage whose roll-outs to move.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LOG_HELP)
+@click.option("--rotated", type=click.Path(file_okay=False, path_type=Path), default=None, help=ROTATED_HELP)
+@click.option("--dry-run", is_flag=True, help="Print each decision and its reasons; change nothing.")
+@click.option("--now", type=float, default=None, hidden=True,
+              help="Decide as at this time (unix seconds) instead of the clock: for replaying a log.")
+@click.option("--base", default="main", show_default=True, help="The branch the deployment file lives on.")
+@click.option("--remote", default="origin", show_default=True, help="Where commits and branches are pushed.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the report goes (STAGE.json, .md, .html). Default: reports/rollout.")
+@repo_option
+def rollout(stage: str, log_path: Path | None, rotated: Path | None, dry_run: bool, now: float | None, base: str,
+            remote: str, report_dir: Path | None, repo: Path) -> None:
+    """Move each roll-out of deployments/STAGE.yaml one decision on: analyse the logged traffic
+    since its step began, then advance, hold, pause, abort or promote, recorded as a commit or PR
+    to the deployment file (an abort also opens one incident issue)."""
+    import os
+
+    from modelops_ci.commands.rollout import Options, write_report
+    from modelops_ci.commands.rollout import rollout as run
+    from modelops_ci.github.summary import append_summary
+
+    root = repo.resolve()
+    outcomes = run(root, Options(stage, log_path, rotated, dry_run, now, remote, base))
+    for outcome in outcomes:
+        decision = outcome.decision
+        click.echo(f"{decision.model}: {decision.action} ({decision.weight}% -> {decision.next_weight}%)"
+                   + (f" {outcome.recorded}" if outcome.recorded else "") + (f"; incident {outcome.issue}"
+                                                                               if outcome.issue else ""))
+        for reason in decision.reasons:
+            click.echo(f"  - {reason}")
+    if not outcomes:
+        click.echo(f"no roll-out in progress in deployments/{stage}.yaml (no model has a challenger)")
+    paths = write_report(report_dir or root / "reports" / "rollout", stage, outcomes)
+    page = os.environ.get("GITHUB_STEP_SUMMARY")
+    if page:  # on Actions: the report on the run's page too
+        append_summary(paths[1].read_text(encoding="utf-8"), Path(page))
 
 
 @click.command()

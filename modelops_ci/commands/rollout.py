@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelops_ci.rollout.decision import Decision
 
 MARKER = "modelops-ci:rollout"
+BRANCH_PREFIX = "rollout/"  # promote.yml's request job leaves these PRs alone
 CHANGING = ("advance", "abort", "promote")
 
 
@@ -186,7 +187,7 @@ def _open_pull(root: Path, options: Options, display: str, text: str, title: str
 
     decision = outcome.decision
     slug = repository(root)
-    branch = f"rollout/{decision.model}-{options.stage}-{decision.action}-{decision.next_weight}"
+    branch = f"{BRANCH_PREFIX}{decision.model}-{options.stage}-{decision.action}-{decision.next_weight}"
     base = fetch_base(root, options.remote, options.base)
     owner = slug.split("/")[0]
     existing = client.get_paginated(f"/repos/{slug}/pulls", {"state": "open", "head": f"{owner}:{branch}"})

@@ -12,6 +12,7 @@ model down.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from modelops_ci.serve.state import Route, Served, ServedVersion
 from modelops_ci.spec.deployment import DEPLOYMENTS_DIR, Deployment, ModelDeployment
 from modelops_ci.spec.deployment import parse as parse_deployment
 
+STAGE = re.compile(r"[a-z][a-z0-9-]{0,39}")  # as the schema's spec.stage: never a path
+
 
 def deployment_path(root: Path, stage: str) -> Path:
     return root / DEPLOYMENTS_DIR / f"{stage}.yaml"
@@ -36,6 +39,8 @@ def read_deployment(root: Path, stage: str) -> Deployment:
     """The stage's deployment file, schema-checked and parsed (SpecError: exit 2 with file:line)."""
     from modelops_ci.spec.resolve import read_document
 
+    if not STAGE.fullmatch(stage):
+        raise UserError(f"--stage {stage!r}: a stage is lowercase letters, digits and '-', e.g. production")
     path = deployment_path(root, stage)
     display = f"{DEPLOYMENTS_DIR}/{stage}.yaml"
     if not path.is_file():

@@ -61,6 +61,10 @@ METRICS: dict[str, str] = {
 }
 
 
+# What a roll-out is judged on when its analysis names no metric: answers that fail.
+DEFAULT_METRICS: dict[str, dict[str, Any]] = {"error_rate": {"max": 0.01}}
+
+
 @dataclass(frozen=True)
 class ModelDeployment:
     """One model's desired serving state in a stage."""
@@ -144,7 +148,8 @@ def _model(doc: Any, display: str, name: str, entry: dict[str, Any]) -> tuple[Mo
                         min_samples=int(analysis_entry.get("min_samples", Analysis.min_samples)),
                         failure_limit=int(analysis_entry.get("failure_limit", Analysis.failure_limit)),
                         inconclusive_limit=int(analysis_entry.get("inconclusive_limit", Analysis.inconclusive_limit)),
-                        metrics={str(k): dict(v) for k, v in analysis_entry.get("metrics", {}).items()})
+                        metrics={str(k): dict(v) for k, v in analysis_entry.get("metrics", {}).items()}
+                        or dict(DEFAULT_METRICS))
     model = ModelDeployment(name=name, champion=_version(entry.get("champion")),
                             challenger=_version(entry.get("challenger")), mode=entry.get("mode", "canary"),
                             weight=int(entry.get("weight", 0)), steps=steps, analysis=analysis,
@@ -152,6 +157,7 @@ def _model(doc: Any, display: str, name: str, entry: dict[str, Any]) -> tuple[Mo
                             since=float(entry["since"]) if "since" in entry else None,
                             commits={str(k): str(v) for k, v in (entry.get("commits") or {}).items()})
     problems += _check_roles(doc, display, where, model)
+    problems += _check_bounds(doc, display, where, analysis_entry.get("metrics", {}))
     return model, problems
 
 
@@ -168,6 +174,21 @@ def _check_steps(doc: Any, display: str, where: list[str | int], steps: tuple[St
         return [_problem(doc, [*where, "steps"], display, f"the steps end at {weights[-1]}%, not 100%",
                          "end the steps with `- weight: 100`: the last step hands all traffic to the challenger")]
     return []
+
+
+def _check_bounds(doc: Any, display: str, where: list[str | int], metrics: dict[str, Any]) -> list[Problem]:
+    """Each metric has the bound its kind is judged by (error_rate a max, agreement a min, ...)."""
+    problems = []
+    for name, bound in metrics.items():
+        needed = METRICS.get(str(name))
+        if needed and needed not in bound:
+            problems.append(_problem(doc, [*where, "analysis", "metrics", name], display,
+                                     f"{name} is judged by `{needed}`, which is not set",
+                                     f"write e.g. `{name}: {{{needed}: {_EXAMPLE[needed]}}}`"))
+    return problems
+
+
+_EXAMPLE = {"max": 0.01, "min": 0.9, "alpha": 0.01, "max_drop": 0.02}
 
 
 def _check_roles(doc: Any, display: str, where: list[str | int], model: ModelDeployment) -> list[Problem]:

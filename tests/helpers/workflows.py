@@ -13,7 +13,7 @@ from tests.helpers.paths import PROJECT
 WORKFLOWS = PROJECT / ".github" / "workflows"
 ACTION = PROJECT / ".github" / "actions" / "modelops" / "action.yml"
 STARTER = PROJECT / "modelops_ci" / "starter" / "dot-github" / "workflows"
-NAMES = ("ci.yml", "ci-matrix.yml", "promote.yml", "monitor.yml")
+NAMES = ("ci.yml", "ci-matrix.yml", "promote.yml", "monitor.yml", "rollout.yml")
 OWN = [WORKFLOWS / name for name in NAMES]
 STARTERS = [STARTER / name for name in NAMES]
 

@@ -85,3 +85,15 @@ def test_durations_are_seconds() -> None:
     assert [deployment.seconds(t) for t in ("90s", "10m", "2h", "1d")] == [90.0, 600.0, 7200.0, 86400.0]
     with pytest.raises(ValueError, match="not a duration"):
         deployment.seconds("10 minutes")
+
+
+def test_a_metric_without_the_bound_it_is_judged_by_is_a_problem(tmp_path: Path) -> None:
+    _, problems = parsed(tmp_path, "    loans:\n      champion: v1.0.0\n      analysis:\n        metrics:\n"
+                                   "          agreement: {max: 0.9}\n")
+    assert problems == [f"{DISPLAY}:11:11: spec.models.loans.analysis.metrics.agreement: agreement is judged by "
+                        "`min`, which is not set (write e.g. `agreement: {min: 0.9}`)"]
+
+
+def test_an_analysis_without_metrics_is_judged_on_errors(tmp_path: Path) -> None:
+    found, _ = parsed(tmp_path, "    loans:\n      champion: v1.0.0\n")
+    assert found.models["loans"].analysis.metrics == deployment.DEFAULT_METRICS

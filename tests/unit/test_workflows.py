@@ -30,6 +30,7 @@ WRITES = {
     ("promote.yml", "request"): {"actions"},
     ("promote.yml", "promote"): {"contents"},
     ("monitor.yml", "drift"): {"issues"},
+    ("rollout.yml", "rollout"): {"contents", "pull-requests", "issues"},
 }
 
 
@@ -142,6 +143,7 @@ ENVIRONMENTS = {
     ("promote.yml", "promote"): "model-signing",
     ("promote.yml", "sync-mlflow"): "mlflow",
     ("monitor.yml", "drift"): "monitoring",
+    ("rollout.yml", "rollout"): "rollout",
 }
 
 
@@ -175,6 +177,19 @@ def test_triggers() -> None:
     monitor = _triggers(load_workflow(WORKFLOWS / "monitor.yml"))
     assert set(monitor) == {"schedule", "workflow_dispatch"}
     assert re.fullmatch(r"(\S+ ){4}\S+", monitor["schedule"][0]["cron"])
+    rollout = _triggers(load_workflow(WORKFLOWS / "rollout.yml"))
+    assert set(rollout) == {"schedule", "workflow_dispatch"}
+    assert set(rollout["workflow_dispatch"]["inputs"]) == {"stage", "dry-run"}
+
+
+def test_a_merged_rollout_pr_asks_for_no_signing() -> None:
+    """A roll-out's PR moves traffic between versions that hold their stage tags already: the
+    request job must not treat it as a promotion (which would fail loudly on its branch name)."""
+    request = load_workflow(WORKFLOWS / "promote.yml")["jobs"]["request"]["if"]
+    assert "!startsWith(github.event.pull_request.head.ref, 'rollout/')" in request
+    from modelops_ci.commands import rollout
+
+    assert rollout.BRANCH_PREFIX == "rollout/"
 
 
 def test_the_workflows_call_the_toolchains_commands() -> None:
@@ -186,6 +201,7 @@ def test_the_workflows_call_the_toolchains_commands() -> None:
     assert 'modelops-ci verify --newest "$TAG"' in runs["promote.yml"]  # N above every existing one
     assert "modelops-ci registry sync-mlflow" in runs["promote.yml"]
     assert "modelops-ci monitor" in runs["monitor.yml"]
+    assert 'modelops-ci rollout --stage "$STAGE" --base "$DEFAULT_BRANCH" $DRY_RUN' in runs["rollout.yml"]
     upload = [step for _, step in workflow_steps(WORKFLOWS / "ci.yml") if "upload-artifact" in step.get("uses", "")]
     assert upload and upload[0]["with"]["path"] == "reports/\ncompiled/*/dvc.lock\n"
 
