@@ -215,9 +215,11 @@ def _span(interval: dict[str, Any]) -> str:
 
 MIN_SHARE = 6_000  # bytes a model's section may take however many models share the text
 NOTE_ROOM = 400  # bytes kept for the note of what was left out
+WRAPPER_ROOM = 200  # bytes left to the caller: the command puts a marker line above an incident's body
+LIMIT = PR_COMMENT_LIMIT - WRAPPER_ROOM
 
 
-def markdown(models: list[dict[str, Any]], limit: int = PR_COMMENT_LIMIT) -> str:
+def markdown(models: list[dict[str, Any]], limit: int = LIMIT) -> str:
     """The models' roll-outs as markdown of at most `limit` UTF-8 bytes, most urgent first."""
     ordered = sorted(models, key=_urgency)
     footer = f"\n<sub>{text(capitalised(REPORT_NOTE))}.</sub>\n"
@@ -453,8 +455,7 @@ def _intervals_html(analysis: dict[str, Any]) -> str:
     if not intervals:
         return ""
     names = metric_names(intervals)
-    heads = "".join(f"<th>{escape(measure(n, metric_bound(intervals, n)).title)}<br>"
-                    f"({escape(bound_text(n, metric_bound(intervals, n)))})</th>" for n in names)
+    heads = "".join(_metric_head(name, metric_bound(intervals, name)) for name in names)
     shown = intervals[-MAX_ROWS:]
     rows = "".join(_interval_html(interval, names) for interval in shown)
     left = len(intervals) - len(shown)
@@ -462,6 +463,10 @@ def _intervals_html(analysis: dict[str, Any]) -> str:
     return (f"<details open><summary>{len(intervals):,} interval{'s' if len(intervals) != 1 else ''}</summary>\n"
             "<table>\n<tr><th>#</th><th>Time (UTC)</th><th>Result</th><th>Answers (challenger / champion)</th>"
             f"{heads}<th>Why</th></tr>\n{rows}</table>{note}\n</details>")
+
+
+def _metric_head(name: str, bound: dict[str, Any]) -> str:
+    return f"<th>{escape(measure(name, bound).title)}<br>({escape(bound_text(name, bound))})</th>"
 
 
 def _interval_html(interval: dict[str, Any], names: list[str]) -> str:

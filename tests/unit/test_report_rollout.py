@@ -203,7 +203,11 @@ def test_markdown_stays_under_the_limit_with_many_models(long_step: dict[str, An
         assert re.search(r"^## ❌ credit-abort: abort", text, re.M)  # the abort's details come first
         assert re.search(r"^## ⏩ busy: advance", text, re.M)  # then the advance, before the holds
         assert re.search(r"_The details of \d+ more models are not shown here", text)
-    overview = report.markdown(many).split("\n\n## ", 1)[0]
+    full = report.markdown(many)
+    marker = "<!-- modelops-ci:rollout incident credit-abort production -->\n"  # the command's, above an issue's body
+    assert size(full) > PR_COMMENT_LIMIT - 2_000  # it fills the comment
+    assert size(marker + full) <= PR_COMMENT_LIMIT
+    overview = full.split("\n\n## ", 1)[0]
     assert re.search(r"_And \d+ more models: see the HTML report", overview)
 
 
