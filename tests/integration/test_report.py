@@ -19,6 +19,7 @@ from modelops_ci.gates.verdict import GatesReport, load
 from modelops_ci.report import html
 from modelops_ci.report.figures import drift_pictured, group_rows
 from modelops_ci.report.pages import render_reports
+from modelops_ci.report.plots import CURRENT, REFERENCE
 from modelops_ci.report.words import findings
 from tests.helpers.cli import run_exe
 from tests.helpers.reports import make_repo
@@ -30,26 +31,55 @@ from tests.helpers.repos import make_ml_repo, write
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it: see .ci/run)")
-def test_the_html_report_renders_in_a_browser(tmp_path: Path) -> None:
+def screenshot(page: Path, tmp_path: Path, height: int = 2000) -> np.ndarray:
+    """The page as headless Chromium draws it, 1280 pixels wide: RGB in [0, 1]."""
     from matplotlib.image import imread
 
-    root = make_repo(tmp_path / "repo")
-    render_reports(root)
-    shot = tmp_path / "report.png"
-    page = (root / "reports/credit-risk/report.html").resolve()
+    shot = tmp_path / f"{page.stem}.png"
     subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,2000",
-                    page.as_uri()], check=True, capture_output=True, timeout=120)
-    pixels = imread(str(shot))[..., :3]
-    assert pixels.shape == (2000, 1280, 3)
+                    f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", f"--window-size=1280,{height}",
+                    page.resolve().as_uri()], check=True, capture_output=True, timeout=120)
+    pixels: np.ndarray = imread(str(shot))[..., :3]
+    assert pixels.shape == (height, 1280, 3)
     assert pixels.std() > 0.1  # not blank
-    banner = pixels[5:60, 20:1260]
-    red = (np.abs(banner - np.array([0xCF, 0x22, 0x2E]) / 255).max(axis=-1) < 0.02).mean()
-    assert red > 0.5, "the red verdict banner is missing"
-    plotted = (np.abs(pixels - np.array([0x4C, 0x72, 0xB0]) / 255).max(axis=-1) < 0.02).sum()
-    assert plotted > 500, "no plot was drawn"
+    return pixels
+
+
+def of_colour(pixels: np.ndarray, colour: str) -> np.ndarray:
+    """Which of `pixels` have the colour `#rrggbb`."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    matched: np.ndarray = np.abs(pixels - rgb).max(axis=-1) < 0.02
+    return matched
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it: see .ci/run)")
+def test_the_html_report_renders_in_a_browser(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    render_reports(root)
+    pixels = screenshot(root / "reports/credit-risk/report.html", tmp_path)
+    assert of_colour(pixels[5:60, 20:1260], "#cf222e").mean() > 0.5, "the red verdict banner is missing"
+    assert of_colour(pixels, REFERENCE).sum() > 500, "no plot was drawn"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it: see .ci/run)")
+def test_the_rollout_report_renders_its_charts_in_a_browser(tmp_path: Path) -> None:
+    """`modelops-ci rollout`'s page (written by its write_report) for an abort and a long step: the
+    red banner, and the inline SVG charts drawn (the metric lines in blue, the champion's traffic in
+    orange, the interval bars in green), no part of which is an image."""
+    from modelops_ci.commands.rollout import write_report
+    from tests.helpers.rollout_log import decided, log, model
+
+    aborted = decided(log("credit", 150, 3, errors=0.2), model("credit"), 2)
+    long_step = decided(log("busy", 6, 201, errors=0.03, interval=60.0),
+                        model("busy", interval=60.0, min_samples=5, failure_limit=1_000), 200)
+    written = write_report(tmp_path / "reports/rollout", "production", [long_step, aborted])
+    page = written[2]
+    assert page.name == "production.html" and "<img" not in page.read_text(encoding="utf-8")
+    pixels = screenshot(page, tmp_path, height=2400)
+    assert of_colour(pixels[5:60, 20:1260], "#cf222e").mean() > 0.5, "the red banner of an abort is missing"
+    assert of_colour(pixels, REFERENCE).sum() > 500, "no metric line was drawn"
+    assert of_colour(pixels, CURRENT).sum() > 200, "no champion traffic line was drawn"
 
 
 # --- what a real pipeline's gate stages wrote --------------------------------------------------
