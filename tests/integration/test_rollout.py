@@ -127,7 +127,7 @@ def test_a_drifting_challenger_is_aborted_to_zero_by_pr_with_one_incident_issue(
         done = step(repo, log, path, T0, 10, prefix="drift", drift=True)
         assert done.exit_code == 0, done.stdout + done.stderr
         assert done.stdout.startswith("loans: abort (10% -> 0%)"), done.stdout
-        assert "input_drift" in done.stdout
+        assert "changed significantly (income, age)" in done.stdout
         again = run_cli("rollout", "--stage", "staging", "--now", str(T0 + SPAN), "--log", path,
                         "--report", tmp_path / "report", "-C", repo.root)
         assert again.exit_code == 0, again.stderr
