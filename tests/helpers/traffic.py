@@ -16,18 +16,17 @@ from modelops_ci.serve.state import Route, ServedVersion
 Row = dict[str, Any]
 
 
-def answer(version: ServedVersion, row: Row) -> tuple[Any, float]:
-    """The version's prediction and positive-class score for one row."""
+def answers(version: ServedVersion, rows: Sequence[Row]) -> list[tuple[Any, float]]:
+    """The version's prediction and positive-class score for each row (one model call for all)."""
     import pandas as pd
 
     model = version.model
-    frame = pd.DataFrame([row])
+    frame = pd.DataFrame(list(rows))
     classes = [str(c) for c in model.classes_]
-    positive = classes.index(str(version.card.get("positive"))) if str(version.card.get("positive")) in classes \
-        else classes.index("1")
-    prediction = model.predict(frame)[0]
-    return (prediction.item() if hasattr(prediction, "item") else prediction), float(
-        model.predict_proba(frame)[0, positive])
+    wanted = str(version.card.get("positive"))
+    positive = classes.index(wanted) if wanted in classes else classes.index("1")
+    predictions = [p.item() if hasattr(p, "item") else p for p in model.predict(frame)]
+    return list(zip(predictions, model.predict_proba(frame)[:, positive].tolist(), strict=True))
 
 
 def simulate(log: PredictionLog, route: Route, rows: Sequence[Row], start: float, end: float, count: int, *,
@@ -35,8 +34,7 @@ def simulate(log: PredictionLog, route: Route, rows: Sequence[Row], start: float
     """`count` requests evenly over [start, end), each a row of `rows` in turn; those the route gives
     the challenger may have their row changed by `challenger_rows` (to make its traffic drift).
     Returns how many the challenger answered."""
-    records: list[Record] = []
-    to_challenger = 0
+    asked: list[tuple[str, ServedVersion, Any, bool, float, Row]] = []
     step = (end - start) / count
     for n in range(count):
         request_id = f"{prefix}-{n}"
@@ -45,16 +43,19 @@ def simulate(log: PredictionLog, route: Route, rows: Sequence[Row], start: float
         row = rows[n % len(rows)]
         if choice.role == "challenger" and challenger_rows is not None:
             row = challenger_rows(row)
-        to_challenger += choice.role == "challenger"
-        records.append(_record(request_id, choice.answer, choice.role, True, start + n * step, row))
+        asked.append((request_id, choice.answer, choice.role, True, start + n * step, row))
         if choice.shadow is not None:
-            records.append(_record(request_id, choice.shadow, "shadow", False, start + n * step, row))
-    log.append(records).result()
-    return to_challenger
+            asked.append((request_id, choice.shadow, "shadow", False, start + n * step, row))
+    scored: dict[int, tuple[Any, float]] = {}
+    for version in {id(a[1]): a[1] for a in asked}.values():
+        mine = [i for i, a in enumerate(asked) if a[1] is version]
+        scored.update(zip(mine, answers(version, [asked[i][5] for i in mine]), strict=True))
+    log.append([_record(*a, *scored[i]) for i, a in enumerate(asked)]).result()
+    return sum(a[2] == "challenger" for a in asked)
 
 
-def _record(request_id: str, version: ServedVersion, role: Any, served: bool, time: float, row: Row) -> Record:
-    prediction, score = answer(version, row)
+def _record(request_id: str, version: ServedVersion, role: Any, served: bool, time: float, row: Row,
+            prediction: Any, score: float) -> Record:
     return Record(request_id=request_id, model=version.name, version=version.version, role=role, served=served,
                   time=time, latency_ms=3.0, status=200, error=None, features=json.dumps([row]),
                   prediction=json.dumps([prediction]), score=json.dumps([score]))

@@ -16,6 +16,7 @@ import yaml
 
 from modelops_ci.serve.catalog import Catalog
 from modelops_ci.serve.predlog import PredictionLog
+from modelops_ci.serve.state import Route
 from tests.helpers.cli import run_cli
 from tests.helpers.deployed import CHALLENGER, CHAMPION, deployed_repo, deployed_template
 from tests.helpers.github_server import REPO, FakeGitHub, add_list_routes, serving
@@ -83,13 +84,23 @@ def rows_of(root: Path) -> list[dict[str, Any]]:
 def step(repo: RegistryRepo, log: PredictionLog, path: Path, since: float, weight: int, *, prefix: str,
          drift: bool = False) -> Any:
     """One step's simulated traffic at `weight` from `since`, then `rollout` as at its end."""
-    route = replace(Catalog(repo.root, "staging").load().routes["loans"], weight=weight)
+    route = replace(served_route(repo.root), weight=weight)
     shifted = (lambda row: {**row, "income": row["income"] * 4 + 500, "age": row["age"] + 40}) if drift else None
     to_challenger = simulate(log, route, rows_of(repo.root), since, since + SPAN, REQUESTS, prefix=prefix,
                              challenger_rows=shifted)
     assert to_challenger >= 3 * 10  # enough for every interval's min_samples
     return run_cli("rollout", "--stage", "staging", "--now", str(since + SPAN), "--log", path,
                    "--report", path.parent / "report", "-C", repo.root)
+
+
+_ROUTES: dict[Path, Route] = {}
+
+
+def served_route(root: Path) -> Route:
+    """The loans route as the server would load it (verified versions, models from the DVC cache), once."""
+    if root not in _ROUTES:
+        _ROUTES[root] = Catalog(root, "staging").load().routes["loans"]
+    return _ROUTES[root]
 
 
 def sync(root: Path) -> dict[str, Any]:
