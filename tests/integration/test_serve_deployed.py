@@ -174,3 +174,15 @@ def _until(condition: Any, tries: int = 600) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the server never moved the traffic")
+
+
+def test_a_corrupt_log_stops_the_server_before_it_listens_and_is_kept(repo: RegistryRepo, tmp_path: Path) -> None:
+    log = tmp_path / "staging.sqlite"
+    garbage = b"SQLite format 3\x00" + bytes(range(256)) * 40  # a header, then nothing SQLite can read
+    log.write_bytes(garbage)
+    with model_server(repo.root, "staging", log) as up:
+        code = up.process.wait(timeout=120)
+        output = up.output_tail()
+    assert code == 2, output
+    assert str(log) in output and "kept" in output
+    assert log.read_bytes() == garbage
