@@ -186,3 +186,16 @@ def test_a_corrupt_log_stops_the_server_before_it_listens_and_is_kept(repo: Regi
     assert code == 2, output
     assert str(log) in output and "kept" in output
     assert log.read_bytes() == garbage
+
+
+def test_models_missing_from_the_cache_are_read_from_the_dvc_remote(repo: RegistryRepo, tmp_path: Path) -> None:
+    import shutil
+
+    from modelops_ci.serve.catalog import Catalog
+
+    copy = tmp_path / "repo"
+    shutil.copytree(repo.root, copy, symlinks=True)
+    shutil.rmtree(copy / ".dvc" / "cache")  # as a fresh clone: only the remote (.modelops/dvc-remote) has them
+    served = Catalog(copy, "staging").load()
+    assert served.ready, served.problems
+    assert sorted(v.version for v in served.versions) == [CHAMPION, CHALLENGER]
