@@ -20,13 +20,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.serve import router
 from modelops_ci.serve.batcher import Answer, Batcher, Batching, Lanes, ScoringFailed
 from modelops_ci.serve.metrics import CONTENT_TYPE, Metrics
-from modelops_ci.serve.records import Record, Role
+from modelops_ci.serve.records import Feedback, Record, Role
 from modelops_ci.serve.signature import BadRequest, Limits, Row, check_content_type, check_length, rows_of, too_large
 from modelops_ci.serve.state import Loader, Served, ServedVersion, ServingState
 
@@ -43,6 +44,8 @@ class PredictionLog(Protocol):
     """Where answers go before they are sent (modelops_ci/serve/predlog.py: group commit)."""
 
     async def write(self, records: Sequence[Record]) -> None: ...
+
+    def add_feedback(self, items: Sequence[Feedback]) -> Future[None]: ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def build_app(state: ServingState, log_: PredictionLog, settings: Settings | Non
     routes = [
         Route("/v1/models/{name}/predict", server.predict, methods=["POST"]),
         Route("/v1/models/{name}/versions/{version}/predict", server.predict, methods=["POST"]),
+        Route("/v1/feedback", server.feedback, methods=["POST"]),
         Route("/healthz", server.healthz, methods=["GET"]),
         Route("/readyz", server.readyz, methods=["GET"]),
         Route("/metrics", server.metrics_text, methods=["GET"]),
@@ -193,6 +197,21 @@ class _Server:
 
     def _batch_scored(self, version: ServedVersion, rows: int) -> None:
         self.metrics.batch_rows.labels(version.name, version.version).observe(rows)
+
+    async def feedback(self, request: Request) -> Response:
+        """Labels known later, joined to the logged answers by request id (202 once committed)."""
+        from starlette.responses import JSONResponse
+
+        from modelops_ci.serve.feedback import labels_posted
+
+        try:
+            check_content_type(request.headers.get("content-type"))
+            check_length(request.headers.get("content-length"), self.settings.limits)
+            labels = labels_posted(await _body(request, self.settings.limits), time.time())
+        except BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, exc.status)
+        await asyncio.wrap_future(self.log.add_feedback(labels))
+        return JSONResponse({"accepted": len(labels)}, 202)
 
     async def healthz(self, request: Request) -> Response:
         from starlette.responses import JSONResponse

@@ -94,3 +94,52 @@ def _unknown_message(table: Path, items: list[Feedback], unknown: list[int], joi
             f"{len(unknown)} label(s) of requests never logged{more if others else ''} were left out and "
             f"the other {joined} joined: check the request ids, and give the rotated log files if the "
             "requests are older than the last rotation")
+
+
+MAX_LABELS = 1000  # labels in one POST /v1/feedback
+
+
+def labels_posted(body: bytes, now: float) -> list[Feedback]:
+    """The labels of a `POST /v1/feedback` body: `{"request_id": ID, "label": X}` (row 0),
+    `{"request_id": ID, "labels": [X, ...]}` (rows 0, 1, ...), or `{"feedback": [{"request_id": ID,
+    "row": N, "label": X}, ...]}`; a label is a JSON scalar, as predictions are. BadRequest (422) says
+    what is wrong, where."""
+    from modelops_ci.serve.signature import BadRequest
+
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"the body is not JSON ({exc})") from None
+    items = _items(data)
+    if not items or len(items) > MAX_LABELS:
+        raise BadRequest(422 if not items else 413, f"send 1 to {MAX_LABELS} labels, not {len(items)}")
+    return [_label(item, f"feedback[{n}]", now) for n, item in enumerate(items)]
+
+
+def _items(data: Any) -> list[Any]:
+    from modelops_ci.serve.signature import BadRequest
+
+    if isinstance(data, dict) and isinstance(data.get("feedback"), list):
+        return list(data["feedback"])
+    if isinstance(data, dict) and isinstance(data.get("labels"), list):
+        return [{"request_id": data.get("request_id"), "row": n, "label": x} for n, x in enumerate(data["labels"])]
+    if isinstance(data, dict) and "label" in data:
+        return [{"request_id": data.get("request_id"), "row": data.get("row", 0), "label": data["label"]}]
+    raise BadRequest(422, 'expected {"request_id": ..., "label": ...}, {"request_id": ..., "labels": [...]} or '
+                          '{"feedback": [{"request_id": ..., "row": ..., "label": ...}]}')
+
+
+def _label(item: Any, where: str, now: float) -> Feedback:
+    from modelops_ci.serve.router import sane_request_id
+    from modelops_ci.serve.signature import BadRequest
+
+    if not isinstance(item, dict):
+        raise BadRequest(422, f"{where}: expected an object with request_id, row and label")
+    request_id, row, label = item.get("request_id"), item.get("row", 0), item.get("label")
+    if not isinstance(request_id, str) or not sane_request_id(request_id):
+        raise BadRequest(422, f"{where}.request_id: expected the id an answer carried (<= 128 of A-Z a-z 0-9 . _ -)")
+    if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < MAX_LABELS:
+        raise BadRequest(422, f"{where}.row: expected the row's index in its request, 0 to {MAX_LABELS - 1}")
+    if isinstance(label, dict | list) or label is None or (isinstance(label, float) and label != label):
+        raise BadRequest(422, f"{where}.label: expected a number, a string or a boolean")
+    return Feedback(request_id, row, json.dumps(label), now)

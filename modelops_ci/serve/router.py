@@ -33,9 +33,14 @@ class Choice:
     shadow: ServedVersion | None = None
 
 
+def sane_request_id(given: str) -> bool:
+    """A token of at most 128 of [A-Za-z0-9._-]: what a request id may be."""
+    return _SANE_ID.fullmatch(given) is not None
+
+
 def request_id(given: str | None) -> str:
-    """The caller's request id when it is a sane token (<= 128 of [A-Za-z0-9._-]), else a new one."""
-    if given is not None and _SANE_ID.fullmatch(given):
+    """The caller's request id when it is a sane token, else a new one."""
+    if given is not None and sane_request_id(given):
         return given
     return uuid.uuid4().hex
 

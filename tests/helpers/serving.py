@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from typing import Any
 
-from modelops_ci.serve.records import Record
+from modelops_ci.serve.records import Feedback, Record
 from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState
 
 NUMERIC = ["income", "debt", "age"]
@@ -44,9 +45,16 @@ class Collected:
 
     def __init__(self) -> None:
         self.records: list[Record] = []
+        self.labels: list[Feedback] = []
 
     async def write(self, records: Sequence[Record]) -> None:
         self.records.extend(records)
+
+    def add_feedback(self, items: Sequence[Feedback]) -> Future[None]:
+        self.labels.extend(items)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
 
     def roles(self, role: str) -> list[Record]:
         return [r for r in self.records if r.role == role]

@@ -199,3 +199,11 @@ def test_models_missing_from_the_cache_are_read_from_the_dvc_remote(repo: Regist
     served = Catalog(copy, "staging").load()
     assert served.ready, served.problems
     assert sorted(v.version for v in served.versions) == [CHAMPION, CHALLENGER]
+
+
+def test_a_label_posted_later_is_joined_to_its_answer(server: ModelServer, rows: list[dict[str, Any]]) -> None:
+    assert predict(server.url, rows[0], "labelled-1").status_code == 200
+    posted = httpx.post(f"{server.url}/v1/feedback", json={"request_id": "labelled-1", "label": "yes"}, timeout=30)
+    assert posted.status_code == 202
+    logged = predlog.read(server.log)
+    assert logged.loc[logged["request_id"] == "labelled-1", "label"].tolist() == ['["yes"]']

@@ -315,3 +315,26 @@ def test_metrics_are_prometheus_text_with_requests_latency_and_batches(models: t
         assert samples[("modelops_errors_total", (("code", "404"), ("model", ""), ("version", "")))] == 1
 
     run(scenario)
+
+
+def test_feedback_is_accepted_in_its_three_forms_and_bad_labels_are_a_422(models: tuple[Any, Any]) -> None:
+    log = Collected()
+
+    async def scenario() -> None:
+        async with client(state_of(version("v1", models[0])), log) as (http, _):
+            one = await http.post("/v1/feedback", json={"request_id": "req-1", "label": "yes"})
+            rows = await http.post("/v1/feedback", json={"request_id": "req-2", "labels": [1, 0]})
+            many = await http.post("/v1/feedback", json={"feedback": [{"request_id": "req-3", "row": 2,
+                                                                       "label": True}]})
+            assert [r.status_code for r in (one, rows, many)] == [202, 202, 202]
+            assert [r.json()["accepted"] for r in (one, rows, many)] == [1, 2, 1]
+            bad = await http.post("/v1/feedback", json={"feedback": [{"request_id": "req-4", "label": {"a": 1}}]})
+            assert bad.status_code == 422 and "feedback[0].label" in bad.json()["error"]
+            hostile = await http.post("/v1/feedback", json={"request_id": "$(rm -rf /)", "label": 1})
+            assert hostile.status_code == 422 and "request_id" in hostile.json()["error"]
+            assert (await http.post("/v1/feedback", content=b"{", headers={"content-type": "application/json"})
+                    ).status_code == 400
+
+    run(scenario)
+    assert [(f.request_id, f.row, f.label) for f in log.labels] == [
+        ("req-1", 0, '"yes"'), ("req-2", 0, "1"), ("req-2", 1, "0"), ("req-3", 2, "true")]
