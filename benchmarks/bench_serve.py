@@ -499,8 +499,11 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         by_label = {server.label: server for server, _ in servers}
         for server in by_label.values():
             check_answers(server, load(server.port, server.request, CLIENTS, (WARM_UP, 60.0)), ex)
+        load_before = os.getloadavg()[0]
         lines, bare, batches = measure(args.rounds, by_label, ex)
     report(lines, bare, scorer, batches)
+    print(f"\nthe machine's load average (1 min): {load_before:.1f} before the rounds, {os.getloadavg()[0]:.1f} after "
+          f"({os.cpu_count()} CPUs)")
 
 
 @contextmanager
