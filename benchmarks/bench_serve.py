@@ -1,32 +1,35 @@
 """Benchmark serving the credit model: our app (uvicorn, one worker) beside `mlflow models serve`.
 
 Run with the project's venv: `.venv/bin/python benchmarks/bench_serve.py [--rounds N] [--model-dir D]
-[--rows FILE] [--profile DIR] [--keep]`. Loopback only; every load is bounded in requests and seconds.
+[--rows FILE] [--profile DIR] [--no-mlflow] [--keep]`. Loopback only; every load is bounded in
+requests and seconds.
 
 What it does:
 1. Reads the example credit model (models/credit-risk/model.skops + model.json, through
    `model_store.load`: sha256 and trusted types checked) and its test rows
    (data/credit-risk/test.parquet, the rows with no missing value, so that MLflow's schema check
    takes them too; every request is one row, the same rows in the same order for both servers).
-2. Times in this process, one BLAS/OpenMP thread: the bare `predict_proba` of one row (a one-row
-   frame built beforehand), and the app's scorer on a one-row batch (the frame from the JSON row,
-   the pipeline's preparation once, predict and predict_proba).
-3. Saves the same fitted model as an MLflow sklearn model with skops (`serialization_format="skops"`,
+2. Saves the same fitted model as an MLflow sklearn model with skops (`serialization_format="skops"`,
    the card's trusted types, a signature inferred from the rows, `pyfunc_predict_fn="predict_proba"`
-   so both servers compute the scores), and starts, all on 127.0.0.1:
+   so that both servers compute the scores), and starts, all on 127.0.0.1:
    - ours: benchmarks/serve_launcher.py, `build_app` in uvicorn with a real prediction log in a temp
      folder (group commit, the answer sent after its record commits); the model is served from the
      file directly, not through the registry (that path runs once at start and is tested elsewhere);
    - ours with a shadow challenger (a second load of the same file) at weight 100;
    - `mlflow models serve -m DIR --env-manager local --workers 1` on the MLflow model.
-4. Warms each up (16 clients, 200 requests; the first answers checked against the in-process
-   scores), then `--rounds` times, interleaved: 1 client sequential and 16 concurrent clients on each,
-   keep-alive connections from a raw asyncio HTTP/1.1 client (a few dozen microseconds of CPU a
-   request), and the same client on our /healthz to show it is not the bottleneck.
-5. Prints one table: requests, req/s (median of rounds), p50 and p99 (all rounds' requests), and for
+3. Warms each up (16 clients, 200 requests), then `--rounds` times, interleaved: 1 client sequential
+   and 16 concurrent clients on each, from a raw asyncio HTTP/1.1 client on keep-alive connections
+   (its CPU per request is shown: it is not the bottleneck), the same client on our /healthz, and,
+   just before our 1-client run, the bare `predict_proba` of one row in this process (one
+   BLAS/OpenMP thread, a one-row frame built beforehand). The app's scorer on one-row batches (frame
+   from the JSON row, the pipeline once, labels and scores) is timed in process once.
+4. Prints one table: requests, req/s (median of rounds), p50 and p99 of all rounds' requests, for
    ours the server-side time read from timing headers the launcher adds (app: the request reaching
-   the app to its response starting; log: the wait for the record's commit within it); then the
-   issue's targets, met or not. It exits non-zero only when an answer is wrong or not a 200.
+   the app to its response starting; log: the wait for the record's commit within it), the
+   server's CPU per request (its whole process tree, from psutil) and the client's; the rows per
+   model call; then the issue's targets, met or not, and the machine's load around the rounds.
+It exits non-zero only when an answer is not a 200, or one of the first 20 answers of a run scores
+(or labels) a row otherwise than the model in process; never for a missed target.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -162,7 +166,9 @@ def mlflow_model(ex: Example, folder: Path) -> Path:
     from mlflow.models import infer_signature
 
     sample = pd.DataFrame(ex.rows[:200], columns=ex.columns)
-    signature = infer_signature(sample, ex.model.predict_proba(sample))
+    with warnings.catch_warnings():  # the hint that integer columns cannot hold nulls: these rows have none
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(sample, ex.model.predict_proba(sample))
     path = folder / "mlflow-model"
     mlflow.sklearn.save_model(ex.model, str(path), serialization_format="skops",
                               skops_trusted_types=ex.card.get("trusted_types", []), signature=signature,
