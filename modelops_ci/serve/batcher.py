@@ -199,7 +199,7 @@ TIE = 1e-9
 def _labels_from_probabilities(model: Any) -> bool:
     """Whether `predict` of `model` is the class of highest probability (a tie aside): true of a
     HistGradientBoostingClassifier, whose predict and predict_proba each sum every tree, so reading
-    the labels off the probabilities saves a second pass over the trees (~20% of a call here)."""
+    the labels off the probabilities saves a second pass over the trees (~15% of a call here)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return type(model) is HistGradientBoostingClassifier
