@@ -175,14 +175,48 @@ class _Scorer:
         self.classifier = version.card.get("task") == "classification" and hasattr(version.model, "predict_proba")
         self.prepare, self.final = _split_pipeline(version.model)
         self.positive = _positive_column(self.final, version.card) if self.classifier else None
+        self.one_pass = self.positive is not None and _labels_from_probabilities(self.final)
 
     def score(self, rows: Sequence[Row]) -> Answer:
         data = frame(rows, self.signature)
         with one_thread():
             prepared = data if self.prepare is None else self.prepare.transform(data)
-            predictions = self.final.predict(prepared)
-            scores = self.final.predict_proba(prepared)[:, self.positive] if self.positive is not None else None
+            if self.one_pass:
+                probabilities = self.final.predict_proba(prepared)
+                predictions = _labels(self.final, prepared, probabilities)
+                scores = probabilities[:, self.positive]
+            else:
+                predictions = self.final.predict(prepared)
+                scores = self.final.predict_proba(prepared)[:, self.positive] if self.positive is not None else None
         return Answer(_plain(predictions), None if scores is None else _plain(scores))
+
+
+# Two classes' probabilities closer than this are a tie to `_labels`: their order may differ from
+# the order of the raw scores `predict` compares (rounding in the link), so `predict` decides.
+TIE = 1e-9
+
+
+def _labels_from_probabilities(model: Any) -> bool:
+    """Whether `predict` of `model` is the class of highest probability (a tie aside): true of a
+    HistGradientBoostingClassifier, whose predict and predict_proba each sum every tree, so reading
+    the labels off the probabilities saves a second pass over the trees (~15% of a call here)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return type(model) is HistGradientBoostingClassifier
+
+
+def _labels(model: Any, prepared: Any, probabilities: Any) -> Any:
+    """`model.predict(prepared)`, read off its probabilities: the most probable class, and
+    `predict` itself for rows whose two most probable classes are within TIE."""
+    import numpy as np
+
+    labels = model.classes_[np.argmax(probabilities, axis=1)]
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
+    tied = top_two[:, 1] - top_two[:, 0] <= TIE
+    if tied.any():
+        rows = prepared.iloc[tied] if hasattr(prepared, "iloc") else prepared[tied]
+        labels[tied] = model.predict(rows)
+    return labels
 
 
 def _split_pipeline(model: Any) -> tuple[Any, Any]:
