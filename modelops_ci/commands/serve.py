@@ -11,8 +11,12 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelops_ci.errors import UserError
+
+if TYPE_CHECKING:
+    from modelops_ci.serve.predlog import Survives
 
 LOG_FOLDER = (".modelops", "serve")
 
@@ -26,6 +30,7 @@ class Options:
     max_rows: int = 256
     max_wait_ms: float = 2.0
     poll: float = 2.0
+    log_survives: Survives = "process"  # what an answered request's record outlives (predlog.SYNC)
 
 
 ROTATED_FOLDER = "predictions"
@@ -54,7 +59,7 @@ def serve(root: Path, options: Options) -> None:
     first = catalog.load()
     for problem in first.problems:
         logging.getLogger("modelops_ci.serve").warning("not served: %s", problem)
-    with PredictionLog.open(options.log or default_log(root, options.stage)) as log:
+    with PredictionLog.open(options.log or default_log(root, options.stage), survives=options.log_survives) as log:
         settings = Settings(batching=Batching(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
                             fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll)
         app = build_app(ServingState(first), log, settings)

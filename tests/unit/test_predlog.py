@@ -256,3 +256,13 @@ def test_a_corrupt_log_is_refused_and_kept_as_it_is(tmp_path: Path, sound_log: b
         rotate(path, tmp_path / "rotated")
     assert path.read_bytes() == kept
     assert not (tmp_path / "rotated").exists()
+
+
+@pytest.mark.parametrize(("survives", "level"), [("process", 1), ("power", 2)])  # NORMAL, FULL
+def test_what_a_record_outlives_sets_how_often_sqlite_syncs(tmp_path: Path, survives: str, level: int) -> None:
+    connection = predlog._connect(tmp_path / "log.sqlite", survives=survives)  # type: ignore[arg-type]
+    try:
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == level
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
