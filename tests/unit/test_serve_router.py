@@ -56,3 +56,5 @@ def test_a_sane_request_id_is_kept_and_any_other_replaced() -> None:
         assert fresh != given
         assert len(fresh) == 32
         assert int(fresh, 16) >= 0
+    made = [request_id(None) for _ in range(1000)]
+    assert len(set(made)) == len(made)  # never the same twice
