@@ -21,11 +21,11 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.serve import router
-from modelops_ci.serve.batcher import Answer, Batcher, Batching, Lanes, ScoringFailed
+from modelops_ci.serve.batcher import SHADOW_BATCHING, Answer, Batcher, Batching, Lanes, ScoringFailed
 from modelops_ci.serve.metrics import CONTENT_TYPE, Metrics
 from modelops_ci.serve.records import Feedback, Record, Role
 from modelops_ci.serve.signature import BadRequest, Limits, Row, check_content_type, check_length, rows_of, too_large
@@ -54,6 +54,7 @@ class Settings:
 
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
+    shadow_batching: Batching = SHADOW_BATCHING
     shadow_in_flight: int = SHADOW_IN_FLIGHT
     # what the served state was loaded from (the deployment file, the registry's tags), as a digest:
     # a change reloads with `load`
@@ -99,7 +100,7 @@ class _Server:
         self.log = log_
         self.settings = settings
         self.metrics = Metrics.create()
-        self.lanes = Lanes(settings.batching, self._batch_scored)
+        self.lanes = Lanes(settings.batching, self._batch_scored, settings.shadow_batching)
         self.shadows: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
@@ -187,8 +188,8 @@ class _Server:
         except ScoringFailed as exc:
             log.warning("request %s: the shadow %s", arrived.id, exc, exc_info=exc.__cause__)
             record = _record(arrived, version, "shadow", 500, str(exc), rows, since=started)
-        else:
-            record = _record(arrived, version, "shadow", 200, None, rows, answer, since=started)
+        else:  # its latency is its model call's: the copy waited for a batch on purpose (SHADOW_BATCHING)
+            record = replace(_record(arrived, version, "shadow", 200, None, rows, answer), latency_ms=answer.batch_ms)
         try:
             await self.log.write([record])
         except Exception:

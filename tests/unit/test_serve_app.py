@@ -16,7 +16,7 @@ import pytest
 
 from modelops_ci.errors import UserError
 from modelops_ci.serve.app import Settings, build_app
-from modelops_ci.serve.batcher import Batcher
+from modelops_ci.serve.batcher import Batcher, Batching
 from modelops_ci.serve.router import bucket
 from modelops_ci.serve.signature import Limits
 from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState, digest
@@ -143,6 +143,29 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
 
     run(scenario)
     assert len(log.roles("shadow")) == 2
+
+
+def test_shadow_copies_wait_for_a_batch_and_log_their_model_calls_time(models: tuple[Any, Any]) -> None:
+    """Nobody waits for a shadow, so its copies are gathered (here: until 20 rows) and scored in one
+    call; each shadow record's latency is that call's, not the wait."""
+    log = Collected()
+    shadow = Gated(models[1])
+    gathered = Batching(max_rows=20, max_wait_ms=600_000, patient=True)  # only a full batch goes
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", shadow), "shadow", 100)
+        async with client(state, log, Settings(shadow_batching=gathered)) as (http, server):
+            for n in range(20):
+                assert (await http.post(PREDICT, json={"row": {**ROW, "income": float(n)}})).status_code == 200
+            await until(lambda: len(log.roles("shadow")) == 20)
+            await until(lambda: not server.shadows)
+
+    run(scenario)
+    assert shadow.calls == [20]
+    champion_latency = max(r.latency_ms for r in log.roles("champion"))
+    latencies = {r.latency_ms for r in log.roles("shadow")}
+    assert len(latencies) == 1 and latencies.pop() > 0  # one call's time, the same for all 20
+    assert champion_latency > 0
 
 
 def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows(models: tuple[Any, Any]) -> None:
