@@ -26,7 +26,7 @@ def register_commands(cli: click.Group) -> None:
 @click.command()
 @click.option("--stage", default="production", show_default=True, help=STAGE_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="The port to listen on.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help=LOG_HELP)
 @click.option("--max-batch", type=click.IntRange(min=1), default=256, show_default=True,
               help="At most this many rows are scored in one model call.")

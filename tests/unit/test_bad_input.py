@@ -71,9 +71,9 @@ def test_valid_file_passes(empty_repo: Path) -> None:
                  f"{SHOWN}:17:3: key '1' is read as an integer, not a string "
                  "(quote it, e.g. 'yes': or '1':)", id="int-key"),
     pytest.param("", f"{SHOWN}:1:1: file is empty (start with apiVersion: modelops/v1)", id="empty"),
-    pytest.param(edit("kind: Pipeline", "kind: Deployment"),
-                 f"{SHOWN}:2:7: kind: unknown kind 'Deployment' "
-                 "(allowed: Pipeline, PipelineTemplate, Policy)", id="kind-deployment"),
+    pytest.param(edit("kind: Pipeline", "kind: Release"),
+                 f"{SHOWN}:2:7: kind: unknown kind 'Release' "
+                 "(allowed: Pipeline, PipelineTemplate, Policy, Deployment)", id="kind-unknown"),
     pytest.param(edit("kind: Pipeline", "kind: Pipelin"),
                  f"{SHOWN}:2:7: kind: unknown kind 'Pipelin' (did you mean 'Pipeline'?)", id="kind-typo"),
     pytest.param(edit("kind: Pipeline", "kind: [Pipeline]"),
