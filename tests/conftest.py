@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelops_ci import numerics
-from modelops_ci.offline import QUIET_ENV
-from tests.helpers.paths import BIN, PROJECT
-from tests.helpers.repos import EXAMPLE_PARTS
+from tests.helpers.repos import copy_example, isolate
 
 # The tests compute some figures in this process and compare them with the step processes' figures,
 # so this process selects the same kernels as those do, before any test loads NumPy.
@@ -23,19 +19,7 @@ numerics.pin_portable_kernels()
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No user config leaks in: own HOME, fixed git identity, no GIT_* from the caller."""
-    home = tmp_path_factory.mktemp("home")
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
-    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
-    for name, value in QUIET_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    isolate(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(autouse=True)
@@ -52,11 +36,7 @@ def _forget_mlflow_tracking_uri() -> Iterator[None]:
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     """A copy of this project's example specs and policies in a fresh directory (no git)."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for part in EXAMPLE_PARTS:
-        shutil.copytree(PROJECT / part, repo / part)
-    return repo
+    return copy_example(tmp_path / "repo")
 
 
 @pytest.fixture
