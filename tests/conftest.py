@@ -16,6 +16,24 @@ from tests.helpers.repos import copy_example, isolate
 numerics.pin_portable_kernels()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist (`-n`), the tests of a module marked `xdist_group` run on one worker, so the set-up
+    its module-scoped fixtures share (a trained repo, a workflow run, a server) is made once, not once
+    per worker. An explicit `--dist` is left as given."""
+    if any(arg.startswith("--dist") for arg in config.invocation_params.args):
+        return
+    if hasattr(config, "workerinput"):  # a worker: xdist reads this to add the group to each test's id
+        config.option.loadgroup = True
+    elif config.getoption("dist", "no") == "load":  # what `-n` sets when no --dist is given
+        config.option.dist = "loadgroup"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The grouped modules first: each is one long unit of work, and one started last would leave the
+    other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No user config leaks in: own HOME, fixed git identity, no GIT_* from the caller."""

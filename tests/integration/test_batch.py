@@ -26,6 +26,8 @@ from tests.helpers.family import (
 )
 from tests.helpers.repos import git, write
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 SERIES = series_names(5)
 
 

@@ -16,6 +16,8 @@ from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN, PROJECT
 from tests.helpers.repos import git
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 HEAVY = ("pandas", "sklearn", "mlflow", "dvc", "matplotlib", "fairlearn", "numpy", "scipy")
 
 

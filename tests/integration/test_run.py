@@ -15,6 +15,8 @@ from tests.helpers.paths import BIN
 from tests.helpers.repos import git, write
 from tests.helpers.templates import trained_ml_copy
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 OUTPUTS = ("data/{p}/dataset.parquet", "data/{p}/train.parquet", "data/{p}/test.parquet",
            "models/{p}/model.skops", "models/{p}/model.json", "reports/{p}/predictions.parquet",
            "reports/{p}/metrics.json", "reports/{p}/profile.json")

@@ -19,6 +19,8 @@ from tests.helpers.repos import git, write
 from tests.helpers.specs import loans_policy
 from tests.helpers.templates import copy_repo, trained_ml_copy
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 LOADER = '''\
 """Loads the loans table (a data source plug-in kept in the repository)."""
 

@@ -17,6 +17,8 @@ import pytest
 from tests.helpers.cli import run_cli, run_exe
 from tests.helpers.repos import make_ml_repo
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 OUTPUTS = ("data", "models", "reports")
 LOANS_CSV = "data/raw/loans.csv"
 SALES_CSV = "data/raw/sales.csv"

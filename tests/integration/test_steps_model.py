@@ -32,6 +32,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.data import sales_csv
 from tests.helpers.repos import git, make_ml_repo, write
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 CLASSIFIERS = ("loans", "loans-tree", "loans-grid", "loans-random")
 REGRESSORS = ("houses",)
 FORECASTS = ("sales",)

@@ -29,6 +29,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.repos import make_ml_repo, write
 from tests.helpers.specs import LOANS_SPEC
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 FEATURES = ["income", "debt", "age", "region"]
 RULE = "{choose: max_false_approval_rate, at_most: 0.2}"
 

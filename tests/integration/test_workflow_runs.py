@@ -42,6 +42,8 @@ from tests.helpers.workflow_runner import (
     sync_pull_request,
 )
 
+pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+
 WORKFLOWS = PROJECT / ".github" / "workflows"
 CI, PROMOTE = WORKFLOWS / "ci.yml", WORKFLOWS / "promote.yml"
 MARKER = "<!-- modelops-ci:report -->"
