@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from modelops_ci.layout import STATE_DIR
 from tests.helpers.cli import run_exe
 from tests.helpers.repos import git, isolate, make_ml_repo
-
-STATE = ".modelops"
 
 
 def session_folder(factory: pytest.TempPathFactory, name: str) -> Path:
@@ -69,7 +68,7 @@ def trained_ml_copy(factory: pytest.TempPathFactory, dest: Path) -> Path:
 def copy_repo(source: Path, dest: Path) -> Path:
     """Copy a repo that `run` used, with its MLflow store re-pointed at the copy's own artifacts."""
     shutil.copytree(source, dest, symlinks=True)
-    _repoint_artifacts(dest / STATE / "mlflow.db", source.as_uri(), dest.as_uri())
+    _repoint_artifacts(dest / STATE_DIR / "mlflow.db", source.as_uri(), dest.as_uri())
     return dest
 
 
