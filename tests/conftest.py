@@ -17,21 +17,20 @@ numerics.pin_portable_kernels()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under xdist (`-n`), the tests of a module marked `xdist_group` run on one worker, so the set-up
-    its module-scoped fixtures share (a trained repo, a workflow run, a server) is made once, not once
-    per worker. An explicit `--dist` is left as given."""
+    """Under xdist (`-n`), each module's tests run on one worker (`--dist loadscope`, unless a `--dist`
+    is given), so what its module-scoped fixtures set up (a trained repo, a workflow run, a server) is
+    made once, not once per worker."""
+    config.addinivalue_line("markers", "shared_setup: the module's tests share a long set-up; run it first")
     if any(arg.startswith("--dist") for arg in config.invocation_params.args):
         return
-    if hasattr(config, "workerinput"):  # a worker: xdist reads this to add the group to each test's id
-        config.option.loadgroup = True
-    elif config.getoption("dist", "no") == "load":  # what `-n` sets when no --dist is given
-        config.option.dist = "loadgroup"
+    if config.getoption("dist", "no") == "load":  # what `-n` sets when no --dist is given
+        config.option.dist = "loadscope"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The grouped modules first: each is one long unit of work, and one started last would leave the
-    other workers idle while it runs."""
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    """The modules with a long shared set-up first: each is one long unit of work, and one started last
+    would leave the other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("shared_setup") is None)
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from tests.helpers.family import (
 )
 from tests.helpers.repos import git, write
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 SERIES = series_names(5)
 

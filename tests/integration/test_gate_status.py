@@ -26,7 +26,7 @@ from tests.helpers.cli import run_cli, run_exe
 from tests.helpers.repos import git, write
 from tests.helpers.templates import copy_repo, trained_ml_copy
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 PREDICTIONS = "reports/loans/predictions.parquet"
 PASSING = "{confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}"

@@ -25,7 +25,7 @@ from tests.helpers.reports import make_repo
 from tests.helpers.repos import write
 from tests.helpers.templates import copy_repo, trained_ml_copy
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 # --- files -------------------------------------------------------------------------------------
 

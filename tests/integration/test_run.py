@@ -15,7 +15,7 @@ from tests.helpers.paths import BIN
 from tests.helpers.repos import git, write
 from tests.helpers.templates import trained_ml_copy
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 OUTPUTS = ("data/{p}/dataset.parquet", "data/{p}/train.parquet", "data/{p}/test.parquet",
            "models/{p}/model.skops", "models/{p}/model.json", "reports/{p}/predictions.parquet",

@@ -22,7 +22,7 @@ from tests.helpers.cli import Result, run_exe
 from tests.helpers.paths import BIN
 from tests.helpers.repos import make_ml_repo
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 STAGES = ("ingest", "split", "train", "evaluate")
 HEADER = ("stage", "status", "seconds", "metrics")

@@ -22,7 +22,7 @@ from tests.helpers.repos import git, write
 from tests.helpers.specs import PERFORMANCE_GATE, loans_policy
 from tests.helpers.templates import copy_repo, trained_ml_copy
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 POLICY = loans_policy(PERFORMANCE_GATE)
 VERDICT_FILES = ("reports/loans/gates.json", "reports/loans/gates/performance.json", "reports/loans/report.md",

@@ -17,7 +17,7 @@ import pytest
 from tests.helpers.cli import run_cli, run_exe
 from tests.helpers.repos import make_ml_repo
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 OUTPUTS = ("data", "models", "reports")
 LOANS_CSV = "data/raw/loans.csv"

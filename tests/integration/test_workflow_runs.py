@@ -42,7 +42,7 @@ from tests.helpers.workflow_runner import (
     sync_pull_request,
 )
 
-pytestmark = pytest.mark.xdist_group(__name__)  # its module-scoped set-up is made once, on one worker
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 CI, PROMOTE = WORKFLOWS / "ci.yml", WORKFLOWS / "promote.yml"
