@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.getoption("dist", "no") == "load":  # what `-n` sets when no --dist is given
         config.option.dist = "loadscope"
+        config.option.loadscopereorder = False  # keep the order below, not the largest module first
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,8 +43,14 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 @pytest.fixture(autouse=True)
 def _forget_mlflow_tracking_uri() -> Iterator[None]:
-    """A test that calls mlflow.set_tracking_uri must not point later tests at its store."""
+    """A test that calls mlflow.set_tracking_uri must not point later tests at its store: MLflow keeps
+    it in a module global and in os.environ, where the `run` of a later module's set-up would find it."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     for module, name in (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
                          ("mlflow.tracking._model_registry.utils", "_registry_uri")):
         state = sys.modules.get(module)

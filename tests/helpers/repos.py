@@ -20,10 +20,12 @@ EXAMPLE_PARTS = ("pipelines", "policies")
 
 
 def isolate(env: pytest.MonkeyPatch, home: Path) -> None:
-    """Own HOME, fixed git identity, no GIT_* from the caller, quiet tools, this venv's executables first."""
+    """Own HOME and MLflow store, fixed git identity, no GIT_* from the caller, quiet tools, this
+    venv's executables first."""
     for name in list(os.environ):
         if name.startswith("GIT_"):
             env.delenv(name)
+    env.delenv("MLFLOW_TRACKING_URI", raising=False)  # each repo's own store, unless a test names one
     env.setenv("HOME", str(home))
     env.setenv("GIT_CONFIG_NOSYSTEM", "1")
     env.setenv("GIT_AUTHOR_NAME", "Test Author")
