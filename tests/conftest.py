@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,37 +10,47 @@ from pathlib import Path
 import pytest
 
 from modelops_ci import numerics
-from modelops_ci.offline import QUIET_ENV
-from tests.helpers.paths import BIN, PROJECT
-from tests.helpers.repos import EXAMPLE_PARTS
+from tests.helpers.repos import copy_example, isolate
 
 # The tests compute some figures in this process and compare them with the step processes' figures,
 # so this process selects the same kernels as those do, before any test loads NumPy.
 numerics.pin_portable_kernels()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist (`-n`), each module's tests run on one worker (`--dist loadscope`, unless a `--dist`
+    is given), so what its module-scoped fixtures set up (a trained repo, a workflow run, a server) is
+    made once, not once per worker."""
+    config.addinivalue_line("markers", "shared_setup: the module's tests share a long set-up; run it first")
+    if any(arg.startswith("--dist") for arg in config.invocation_params.args):
+        return
+    if config.getoption("dist", "no") == "load":  # what `-n` sets when no --dist is given
+        config.option.dist = "loadscope"
+        config.option.loadscopereorder = False  # keep the order below, not the largest module first
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules with a long shared set-up first: each is one long unit of work, and one started last
+    would leave the other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("shared_setup") is None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No user config leaks in: own HOME, fixed git identity, no GIT_* from the caller."""
-    home = tmp_path_factory.mktemp("home")
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
-    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
-    for name, value in QUIET_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    isolate(monkeypatch, tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(autouse=True)
 def _forget_mlflow_tracking_uri() -> Iterator[None]:
-    """A test that calls mlflow.set_tracking_uri must not point later tests at its store."""
+    """A test that calls mlflow.set_tracking_uri must not point later tests at its store: MLflow keeps
+    it in a module global and in os.environ, where the `run` of a later module's set-up would find it."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
     for module, name in (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
                          ("mlflow.tracking._model_registry.utils", "_registry_uri")):
         state = sys.modules.get(module)
@@ -52,11 +61,7 @@ def _forget_mlflow_tracking_uri() -> Iterator[None]:
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     """A copy of this project's example specs and policies in a fresh directory (no git)."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    for part in EXAMPLE_PARTS:
-        shutil.copytree(PROJECT / part, repo / part)
-    return repo
+    return copy_example(tmp_path / "repo")
 
 
 @pytest.fixture

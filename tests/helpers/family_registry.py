@@ -9,7 +9,6 @@ Build it once per session and copy it per test (the run takes ~10 s):
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from tests.helpers.cli import run_exe
 from tests.helpers.family import panel_csv, panel_rows
 from tests.helpers.registry import ALLOWED_SIGNERS, KEYS, SshKey, allowed_signers, head, make_key
 from tests.helpers.repos import git, write
+from tests.helpers.templates import build_once, session_folder
 
 FAMILY = "regions"
 REGIONS = ("east", "north", "south", "west")
@@ -108,26 +108,21 @@ def build_family_repo(root: Path, keys_dir: Path) -> None:
 
 def family_template(factory: pytest.TempPathFactory) -> Path:
     """The one folder per session where the family repo is built on first use, shared by the xdist
-    workers (their base folders are siblings): one build, whichever worker needs it first."""
-    base = factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    folder = shared / "family-trained"
-    folder.mkdir(exist_ok=True)
-    return folder
+    workers: one build, whichever worker needs it first."""
+    return session_folder(factory, "family-trained")
 
 
 def family_repo(template_dir: Path, dest: Path) -> FamilyRepo:
     """A full copy at `dest` of the trained family repo (built on first use): git, DVC outputs, the
     DVC cache and the local remote, as a CI checkout after `dvc pull`."""
-    from filelock import FileLock
-
     source, keys_dir = template_dir / "repo", template_dir / "keys"
-    with FileLock(template_dir / "build.lock"):  # another worker may be building it right now
-        if not (template_dir / "built").is_file():
-            shutil.rmtree(source, ignore_errors=True)
-            shutil.rmtree(keys_dir, ignore_errors=True)
-            build_family_repo(source, keys_dir)
-            (template_dir / "built").touch()  # a whole build: a worker killed mid-way leaves none
+
+    def build() -> None:
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(keys_dir, ignore_errors=True)
+        build_family_repo(source, keys_dir)
+
+    build_once(template_dir, build)
     shutil.copytree(source, dest, symlinks=True)
     keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
             for name in KEYS}

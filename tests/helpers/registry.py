@@ -37,6 +37,7 @@ from tests.helpers.cli import run_exe
 from tests.helpers.github_server import REPO, FakeGitHub
 from tests.helpers.repos import git, make_ml_repo, write
 from tests.helpers.specs import PERFORMANCE_GATE
+from tests.helpers.templates import build_once, copy_repo, session_folder
 
 PIPELINE = "loans"
 ALLOWED_SIGNERS = "policies/allowed_signers"
@@ -139,37 +140,41 @@ def build_registry_repo(root: Path, keys_dir: Path, *, policy: str | None = None
 
 
 def shared_template(factory: pytest.TempPathFactory) -> Path:
-    """The one folder per session where the trained registry repo is built on first use: every
-    module that clones or copies it (registry_repo, trained_repo) reads the same build."""
-    folder = factory.getbasetemp() / "registry-trained"
-    folder.mkdir(exist_ok=True)
-    return folder
+    """The one folder per session (shared by the xdist workers) where the trained registry repo is
+    built on first use: every module that clones or copies it (registry_repo, trained_repo) reads
+    the same build."""
+    return session_folder(factory, "registry-trained")
+
+
+def _built(template_dir: Path) -> tuple[Path, dict[str, SshKey]]:
+    """The trained repo in `template_dir` (built on first use) and its keys."""
+    source, keys_dir = template_dir / "repo", template_dir / "keys"
+
+    def build() -> None:
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.rmtree(keys_dir, ignore_errors=True)
+        build_registry_repo(source, keys_dir)
+
+    build_once(template_dir, build)
+    keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
+            for name in KEYS}
+    return source, keys
 
 
 def registry_repo(template_dir: Path, dest: Path) -> RegistryRepo:
     """A clone at `dest` (no remote, branch main) of the trained repo kept in `template_dir`
     (built on first use). Only committed files are there: DVC outputs and .modelops/ are not."""
-    source, keys_dir = template_dir / "repo", template_dir / "keys"
-    if not (source / ".git").is_dir():
-        shutil.rmtree(source, ignore_errors=True)
-        build_registry_repo(source, keys_dir)
+    source, keys = _built(template_dir)
     git("clone", "-q", str(source), str(dest), cwd=template_dir)  # committed files are all verify reads
     git("remote", "remove", "origin", cwd=dest)  # so the trusted ref is this copy's main
-    keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
-            for name in KEYS}
     return RegistryRepo(dest, head(dest), keys)
 
 
 def trained_repo(template_dir: Path, dest: Path) -> RegistryRepo:
     """A full copy at `dest` of the trained repo in `template_dir` (built on first use): git, the
     DVC outputs (data splits, model, predictions) and the DVC cache, as a CI checkout after `dvc pull`."""
-    source, keys_dir = template_dir / "repo", template_dir / "keys"
-    if not (source / ".git").is_dir():
-        shutil.rmtree(source, ignore_errors=True)
-        build_registry_repo(source, keys_dir)
-    shutil.copytree(source, dest, symlinks=True)
-    keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
-            for name in KEYS}
+    source, keys = _built(template_dir)
+    copy_repo(source, dest)
     return RegistryRepo(dest, git("rev-parse", "HEAD", cwd=dest).strip(), keys)
 
 

@@ -2,15 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from modelops_ci.offline import QUIET_ENV
 from tests.helpers.cli import run_exe
 from tests.helpers.data import loans_csv, sales_csv
+from tests.helpers.paths import BIN, PROJECT
 from tests.helpers.specs import LOANS_SPEC, SALES_SPEC
 
 EXAMPLE_PARTS = ("pipelines", "policies")
+
+
+def isolate(env: pytest.MonkeyPatch, home: Path) -> None:
+    """Own HOME and MLflow store, fixed git identity, no GIT_* from the caller, quiet tools, this
+    venv's executables first."""
+    for name in list(os.environ):
+        if name.startswith("GIT_"):
+            env.delenv(name)
+    env.delenv("MLFLOW_TRACKING_URI", raising=False)  # each repo's own store, unless a test names one
+    env.setenv("HOME", str(home))
+    env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    env.setenv("GIT_AUTHOR_NAME", "Test Author")
+    env.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    env.setenv("GIT_COMMITTER_NAME", "Test Committer")
+    env.setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
+    for name, value in QUIET_ENV.items():
+        env.setenv(name, value)
+    env.setenv("PATH", f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def copy_example(repo: Path) -> Path:
+    """This project's example specs and policies copied into the new folder `repo` (no git)."""
+    repo.mkdir(parents=True)
+    for part in EXAMPLE_PARTS:
+        shutil.copytree(PROJECT / part, repo / part)
+    return repo
 
 
 def git(*args: str, cwd: Path) -> str:

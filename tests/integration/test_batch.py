@@ -26,6 +26,8 @@ from tests.helpers.family import (
 )
 from tests.helpers.repos import git, write
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 SERIES = series_names(5)
 
 

@@ -18,6 +18,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.family import panel_csv, panel_rows
 from tests.helpers.repos import write
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 FAMILY = "panel"
 SERIES = ("north", "south", "east", "west", "centre")
 MONTHS = 48

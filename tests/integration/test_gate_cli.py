@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.cli import run_exe
 from tests.helpers.repos import git, write
 from tests.helpers.specs import PERFORMANCE_GATE, loans_policy
+from tests.helpers.templates import trained_ml_copy
 
 POLICY = loans_policy("data_contract: {}", PERFORMANCE_GATE)
 
@@ -66,25 +69,26 @@ def test_gate_with_an_unknown_kind(ml_repo: Path) -> None:
 DRIFT_POLICY = loans_policy("drift: {alpha: 0.05, correction: fdr_bh, max_drifted_share: 0.3}", name="watch")
 
 
-def test_drift_profile_replaces_the_raw_reference(ml_repo: Path) -> None:
-    spec = ml_repo / "pipelines/loans.yaml"
+def test_drift_profile_replaces_the_raw_reference(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
+    repo = trained_ml_copy(tmp_path_factory, tmp_path / "ml")  # trained: only the gates run here
+    spec = repo / "pipelines/loans.yaml"
     spec.write_text(spec.read_text() + "  drift: {reference: train}\n")
-    write(ml_repo, "policies/watch.yaml", DRIFT_POLICY)
-    assert run_exe("compile", cwd=ml_repo).exit_code == 0
-    assert run_exe("run", "loans", cwd=ml_repo).exit_code == 0
-    raw = (ml_repo / "reports/loans/gates/drift.json").read_text()
+    write(repo, "policies/watch.yaml", DRIFT_POLICY)
+    assert run_exe("compile", cwd=repo).exit_code == 0
+    assert run_exe("run", "loans", cwd=repo).exit_code == 0
+    raw = (repo / "reports/loans/gates/drift.json").read_text()
 
-    made = run_exe("drift", "profile", "loans", "-o", "data/loans-reference.npz", cwd=ml_repo)
+    made = run_exe("drift", "profile", "loans", "-o", "data/loans-reference.npz", cwd=repo)
     assert made.exit_code == 0, made.stderr
-    assert (ml_repo / "data/loans-reference.npz").stat().st_size > 0
+    assert (repo / "data/loans-reference.npz").stat().st_size > 0
     spec.write_text(spec.read_text().replace("reference: train", "reference: data/loans-reference.npz"))
-    assert run_exe("compile", cwd=ml_repo).exit_code == 0
-    ran = run_exe("run", "loans", cwd=ml_repo)
+    assert run_exe("compile", cwd=repo).exit_code == 0
+    ran = run_exe("run", "loans", cwd=repo)
     assert ran.exit_code == 0, ran.stdout + ran.stderr
     assert "drift          pass" in ran.stdout
     import json
 
-    by_profile = json.loads((ml_repo / "reports/loans/gates/drift.json").read_text())
+    by_profile = json.loads((repo / "reports/loans/gates/drift.json").read_text())
     by_raw = json.loads(raw)
     assert by_profile["status"] == by_raw["status"] == "pass"
     assert [c["name"] for c in by_profile["checks"]] == [c["name"] for c in by_raw["checks"]]

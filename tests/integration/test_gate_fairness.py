@@ -18,6 +18,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.gates import check, json_safe
 from tests.helpers.repos import make_ml_repo
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 # --- a real pipeline -------------------------------------------------------------------------------
 
 

@@ -23,7 +23,10 @@ from modelops_ci.gates.context import GateContext
 from modelops_ci.steps import gate
 from modelops_ci.steps.context import load_context
 from tests.helpers.cli import run_cli, run_exe
-from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.repos import git, write
+from tests.helpers.templates import copy_repo, trained_ml_copy
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 PREDICTIONS = "reports/loans/predictions.parquet"
 PASSING = "{confidence: 0.9, metrics: {roc_auc: {min: 0.6}}}"
@@ -53,17 +56,18 @@ def _trained_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def trained(_trained_template: Path, tmp_path: Path) -> Path:
-    """`ml_repo` with a performance and a fairness gate on loans, run once per module, then copied."""
+def trained(_trained_template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """`ml_repo` with a performance and a fairness gate on loans, run once per module, then copied.
+    It starts from the session's trained repo: only the gates run here."""
     if not _trained_template.exists():
-        make_ml_repo(_trained_template)  # here, under this test's isolated HOME and git identity
+        trained_ml_copy(tmp_path_factory, _trained_template)
         govern(_trained_template)
         git("add", "-A", cwd=_trained_template)
         git("commit", "-qm", "gates", cwd=_trained_template)
         ran = run_exe("run", "loans", cwd=_trained_template)
         assert ran.exit_code == 0, ran.stdout + ran.stderr
         assert "loans: PASS" in ran.stdout
-    return Path(shutil.copytree(_trained_template, tmp_path / "ml", symlinks=True))
+    return copy_repo(_trained_template, tmp_path / "ml")
 
 
 def predictions(repo: Path) -> pd.DataFrame:

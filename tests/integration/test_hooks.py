@@ -16,6 +16,8 @@ from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN, PROJECT
 from tests.helpers.repos import git
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 HEAVY = ("pandas", "sklearn", "mlflow", "dvc", "matplotlib", "fairlearn", "numpy", "scipy")
 
 

@@ -16,6 +16,8 @@ import pytest
 from tests.helpers.cli import Result, run_exe
 from tests.helpers.repos import make_ml_repo
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 MESSAGE = "pipelines/sales.yaml:10: spec.data.target.column: column 'unitz' is not in the data"
 REPORTED = f"  sales:ingest (exit 2): {MESSAGE}"
 LOANS = ["loans:ingest", "loans:split", "loans:train", "loans:evaluate"]

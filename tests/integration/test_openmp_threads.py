@@ -23,6 +23,8 @@ from tests.helpers.skops_files import recorded_openmp_threads
 from tests.helpers.specs import LOANS_SPEC
 from tests.helpers.steps import spec, step
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 # A fit outside the limit records this many threads on any runner (one with a single core would
 # otherwise record 1 with no limit at all, and the tests would prove nothing there).
 UNLIMITED = "4"

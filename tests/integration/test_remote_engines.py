@@ -23,6 +23,8 @@ from tests.helpers.registry import PIPELINE, assign, register, trained_repo
 from tests.helpers.repos import git
 from tests.helpers.servers import AWS_ENV, MlflowServer, S3Server, mlflow_server, moto_s3
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 BUCKET = "models"
 PREFIX = "credit/dvc"
 REMOTE = "s3"

@@ -23,7 +23,10 @@ from modelops_ci.report.plots import CURRENT, REFERENCE
 from modelops_ci.report.words import findings
 from tests.helpers.cli import run_exe
 from tests.helpers.reports import make_repo
-from tests.helpers.repos import make_ml_repo, write
+from tests.helpers.repos import write
+from tests.helpers.templates import copy_repo, trained_ml_copy
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 # --- files -------------------------------------------------------------------------------------
 
@@ -109,18 +112,19 @@ def _gated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def gated(_gated_template: Path, tmp_path: Path) -> Path:
+def gated(_gated_template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     """The `ml_repo` repo (loans: sensitive region and age_band) under a policy with performance,
-    compare, fairness and drift gates, run once per module through its stages, then copied."""
+    compare, fairness and drift gates, run once per module through its stages, then copied. It
+    starts from the session's trained repo: only the stages the policy and drift add run here."""
     if not _gated_template.exists():
-        make_ml_repo(_gated_template)  # here, under this test's isolated HOME and git identity
+        trained_ml_copy(tmp_path_factory, _gated_template)
         write(_gated_template, "policies/lending.yaml", LENDING)
         spec = _gated_template / "pipelines/loans.yaml"
         spec.write_text(spec.read_text(encoding="utf-8") + "  drift: {reference: train}\n", encoding="utf-8")
         assert run_exe("compile", cwd=_gated_template).exit_code == 0
         ran = run_exe("run", "loans", cwd=_gated_template)
         assert ran.exit_code in (0, 1), ran.stdout + ran.stderr  # 1: a gate failed, which is a result
-    return Path(shutil.copytree(_gated_template, tmp_path / "ml", symlinks=True))
+    return copy_repo(_gated_template, tmp_path / "ml")
 
 
 def gate_of(report: GatesReport, kind: str) -> GateResult:

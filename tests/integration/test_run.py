@@ -12,7 +12,10 @@ import pytest
 
 from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN
-from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.repos import git, write
+from tests.helpers.templates import trained_ml_copy
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 OUTPUTS = ("data/{p}/dataset.parquet", "data/{p}/train.parquet", "data/{p}/test.parquet",
            "models/{p}/model.skops", "models/{p}/model.json", "reports/{p}/predictions.parquet",
@@ -31,14 +34,8 @@ def _clone(source: Path, target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def ran_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ml repo after one full `run --all`, with its lock files committed."""
-    os.environ.update({"DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
-    repo = make_ml_repo(tmp_path_factory.mktemp("ran") / "repo")
-    result = run_exe("run", "--all", cwd=repo)
-    assert result.exit_code == 0, result.stdout + result.stderr
-    git("add", "-A", cwd=repo)
-    git("commit", "-qm", "run", cwd=repo)
-    return repo
+    """An ml repo after one full `run --all`, with its lock files committed (the session's template)."""
+    return trained_ml_copy(tmp_path_factory, tmp_path_factory.mktemp("ran") / "repo")
 
 
 def test_first_run_runs_every_stage_and_pushes(ran_repo: Path) -> None:

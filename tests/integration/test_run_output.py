@@ -22,6 +22,8 @@ from tests.helpers.cli import Result, run_exe
 from tests.helpers.paths import BIN
 from tests.helpers.repos import make_ml_repo
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 STAGES = ("ingest", "split", "train", "evaluate")
 HEADER = ("stage", "status", "seconds", "metrics")
 SUMMARY = re.compile(r"^(\d+) of (\d+) stage\(s\) ran in (\d+\.\d)s")

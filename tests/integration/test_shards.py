@@ -31,6 +31,8 @@ from tests.helpers.paths import PROJECT
 from tests.helpers.repos import git, write
 from tests.helpers.workflow_runner import Event, JobResult, WorkflowRun, dispatch_event
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 MATRIX = PROJECT / ".github" / "workflows" / "ci-matrix.yml"
 SERIES = ("a", "b", "c", "d", "e", "f")
 CHANGED = ("b", "d", "f")

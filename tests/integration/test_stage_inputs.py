@@ -8,7 +8,6 @@ per module; each test copies it, edits one thing, compiles, and asks `dvc status
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import run_exe
-from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.repos import git, write
 from tests.helpers.specs import loans_policy
+from tests.helpers.templates import copy_repo, trained_ml_copy
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 LOADER = '''\
 """Loads the loans table (a data source plug-in kept in the repository)."""
@@ -58,10 +60,11 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def ran(_template: Path, tmp_path: Path) -> Path:
-    """The ml repo with loans loaded by a repo plug-in and gated, run once and committed; copied per test."""
+def ran(_template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The ml repo with loans loaded by a repo plug-in and gated, run once and committed; copied per test.
+    It starts from the session's trained repo: only the stages the changes touch run here."""
     if not _template.exists():
-        make_ml_repo(_template)  # here, under this test's isolated HOME and git identity
+        trained_ml_copy(tmp_path_factory, _template)
         write(_template, "loaders/__init__.py", "")
         write(_template, "loaders/bank.py", LOADER)
         write(_template, SPEC_FILE, SPEC)
@@ -71,7 +74,7 @@ def ran(_template: Path, tmp_path: Path) -> Path:
         assert done.exit_code in (0, 1), done.stdout + done.stderr  # a gate may fail: its verdict is not tested here
         git("add", "-A", cwd=_template)
         git("commit", "-qm", "ran", cwd=_template)
-    return Path(shutil.copytree(_template, tmp_path / "ml", symlinks=True))
+    return copy_repo(_template, tmp_path / "ml")
 
 
 def edit(repo: Path, relative: str, old: str, new: str) -> None:

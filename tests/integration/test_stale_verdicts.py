@@ -18,8 +18,11 @@ import pytest
 
 from tests.helpers.cli import run_exe
 from tests.helpers.paths import BIN
-from tests.helpers.repos import git, make_ml_repo, write
+from tests.helpers.repos import git, write
 from tests.helpers.specs import PERFORMANCE_GATE, loans_policy
+from tests.helpers.templates import copy_repo, trained_ml_copy
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 POLICY = loans_policy(PERFORMANCE_GATE)
 VERDICT_FILES = ("reports/loans/gates.json", "reports/loans/gates/performance.json", "reports/loans/report.md",
@@ -33,10 +36,11 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def trained(_template: Path, tmp_path: Path) -> Path:
-    """The ml repo with loans gated, run once (`run --all`, `report`) and committed; copied per test."""
+def trained(_template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The ml repo with loans gated, run once (`run --all`, `report`) and committed; copied per test.
+    It starts from the session's trained repo: only the gates run here."""
     if not _template.exists():
-        make_ml_repo(_template)  # here, under this test's isolated HOME and git identity
+        trained_ml_copy(tmp_path_factory, _template)
         write(_template, "policies/test.yaml", POLICY)
         assert run_exe("compile", cwd=_template).exit_code == 0
         ran = run_exe("run", "--all", cwd=_template)
@@ -44,7 +48,7 @@ def trained(_template: Path, tmp_path: Path) -> Path:
         assert run_exe("report", cwd=_template).exit_code == 0
         git("add", "-A", cwd=_template)
         git("commit", "-qm", "trained", cwd=_template)
-    return Path(shutil.copytree(_template, tmp_path / "ml", symlinks=True))
+    return copy_repo(_template, tmp_path / "ml")
 
 
 def respec(repo: Path, old: str, new: str) -> None:

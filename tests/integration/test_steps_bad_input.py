@@ -17,6 +17,8 @@ import pytest
 from tests.helpers.cli import run_cli, run_exe
 from tests.helpers.repos import make_ml_repo
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 OUTPUTS = ("data", "models", "reports")
 LOANS_CSV = "data/raw/loans.csv"
 SALES_CSV = "data/raw/sales.csv"

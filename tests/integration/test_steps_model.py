@@ -32,6 +32,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.data import sales_csv
 from tests.helpers.repos import git, make_ml_repo, write
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 CLASSIFIERS = ("loans", "loans-tree", "loans-grid", "loans-random")
 REGRESSORS = ("houses",)
 FORECASTS = ("sales",)

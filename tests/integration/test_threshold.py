@@ -29,6 +29,8 @@ from tests.helpers.cli import run_cli
 from tests.helpers.repos import make_ml_repo, write
 from tests.helpers.specs import LOANS_SPEC
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 FEATURES = ["income", "debt", "age", "region"]
 RULE = "{choose: max_false_approval_rate, at_most: 0.2}"
 

@@ -22,6 +22,8 @@ from tests.helpers.cli import Result, run_cli
 from tests.helpers.paths import BIN
 from tests.helpers.repos import git, make_ml_repo, write
 
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
+
 STEPS = ("ingest", "split", "train", "evaluate")
 LOANS_PARAMS = {"model.estimator": "sklearn.linear_model.LogisticRegression", "model.params.C": "1.0",
                 "model.params.max_iter": "500", "split.kind": "stratified", "split.test_size": "0.3",

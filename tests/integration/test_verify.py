@@ -30,10 +30,10 @@ from tests.helpers.registry import (
     make_gpg_key,
     policy_yaml,
     register,
-    registry_repo,
     repoint,
     rewrite_tag,
     signer_line,
+    trained_repo,
     unsigned_tag,
 )
 from tests.helpers.repos import git
@@ -41,7 +41,8 @@ from tests.helpers.repos import git
 
 @pytest.fixture
 def repo(registry_template: Path, tmp_path: Path) -> RegistryRepo:
-    return registry_repo(registry_template, tmp_path / "repo")
+    """A full copy (DVC outputs and cache too): a change re-run on it runs only the stages it touches."""
+    return trained_repo(registry_template, tmp_path / "repo")
 
 
 def refused(result: VerifyResult, rule: str) -> None:

@@ -27,7 +27,7 @@ from modelops_ci.hooks import render_local_config
 from tests.helpers.cli import run_exe
 from tests.helpers.github_server import REPO, TOKEN, FakeGitHub, Reply, add_list_routes
 from tests.helpers.paths import PROJECT
-from tests.helpers.registry import POLICY_FILE, SshKey, build_registry_repo, head
+from tests.helpers.registry import POLICY_FILE, SshKey, head, trained_repo
 from tests.helpers.repos import git, write
 from tests.helpers.workflow_runner import (
     Event,
@@ -41,6 +41,8 @@ from tests.helpers.workflow_runner import (
     push_event,
     sync_pull_request,
 )
+
+pytestmark = pytest.mark.shared_setup  # its module-scoped fixtures train, run a workflow or start a server
 
 WORKFLOWS = PROJECT / ".github" / "workflows"
 CI, PROMOTE = WORKFLOWS / "ci.yml", WORKFLOWS / "promote.yml"
@@ -76,32 +78,37 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("workflow-runs")
 
 
-def _build(template: Path) -> None:
+def _build(template: Path, registry: Path) -> None:
     """main: the loans pipeline (the sales one removed: CI time), the lending policy, allowed
-    signers and pre-commit hooks, trained and committed; loans@v1.0.0 registered by ci-bot."""
+    signers and pre-commit hooks, trained and committed; loans@v1.0.0 registered by ci-bot. It
+    starts from a copy of the session's trained registry repo: only the gates run again here."""
     work = template / "work"
-    repo = build_registry_repo(work, template / "keys", policy=POLICY)
+    repo = trained_repo(registry, work)
+    shutil.copytree(repo.keys["ci-bot"].private.parent, template / "keys")
+    write(work, POLICY_FILE, POLICY)
     git("rm", "-q", "pipelines/sales.yaml", "data/raw/sales.csv", cwd=work)
     write(work, ".pre-commit-config.yaml", render_local_config())
     # The DVC remote the training pushed to, by absolute path, so a runner's checkout pulls from it.
     remote = str(work / ".modelops" / "dvc-remote")
     subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "local", "url", remote], cwd=work, check=True)
     assert run_exe("compile", cwd=work).exit_code == 0
+    ran = run_exe("run", "loans", cwd=work)
+    assert ran.exit_code == 0, ran.stdout + ran.stderr
     git("add", "-A", cwd=work)
     git("commit", "-qm", "loans under the lending policy", cwd=work)
     registered = run_exe("register", "loans", "--version", "v1.0.0", "--signing-key",
-                         str(repo.keys["ci-bot"].private), "--no-push", cwd=work)
+                         str(template / "keys" / "ci-bot"), "--no-push", cwd=work)
     assert registered.exit_code == 0, registered.stdout + registered.stderr
     git("clone", "-q", "--bare", str(work), str(template / "origin.git"), cwd=template)
 
 
 @pytest.fixture
-def origin(_template: Path, tmp_path: Path) -> Path:
+def origin(_template: Path, registry_template: Path, tmp_path: Path) -> Path:
     """A bare copy of the module's origin: main trained, loans@v1.0.0 registered."""
     if not (_template / "origin.git").is_dir():
         shutil.rmtree(_template, ignore_errors=True)
         _template.mkdir()
-        _build(_template)
+        _build(_template, registry_template)
     copy = tmp_path / "origin.git"
     shutil.copytree(_template / "origin.git", copy, symlinks=True)
     return copy
