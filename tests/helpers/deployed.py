@@ -2,15 +2,14 @@
 
 v1.0.0 is the trained registry repo's model (LogisticRegression, C=1); v1.1.0 is retrained at a
 later commit with C=0.05, so the two answer differently. Both are registered and assigned to
-staging with signed tags (ci-bot), so either may serve there. Built once per session under a
-lock (the xdist workers share it) and copied per user, DVC cache included:
+staging with signed tags (ci-bot), so either may serve there. Built once per session
+(tests/helpers/templates.py: the xdist workers share it) and copied per user, DVC cache included:
 
     repo = deployed_repo(deployed_template, tmp_path / "repo")
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.helpers.registry import (
 )
 from tests.helpers.repos import git, write
 from tests.helpers.specs import LOANS_SPEC
+from tests.helpers.templates import build_once, copy_repo, session_folder
 
 STAGE = "staging"
 CHAMPION, CHALLENGER = "v1.0.0", "v1.1.0"
@@ -40,6 +40,8 @@ def deployment(models: str, stage: str = STAGE) -> str:
 
 
 def build_deployed_repo(root: Path, keys_dir: Path) -> None:
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(keys_dir, ignore_errors=True)
     repo = build_registry_repo(root, keys_dir)
     register(repo, version=CHAMPION)
     assign(repo, STAGE, 1, version=CHAMPION)
@@ -56,25 +58,14 @@ def build_deployed_repo(root: Path, keys_dir: Path) -> None:
 
 def deployed_template(factory: pytest.TempPathFactory) -> Path:
     """The one folder per session where the repo is built on first use (xdist workers share it)."""
-    base = factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    folder = shared / "deployed-loans"
-    folder.mkdir(exist_ok=True)
-    return folder
+    return session_folder(factory, "deployed-loans")
 
 
 def deployed_repo(template_dir: Path, dest: Path) -> RegistryRepo:
     """A full copy at `dest` of the repo (built on first use): git with its tags, the DVC outputs and cache."""
-    from filelock import FileLock
-
     source, keys_dir = template_dir / "repo", template_dir / "keys"
-    with FileLock(template_dir / "build.lock"):
-        if not (template_dir / "built").is_file():
-            shutil.rmtree(source, ignore_errors=True)
-            shutil.rmtree(keys_dir, ignore_errors=True)
-            build_deployed_repo(source, keys_dir)
-            (template_dir / "built").touch()  # a whole build: a worker killed mid-way leaves none
-    shutil.copytree(source, dest, symlinks=True)
+    build_once(template_dir, lambda: build_deployed_repo(source, keys_dir))
+    copy_repo(source, dest)
     keys = {name: SshKey(name, keys_dir / name, " ".join((keys_dir / f"{name}.pub").read_text().split()[:2]))
             for name in KEYS}
     return RegistryRepo(dest, head(dest), keys)

@@ -12,6 +12,8 @@ import pytest
 from tests.helpers.cli import run_cli
 from tests.helpers.registry import RegistryRepo, assign, commit_files, register, registry_repo
 
+pytestmark = pytest.mark.shared_setup
+
 PIPELINE = "loans"
 
 

@@ -24,6 +24,8 @@ from tests.helpers.registry import RegistryRepo, commit_files, with_origin
 from tests.helpers.repos import git
 from tests.helpers.traffic import simulate
 
+pytestmark = pytest.mark.shared_setup
+
 T0 = 1_800_000_000.0  # the simulated clock's start (unix seconds)
 SPAN = 180.0  # each step's traffic: three one-minute intervals, past the two-minute pause
 REQUESTS = 900

@@ -21,6 +21,8 @@ from tests.helpers.deployed import CHALLENGER, CHAMPION, deployed_repo, deployed
 from tests.helpers.registry import RegistryRepo
 from tests.helpers.servers import ModelServer, model_server
 
+pytestmark = pytest.mark.shared_setup
+
 CANARY = deployment(f"    loans:\n      champion: {CHAMPION}\n      challenger: {CHALLENGER}\n      weight: 50\n")
 FEATURES = ("income", "debt", "age", "region")
 
