@@ -263,6 +263,9 @@ def _batched(setting: Any, items: int) -> bool:
     return items >= BATCH_FROM if setting == "auto" else bool(setting)
 
 
+_FOLDER_KINDS = {"policies": "Policy", "deployments": "Deployment"}  # what a file there most likely is
+
+
 def read_document(path: Path, display: str) -> Document:
     """Parse a file, check its kind and its schema (as written)."""
     data = load.load(path, display)
@@ -270,7 +273,7 @@ def read_document(path: Path, display: str) -> Document:
     if not isinstance(kind, str) or kind not in schema.KINDS:
         if "kind" not in data:
             raise SpecError([_problem(data.mark, "kind", "missing required key 'kind'",
-                                      "add kind: Pipeline")])
+                                      f"add kind: {_FOLDER_KINDS.get(display.split('/', 1)[0], 'Pipeline')}")])
         raise SpecError([_problem(data.value_mark("kind"), "kind", f"unknown kind {plain(kind)!r}",
                                   schema.suggest(str(kind), list(schema.KINDS)))])
     _raise(schema.check(data, str(kind), display))

@@ -82,7 +82,7 @@ class ExpressionError(RunnerError):
 CONTEXTS = frozenset({"github", "env", "inputs", "steps", "secrets", "needs", "runner", "matrix", "strategy"})
 MATRIX_CONTEXTS = frozenset({"matrix", "strategy"})  # only inside a job with `strategy:`
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
-FUNCTIONS = STATUS_FUNCTIONS | {"hashfiles", "fromjson"}
+FUNCTIONS = STATUS_FUNCTIONS | {"hashfiles", "fromjson", "startswith"}
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<string>'(?:[^']|'')*')
@@ -320,6 +320,10 @@ class Scope:
     def _function(self, name: str, args: list[Any]) -> Any:
         if name == "hashfiles":
             return hash_files(self.workspace or Path(), [as_string(a) for a in args])
+        if name == "startswith":  # GitHub compares case-insensitively, values cast to strings
+            if len(args) != 2:
+                raise ExpressionError("startsWith() takes two arguments")
+            return as_string(args[0]).lower().startswith(as_string(args[1]).lower())
         if name == "fromjson":
             if len(args) != 1:
                 raise ExpressionError("fromJSON() takes one argument")

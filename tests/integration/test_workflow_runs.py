@@ -557,7 +557,9 @@ def test_hostile_pr_title_and_branch_run_nothing(origin: Path, server: FakeGitHu
     marker = tmp_path / "pwned"
     work = clone(origin, tmp_path / "dev")
     branch = f"promote/loans-v1.0.0-to-staging{hostile(marker)}"
-    push_branch(work, branch, {"deployments/staging.yaml": "models: {}\n"}, "Promote")
+    deployment = ("apiVersion: modelops/v1\nkind: Deployment\nmetadata: {name: staging}\n"
+                  "spec: {stage: staging, models: {}}\n")
+    push_branch(work, branch, {"deployments/staging.yaml": deployment}, "Promote")
     title = f"Promote {hostile(marker)} ${{{{ secrets.MODELOPS_SIGNING_KEY }}}} \"'; touch {marker}"
     number = open_pull_request(server, origin, branch, title=title)
     event = pull_request_event(server, REPO, number)

@@ -23,6 +23,8 @@ def test_expressions_are_github_subset_and_refuse_the_rest() -> None:
     assert scope.condition("${{ inputs.cache == 'true' }}")
     assert not Scope(scope.contexts, succeeded=False, failed=True).condition("inputs.cache == 'true'")
     assert Scope(scope.contexts, succeeded=False, failed=True).condition("!cancelled() && failure()")
+    assert scope.condition("startsWith(github.event_name, 'PULL_')")  # case-insensitive, as GitHub's
+    assert not scope.condition("startsWith(github.event_name, 'push')")
     for unsupported in ("contains(github.ref, 'x')", "matrix.os", "vars.X", "github.ref < 3", "steps.*.outputs"):
         with pytest.raises(ExpressionError):
             scope.evaluate(unsupported)
