@@ -61,27 +61,44 @@ class Outcome:
 
 def rollout(root: Path, options: Options, *, client: GitHub | None = None) -> list[Outcome]:
     """Analyse and decide every roll-out of the stage; record the decisions unless `dry_run`."""
-    from modelops_ci.serve.catalog import deployment_path, read_deployment
-
     now = time.time() if options.now is None else options.now
-    deployment = read_deployment(root, options.stage)
-    outcomes = [_decided(root, deployment, model, options, now) for model in deployment.models.values()
+    text, at = _current(root, options)
+    from modelops_ci.serve.catalog import deployment_at
+
+    deployment = deployment_at(text, options.stage)
+    outcomes = [_decided(root, deployment, model, options, now, at) for model in deployment.models.values()
                 if model.challenger is not None]
     if not options.dry_run:
-        text = deployment_path(root, options.stage).read_text(encoding="utf-8")
         for outcome in outcomes:
             if outcome.decision.action in CHANGING:
                 text = _record(root, deployment, outcome, text, options, now, client)
     return outcomes
 
 
-def _decided(root: Path, deployment: Deployment, model: ModelDeployment, options: Options, now: float) -> Outcome:
+def _current(root: Path, options: Options) -> tuple[str, str]:
+    """The deployment file's text as the base branch has it, and that commit: fetched from the remote
+    when the clone has it (the trusted state, however stale the work tree is), else at HEAD."""
+    from modelops_ci.commands.promotion_request import fetch_base
+    from modelops_ci.serve.catalog import read_deployment
+
+    read_deployment(root, options.stage)  # the stage's grammar, and a clear error when there is no file
+    remotes = git.run("remote", cwd=root).stdout.split()
+    at = fetch_base(root, options.remote, options.base) if options.remote in remotes else "HEAD"
+    shown = git.show_file(root, at, f"{DEPLOYMENTS_DIR}/{options.stage}.yaml")
+    if shown is None:
+        raise UserError(f"{DEPLOYMENTS_DIR}/{options.stage}.yaml is not committed on {options.base}: commit it there "
+                        "first (the roll-out moves what the base branch deploys)")
+    return shown.decode("utf-8"), at
+
+
+def _decided(root: Path, deployment: Deployment, model: ModelDeployment, options: Options, now: float,
+             at: str) -> Outcome:
     from modelops_ci.rollout.analysis import analyse
     from modelops_ci.rollout.decision import decide
 
     notes: list[str] = []
     if model.since is None:
-        model = replace(model, since=_set_at(root, deployment))
+        model = replace(model, since=_set_at(root, deployment, at))
         notes.append("the step's start is the last commit of the deployment file (no `since` recorded)")
     frame = _traffic(root, options, model)
     reference, why = _reference(root, deployment.stage, model)
@@ -92,9 +109,9 @@ def _decided(root: Path, deployment: Deployment, model: ModelDeployment, options
     return Outcome(analysis, decide(model, analysis.intervals, now), notes=notes)
 
 
-def _set_at(root: Path, deployment: Deployment) -> float | None:
-    done = git.run("log", "-1", "--format=%ct", "--", f"{DEPLOYMENTS_DIR}/{deployment.stage}.yaml", cwd=root,
-                   check=False)
+def _set_at(root: Path, deployment: Deployment, at: str) -> float | None:
+    done = git.run("log", "-1", "--format=%ct", "--end-of-options", at, "--",
+                   f"{DEPLOYMENTS_DIR}/{deployment.stage}.yaml", cwd=root, check=False)
     stamp = done.stdout.strip()
     return float(stamp) if done.returncode == 0 and stamp.isdigit() else None
 

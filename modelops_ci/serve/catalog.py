@@ -27,6 +27,7 @@ from modelops_ci.registry.promote import policy_stages
 from modelops_ci.serve.state import Route, Served, ServedVersion
 from modelops_ci.spec.deployment import DEPLOYMENTS_DIR, Deployment, ModelDeployment
 from modelops_ci.spec.deployment import parse as parse_deployment
+from modelops_ci.spec.model import Document
 
 STAGE = re.compile(r"[a-z][a-z0-9-]{0,39}")  # as the schema's spec.stage: never a path
 
@@ -46,7 +47,18 @@ def read_deployment(root: Path, stage: str) -> Deployment:
     if not path.is_file():
         raise UserError(f"{display}: no such file: a stage is deployed by a promotion "
                         f"(`modelops-ci promotion-request NAME@vX.Y.Z --to {stage}`) or by writing that file")
-    doc = read_document(path, display)
+    return deployment_of(read_document(path, display), display)
+
+
+def deployment_at(text: str, stage: str) -> Deployment:
+    """The stage's deployment file as committed (its text read at a commit), checked as a file is."""
+    from modelops_ci.spec.resolve import parse_document
+
+    display = f"{DEPLOYMENTS_DIR}/{stage}.yaml"
+    return deployment_of(parse_document(text, display), display)
+
+
+def deployment_of(doc: Document, display: str) -> Deployment:
     if doc.kind != "Deployment":
         raise UserError(f"{display}: kind is {doc.kind}, not Deployment")
     deployment, problems = parse_deployment(doc.data, display)

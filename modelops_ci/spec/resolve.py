@@ -268,7 +268,15 @@ _FOLDER_KINDS = {"policies": "Policy", "deployments": "Deployment"}  # what a fi
 
 def read_document(path: Path, display: str) -> Document:
     """Parse a file, check its kind and its schema (as written)."""
-    data = load.load(path, display)
+    return _document(load.load(path, display), path, display)
+
+
+def parse_document(text: str, display: str) -> Document:
+    """`read_document` of a text read elsewhere (a file at a commit)."""
+    return _document(load.parse(text, display), Path(display), display)
+
+
+def _document(data: MDict, path: Path, display: str) -> Document:
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in schema.KINDS:
         if "kind" not in data:

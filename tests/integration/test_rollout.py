@@ -106,8 +106,10 @@ def served_route(root: Path) -> Route:
 
 
 def sync(root: Path) -> dict[str, Any]:
-    git("pull", "-q", "--ff-only", "origin", "main", cwd=root)
-    return yaml.safe_load((root / FILE).read_text())["spec"]["models"]["loans"]  # type: ignore[no-any-return]
+    """The loans entry as origin's main has it (the work tree is left as it is: the reconciler reads
+    the fetched base branch, so a loop need not pull between runs)."""
+    git("fetch", "-q", "origin", "main", cwd=root)
+    return yaml.safe_load(git("show", f"origin/main:{FILE}", cwd=root))["spec"]["models"]["loans"]  # type: ignore[no-any-return]
 
 
 def test_a_healthy_challenger_rolls_out_step_by_step_and_becomes_the_champion(template: Path, tmp_path: Path) -> None:
