@@ -273,32 +273,29 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
 
 def load_champion(root: Path, pipeline: str, found: Champion, *,
                   extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
-    """The champion's model and card, read from DVC at its commit and sha256-checked on load, with
-    the audited types plus `extra_types` (the ones the current policies add) trusted."""
-    import dvc.api
-    from dvc.exceptions import DvcException
-
+    """The champion's model and card, read from DVC at its commit by the md5s that commit's dvc.lock
+    records (bytes that hash otherwise are refused), and sha256-checked on load, with the audited
+    types plus `extra_types` (the ones the current policies add) trusted."""
+    from modelops_ci.errors import UserError
     from modelops_ci.layout import Layout
     from modelops_ci.ml.model_store import ModelIntegrityError, load
+    from modelops_ci.registry import evidence
+    from modelops_ci.registry.dvc_cache import read_output
 
     layout = Layout(pipeline)
     with tempfile.TemporaryDirectory(prefix="champion-") as folder:
         local = {}
-        for relative in (layout.model, layout.model_card):
-            try:
-                blob = dvc.api.read(relative, repo=str(root), rev=found.commit, mode="rb")
-            except (DvcException, OSError) as exc:
-                # DVC reports bytes missing from both cache and remote as a missing path.
-                raise CannotEvaluate(f"cannot read {relative} at commit {found.commit[:12]} from DVC "
-                                     f"({type(exc).__name__}: {exc}): it must be a DVC output at that "
-                                     "commit, in the local cache or the remote: `dvc push` it from where "
-                                     "it was trained, or make the remote reachable") from None
-            local[relative] = Path(folder) / Path(relative).name
-            local[relative].write_bytes(blob)
         try:
+            digests = evidence.collect(root, pipeline, found.commit, version=found.version).model
+            for relative in (layout.model, layout.model_card):
+                local[relative] = Path(folder) / Path(relative).name
+                local[relative].write_bytes(read_output(root, relative, found.commit, digests.get(relative, "")))
             return load(local[layout.model], local[layout.model_card], extra_types=extra_types)
         except ModelIntegrityError as exc:
             raise CannotEvaluate(f"its model fails the integrity check: {exc}") from None
+        except UserError as exc:
+            # DVC reports bytes missing from both cache and remote as a missing path.
+            raise CannotEvaluate(f"cannot read the champion at commit {found.commit[:12]}: {exc}") from None
 
 
 def champion_predictions(ctx: GateContext, model: Any, facts: dict[str, Any], test: Any) -> Any:
