@@ -4,10 +4,12 @@ for the verdict) and a reports/ folder of two pipelines built from them, for the
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from markdown_it import MarkdownIt
 
 from modelops_ci.gates.performance import assess, classification_sample
 from modelops_ci.gates.result import Check, GateResult
@@ -114,3 +116,50 @@ def make_repo(root: Path) -> Path:
 def typed(report: dict[str, Any]) -> GatesReport:
     """A report as the reporters read it (load's, after the schema check)."""
     return GatesReport.from_json(report)
+
+
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                  "wbr"})  # HTML elements that have no end tag
+
+
+def to_html(text: str) -> str:
+    """GitHub-like rendering: CommonMark with tables, raw HTML passed through as GitHub does."""
+    return str(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(text))
+
+
+class Page(HTMLParser):
+    """The tags, URLs and text of a page; every tag must close the one it opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+        self.text: list[str] = []
+        self.open: list[str] = []
+        self.attrs: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.append((tag, dict(attrs)))
+        self.urls += [value or "" for name, value in attrs if name in ("src", "href", "action", "srcset")]
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else ''}>"
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parsed(page: str) -> Page:
+    found = Page()
+    found.feed(page)
+    found.close()
+    assert found.open == [], found.open
+    return found

@@ -8,12 +8,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
 
 from modelops_ci.errors import UserError
 from modelops_ci.gates.result import Check, error
@@ -24,11 +22,13 @@ from modelops_ci.report.pages import render_reports
 from modelops_ci.report.words import headline
 from modelops_ci.steps.gate import REPORT_VERSION, gates_report
 from tests.helpers.reports import (
+    Page,
     credit_report,
     drift_gate,
     make_repo,
     performance_gate,
     plots_data,
+    to_html,
     typed,
     write_json,
 )
@@ -97,11 +97,6 @@ def test_a_check_failed_on_its_ci_says_how_bad_it_may_be() -> None:
 
 
 # --- markdown ----------------------------------------------------------------------------------
-
-
-def to_html(text: str) -> str:
-    """GitHub-like rendering: CommonMark with tables, raw HTML passed through as GitHub does."""
-    return str(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(text))
 
 
 def test_markdown_puts_the_verdict_first_and_collapses_the_statistics() -> None:
@@ -176,21 +171,6 @@ def test_markdown_stays_under_the_limit_with_a_huge_number_of_checks() -> None:
 
 
 # --- HTML --------------------------------------------------------------------------------------
-
-
-class Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.urls += [value or "" for name, value in attrs if name in ("src", "href", "action", "srcset")]
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
 
 def test_html_is_self_contained_with_plots() -> None:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import re
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from markdown_it import MarkdownIt
 
 from modelops_ci.report import rollout as report
 from modelops_ci.report.markdown import PR_COMMENT_LIMIT, size
 from modelops_ci.report.plots import FAIL
+from tests.helpers.reports import parsed, to_html
 from tests.helpers.rollout_log import every_action, log, model, outcome
 
 HOSTILE = "m-<script>alert(1)</script>|@team *x* [a](http://e.test)"
@@ -34,49 +33,6 @@ def long_step() -> dict[str, Any]:
     """500 completed intervals of a minute (and one running): about one in six has a 5xx and fails."""
     deployed = model("busy", interval=60.0, min_samples=5, failure_limit=1_000)
     return outcome(log("busy", 6, 501, errors=0.03, interval=60.0), deployed, 500)
-
-
-def to_html(text: str) -> str:
-    """GitHub-like rendering: CommonMark with tables, raw HTML passed through as GitHub does."""
-    return str(MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(text))
-
-
-class Page(HTMLParser):
-    """The tags, URLs and text of a page; every tag must close the one it opened."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[str] = []
-        self.urls: list[str] = []
-        self.text: list[str] = []
-        self.open: list[str] = []
-        self.attrs: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs.append((tag, dict(attrs)))
-        self.urls += [value or "" for name, value in attrs if name in ("src", "href", "action", "srcset")]
-        if tag not in ("meta", "br", "input"):
-            self.open.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attrs.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else ''}>"
-        self.open.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def parsed(page: str) -> Page:
-    found = Page()
-    found.feed(page)
-    found.close()
-    assert found.open == [], found.open
-    return found
 
 
 # --- words -------------------------------------------------------------------------------------
