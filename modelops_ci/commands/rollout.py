@@ -79,9 +79,9 @@ def _current(root: Path, options: Options) -> tuple[str, str]:
     """The deployment file's text as the base branch has it, and that commit: fetched from the remote
     when the clone has it (the trusted state, however stale the work tree is), else at HEAD."""
     from modelops_ci.commands.promotion_request import fetch_base
-    from modelops_ci.serve.catalog import read_deployment
+    from modelops_ci.serve.catalog import check_stage
 
-    read_deployment(root, options.stage)  # the stage's grammar, and a clear error when there is no file
+    check_stage(options.stage)  # before it names a file or a ref
     remotes = git.run("remote", cwd=root).stdout.split()
     at = fetch_base(root, options.remote, options.base) if options.remote in remotes else "HEAD"
     shown = git.show_file(root, at, f"{DEPLOYMENTS_DIR}/{options.stage}.yaml")

@@ -17,7 +17,6 @@ significantly less accurate but within the margin is a `warn`, never a pass hidd
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,29 +272,21 @@ def _against(ctx: GateContext, settings: dict[str, Any], found: Champion) -> Gat
 
 def load_champion(root: Path, pipeline: str, found: Champion, *,
                   extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
-    """The champion's model and card, read from DVC at its commit by the md5s that commit's dvc.lock
-    records (bytes that hash otherwise are refused), and sha256-checked on load, with the audited
-    types plus `extra_types` (the ones the current policies add) trusted."""
+    """The champion's model and card, read from DVC by the md5s its commit's dvc.lock records (bytes
+    that hash otherwise are refused) and sha256-checked on load, with the audited types plus
+    `extra_types` (the ones the current policies add) trusted."""
     from modelops_ci.errors import UserError
-    from modelops_ci.layout import Layout
-    from modelops_ci.ml.model_store import ModelIntegrityError, load
+    from modelops_ci.ml.model_store import ModelIntegrityError
     from modelops_ci.registry import evidence
-    from modelops_ci.registry.dvc_cache import read_output
+    from modelops_ci.registry.dvc_cache import load_model_at
 
-    layout = Layout(pipeline)
-    with tempfile.TemporaryDirectory(prefix="champion-") as folder:
-        local = {}
-        try:
-            digests = evidence.collect(root, pipeline, found.commit, version=found.version).model
-            for relative in (layout.model, layout.model_card):
-                local[relative] = Path(folder) / Path(relative).name
-                local[relative].write_bytes(read_output(root, relative, found.commit, digests.get(relative, "")))
-            return load(local[layout.model], local[layout.model_card], extra_types=extra_types)
-        except ModelIntegrityError as exc:
-            raise CannotEvaluate(f"its model fails the integrity check: {exc}") from None
-        except UserError as exc:
-            # DVC reports bytes missing from both cache and remote as a missing path.
-            raise CannotEvaluate(f"cannot read the champion at commit {found.commit[:12]}: {exc}") from None
+    try:
+        digests = evidence.collect(root, pipeline, found.commit, version=found.version).model
+        return load_model_at(root, pipeline, found.commit, digests, extra_types=extra_types)
+    except ModelIntegrityError as exc:
+        raise CannotEvaluate(f"its model fails the integrity check: {exc}") from None
+    except UserError as exc:
+        raise CannotEvaluate(f"cannot read the champion at commit {found.commit[:12]}: {exc}") from None
 
 
 def champion_predictions(ctx: GateContext, model: Any, facts: dict[str, Any], test: Any) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 CACHE = (".dvc", "cache", "files", "md5")  # DVC 3's default cache layout
 
@@ -56,3 +58,26 @@ def read_output(root: Path, relative: str, commit: str, md5: str) -> bytes:
         raise UserError(f"{relative} read for {commit[:12]} has md5 {md5_of(raw)}, not {md5} (its verified "
                         "evidence's): refusing it; remove the damaged object from .dvc/cache and fetch it again")
     return raw
+
+
+def load_model_at(root: Path, pipeline: str, commit: str, digests: dict[str, str], *,
+                  extra_types: Iterable[str] = ()) -> tuple[Any, dict[str, Any]]:
+    """`pipeline`'s model and card as committed at `commit`, read by their md5s (`digests`: path ->
+    md5, from that commit's dvc.lock), then loaded as model_store loads: sha256 checked against the
+    card, only the audited types plus `extra_types`. Every failure is a UserError saying which."""
+    import tempfile
+
+    from modelops_ci.errors import UserError
+    from modelops_ci.layout import Layout
+    from modelops_ci.ml.model_store import load
+
+    layout = Layout(pipeline)
+    wanted = (layout.model, layout.model_card)
+    missing = [relative for relative in wanted if not digests.get(relative)]
+    if missing:
+        raise UserError(f"{layout.lock} at {commit[:12]} records no {', '.join(missing)}")
+    with tempfile.TemporaryDirectory(prefix="modelops-model-") as folder:
+        local = {relative: Path(folder) / Path(relative).name for relative in wanted}
+        for relative in wanted:
+            local[relative].write_bytes(read_output(root, relative, commit, digests[relative]))
+        return load(local[layout.model], local[layout.model_card], extra_types=extra_types)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 from modelops_ci.errors import ModelopsError, SpecError, UserError
 from modelops_ci.layout import Layout
 from modelops_ci.registry import deployed, evidence, state
-from modelops_ci.registry.dvc_cache import read_output
+from modelops_ci.registry.dvc_cache import load_model_at
 from modelops_ci.registry.promote import policy_stages
 from modelops_ci.serve.state import Route, Served, ServedVersion
 from modelops_ci.spec.deployment import DEPLOYMENTS_DIR, Deployment, ModelDeployment
@@ -30,6 +29,11 @@ from modelops_ci.spec.deployment import parse as parse_deployment
 from modelops_ci.spec.model import Document
 
 STAGE = re.compile(r"[a-z][a-z0-9-]{0,39}")  # as the schema's spec.stage: never a path
+
+
+def check_stage(stage: str) -> None:
+    if not STAGE.fullmatch(stage):
+        raise UserError(f"--stage {stage!r}: a stage is lowercase letters, digits and '-', e.g. production")
 
 
 def deployment_path(root: Path, stage: str) -> Path:
@@ -40,8 +44,7 @@ def read_deployment(root: Path, stage: str) -> Deployment:
     """The stage's deployment file, schema-checked and parsed (SpecError: exit 2 with file:line)."""
     from modelops_ci.spec.resolve import read_document
 
-    if not STAGE.fullmatch(stage):
-        raise UserError(f"--stage {stage!r}: a stage is lowercase letters, digits and '-', e.g. production")
+    check_stage(stage)
     path = deployment_path(root, stage)
     display = f"{DEPLOYMENTS_DIR}/{stage}.yaml"
     if not path.is_file():
@@ -130,20 +133,11 @@ def _bytes(path: Path) -> bytes:
         return b""
 
 
-def _load(root: Path, standing: deployed.Standing, commit: str, digests: Mapping[str, str]) -> ServedVersion:
-    from modelops_ci.ml.model_store import load
+def _load(root: Path, standing: deployed.Standing, commit: str, digests: dict[str, str]) -> ServedVersion:
     from modelops_ci.ml.model_types import policy_types
 
-    layout = Layout(standing.model)
-    missing = [relative for relative, md5 in digests.items() if not md5]
-    if missing:
-        raise UserError(f"{layout.lock} at {commit[:12]} records no {', '.join(missing)}")
-    with tempfile.TemporaryDirectory(prefix="modelops-serve-") as folder:
-        local = {relative: Path(folder) / Path(relative).name for relative in digests}
-        for relative, md5 in digests.items():
-            local[relative].write_bytes(read_output(root, relative, commit, md5))
-        trusted = policy_types(_params(root, commit, layout))
-        model, card = load(local[layout.model], local[layout.model_card], extra_types=trusted)
+    trusted = policy_types(_params(root, commit, Layout(standing.model)))
+    model, card = load_model_at(root, standing.model, commit, digests, extra_types=trusted)
     return ServedVersion(standing.model, standing.version, model, card)
 
 
