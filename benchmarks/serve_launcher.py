@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,10 @@ class TimedLog:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+
+    def append(self, records: Sequence[Record]) -> Future[None]:
+        future: Future[None] = self.inner.append(records)
+        return future
 
     async def write(self, records: Sequence[Record]) -> None:
         started = time.perf_counter()

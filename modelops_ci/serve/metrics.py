@@ -6,6 +6,7 @@ is counted as ""), the version, the role, and the status class (2xx, 4xx, 5xx).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,16 @@ class Metrics:
             self.errors.labels(model, version, str(status)).inc()
         if version:
             self.latency.labels(model, version).observe(seconds)
+
+    def answered_many(self, model: str, version: str, role: str, status: int, seconds: Sequence[float]) -> None:
+        """Count answers that share their labels and status (a shadow's batch), their labels found once."""
+        self.requests.labels(model, version, role, f"{status // 100}xx").inc(len(seconds))
+        if status >= 400:
+            self.errors.labels(model, version, str(status)).inc(len(seconds))
+        if version:
+            latency = self.latency.labels(model, version)
+            for each in seconds:
+                latency.observe(each)
 
     def render(self) -> bytes:
         """The Prometheus text format."""

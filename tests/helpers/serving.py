@@ -50,14 +50,22 @@ class Collected:
     async def write(self, records: Sequence[Record]) -> None:
         self.records.extend(records)
 
+    def append(self, records: Sequence[Record]) -> Future[None]:
+        self.records.extend(records)
+        return _done()
+
     def add_feedback(self, items: Sequence[Feedback]) -> Future[None]:
         self.labels.extend(items)
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
+        return _done()
 
     def roles(self, role: str) -> list[Record]:
         return [r for r in self.records if r.role == role]
+
+
+def _done() -> Future[None]:
+    done: Future[None] = Future()
+    done.set_result(None)
+    return done
 
 
 class Gated:

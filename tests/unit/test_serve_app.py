@@ -58,12 +58,16 @@ async def until(condition: Callable[[], bool]) -> None:
 def test_the_champion_answers_with_its_version_scores_and_a_logged_record(models: tuple[Any, Any]) -> None:
     log = Collected()
     rows = [ROW, {**ROW, "income": None, "region": None}]
+    model_ms: list[float] = []
 
     async def scenario() -> None:
         async with client(state_of(version("v1", models[0])), log) as (http, _):
             answer = await http.post(PREDICT, json={"rows": rows}, headers={"X-Request-Id": "req-1"})
             assert answer.status_code == 200
             assert answer.headers["x-request-id"] == "req-1"
+            timing = answer.headers["server-timing"]
+            assert timing.startswith("model;dur=")
+            model_ms.append(float(timing.removeprefix("model;dur=")))
             body = answer.json()
             assert (body["request_id"], body["model"], body["version"]) == ("req-1", "loans", "v1")
             import pandas as pd
@@ -79,6 +83,7 @@ def test_the_champion_answers_with_its_version_scores_and_a_logged_record(models
         ("req-1", "v1", "champion", True, 200)
     assert json.loads(record.features) == rows
     assert len(json.loads(record.prediction)) == len(json.loads(record.score)) == 2
+    assert 0 < model_ms[0] < record.latency_ms  # the model call is part of the answer's time
 
 
 def test_canary_answers_by_the_sticky_split_of_the_request_id_or_route_key(models: tuple[Any, Any]) -> None:
@@ -114,7 +119,7 @@ def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_not
             assert log.roles("shadow") == []
             stuck.release.set()
             await until(lambda: len(log.roles("shadow")) == 5)
-            await until(lambda: not server.shadows)
+            await until(lambda: server.shadows.in_flight == 0)
         state = state_of(version("v1", models[0]), version("v3", failing), "shadow", 100)
         async with client(state, log) as (http, server):
             answer = await http.post(PREDICT, json={"row": ROW})
@@ -138,7 +143,7 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
                 assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
             metrics = (await http.get("/metrics")).text
             stuck.release.set()
-            await until(lambda: not server.shadows)
+            await until(lambda: server.shadows.in_flight == 0)
         assert 'modelops_shadow_dropped_total{model="loans",version="v2"} 3.0' in metrics
 
     run(scenario)
@@ -158,7 +163,7 @@ def test_shadow_copies_wait_for_a_batch_and_log_their_model_calls_time(models: t
             for n in range(20):
                 assert (await http.post(PREDICT, json={"row": {**ROW, "income": float(n)}})).status_code == 200
             await until(lambda: len(log.roles("shadow")) == 20)
-            await until(lambda: not server.shadows)
+            await until(lambda: server.shadows.in_flight == 0)
 
     run(scenario)
     assert shadow.calls == [20]
@@ -191,6 +196,32 @@ def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows
     assert len(gated.calls) <= 2  # one call per request without batching: 32
     assert sum(gated.calls) == len(rows)
     assert len(log.records) == 32
+
+
+def test_a_call_waits_for_the_clients_that_arrived_while_the_last_one_scored(models: tuple[Any, Any]) -> None:
+    """Clients that queued during a call and the one it answered are all active: the next call
+    waits for all four (bounded by max_wait_ms, here so long that only the count can end it)
+    instead of scoring the three at once and the fourth alone."""
+    log = Collected()
+    gated = Gated(models[0], held=True)
+    served = version("v1", gated)
+    patient = Settings(batching=Batching(max_wait_ms=600_000))
+
+    async def scenario() -> None:
+        async with client(state_of(served), log, patient) as (http, server):
+            batcher = batcher_of(server, served)
+            first = asyncio.create_task(http.post(PREDICT, json={"row": ROW}))
+            await until(lambda: gated.calls == [1])
+            queued = [asyncio.create_task(http.post(PREDICT, json={"row": ROW})) for _ in range(3)]
+            await until(lambda: batcher.queued == 3)
+            gated.release.set()
+            assert (await first).status_code == 200
+            queued.append(asyncio.create_task(http.post(PREDICT, json={"row": ROW})))  # the first client again
+            answers = await asyncio.wait_for(asyncio.gather(*queued), timeout=60)
+            assert {a.status_code for a in answers} == {200}
+
+    run(scenario)
+    assert gated.calls == [1, 4]
 
 
 def test_a_model_error_fails_its_batch_with_a_plain_500_and_is_logged(models: tuple[Any, Any]) -> None:
