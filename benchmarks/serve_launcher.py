@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from modelops_ci import numerics  # noqa: E402 - the project root must be import
 
 numerics.pin_portable_kernels()
 
+from modelops_ci.serve.budget import SHADOW_CPU_SHARE  # noqa: E402
 from modelops_ci.serve.records import Record  # noqa: E402
 
 Scope = MutableMapping[str, Any]
@@ -115,6 +117,8 @@ def main() -> int:
     parser.add_argument("--shadow", action="store_true", help="a shadow challenger at weight 100")
     parser.add_argument("--max-rows", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
+    parser.add_argument("--shadow-cpu", type=float, default=SHADOW_CPU_SHARE,
+                        help="the share of one CPU the shadow's model calls may take (serve --shadow-cpu)")
     parser.add_argument("--profile", type=Path, help="cProfile stats of the event loop's thread, written at exit")
     args = parser.parse_args()
 
@@ -123,11 +127,13 @@ def main() -> int:
     import uvicorn
 
     from modelops_ci.serve.app import Settings, build_app
-    from modelops_ci.serve.batcher import Batching
+    from modelops_ci.serve.batcher import SHADOW_BATCHING, Batching
     from modelops_ci.serve.predlog import PredictionLog
 
     state = served(args.model, args.card, args.name, args.shadow)
-    settings = Settings(batching=Batching(max_rows=args.max_rows, max_wait_ms=args.max_wait_ms))
+    shadow = replace(SHADOW_BATCHING, cpu_share=args.shadow_cpu)
+    settings = Settings(batching=Batching(max_rows=args.max_rows, max_wait_ms=args.max_wait_ms),
+                        shadow_batching=shadow)
     profiler = cProfile.Profile() if args.profile else None
     with PredictionLog.open(args.log) as log:
         app = timed(build_app(state, TimedLog(log), settings))

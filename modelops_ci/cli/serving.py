@@ -32,6 +32,9 @@ def register_commands(cli: click.Group) -> None:
               help="At most this many rows are scored in one model call.")
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="How long a batch may wait for more requests while the model is busy.")
+@click.option("--shadow-cpu", type=click.FloatRange(min=0, min_open=True, max=1), default=0.05, show_default=True,
+              help="The share of one CPU a shadow challenger's model calls may take; copies it cannot score in "
+                   "time are dropped and counted (modelops_shadow_dropped_total).")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between looks at the deployment file and the tags for a change.")
 @click.option("--log-survives", type=click.Choice(["process", "power"]), default="process", show_default=True,
@@ -39,14 +42,14 @@ def register_commands(cli: click.Group) -> None:
                    "power cut (an fsync per group commit: ~1-4 ms more per answer at one client).")
 @repo_option
 def serve(stage: str, host: str, port: int, log_path: Path | None, max_batch: int, max_wait_ms: float,
-          poll: float, log_survives: str, repo: Path) -> None:
+          shadow_cpu: float, poll: float, log_survives: str, repo: Path) -> None:
     """Serve the versions deployments/STAGE.yaml names that hold a verified STAGE tag:
     POST /v1/models/NAME/predict, GET /healthz, /readyz, /metrics. Every request and answer is
     in the prediction log before the answer is sent."""
     from modelops_ci.commands.serve import Options
     from modelops_ci.commands.serve import serve as run
 
-    run(repo.resolve(), Options(stage, host, port, log_path, max_batch, max_wait_ms, poll,
+    run(repo.resolve(), Options(stage, host, port, log_path, max_batch, max_wait_ms, shadow_cpu, poll,
                                 log_survives))  # type: ignore[arg-type]  # click checked the choice
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modelops_ci.errors import UserError
+from modelops_ci.serve.budget import SHADOW_CPU_SHARE
 
 if TYPE_CHECKING:
     from modelops_ci.serve.predlog import Survives
@@ -29,6 +30,7 @@ class Options:
     log: Path | None = None  # the prediction log (SQLite); default .modelops/serve/<stage>.sqlite
     max_rows: int = 256
     max_wait_ms: float = 2.0
+    shadow_cpu: float = SHADOW_CPU_SHARE  # the share of one CPU a shadow's model calls may take
     poll: float = 2.0
     log_survives: Survives = "process"  # what an answered request's record outlives (predlog.SYNC)
 
@@ -49,7 +51,7 @@ def serve(root: Path, options: Options) -> None:
     import uvicorn
 
     from modelops_ci.serve.app import Settings, build_app
-    from modelops_ci.serve.batcher import Batching
+    from modelops_ci.serve.batcher import SHADOW_BATCHING, Batching
     from modelops_ci.serve.catalog import Catalog
     from modelops_ci.serve.predlog import PredictionLog
     from modelops_ci.serve.state import ServingState
@@ -61,6 +63,7 @@ def serve(root: Path, options: Options) -> None:
         logging.getLogger("modelops_ci.serve").warning("not served: %s", problem)
     with PredictionLog.open(options.log or default_log(root, options.stage), survives=options.log_survives) as log:
         settings = Settings(batching=Batching(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
+                            shadow_batching=replace(SHADOW_BATCHING, cpu_share=options.shadow_cpu),
                             fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll)
         app = build_app(ServingState(first), log, settings)
         uvicorn.run(app, host=options.host, port=options.port, workers=1, log_level="warning", access_log=False)

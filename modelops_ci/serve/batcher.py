@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelops_ci.errors import ModelopsError
+from modelops_ci.serve.budget import SHADOW_CPU_SHARE, CpuBudget
 from modelops_ci.serve.signature import Row, Signature, frame
 from modelops_ci.serve.state import Served, ServedVersion
 
@@ -36,17 +37,20 @@ MAX_WAIT_MS = 2.0
 class Batching:
     """How long and how large a batch may grow. `patient`: always wait out `max_wait_ms` (or a full
     batch) rather than go as soon as the last call's count is queued: for shadow copies, which nobody
-    waits for, so that one model call scores many of them."""
+    waits for, so that one model call scores many of them. `cpu_share`: the share of one CPU the
+    version's model calls may take on average (serve/budget.py); None: no limit."""
 
     max_rows: int = MAX_BATCH_ROWS
     max_wait_ms: float = MAX_WAIT_MS
     patient: bool = False
+    cpu_share: float | None = None
 
 
 # A shadow copy is off the response path: batching it for up to 200 ms makes each of its model calls
 # score many rows, and a call's fixed cost (the preprocessing pipeline's checks: ~4 of the credit
-# model's ~6 ms for one row) is what a shadow would otherwise take from the champion's CPU.
-SHADOW_BATCHING = Batching(max_rows=1024, max_wait_ms=200.0, patient=True)
+# model's ~6 ms for one row) is what a shadow would otherwise take from the champion's CPU. Its
+# calls are held to SHADOW_CPU_SHARE of a CPU, whatever the challenger costs.
+SHADOW_BATCHING = Batching(max_rows=1024, max_wait_ms=200.0, patient=True, cpu_share=SHADOW_CPU_SHARE)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class Batcher:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"score-{version.name}-{version.version}")
         self._worker.submit(one_thread)  # finds the thread pools (~40 ms) before the first request does
         self._model = _Scorer(version)
+        self._budget = None if batching.cpu_share is None else CpuBudget(batching.cpu_share)
+        self.held_for_budget = False  # waiting for the CPU budget before the next call
 
     @property
     def queued(self) -> int:
@@ -119,6 +125,7 @@ class Batcher:
         try:
             while self._queue:
                 await self._gathered()
+                await self._within_budget()
                 await self._run(self._taken())
         finally:
             self._draining = None
@@ -137,6 +144,18 @@ class Batcher:
             await asyncio.wait({self._wake}, timeout=remaining)
             self._wake = None
 
+    async def _within_budget(self) -> None:
+        """Wait until the CPU budget allows another call (more requests queue meanwhile)."""
+        if self._budget is None:
+            return
+        loop = asyncio.get_running_loop()
+        while (wait := self._budget.wait(loop.time())) > 0:
+            self.held_for_budget = True
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                self.held_for_budget = False
+
     def _taken(self) -> list[_Job]:
         batch = [self._queue.popleft()]  # at least one request, however many rows it has
         rows = len(batch[0].rows)
@@ -154,7 +173,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            answer = await loop.run_in_executor(self._worker, self._model.score, rows)
+            answer, cpu_seconds = await loop.run_in_executor(self._worker, self._model.score_timed, rows)
         except Exception as exc:
             failed = ScoringFailed(f"model {self.version.name} {self.version.version} failed to score: "
                                    f"{type(exc).__name__}")
@@ -165,6 +184,8 @@ class Batcher:
         finally:
             self._last_call_end = loop.time()
             self._expected = len(batch) + self._arrived_in_call
+        if self._budget is not None:
+            self._budget.spent(cpu_seconds, loop.time())
         if self._on_batch is not None:
             self._on_batch(len(rows))
         _split(batch, answer, (time.perf_counter() - started) * 1000)
@@ -198,6 +219,12 @@ class _Scorer:
         self.prepare, self.final = _split_pipeline(version.model)
         self.positive = _positive_column(self.final, version.card) if self.classifier else None
         self.one_pass = self.positive is not None and _labels_from_probabilities(self.final)
+
+    def score_timed(self, rows: Sequence[Row]) -> tuple[Answer, float]:
+        """`score`, and the CPU seconds it took on this thread."""
+        started = time.thread_time()
+        answer = self.score(rows)
+        return answer, time.thread_time() - started
 
     def score(self, rows: Sequence[Row]) -> Answer:
         data = frame(rows, self.signature)

@@ -173,6 +173,45 @@ def test_shadow_copies_wait_for_a_batch_and_log_their_model_calls_time(models: t
     assert champion_latency > 0
 
 
+class _Burning(Gated):
+    """A model whose every call uses `cpu_seconds` of its thread's CPU time (not of the clock's)."""
+
+    def __init__(self, inner: Any, cpu_seconds: float) -> None:
+        super().__init__(inner)
+        self.cpu_seconds = cpu_seconds
+
+    def predict_proba(self, frame: Any) -> Any:
+        import time
+
+        started = time.thread_time()
+        while time.thread_time() - started < self.cpu_seconds:
+            pass
+        return super().predict_proba(frame)
+
+
+def test_a_shadow_over_its_cpu_budget_is_held_and_its_copies_wait_while_the_champion_answers(
+        models: tuple[Any, Any]) -> None:
+    log = Collected()
+    costly = _Burning(models[1], cpu_seconds=0.08)  # over the budget's 50 ms burst in one call
+    served_shadow = version("v2", costly)
+    tight = Batching(max_rows=1, max_wait_ms=0, patient=True, cpu_share=1e-6)  # ~a day to earn 80 ms back
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), served_shadow, "shadow", 100)
+        async with client(state, log, Settings(shadow_batching=tight)) as (http, server):
+            shadow = batcher_of(server, served_shadow)
+            assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
+            await until(lambda: len(log.roles("shadow")) == 1)
+            answers = [await http.post(PREDICT, json={"row": ROW}) for _ in range(3)]
+            assert {a.status_code for a in answers} == {200}
+            await until(lambda: shadow.held_for_budget and shadow.queued == 3)
+            assert costly.calls == [1]
+
+    run(scenario)
+    assert len(log.roles("champion")) == 4
+    assert len(log.roles("shadow")) == 1  # the other three were still waiting for the budget
+
+
 def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows(models: tuple[Any, Any]) -> None:
     log = Collected()
     gated = Gated(models[0], held=True)
