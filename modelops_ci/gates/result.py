@@ -30,6 +30,10 @@ class Check:
     n: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = _clean(asdict(self))
+        return cleaned
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Check:
         """A check of a gates.json that passed its schema check (spec/schemas/gates.json)."""

@@ -122,13 +122,19 @@ def ks_test(reference: NumericSummary, current: np.ndarray) -> tuple[float, floa
 
 def numeric_psi(reference: NumericSummary, current: np.ndarray) -> float:
     """PSI over the reference deciles (bins closed on the right, open-ended at both ends)."""
+    edges, reference_share = _deciles(reference)
+    nc = len(current)
+    current_share = np.diff(np.r_[0, np.searchsorted(current, edges, side="right"), nc]) / nc
+    return psi(reference_share, current_share)
+
+
+def _deciles(reference: NumericSummary) -> tuple[np.ndarray, np.ndarray]:
+    """The reference's decile edges among its points, and its share of rows in each bin."""
     cumulative = np.cumsum(reference.counts)
-    nr, nc = int(cumulative[-1]), len(current)
+    nr = int(cumulative[-1])
     quantiles = np.arange(1, PSI_BINS) * nr  # compare cumulative/nr with k/10 in integers
     edges = np.unique(np.searchsorted(cumulative * PSI_BINS, quantiles, side="left"))
-    reference_share = np.diff(np.r_[0, cumulative[edges], nr]) / nr
-    current_share = np.diff(np.r_[0, np.searchsorted(current, reference.values[edges], side="right"), nc]) / nc
-    return psi(reference_share, current_share)
+    return reference.values[edges], np.diff(np.r_[0, cumulative[edges], nr]) / nr
 
 
 def psi(reference_share: np.ndarray, current_share: np.ndarray) -> float:
@@ -167,6 +173,56 @@ def numeric_drift(name: str, reference: NumericSummary, values: np.ndarray) -> C
         details.update(wasserstein_sd=normalised_wasserstein(distance, reference, finite),
                        psi=numeric_psi(reference, finite), ks_resolution=reference.resolution)
     return _tested(name, details, statistic, p_distribution, len(finite))
+
+
+def numeric_drift_summarised(name: str, reference: NumericSummary, current: NumericSummary,
+                             rank_error: float) -> Check:
+    """`numeric_drift` when the current data is itself a summary (a sketch of a window's rows).
+
+    An exact summary (every value kept) is the raw data: the gate's own tests run on it. Otherwise
+    the KS statistic and the Wasserstein distance are computed between the two ECDF step functions
+    (exact for them), and the KS test is run on the statistic less `rank_error`, the sketch's rank
+    error: a sketch then cannot make a false alarm more likely, only a small shift harder to see.
+    """
+    if current.exact:
+        finite = np.repeat(current.values, current.counts)
+        values = np.r_[finite, np.full(current.missing, np.nan), np.full(current.infinite, np.inf)]
+        return numeric_drift(name, reference, values)
+    details: dict[str, Any] = {"kind": "numeric", "test": "ks", "n_reference": reference.n,
+                               "sketch_rank_error": rank_error,
+                               **_missing_details(reference.missing, reference.rows, current.missing, current.rows)}
+    if current.infinite or reference.infinite:
+        return Check(name, "error", f"{name} has infinite values: drift tests need finite numbers; replace ±inf "
+                     "by a finite value, or by NaN to count it as missing", n=current.n, details=details)
+    statistic = p_distribution = None
+    if reference.n and current.n:
+        from scipy import stats
+
+        statistic, distance = summary_distances(reference, current)
+        root = np.sqrt(reference.n * current.n / (reference.n + current.n))
+        tested = max(0.0, statistic - rank_error)
+        p_distribution = float(np.clip(stats.kstwobign.sf(tested * (root + 0.12 + 0.11 / root)), 0, 1))
+        edges, reference_share = _deciles(reference)
+        current_share = np.diff(np.r_[0.0, _ecdf_at(current, edges), 1.0])
+        scale = reference.std if reference.std > 0 else current.std
+        details.update(wasserstein_sd=distance / scale if scale > 0 else 0.0, psi=psi(reference_share, current_share),
+                       ks_resolution=reference.resolution + rank_error)
+    return _tested(name, details, statistic, p_distribution, current.n)
+
+
+def summary_distances(reference: NumericSummary, current: NumericSummary) -> tuple[float, float]:
+    """(KS statistic, Wasserstein-1 distance) between two ECDF step functions, exact for them: both
+    are constant between the union of their points, where the supremum and the integral are read."""
+    points = np.union1d(reference.values, current.values)
+    gap = np.abs(_ecdf_at(reference, points) - _ecdf_at(current, points))
+    return float(gap.max()), float(np.sum(gap[:-1] * np.diff(points)))
+
+
+def _ecdf_at(summary: NumericSummary, points: np.ndarray) -> np.ndarray:
+    """The summary's ECDF (share of its finite values at most x) at each of `points`."""
+    cumulative = np.r_[0, np.cumsum(summary.counts)]
+    at: np.ndarray = cumulative[np.searchsorted(summary.values, points, side="right")] / summary.n
+    return at
 
 
 # -- categorical features -------------------------------------------------------------------------

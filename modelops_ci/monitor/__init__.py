@@ -1,0 +1,1 @@
+"""Monitoring live traffic: windows of logged rows, their profiles, drift and performance."""
