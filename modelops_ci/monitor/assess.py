@@ -30,6 +30,8 @@ class Settings:
     min_samples: int = DEFAULT_MIN_SAMPLES
 
 
+DEFAULTS = Settings()
+
 @dataclass(frozen=True)
 class Assessment:
     """What one window showed: `drift` when the share rule fails (the alert's cause)."""
@@ -51,7 +53,7 @@ class Assessment:
                 "prediction_shifted": self.prediction_shifted, "checks": [c.to_json() for c in self.checks]}
 
 
-def assess(window: WindowProfile, reference: Profile, settings: Settings = Settings(),
+def assess(window: WindowProfile, reference: Profile, settings: Settings = DEFAULTS,
            reference_scores: NumericSummary | None = None) -> Assessment:
     """The window against the reference profile (and, when both have them, its scores against the
     reference's scores on held-out rows)."""

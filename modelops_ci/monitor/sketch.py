@@ -188,11 +188,9 @@ class WindowProfile:
     def build(cls, frame: pd.DataFrame, model: str, version: str, start: float, end: float,
               numeric: list[str], categorical: list[str], score: str | None = None) -> WindowProfile:
         """The profile of `frame`'s rows (features already typed: see monitor/logged.py)."""
-        from modelops_ci.gates.profile import as_float
-
-        scores = None if score is None or score not in frame else NumericSketch.of(as_float(frame[score]))
+        scores = None if score is None or score not in frame else NumericSketch.of(_numbers(frame, score))
         return cls(model, version, start, end, len(frame),
-                   {name: NumericSketch.of(as_float(frame[name])) for name in numeric},
+                   {name: NumericSketch.of(_numbers(frame, name)) for name in numeric},
                    {name: CategoricalSketch.of(frame[name]) for name in categorical}, scores)
 
     def merged(self, other: WindowProfile) -> WindowProfile:
@@ -213,6 +211,16 @@ class WindowProfile:
     @property
     def features(self) -> list[str]:
         return [*self.numeric, *self.categorical]
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Column `name` as floats; NotNumericError naming it when it holds text."""
+    from modelops_ci.gates.profile import NotNumericError, as_float
+
+    try:
+        return as_float(frame[name])
+    except NotNumericError as exc:
+        raise NotNumericError(f"{name} {exc}") from None
 
 
 def merge_all(profiles: list[WindowProfile]) -> WindowProfile:

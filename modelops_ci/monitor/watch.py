@@ -1,0 +1,98 @@
+"""Every window of logged traffic assessed against its model version's reference.
+
+A model version the caller gives no reference for (no deployment names it), a feature the rows
+lack, or a feature of the wrong type is a problem named once; the other versions' windows are still
+assessed, and nothing is judged from rows that could not be read. Time windows a version had no
+traffic in, between its first and last, are kept as windows of 0 rows (inconclusive: the volume
+is part of the picture).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from modelops_ci.gates.profile import NotNumericError
+from modelops_ci.monitor import logged
+from modelops_ci.monitor.assess import DEFAULTS, Assessment, Settings, assess
+from modelops_ci.monitor.sketch import WindowProfile
+from modelops_ci.monitor.windows import Window, WindowSpec, ordered, tumbling
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelops_ci.gates.profile import NumericSummary, Profile
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a model version's windows are compared with: the profile of its training inputs and,
+    when known, its scores on held-out rows."""
+
+    profile: Profile
+    scores: NumericSummary | None = None
+
+
+@dataclass
+class Watch:
+    assessments: list[Assessment] = field(default_factory=list)
+    profiles: list[WindowProfile] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # versions or windows that could not be assessed
+
+
+def watch(rows: pd.DataFrame, references: dict[tuple[str, str], Reference], spec: WindowSpec,
+          settings: Settings = DEFAULTS) -> Watch:
+    """Profile and assess every window of `rows` (logged rows, monitor/logged.py)."""
+    found = Watch()
+    rows = ordered(rows)
+    refused: set[tuple[str, str]] = set()
+    for window in _with_gaps(tumbling(rows, spec), spec):
+        key = (window.model, window.version)
+        if key in refused:
+            continue
+        problem = _unwatchable(rows, key, references)
+        if problem:
+            refused.add(key)
+            found.problems.append(problem)
+            continue
+        reference = references[key]
+        try:
+            profile = WindowProfile.build(rows.iloc[window.rows], window.model, window.version, window.start,
+                                          window.end, list(reference.profile.numeric),
+                                          list(reference.profile.categorical), score="score")
+        except NotNumericError as exc:
+            found.problems.append(f"{window.model} {window.version}: the window from {window.start:.0f}: {exc}: "
+                                  "not assessed (the model's card declares it numeric)")
+            continue
+        found.profiles.append(profile)
+        found.assessments.append(assess(profile, reference.profile, settings, reference.scores))
+    return found
+
+
+def _unwatchable(rows: pd.DataFrame, key: tuple[str, str], references: dict[tuple[str, str], Reference]) -> str:
+    model, version = key
+    if key not in references:
+        known = sorted({f"{m} {v}" for m, v in references}) or ["none"]
+        return (f"{model} {version} is in the log but no deployment names it (watched: {', '.join(known)}): "
+                "its rows are not assessed")
+    absent = logged.missing_features(rows, references[key].profile.features)
+    if absent:
+        return f"{model} {version}: the logged rows have no {', '.join(absent)}: its windows are not assessed"
+    return ""
+
+
+def _with_gaps(windows: list[Window], spec: WindowSpec) -> list[Window]:
+    """Time windows, with an empty one for each window a version had no rows in between two it had."""
+    if spec.by != "time":
+        return windows
+    filled: list[Window] = []
+    for window in windows:
+        previous = filled[-1] if filled else None
+        if previous is not None and (previous.model, previous.version) == (window.model, window.version):
+            start = previous.end
+            while start < window.start:
+                filled.append(Window(window.model, window.version, start, start + spec.size,
+                                     slice(window.rows.start, window.rows.start)))
+                start += spec.size
+        filled.append(window)
+    return filled
