@@ -1,0 +1,136 @@
+"""A classifier's performance on a window before its labels arrive, and after.
+
+Before (confidence-based performance estimation, as NannyML's CBPE does): the model's scores are
+calibrated on the reference hold-out (isotonic regression of the label on the score); a row's
+calibrated probability p is then the chance its label is positive, so the expected accuracy is the
+mean of p where the model said positive and 1 - p where it said negative, and the expected ROC AUC
+is the AUC with each row counted p positive and 1 - p negative. The interval is that of the metric
+the labels would give if the calibration holds: labels drawn from the probabilities, the metric
+computed on each draw, its percentiles. It assumes what CBPE assumes: the inputs may shift, but the
+probability of the label given the score does not (no concept drift).
+
+After: the realised metric on the labelled rows with the performance gate's bootstrap CI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modelops_ci.gates import bootstrap, performance
+from modelops_ci.gates.result import CannotEvaluate
+
+METRICS = ("accuracy", "roc_auc")
+DRAWS = 400
+DEFAULT_CONFIDENCE = 0.95
+MIN_CALIBRATION_ROWS = 100
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Score -> probability of the positive class, as a step function learned on the reference
+    hold-out (the points of scikit-learn's IsotonicRegression, kept as plain arrays)."""
+
+    scores: np.ndarray
+    probabilities: np.ndarray
+    threshold: float = 0.5  # the model says positive at a score at least this
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        calibrated: np.ndarray = np.interp(scores, self.scores, self.probabilities)
+        return calibrated
+
+
+@dataclass(frozen=True)
+class Estimate:
+    metric: str
+    value: float
+    low: float
+    high: float
+    n: int
+    realised: bool  # from labels; else estimated from the calibrated scores
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "ci": [self.low, self.high], "n": self.n,
+                "realised": self.realised}
+
+
+def calibrate(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> Calibration:
+    """The calibration of a classifier's positive-class scores on its reference hold-out."""
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=float)
+    usable = np.isfinite(scores) & np.isfinite(labels)
+    if usable.sum() < MIN_CALIBRATION_ROWS:
+        raise CannotEvaluate(f"{int(usable.sum())} reference rows with a score and a label: at least "
+                             f"{MIN_CALIBRATION_ROWS} are needed to calibrate the scores")
+    if not np.isin(labels[usable], (0, 1)).all():
+        raise CannotEvaluate("the reference labels must be 0 or 1 (the positive class as 1)")
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[usable], labels[usable])
+    steps = np.asarray(fitted.y_thresholds_, dtype=float)
+    return Calibration(np.asarray(fitted.X_thresholds_, dtype=float),
+                       _smoothed(steps, fitted.predict(scores[usable]), labels[usable]), threshold)
+
+
+def _smoothed(steps: np.ndarray, fitted: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each isotonic step's share of positives as (positives + 1/2) / (rows + 1) (Jeffreys' prior).
+
+    Isotonic regression puts the top scores in a block of positives only, at exactly 1 (and the
+    bottom ones at 0): such rows would never count as a possible negative, and the estimated AUC
+    would run high wherever the scores crowd the top (measured: 0.906 against 0.883 realised at a
+    2 SD shift; 0.881 smoothed). Smoothing by the block's size keeps every probability inside
+    (0, 1); a running maximum keeps the steps non-decreasing where a small block fell below."""
+    values, block = np.unique(fitted, return_inverse=True)
+    rows = np.bincount(block).astype(float)
+    positives = np.bincount(block, weights=labels)
+    smoothed = (positives + 0.5) / (rows + 1.0)
+    mapped: np.ndarray = np.maximum.accumulate(smoothed[np.searchsorted(values, steps)])  # still non-decreasing
+    return mapped
+
+
+def estimated(calibration: Calibration, scores: np.ndarray, metric: str, *, confidence: float = DEFAULT_CONFIDENCE,
+              draws: int = DRAWS, seed: int = 0) -> Estimate:
+    """The window's `metric` (accuracy or roc_auc) expected from its scores, with the interval of
+    the realised metric if the calibration holds."""
+    scores = np.asarray(scores, dtype=float)
+    scores = scores[np.isfinite(scores)]
+    if scores.size == 0:
+        raise CannotEvaluate("the window has no scores to estimate from")
+    p = calibration(scores)
+    said = scores >= calibration.threshold
+    labels = np.random.default_rng(seed).random((draws, scores.size)) < p  # draws x rows
+    if metric == "accuracy":
+        value = float(np.where(said, p, 1 - p).mean())
+        spread = (labels == said).mean(axis=1)
+    elif metric == "roc_auc":
+        value = float(bootstrap.weighted_auc(np.ones((1, scores.size)), p, scores)[0])
+        spread = _auc_of_draws(scores, labels)
+    else:
+        raise CannotEvaluate(f"{metric} cannot be estimated without labels (estimated: {', '.join(METRICS)})")
+    low, high = bootstrap.percentile_ci(spread, confidence)
+    return Estimate(metric, value, low, high, int(scores.size), realised=False)
+
+
+def _auc_of_draws(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row of `labels` (draws x rows) for one set of scores (Mann-Whitney, ties half)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores)  # average ranks: a tie counts half
+    positives = labels.sum(axis=1).astype(float)
+    negatives = scores.size - positives
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc: np.ndarray = (labels @ ranks - positives * (positives + 1) / 2) / (positives * negatives)
+    return auc
+
+
+def realised(labels: np.ndarray, scores: np.ndarray, metric: str, *, threshold: float = 0.5,
+             confidence: float = DEFAULT_CONFIDENCE, resamples: int = performance.RESAMPLES,
+             seed: int = 0) -> Estimate:
+    """`metric` on the labelled rows, with the performance gate's bootstrap CI."""
+    labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
+    sample = performance.classification_sample(labels, scores, (scores >= threshold).astype(float))
+    value = performance.point(sample, metric)
+    spread = bootstrap.distribution(sample.cells, performance.metric(sample, metric), resamples, seed)
+    low, high = bootstrap.percentile_ci(spread, confidence)
+    return Estimate(metric, value, low, high, sample.rows.n, realised=True)
