@@ -6,7 +6,9 @@ calibrated probability p is then the chance its label is positive, so the expect
 mean of p where the model said positive and 1 - p where it said negative, and the expected ROC AUC
 is the AUC with each row counted p positive and 1 - p negative. The interval is that of the metric
 the labels would give if the calibration holds: labels drawn from the probabilities, the metric
-computed on each draw, its percentiles. It assumes what CBPE assumes: the inputs may shift, but the
+computed on each draw, its percentiles; each draw takes its probabilities from a calibration fitted
+on a bootstrap resample of the hold-out, so the interval also holds what the hold-out's size leaves
+unknown about the calibration. It assumes what CBPE assumes: the inputs may shift, but the
 probability of the label given the score does not (no concept drift).
 
 After: the realised metric on the labelled rows with the performance gate's bootstrap CI.
@@ -24,6 +26,7 @@ from modelops_ci.gates.result import CannotEvaluate
 
 METRICS = ("accuracy", "roc_auc")
 DRAWS = 400
+CALIBRATION_RESAMPLES = 40
 DEFAULT_CONFIDENCE = 0.95
 MIN_CALIBRATION_ROWS = 100
 
@@ -36,10 +39,17 @@ class Calibration:
     scores: np.ndarray
     probabilities: np.ndarray
     threshold: float = 0.5  # the model says positive at a score at least this
+    resampled: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # (scores, probabilities) fitted on resamples
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         calibrated: np.ndarray = np.interp(scores, self.scores, self.probabilities)
         return calibrated
+
+    def draws(self, scores: np.ndarray, count: int) -> np.ndarray:
+        """`count` rows of probabilities for `scores`, each from one resampled calibration in turn."""
+        variants = self.resampled or ((self.scores, self.probabilities),)
+        each = np.stack([np.interp(scores, x, y) for x, y in variants])
+        return each[np.arange(count) % len(variants)]
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,10 @@ class Estimate:
                 "realised": self.realised}
 
 
-def calibrate(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> Calibration:
-    """The calibration of a classifier's positive-class scores on its reference hold-out."""
-    from sklearn.isotonic import IsotonicRegression
-
+def calibrate(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5, *,
+              resamples: int = CALIBRATION_RESAMPLES, seed: int = 0) -> Calibration:
+    """The calibration of a classifier's positive-class scores on its reference hold-out, and
+    `resamples` more fitted on bootstrap resamples of it."""
     scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=float)
     usable = np.isfinite(scores) & np.isfinite(labels)
     if usable.sum() < MIN_CALIBRATION_ROWS:
@@ -67,10 +77,20 @@ def calibrate(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) ->
                              f"{MIN_CALIBRATION_ROWS} are needed to calibrate the scores")
     if not np.isin(labels[usable], (0, 1)).all():
         raise CannotEvaluate("the reference labels must be 0 or 1 (the positive class as 1)")
-    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[usable], labels[usable])
+    scores, labels = scores[usable], labels[usable]
+    rng = np.random.default_rng(seed)
+    resampled = tuple(_isotonic(scores[rows], labels[rows])
+                      for rows in (rng.integers(0, len(scores), len(scores)) for _ in range(resamples)))
+    return Calibration(*_isotonic(scores, labels), threshold, resampled)
+
+
+def _isotonic(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The isotonic calibration's steps: (scores, smoothed probabilities)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, labels)
     steps = np.asarray(fitted.y_thresholds_, dtype=float)
-    return Calibration(np.asarray(fitted.X_thresholds_, dtype=float),
-                       _smoothed(steps, fitted.predict(scores[usable]), labels[usable]), threshold)
+    return np.asarray(fitted.X_thresholds_, dtype=float), _smoothed(steps, fitted.predict(scores), labels)
 
 
 def _smoothed(steps: np.ndarray, fitted: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -99,7 +119,7 @@ def estimated(calibration: Calibration, scores: np.ndarray, metric: str, *, conf
         raise CannotEvaluate("the window has no scores to estimate from")
     p = calibration(scores)
     said = scores >= calibration.threshold
-    labels = np.random.default_rng(seed).random((draws, scores.size)) < p  # draws x rows
+    labels = np.random.default_rng(seed).random((draws, scores.size)) < calibration.draws(scores, draws)
     if metric == "accuracy":
         value = float(np.where(said, p, 1 - p).mean())
         spread = (labels == said).mean(axis=1)
