@@ -110,15 +110,29 @@ def summary(path: Path) -> None:
 @click.option("--stage", default="production", show_default=True, help="The stage whose models are watched.")
 @click.option("--base", default="main", show_default=True, help="The branch a retraining PR targets.")
 @click.option("--remote", default="origin", show_default=True, help="Where a retraining PR's branch is pushed.")
+@click.option("--traffic", is_flag=True,
+              help="Watch the served traffic instead: the prediction log's windows against each deployed version's "
+                   "reference, alerts as incident issues (the policy's monitoring: block).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --traffic: the prediction log. Default: .modelops/serve/STAGE.sqlite.")
+@click.option("--rotated", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --traffic: the rotated Parquet files. Default: predictions/STAGE.")
+@click.option("--rows", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --traffic: a Parquet or CSV file of logged rows (model, version, time, features...) instead "
+                   "of the log.")
 @repo_option
 def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: str, base: str, remote: str,
-            repo: Path) -> None:
+            traffic: bool, log_path: Path | None, rotated: Path | None, rows: Path | None, repo: Path) -> None:
     """Check each production model's newest data batch (spec drift.current) for drift.
 
     Writes reports/<pipeline>/monitor.json and monitor.md. On drift over the policy's threshold
     opens a retraining issue (or PR) with the report, once per batch, and exits 1; exits 0 and
-    opens nothing when there is no drift.
+    opens nothing when there is no drift. With --traffic, watches the served traffic instead
+    (reports/monitoring/STAGE.json and .md) and exits 1 while an alert fires.
     """
+    if traffic:
+        _monitor_traffic(repo, stage, open_as, log_path, rotated, rows, pipelines, batch)
+        return
     from modelops_ci.commands.monitor import monitor as check
 
     result = check(repo, pipelines, batch=batch, stage=stage, open_as=open_as, base=base, remote=remote)
@@ -131,6 +145,33 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
             click.echo(f"  {'already open' if outcome.existing else 'opened'}: {outcome.url}")
     if not result.outcomes:
         click.echo(f"no pipeline to monitor: none has drift.current and a version in '{stage}'")
+    result.enforce()
+
+
+def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None, rotated: Path | None,
+                     rows: Path | None, pipelines: tuple[str, ...], batch: str | None) -> None:
+    from modelops_ci.commands.monitor_traffic import TrafficOptions, monitor_traffic
+    from modelops_ci.errors import UserError
+
+    if pipelines or batch:
+        raise UserError("--traffic watches every model the stage's deployment names: give no PIPELINE or --batch")
+    if open_as == "pr":
+        raise UserError("--traffic opens incident issues (--open issue) or nothing (--open none), not PRs")
+    options = TrafficOptions(stage, log_path, rotated, rows, "issue" if open_as == "issue" else "none")
+    result = monitor_traffic(repo.resolve(), options)
+    for watched in result.models:
+        counts: dict[str, int] = {}
+        for window in watched.watch.assessments:
+            counts[window.status] = counts.get(window.status, 0) + 1
+        shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no windows"
+        windows = len(watched.watch.assessments)
+        click.echo(f"{watched.model}: {windows} windows of {watched.monitoring.window} ({shown})")
+        for action in watched.actions:
+            url = watched.urls.get(action.cause, "")
+            click.echo(f"  alert {action.cause}: {action.kind}{' ' + url if url else ''}: {action.reason}")
+    for problem in result.problems:
+        click.echo(f"not assessed: {problem}")
+    click.echo(f"wrote {', '.join(str(p.relative_to(repo.resolve())) for p in result.written)}")
     result.enforce()
 
 

@@ -28,7 +28,10 @@ class WindowSpec:
     size: float  # seconds, or rows
 
     def __str__(self) -> str:
-        return f"{self.size:g} rows" if self.by == "rows" else f"{self.size:g} s"
+        if self.by == "rows":
+            return f"{self.size:g} rows"
+        unit = next(u for u in ("w", "d", "h", "m", "s") if self.size % UNITS[u] == 0 or u == "s")
+        return f"{self.size / UNITS[unit]:g}{unit}"
 
 
 def parse(text: str) -> WindowSpec:

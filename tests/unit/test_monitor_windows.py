@@ -43,6 +43,7 @@ def test_count_windows_take_that_many_rows_and_the_last_one_the_rest() -> None:
     ("5000 rows", WindowSpec("rows", 5000.0)), ("1 row", WindowSpec("rows", 1.0))])
 def test_window_specs(text: str, spec: WindowSpec) -> None:
     assert parse(text) == spec
+    assert parse(str(spec)) == spec
 
 
 @pytest.mark.parametrize("text", ["", "hourly", "0h", "-1h", "1.5 rows", "10 minutes"])
