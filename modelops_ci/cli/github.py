@@ -120,9 +120,12 @@ def summary(path: Path) -> None:
 @click.option("--rows", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --traffic: a Parquet or CSV file of logged rows (model, version, time, features...) instead "
                    "of the log.")
+@click.option("--now", type=float, default=None, metavar="UNIX",
+              help="With --traffic: the time the look happens at (unix seconds; default: now), to replay a log.")
 @repo_option
 def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: str, base: str, remote: str,
-            traffic: bool, log_path: Path | None, rotated: Path | None, rows: Path | None, repo: Path) -> None:
+            traffic: bool, log_path: Path | None, rotated: Path | None, rows: Path | None, now: float | None,
+            repo: Path) -> None:
     """Check each production model's newest data batch (spec drift.current) for drift.
 
     Writes reports/<pipeline>/monitor.json and monitor.md. On drift over the policy's threshold
@@ -131,7 +134,7 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
     (reports/monitoring/STAGE.json and .md) and exits 1 while an alert fires.
     """
     if traffic:
-        _monitor_traffic(repo, stage, open_as, log_path, rotated, rows, pipelines, batch)
+        _monitor_traffic(repo, stage, open_as, log_path, rotated, rows, pipelines, batch, now)
         return
     from modelops_ci.commands.monitor import monitor as check
 
@@ -149,7 +152,7 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
 
 
 def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None, rotated: Path | None,
-                     rows: Path | None, pipelines: tuple[str, ...], batch: str | None) -> None:
+                     rows: Path | None, pipelines: tuple[str, ...], batch: str | None, now: float | None) -> None:
     from modelops_ci.commands.monitor_traffic import TrafficOptions, monitor_traffic
     from modelops_ci.errors import UserError
 
@@ -158,7 +161,7 @@ def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None
     if open_as == "pr":
         raise UserError("--traffic opens incident issues (--open issue) or nothing (--open none), not PRs")
     options = TrafficOptions(stage, log_path, rotated, rows, "issue" if open_as == "issue" else "none")
-    result = monitor_traffic(repo.resolve(), options)
+    result = monitor_traffic(repo.resolve(), options, now=now)
     for watched in result.models:
         counts: dict[str, int] = {}
         for window in watched.watch.assessments:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,15 @@ from tests.helpers.templates import build_once, copy_repo, session_folder
 
 STAGE = "staging"
 CHAMPION, CHALLENGER = "v1.0.0", "v1.1.0"
+
+
+def loans_rows(root: Path) -> list[dict[str, Any]]:
+    """The loans table's rows as a client sends them (data/raw/loans.csv of the repo at `root`)."""
+    import csv
+
+    with (root / "data" / "raw" / "loans.csv").open() as handle:
+        return [{"income": float(r["income"]), "debt": float(r["debt"]), "age": float(r["age"]),
+                 "region": r["region"]} for r in csv.DictReader(handle)]
 
 
 def deployment(models: str, stage: str = STAGE) -> str:

@@ -663,6 +663,16 @@ def serving(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
         yield server
 
 
+def listing(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """`serving` with the list routes (`add_list_routes`) and no job summary or server URL in the
+    environment: what the roll-out and monitoring commands talk to."""
+    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_SERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for server in serving(monkeypatch):
+        add_list_routes(server)
+        yield server
+
+
 @pytest.fixture
 def github_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     """`serving` as a fixture, for `pytest_plugins = ["tests.helpers.github_server"]` in the root conftest."""
@@ -686,17 +696,40 @@ def add_list_routes(server: FakeGitHub) -> None:
                  and head in (None, p["head"]["label"]) and base in (None, p["base"]["ref"])]
         return Reply(200, json.loads(json.dumps(found)))
 
+    def labelled(call: Call, record: dict[str, Any]) -> bool:
+        """GitHub's `labels` filter: comma-separated names, every one on the issue."""
+        names = [n for n in call.query.get("labels", [""])[0].split(",") if n]
+        return all(n in {label["name"] for label in record.get("labels", [])} for n in names)
+
     def issues(call: Call, m: re.Match[str]) -> Reply:
         if m["repo"] not in server.repos:
             return error(404)
-        found = [i for (r, _), i in sorted(server.issues.items()) if r == m["repo"] and wanted(call, i)]
+        found = [i for (r, _), i in sorted(server.issues.items()) if r == m["repo"] and wanted(call, i)
+                 and labelled(call, i)]
         found += [{"number": p["number"], "title": p["title"], "body": p["body"], "state": p["state"],
                    "html_url": p["html_url"], "pull_request": {"url": p["url"], "html_url": p["html_url"]}}
                   for (r, _), p in sorted(server.pulls.items()) if r == m["repo"] and wanted(call, p)]
         return Reply(200, json.loads(json.dumps(sorted(found, key=lambda i: -int(i["number"])))))
 
+    def update_issue(call: Call, m: re.Match[str]) -> Reply:
+        """GitHub's "Update an issue": title, body, state (open/closed) and state_reason."""
+        issue = server.issues.get((m["repo"], int(m["n"])))
+        if issue is None:
+            return error(404)
+        body = call.body if isinstance(call.body, dict) else {}
+        if body.get("state") not in (None, "open", "closed"):
+            return error(422, errors=[{"resource": "Issue", "code": "invalid", "field": "state"}])
+        for key in ("title", "body", "state", "state_reason"):
+            if key in body:
+                issue[key] = body[key]
+        if body.get("state") == "closed":
+            issue["closed_at"] = server._now()
+        issue["updated_at"] = server._now()
+        return Reply(200, issue)
+
     server.route("GET", rf"{repo}/pulls", pulls)
     server.route("GET", rf"{repo}/issues", issues)
+    server.route("PATCH", rf"{repo}/issues/(?P<n>\d+)", update_issue)
 
 
 def fast_client(server: FakeGitHub, timeout: float = 2.0) -> GitHub:

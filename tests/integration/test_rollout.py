@@ -5,7 +5,6 @@ aborted to weight 0 with one incident issue, by pull request, however often the 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +17,8 @@ from modelops_ci.serve.catalog import Catalog
 from modelops_ci.serve.predlog import PredictionLog
 from modelops_ci.serve.state import Route
 from tests.helpers.cli import run_cli
-from tests.helpers.deployed import CHALLENGER, CHAMPION, deployed_repo, deployed_template
-from tests.helpers.github_server import REPO, FakeGitHub, add_list_routes, serving
+from tests.helpers.deployed import CHALLENGER, CHAMPION, deployed_repo, deployed_template, loans_rows
+from tests.helpers.github_server import REPO, FakeGitHub, listing
 from tests.helpers.registry import RegistryRepo, commit_files, with_origin
 from tests.helpers.repos import git
 from tests.helpers.traffic import simulate
@@ -70,17 +69,7 @@ def start(template: Path, tmp_path: Path, commits: str) -> RegistryRepo:
 
 @pytest.fixture
 def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    for name in ("GITHUB_STEP_SUMMARY", "GITHUB_SERVER_URL"):
-        monkeypatch.delenv(name, raising=False)
-    for server in serving(monkeypatch):
-        add_list_routes(server)
-        yield server
-
-
-def rows_of(root: Path) -> list[dict[str, Any]]:
-    with (root / "data" / "raw" / "loans.csv").open() as handle:
-        return [{"income": float(r["income"]), "debt": float(r["debt"]), "age": float(r["age"]),
-                 "region": r["region"]} for r in csv.DictReader(handle)]
+    yield from listing(monkeypatch)
 
 
 def step(repo: RegistryRepo, log: PredictionLog, path: Path, since: float, weight: int, *, prefix: str,
@@ -88,7 +77,7 @@ def step(repo: RegistryRepo, log: PredictionLog, path: Path, since: float, weigh
     """One step's simulated traffic at `weight` from `since`, then `rollout` as at its end."""
     route = replace(served_route(repo.root), weight=weight)
     shifted = (lambda row: {**row, "income": row["income"] * 4 + 500, "age": row["age"] + 40}) if drift else None
-    to_challenger = simulate(log, route, rows_of(repo.root), since, since + SPAN, REQUESTS, prefix=prefix,
+    to_challenger = simulate(log, route, loans_rows(repo.root), since, since + SPAN, REQUESTS, prefix=prefix,
                              challenger_rows=shifted)
     assert to_challenger >= 3 * 10  # enough for every interval's min_samples
     return run_cli("rollout", "--stage", "staging", "--now", str(since + SPAN), "--log", path,
