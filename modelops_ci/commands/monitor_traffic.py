@@ -102,7 +102,6 @@ def monitor_traffic(root: Path, options: TrafficOptions, *, now: float | None = 
 
 def _references(root: Path, deployment: Deployment, problems: list[str]) -> dict[tuple[str, str], Reference]:
     """Each deployed version's reference, read at its verified stage tag's commit."""
-    from modelops_ci.monitor.watch import Reference
     from modelops_ci.registry import deployed, state
     from modelops_ci.registry.promote import policy_stages
     from modelops_ci.rollout.champion import reference
@@ -122,8 +121,29 @@ def _references(root: Path, deployment: Deployment, problems: list[str]) -> dict
         if read.profile is None:
             problems.append(f"{standing.model} {standing.version}: not watched: {read.why}")
             continue
-        found[(standing.model, standing.version)] = Reference(read.profile)
+        found[(standing.model, standing.version)] = _with_holdout(read, problems, f"{standing.model} "
+                                                                  f"{standing.version}")
     return found
+
+
+def _with_holdout(read: Any, problems: list[str], label: str) -> Reference:
+    """The monitor's reference: the training inputs' profile and, for a classifier whose held-out
+    predictions could be read, their scores (prediction drift) and calibration (estimates)."""
+    from modelops_ci.gates.profile import numeric_summary
+    from modelops_ci.gates.result import CannotEvaluate
+    from modelops_ci.monitor.estimate import calibrate
+    from modelops_ci.monitor.watch import Reference
+
+    positive = read.card.get("positive")
+    if read.holdout is None:
+        return Reference(read.profile, positive=None if positive is None else str(positive))
+    try:
+        calibration = calibrate(read.holdout.scores, read.holdout.labels)
+    except CannotEvaluate as exc:
+        problems.append(f"{label}: performance is not estimated: {exc}")
+        calibration = None
+    return Reference(read.profile, numeric_summary(read.holdout.scores), calibration,
+                     None if positive is None else str(positive))
 
 
 def _monitoring(root: Path, names: list[str]) -> dict[str, Monitoring]:
@@ -223,7 +243,8 @@ def _carry_out(github: GitHub, slug: str, action: Action, now: float) -> str:
 
 
 def _title(action: Action) -> str:
-    words = {"input_drift": "input drift", "prediction_drift": "prediction drift", "volume": "low traffic"}
+    words = {"input_drift": "input drift", "prediction_drift": "prediction drift",
+             "performance": "performance under the policy's least", "volume": "low traffic"}
     return f"Monitoring: {words[action.cause]} on {action.model}"
 
 

@@ -10,14 +10,14 @@ and the clock in; the actions out (monitor's command carries them out on GitHub)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from modelops_ci.monitor.assess import Assessment
 
-Cause = Literal["input_drift", "prediction_drift", "volume"]
-CAUSES: tuple[Cause, ...] = ("input_drift", "prediction_drift", "volume")
+Cause = Literal["input_drift", "prediction_drift", "performance", "volume"]
+CAUSES: tuple[Cause, ...] = ("input_drift", "prediction_drift", "performance", "volume")
 SignalState = Literal["firing", "clear", "inconclusive"]
 ActionKind = Literal["open", "update", "close", "wait"]
 MARKER = "modelops-ci:monitor-alert"
@@ -33,6 +33,7 @@ class AlertPolicy:
     repeat_interval: float = 4 * 3600.0
     cooldown: float = 0.0
     min_rows: int = 0  # a judged window with fewer rows than this fires `volume`; 0: volume never alerts
+    min_performance: Mapping[str, float] = field(default_factory=dict)  # metric -> the least it may be
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,36 @@ def signals(assessments: Iterable[Assessment], policy: AlertPolicy) -> list[Sign
         if judged and has_prediction:
             shifted: SignalState = "firing" if window.prediction_shifted else "clear"
             found.append(signal("prediction_drift", shifted, window.reason))
+        if policy.min_performance and window.performance:
+            found.append(_performance_signal(window, policy.min_performance))
         if policy.min_rows:
             few = window.rows < policy.min_rows
             found.append(signal("volume", "firing" if few else "clear",
                                 f"{window.rows:,} rows in the window, the policy expects at least {policy.min_rows:,}"))
     return found
+
+
+def _performance_signal(window: Assessment, bounds: Mapping[str, float]) -> Signal:
+    """Firing when a metric is surely under its bound (its interval's top), clear when surely at or
+    over it, inconclusive when the interval straddles it. Realised metrics, where the window has
+    enough labels, take the place of the estimates."""
+    best = {e.metric: e for e in sorted(window.performance, key=lambda e: e.realised)}  # realised last: kept
+    states: list[SignalState] = []
+    said = []
+    for metric, least in sorted(bounds.items()):
+        measured = best.get(metric)
+        if measured is None:
+            continue
+        state: SignalState = ("firing" if measured.high < least else "clear" if measured.low >= least
+                              else "inconclusive")
+        states.append(state)
+        how = "realised" if measured.realised else "estimated"
+        said.append(f"{metric} {how} {measured.value:.3f} (95% interval {measured.low:.3f} to {measured.high:.3f}), "
+                    f"the policy's least {least:g}: {state}")
+    overall: SignalState = ("firing" if "firing" in states else "inconclusive" if "inconclusive" in states or
+                            not states else "clear")
+    return Signal(window.model, window.version, "performance", window.start, window.end, overall,
+                  "; ".join(said) or "no metric the policy bounds was measured")
 
 
 def decide(found: Iterable[Signal], incidents: Iterable[Incident], policy: AlertPolicy, now: float) -> list[Action]:

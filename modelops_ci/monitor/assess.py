@@ -17,6 +17,7 @@ from modelops_ci.monitor.sketch import RANK_ERROR, WindowProfile
 
 if TYPE_CHECKING:
     from modelops_ci.gates.profile import NumericSummary, Profile
+    from modelops_ci.monitor.estimate import Estimate
 
 DEFAULT_MIN_SAMPLES = 500
 WindowStatus = Literal["pass", "drift", "inconclusive", "error"]
@@ -46,11 +47,13 @@ class Assessment:
     checks: list[Check] = field(default_factory=list)  # per feature, then "dataset" and "prediction"
     drifted: list[str] = field(default_factory=list)
     prediction_shifted: bool = False
+    performance: tuple[Estimate, ...] = ()  # estimated from the scores, and realised from labels when known
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "version": self.version, "start": self.start, "end": self.end,
                 "rows": self.rows, "status": self.status, "reason": self.reason, "drifted": self.drifted,
-                "prediction_shifted": self.prediction_shifted, "checks": [c.to_json() for c in self.checks]}
+                "prediction_shifted": self.prediction_shifted, "checks": [c.to_json() for c in self.checks],
+                "performance": [e.to_json() for e in self.performance]}
 
 
 def assess(window: WindowProfile, reference: Profile, settings: Settings = DEFAULTS,

@@ -9,6 +9,7 @@
       max_drifted_share: 0.3
       alert_on: [input_drift] # and prediction_drift, volume
       min_rows: 100           # volume: a judged window with fewer rows fires
+      min_performance: {accuracy: 0.8}  # performance: estimated (or realised) surely under it fires
       group_wait: 10m         # Alertmanager's timing
       repeat_interval: 4h
       cooldown: 2h
@@ -56,7 +57,8 @@ def read(block: Mapping[str, Any] | None) -> Monitoring:
     alert_on: frozenset[Cause] = frozenset(c for c in CAUSES if c in (block.get("alert_on") or defaults.alert_on))
     alerts = AlertPolicy(alert_on=alert_on, group_wait=_time(block, "group_wait", defaults.group_wait),
                          repeat_interval=_time(block, "repeat_interval", defaults.repeat_interval),
-                         cooldown=_time(block, "cooldown", defaults.cooldown), min_rows=int(block.get("min_rows", 0)))
+                         cooldown=_time(block, "cooldown", defaults.cooldown), min_rows=int(block.get("min_rows", 0)),
+                         min_performance={str(k): float(v) for k, v in (block.get("min_performance") or {}).items()})
     return Monitoring(windows.parse(str(block.get("window", DEFAULT_WINDOW))),
                       seconds(str(block.get("lookback", DEFAULT_LOOKBACK))), settings, alerts)
 

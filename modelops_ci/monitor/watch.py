@@ -9,8 +9,8 @@ is part of the picture).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.gates.profile import NotNumericError
 from modelops_ci.monitor import logged
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from modelops_ci.gates.profile import NumericSummary, Profile
+    from modelops_ci.monitor.estimate import Calibration, Estimate
+
+MIN_LABELLED = 100  # labelled rows a window needs before its realised metrics replace the estimates
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Reference:
 
     profile: Profile
     scores: NumericSummary | None = None
+    calibration: Calibration | None = None  # a classifier's, from its hold-out: performance is estimated
+    positive: str | None = None  # the positive class as the log writes labels (the card's, or 1)
 
 
 @dataclass
@@ -65,7 +70,8 @@ def watch(rows: pd.DataFrame, references: dict[tuple[str, str], Reference], spec
                                   "not assessed (the model's card declares it numeric)")
             continue
         found.profiles.append(profile)
-        found.assessments.append(assess(profile, reference.profile, settings, reference.scores))
+        judged = assess(profile, reference.profile, settings, reference.scores)
+        found.assessments.append(replace(judged, performance=_performance(rows.iloc[window.rows], reference)))
     return found
 
 
@@ -96,3 +102,45 @@ def _with_gaps(windows: list[Window], spec: WindowSpec) -> list[Window]:
                 start += spec.size
         filled.append(window)
     return filled
+
+
+def _performance(rows: pd.DataFrame, reference: Reference) -> tuple[Estimate, ...]:
+    """The window's accuracy and ROC AUC: estimated from its scores when the reference has a
+    calibration, and realised beside them once MIN_LABELLED of its rows have labels."""
+    import numpy as np
+
+    from modelops_ci.gates.result import CannotEvaluate
+    from modelops_ci.monitor.estimate import METRICS, estimated, realised
+
+    if reference.calibration is None or "score" not in rows or not len(rows):
+        return ()
+    import pandas as pd
+
+    scores = pd.to_numeric(rows["score"], errors="coerce").to_numpy(dtype=float)
+    found = []
+    for metric in METRICS:
+        try:
+            found.append(estimated(reference.calibration, scores, metric))
+        except CannotEvaluate:
+            continue
+    labels = _labels(rows, reference.positive)
+    known = np.isfinite(labels) & np.isfinite(scores)
+    if known.sum() >= MIN_LABELLED:
+        for metric in METRICS:
+            try:
+                found.append(realised(labels[known], scores[known], metric,
+                                      threshold=reference.calibration.threshold))
+            except CannotEvaluate:
+                continue
+    return tuple(found)
+
+
+def _labels(rows: pd.DataFrame, positive: str | None) -> Any:
+    """1 for the positive class, 0 for another, NaN where no label is known yet."""
+    import numpy as np
+
+    if "label" not in rows:
+        return np.full(len(rows), np.nan)
+    wanted = {"1", "1.0", "True", "true", *([positive] if positive else [])}
+    return np.array([np.nan if value is None or value != value else float(str(value) in wanted)
+                     for value in rows["label"].to_numpy(dtype=object)])

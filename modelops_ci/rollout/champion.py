@@ -26,6 +26,15 @@ class Reference:
     card: dict[str, Any]
     profile: Profile | None
     why: str = ""
+    holdout: HoldOut | None = None  # a classifier's held-out scores and labels, for monitoring's estimates
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """The evaluate step's predictions on the test split: positive-class scores and 0/1 labels."""
+
+    scores: Any  # np.ndarray
+    labels: Any  # np.ndarray
 
 
 def reference(root: Path, name: str, version: str, commit: str) -> Reference:
@@ -44,7 +53,26 @@ def reference(root: Path, name: str, version: str, commit: str) -> Reference:
         built = profile.build(train, numeric, categorical, grid=RAW_GRID, sample_rows=CLASSIFIER_ROWS)
     except (UserError, ValueError, KeyError) as exc:
         return Reference(card, None, f"the champion's training split cannot be read ({exc})")
-    return Reference(card, built)
+    return Reference(card, built, holdout=_holdout(root, layout, commit, card))
+
+
+def _holdout(root: Path, layout: Layout, commit: str, card: dict[str, Any]) -> HoldOut | None:
+    """A classifier's held-out predictions at `commit`, by the md5 its dvc.lock records; None when the
+    model is no classifier or they cannot be read (estimates are then left out, not guessed)."""
+    import pandas as pd
+    import yaml
+
+    from modelops_ci import git
+    from modelops_ci.registry.evidence import output_digests
+
+    if card.get("task") != "classification":
+        return None
+    try:
+        lock = yaml.safe_load(git.show_file(root, commit, layout.lock) or b"") or {}
+        frame = pd.read_parquet(io.BytesIO(_output(root, layout.predictions, commit, output_digests(lock))))
+        return HoldOut(frame["y_score"].to_numpy(dtype=float), frame["y_true"].to_numpy(dtype=float))
+    except (UserError, ValueError, KeyError, yaml.YAMLError):
+        return None
 
 
 def _output(root: Path, relative: str, commit: str, digests: dict[str, str]) -> bytes:

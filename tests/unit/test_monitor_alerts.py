@@ -85,3 +85,21 @@ def test_an_open_incident_with_no_window_to_judge_stays_open_without_a_notice() 
     [action] = decide([], [incident(8, 8)], AlertPolicy(), 10 * HOUR)
     assert (action.kind, action.notify, action.incident) == ("update", False, incident(8, 8))
     assert action.reason.startswith("no window could be judged")
+
+
+def test_performance_fires_only_when_surely_under_the_policys_least_and_realised_wins() -> None:
+    from dataclasses import replace
+
+    from modelops_ci.monitor.estimate import Estimate
+
+    policy = AlertPolicy(alert_on=frozenset({"performance"}), min_performance={"accuracy": 0.8})
+    low = Estimate("accuracy", 0.72, 0.69, 0.75, 1000, realised=False)
+    unsure = Estimate("accuracy", 0.79, 0.76, 0.82, 1000, realised=False)
+    good = Estimate("accuracy", 0.86, 0.83, 0.89, 400, realised=True)
+    firing = replace(window(9, "pass"), performance=(low,))
+    assert actions([firing], policy) == [("open", "credit", "performance", True)]
+    assert actions([replace(window(9, "pass"), performance=(unsure,))], policy) == []  # the interval straddles 0.8
+    assert actions([replace(window(9, "pass"), performance=(low, good))], policy) == []  # the labels say otherwise
+    [signal] = [s for s in signals([firing], policy) if s.cause == "performance"]
+    assert signal.reason == ("accuracy estimated 0.720 (95% interval 0.690 to 0.750), the policy's least 0.8: "
+                             "firing")

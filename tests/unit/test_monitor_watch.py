@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,26 @@ def test_a_file_of_logged_rows_needs_model_version_and_time(tmp_path: Path, log_
         logged.from_file(bad_time)
     with pytest.raises(UserError, match=re.escape("from a .parquet or .csv file, not .json")):
         logged.from_file(tmp_path / "rows.json")
+
+
+def test_a_calibrated_classifier_gets_estimates_then_realised_metrics_once_labels_arrive(
+        log_rows: pd.DataFrame, references: dict[tuple[str, str], Reference]) -> None:
+    from modelops_ci.monitor.estimate import calibrate
+
+    rng = np.random.default_rng(5)
+    holdout = rng.random(2000)
+    calibrated = {key: replace(ref, calibration=calibrate(holdout, (rng.random(2000) < holdout).astype(float)),
+                               positive="bad") for key, ref in references.items()}
+    rows = log_rows[log_rows["model"] == "credit"].copy()
+    rows["score"] = rng.random(len(rows))
+    in_hour_13 = rows["time"] >= 13 * HOUR
+    rows["label"] = None
+    rows.loc[in_hour_13, "label"] = np.where(rng.random(int(in_hour_13.sum())) < rows.loc[in_hour_13, "score"],
+                                             "bad", "good")
+    found = watch(rows, calibrated, parse("1h"), Settings(min_samples=200))
+    kinds = {a.start / HOUR: sorted((e.metric, e.realised) for e in a.performance) for a in found.assessments}
+    estimates = [("accuracy", False), ("roc_auc", False)]
+    assert kinds == {10: estimates, 11: estimates, 12: [], 13: sorted([*estimates, ("accuracy", True),
+                                                                       ("roc_auc", True)])}
+    realised_accuracy = next(e for e in found.assessments[3].performance if e.realised and e.metric == "accuracy")
+    assert realised_accuracy.n == 800 and realised_accuracy.low <= realised_accuracy.value <= realised_accuracy.high
