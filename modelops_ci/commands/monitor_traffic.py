@@ -266,19 +266,23 @@ def _clock(seconds: float) -> str:
 
 
 def write_report(folder: Path, stage: str, models: list[Watched], problems: list[str]) -> list[Path]:
-    """reports/monitoring/<stage>.json (every window's assessment and the alerts) and .md."""
+    """reports/monitoring/<stage>.json (every window's assessment and the alerts), .md and .html."""
     from modelops_ci.fsutil import write_atomic
+    from modelops_ci.report.monitoring import html
 
     report = {"version": REPORT_VERSION, "stage": stage, "problems": problems,
               "models": [_model_json(w) for w in models]}
-    paths = [folder / f"{stage}.json", folder / f"{stage}.md"]
+    paths = [folder / f"{stage}.json", folder / f"{stage}.md", folder / f"{stage}.html"]
     write_atomic(paths[0], json.dumps(report, indent=2, sort_keys=True) + "\n")
     write_atomic(paths[1], markdown(report))
+    write_atomic(paths[2], html(report))
     return paths
 
 
 def _model_json(watched: Watched) -> dict[str, Any]:
     return {"model": watched.model, "window": str(watched.monitoring.window),
+            "min_samples": watched.monitoring.settings.min_samples,
+            "min_performance": dict(watched.monitoring.alerts.min_performance),
             "windows": [a.to_json() for a in watched.watch.assessments],
             "alerts": [{"kind": a.kind, "cause": a.cause, "notify": a.notify, "reason": a.reason,
                         "first_seen": a.first_seen, "url": watched.urls.get(a.cause, "")} for a in watched.actions]}

@@ -46,6 +46,7 @@ class Measure:
     shown: Callable[[float], str]
     log: bool = False  # p-values: on a log scale alpha 0.01 and p 0.5 both show
     least: float | None = 0.0  # the lowest value it can take: the chart's floor
+    most: float | None = None  # the highest (a p-value's 1): the chart's ceiling
 
 
 def _percent(value: float) -> str:
@@ -64,7 +65,7 @@ MEASURES = {
     "error_rate": Measure("Error rate", "max", _percent),
     "latency_p99_ms": Measure("p99 latency", "max", _ms),
     "agreement": Measure("Agreement with the champion", "min", _percent),
-    "prediction_drift": Measure("Prediction drift", "alpha", _p, log=True, least=None),
+    "prediction_drift": Measure("Prediction drift", "alpha", _p, log=True, least=None, most=1.0),
     "input_drift": Measure("Share of input features drifted", "max", _percent),
     "performance": Measure("Performance drop on labels", "max_drop", num, least=None),
 }
@@ -76,6 +77,8 @@ def measure(name: str, bound: dict[str, Any]) -> Measure:
     if known is not None:
         return known
     side = next((key for key in ("max", "min", "alpha", "max_drop") if key in bound), "max")
+    if side == "alpha":  # a p-value: on a log scale, as prediction drift's
+        return Measure(name, side, _p, log=True, least=None, most=1.0)
     return Measure(name, side, num, least=None)
 
 
@@ -534,7 +537,8 @@ def metric_chart(intervals: list[dict[str, Any]], name: str) -> str | None:
     for _, result in found:
         values += [drawn(v) for v in _ci(result)]  # a whisker stays inside the chart
     bounds = [] if line is None else [drawn(line)]
-    plot = Plot(len(intervals), _floored(_scale(sorted(values), bounds), reading.least))
+    ceiling = None if reading.most is None else drawn(reading.most)
+    plot = Plot(len(intervals), _capped(_floored(_scale(sorted(values), bounds), reading.least), ceiling))
     parts = [_axes(plot, intervals, lambda v: reading.shown(10 ** v if reading.log else v))]
     if line is not None:
         parts.append(_bound_line(plot, drawn(line), bound_text(name, bound)))
@@ -565,6 +569,13 @@ def _floored(scale: Scale, least: float | None) -> Scale:
     if least is None or scale.low >= least:
         return scale
     return Scale(least, scale.high)
+
+
+def _capped(scale: Scale, most: float | None) -> Scale:
+    """The scale, not above what the metric can be (a p-value's 1)."""
+    if most is None or scale.high <= most:
+        return scale
+    return Scale(scale.low, most)
 
 
 def _log10(value: float) -> float:

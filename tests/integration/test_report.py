@@ -85,6 +85,19 @@ def test_the_rollout_report_renders_its_charts_in_a_browser(tmp_path: Path) -> N
     assert of_colour(pixels, CURRENT).sum() > 200, "no champion traffic line was drawn"
 
 
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (CI installs it: see .ci/run)")
+def test_the_monitoring_report_renders_its_charts_in_a_browser(tmp_path: Path) -> None:
+    """`monitor --traffic`'s page for a model whose last hour drifted: the red banner of an open
+    alert and the inline SVG charts (the measures' lines in blue), no part of which is an image."""
+    from tests.helpers.monitoring import monitoring_report
+
+    _, _, page = monitoring_report(tmp_path / "reports/monitoring")
+    assert page.name == "production.html" and "<img" not in page.read_text(encoding="utf-8")
+    pixels = screenshot(page, tmp_path, height=2400)
+    assert of_colour(pixels[5:60, 20:1260], "#cf222e").mean() > 0.5, "the red banner of an open alert is missing"
+    assert of_colour(pixels, REFERENCE).sum() > 500, "no measure's line was drawn"
+
+
 # --- what a real pipeline's gate stages wrote --------------------------------------------------
 
 LENDING = """\
