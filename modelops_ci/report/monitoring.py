@@ -15,7 +15,7 @@ from typing import Any
 
 from modelops_ci.report.format import clip
 from modelops_ci.report.html import CSP, STYLE
-from modelops_ci.report.rollout import ROLLOUT_STYLE, metric_chart, traffic_chart
+from modelops_ci.report.rollout import ROLLOUT_STYLE, footer, metric_chart, traffic_chart
 
 STATUS = {"pass": "pass", "drift": "fail", "inconclusive": "inconclusive", "error": "inconclusive"}
 MAX_FEATURES = 40  # charts per model: the rest are in the JSON
@@ -31,7 +31,8 @@ def html(report: dict[str, Any], *, generated: str | None = None) -> str:
     parts = [f'<header class="banner {tone}">\n<h1>Monitoring: {escape(clip(stage, 100))}</h1>\n'
              f'<p class="headline">{escape(clip(said, 800))}</p>\n</header>', "<main>",
              *(_model(index, model) for index, model in enumerate(models, start=1)), _problems(report["problems"]),
-             _footer(generated), "</main>"]
+             footer("reports/monitoring/&lt;stage&gt;.json (every window's checks and the alerts)", generated),
+             "</main>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -116,10 +117,3 @@ def _problems(problems: list[str]) -> str:
         return ""
     items = "".join(f"<li>{escape(clip(p, 1000))}</li>\n" for p in problems)
     return f"<section>\n<h2>Not assessed</h2>\n<ul>\n{items}</ul>\n</section>"
-
-
-def _footer(generated: str | None) -> str:
-    parts = ["Data: reports/monitoring/&lt;stage&gt;.json (every window's checks and the alerts)"]
-    if generated:
-        parts.append(f"generated {escape(clip(generated, 100))}")
-    return "<footer>" + " · ".join(parts) + "</footer>"

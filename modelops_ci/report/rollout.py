@@ -362,7 +362,7 @@ def html(stage: str, models: list[dict[str, Any]], *, generated: str | None = No
     ordered = sorted(models, key=_urgency)
     parts = [_banner(stage, ordered), "<main>", _overview_html(ordered) if len(ordered) > 1 else "",
              *(_model_html(index, model) for index, model in enumerate(ordered, start=1)),
-             _footer(generated), "</main>"]
+             footer("reports/rollout/&lt;stage&gt;.json (the analyses and decisions)", generated), "</main>"]
     title = escape(clip(f"Roll-out in {stage}", 200))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n"
@@ -490,8 +490,9 @@ def _metric_cell(result: dict[str, Any]) -> str:
     return f'<td class="num"><span class="st {status}" title="{why}">{escape(value_text(result))}</span></td>'
 
 
-def _footer(generated: str | None) -> str:
-    parts = ["Data: reports/rollout/&lt;stage&gt;.json (the analyses and decisions)"]
+def footer(data: str, generated: str | None) -> str:
+    """The page's footer: where its data is (`data`, already HTML), and when it was generated."""
+    parts = [f"Data: {data}"]
     if generated:
         parts.append(f"generated {escape(clip(generated, 100))}")
     return "<footer>" + " · ".join(parts) + "</footer>"
