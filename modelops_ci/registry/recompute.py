@@ -15,14 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,18 +25,14 @@ import yaml
 from modelops_ci import git
 from modelops_ci.errors import CheckFailed, UserError
 from modelops_ci.layout import Layout
-from modelops_ci.offline import QUIET_ENV
 from modelops_ci.registry.series import BATCH_STAGE
+from modelops_ci.registry.worktree import run_dvc, share_dvc_state, worktree
 
 FINAL_STAGE = "gates"
 FAMILY_STAGE = BATCH_STAGE
 GATE_PREFIX = "gate-"
 STAGE_DIR = "../.."  # compiled/<p>/ back to the repository root, as compile writes it
 # What a gate stage must never see: it runs beside the promotion, not as part of it.
-WITHHELD_ENV = ("MODELOPS_SIGNING_KEY", "GITHUB_TOKEN", "GH_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-                "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "ACTIONS_ID_TOKEN_REQUEST_URL")
-
-
 class GatesDiffer(CheckFailed):
     """The gates re-run at the commit do not give the committed report (exit 1)."""
 
@@ -68,9 +57,9 @@ def recompute(root: Path, pipeline: str, commit: str) -> Recomputed:
     committed = git.show_file(root, commit, files.gates) or b""
     if not committed:
         raise GatesDiffer(f"{files.gates} is not in commit {commit[:12]}: nothing to recompute")
-    with _worktree(root, commit) as tree:
+    with worktree(root, commit) as tree:
         stages = gate_stages(tree, pipeline)
-        _share_dvc_state(root, tree)
+        share_dvc_state(root, tree)
         _dvc(tree, "pull", files.stages)
         _dvc(tree, "repro", "--force", "--single-item", *(f"{files.stages}:{s}" for s in stages))
         fresh = (tree / files.gates).read_bytes()
@@ -141,58 +130,11 @@ def _md5(raw: bytes) -> str:
     return hashlib.md5(raw, usedforsecurity=False).hexdigest()
 
 
-# -- the worktree and DVC --------------------------------------------------------------------------
-
-
-@contextmanager
-def _worktree(root: Path, commit: str) -> Iterator[Path]:
-    """A detached worktree of `commit` in a temporary folder, removed afterwards whatever happens."""
-    folder = Path(tempfile.mkdtemp(prefix="modelops-recompute-"))
-    tree = folder / "tree"
-    # No hook runs on the checkout: the worktree is data for the gates, nothing else.
-    added = git.run("-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet", str(tree), commit,
-                    cwd=root, check=False)
-    try:
-        if added.returncode != 0:
-            raise UserError(f"cannot check out {commit[:12]} in a temporary worktree: {added.stderr.strip()}")
-        yield tree
-    finally:
-        git.run("worktree", "remove", "--force", str(tree), cwd=root, check=False)
-        shutil.rmtree(folder, ignore_errors=True)
-        git.run("worktree", "prune", cwd=root, check=False)
-
-
-def _share_dvc_state(root: Path, tree: Path) -> None:
-    """The worktree uses the trusted checkout's cache (what it holds is not pulled again) and its
-    remotes, re-hashing what it downloads: the commit's own DVC config names no source of data."""
-    from dvc.config import Config
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(root)) as trusted:
-            cache_dir = str(trusted.cache.local_cache_dir)
-            remotes = {name: {**dict(options), "verify": True} for name, options in trusted.config["remote"].items()}
-            default = trusted.config["core"].get("remote")
-    except DvcException as exc:
-        raise UserError(f"{root} is not a DVC repository ({exc}): the gates cannot be recomputed") from None
-    with Config(dvc_dir=str(tree / ".dvc")).edit("local") as local:
-        local["cache"]["dir"] = cache_dir
-        local["remote"] = remotes
-        if default:
-            local["core"]["remote"] = default
+# -- DVC in the worktree ---------------------------------------------------------------------------
 
 
 def _dvc(tree: Path, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=tree, env=_stage_env(), capture_output=True,
-                          text=True, check=False)
+    done = run_dvc(tree, *args)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip()
         raise GatesDiffer(f"`dvc {' '.join(args[:2])}` failed while recomputing the gates: {said}")
-
-
-def _stage_env() -> dict[str, str]:
-    """The environment of DVC and the gate steps: quiet, this tool first on PATH, no secrets."""
-    env = {k: v for k, v in git.clean_env().items() if k not in WITHHELD_ENV}
-    here = str(Path(sys.executable).parent)
-    return {**env, **QUIET_ENV, "PATH": here + os.pathsep + env.get("PATH", "")}
