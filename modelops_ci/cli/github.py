@@ -120,12 +120,15 @@ def summary(path: Path) -> None:
 @click.option("--rows", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --traffic: a Parquet or CSV file of logged rows (model, version, time, features...) instead "
                    "of the log.")
+@click.option("--retrain", is_flag=True,
+              help="With --traffic: a new incident of a cause the policy's monitoring.retrain_on names also opens a "
+                   "retraining PR (the logged rows as a DVC-tracked snapshot added to the pipeline's sources).")
 @click.option("--now", type=float, default=None, metavar="UNIX",
               help="With --traffic: the time the look happens at (unix seconds; default: now), to replay a log.")
 @repo_option
 def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: str, base: str, remote: str,
-            traffic: bool, log_path: Path | None, rotated: Path | None, rows: Path | None, now: float | None,
-            repo: Path) -> None:
+            traffic: bool, log_path: Path | None, rotated: Path | None, rows: Path | None, retrain: bool,
+            now: float | None, repo: Path) -> None:
     """Check each production model's newest data batch (spec drift.current) for drift.
 
     Writes reports/<pipeline>/monitor.json and monitor.md. On drift over the policy's threshold
@@ -134,7 +137,8 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
     (reports/monitoring/STAGE.json and .md) and exits 1 while an alert fires.
     """
     if traffic:
-        _monitor_traffic(repo, stage, open_as, log_path, rotated, rows, pipelines, batch, now)
+        _monitor_traffic(repo, stage, open_as, log_path, rotated, rows, pipelines, batch, now,
+                         retrain=retrain, base=base, remote=remote)
         return
     from modelops_ci.commands.monitor import monitor as check
 
@@ -152,7 +156,8 @@ def monitor(pipelines: tuple[str, ...], batch: str | None, open_as: str, stage: 
 
 
 def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None, rotated: Path | None,
-                     rows: Path | None, pipelines: tuple[str, ...], batch: str | None, now: float | None) -> None:
+                     rows: Path | None, pipelines: tuple[str, ...], batch: str | None, now: float | None, *,
+                     retrain: bool, base: str, remote: str) -> None:
     from modelops_ci.commands.monitor_traffic import TrafficOptions, monitor_traffic
     from modelops_ci.errors import UserError
 
@@ -160,7 +165,10 @@ def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None
         raise UserError("--traffic watches every model the stage's deployment names: give no PIPELINE or --batch")
     if open_as == "pr":
         raise UserError("--traffic opens incident issues (--open issue) or nothing (--open none), not PRs")
-    options = TrafficOptions(stage, log_path, rotated, rows, "issue" if open_as == "issue" else "none")
+    if retrain and open_as != "issue":
+        raise UserError("--retrain opens its PR with a new incident issue: use it with --open issue")
+    options = TrafficOptions(stage, log_path, rotated, rows, "issue" if open_as == "issue" else "none", retrain,
+                             base, remote)
     result = monitor_traffic(repo.resolve(), options, now=now)
     for watched in result.models:
         counts: dict[str, int] = {}
@@ -172,6 +180,8 @@ def _monitor_traffic(repo: Path, stage: str, open_as: str, log_path: Path | None
         for action in watched.actions:
             url = watched.urls.get(action.cause, "")
             click.echo(f"  alert {action.cause}: {action.kind}{' ' + url if url else ''}: {action.reason}")
+        if watched.retraining:
+            click.echo(f"  retraining PR: {watched.retraining}")
     for problem in result.problems:
         click.echo(f"not assessed: {problem}")
     click.echo(f"wrote {', '.join(str(p.relative_to(repo.resolve())) for p in result.written)}")

@@ -44,6 +44,9 @@ class TrafficOptions:
     rotated: Path | None = None  # default: serve's rotated folder of the stage
     rows: Path | None = None  # a Parquet or CSV file of logged rows, instead of the log
     open_as: OpenAs = "issue"
+    retrain: bool = False  # a new incident of a cause the policy's retrain_on names opens a retraining PR
+    base: str = "main"  # the branch a retraining PR targets
+    remote: str = "origin"  # where its branch is pushed
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Watched:
     watch: Watch
     actions: list[Action] = field(default_factory=list)
     urls: dict[str, str] = field(default_factory=dict)  # cause -> the incident issue's URL
+    retraining: str = ""  # the retraining PR's URL, when one was opened
+    classes: tuple[str, ...] = ()  # a classifier's target values, to map labels back for retraining
+    rows: Any = None  # the model's logged rows (pd.DataFrame), for a retraining snapshot
 
     @property
     def firing(self) -> list[Action]:
@@ -82,16 +88,19 @@ def monitor_traffic(root: Path, options: TrafficOptions, *, now: float | None = 
     now = time.time() if now is None else now
     deployment = read_deployment(root, options.stage)
     problems: list[str] = []
-    references = _references(root, deployment, problems)
+    classes: dict[str, tuple[str, ...]] = {}
+    references = _references(root, deployment, problems, classes)
     policies = _monitoring(root, list(deployment.models))
     lookback = max((m.lookback for m in policies.values()), default=86400.0)
     rows = _rows(root, options, deployment, references, now - lookback)
     problems += _unknown(rows, deployment)
     models = [_watched(name, rows, references, policies[name]) for name in deployment.models]
     for watched in models:
+        watched.classes = classes.get(watched.model, ())
+    for watched in models:
         problems += watched.watch.problems
     if options.open_as == "issue":
-        _alert(root, models, now, client)
+        _alert(root, models, now, client, options)
     else:
         for watched in models:
             watched.actions = decide(signals(watched.watch.assessments, watched.monitoring.alerts), [],
@@ -100,7 +109,8 @@ def monitor_traffic(root: Path, options: TrafficOptions, *, now: float | None = 
     return TrafficResult(options.stage, models, problems, written)
 
 
-def _references(root: Path, deployment: Deployment, problems: list[str]) -> dict[tuple[str, str], Reference]:
+def _references(root: Path, deployment: Deployment, problems: list[str],
+                classes: dict[str, tuple[str, ...]]) -> dict[tuple[str, str], Reference]:
     """Each deployed version's reference, read at its verified stage tag's commit."""
     from modelops_ci.registry import deployed, state
     from modelops_ci.registry.promote import policy_stages
@@ -121,6 +131,7 @@ def _references(root: Path, deployment: Deployment, problems: list[str]) -> dict
         if read.profile is None:
             problems.append(f"{standing.model} {standing.version}: not watched: {read.why}")
             continue
+        classes.setdefault(standing.model, read.classes)
         found[(standing.model, standing.version)] = _with_holdout(read, problems, f"{standing.model} "
                                                                   f"{standing.version}")
     return found
@@ -193,13 +204,15 @@ def _watched(name: str, rows: pd.DataFrame, references: dict[tuple[str, str], Re
 
     mine = rows[rows["model"].astype(str) == name] if len(rows) else rows
     versions = {key: ref for key, ref in references.items() if key[0] == name}
-    return Watched(name, monitoring, watch(mine, versions, monitoring.window, monitoring.settings))
+    watched = Watched(name, monitoring, watch(mine, versions, monitoring.window, monitoring.settings))
+    watched.rows = mine
+    return watched
 
 
 # -- alerts on GitHub --------------------------------------------------------------------------------------
 
 
-def _alert(root: Path, models: list[Watched], now: float, client: GitHub | None) -> None:
+def _alert(root: Path, models: list[Watched], now: float, client: GitHub | None, options: TrafficOptions) -> None:
     from modelops_ci.github.client import GitHub, repository
 
     github = client or GitHub.from_env()
@@ -216,6 +229,18 @@ def _alert(root: Path, models: list[Watched], now: float, client: GitHub | None)
             url = _carry_out(github, slug, action, now)
             if url:
                 watched.urls[action.cause] = url
+            if options.retrain and action.kind == "open" and action.cause in watched.monitoring.retrain_on:
+                watched.retraining = _retraining(root, watched, action, options, github, slug)
+
+
+def _retraining(root: Path, watched: Watched, action: Action, options: TrafficOptions, github: GitHub,
+                slug: str) -> str:
+    from modelops_ci.commands.monitor_retrain import Proposal, open_retraining_pr
+
+    features = sorted({name for a in watched.watch.profiles for name in a.features})
+    proposal = Proposal(watched.model, options.stage, action, watched.rows, features, _incident_body(action),
+                        watched.classes)
+    return open_retraining_pr(root, proposal, github, slug, base=options.base, remote=options.remote)
 
 
 def _carry_out(github: GitHub, slug: str, action: Action, now: float) -> str:
@@ -285,7 +310,8 @@ def _model_json(watched: Watched) -> dict[str, Any]:
             "min_performance": dict(watched.monitoring.alerts.min_performance),
             "windows": [a.to_json() for a in watched.watch.assessments],
             "alerts": [{"kind": a.kind, "cause": a.cause, "notify": a.notify, "reason": a.reason,
-                        "first_seen": a.first_seen, "url": watched.urls.get(a.cause, "")} for a in watched.actions]}
+                        "first_seen": a.first_seen, "url": watched.urls.get(a.cause, "")} for a in watched.actions],
+            "retraining": watched.retraining}
 
 
 def markdown(report: dict[str, Any]) -> str:

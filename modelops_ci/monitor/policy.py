@@ -7,7 +7,8 @@
       alpha: 0.05             # the drift gate's statistics (its defaults when absent)
       correction: fdr_bh
       max_drifted_share: 0.3
-      alert_on: [input_drift] # and prediction_drift, volume
+      alert_on: [input_drift] # and prediction_drift, performance, volume
+      retrain_on: [input_drift]  # a new incident of these also opens a retraining PR (--retrain)
       min_rows: 100           # volume: a judged window with fewer rows fires
       min_performance: {accuracy: 0.8}  # performance: estimated (or realised) surely under it fires
       group_wait: 10m         # Alertmanager's timing
@@ -35,6 +36,7 @@ class Monitoring:
     lookback: float = 86400.0  # seconds
     settings: Settings = field(default_factory=Settings)
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    retrain_on: frozenset[Cause] = frozenset()
 
 
 def seconds(text: str) -> float:
@@ -59,8 +61,9 @@ def read(block: Mapping[str, Any] | None) -> Monitoring:
                          repeat_interval=_time(block, "repeat_interval", defaults.repeat_interval),
                          cooldown=_time(block, "cooldown", defaults.cooldown), min_rows=int(block.get("min_rows", 0)),
                          min_performance={str(k): float(v) for k, v in (block.get("min_performance") or {}).items()})
+    retrain_on: frozenset[Cause] = frozenset(c for c in CAUSES if c in (block.get("retrain_on") or ()))
     return Monitoring(windows.parse(str(block.get("window", DEFAULT_WINDOW))),
-                      seconds(str(block.get("lookback", DEFAULT_LOOKBACK))), settings, alerts)
+                      seconds(str(block.get("lookback", DEFAULT_LOOKBACK))), settings, alerts, retrain_on)
 
 
 def _time(block: Mapping[str, Any], key: str, default: float) -> float:

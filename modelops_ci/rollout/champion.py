@@ -27,6 +27,7 @@ class Reference:
     profile: Profile | None
     why: str = ""
     holdout: HoldOut | None = None  # a classifier's held-out scores and labels, for monitoring's estimates
+    classes: tuple[str, ...] = ()  # a classifier's target values in its training split, sorted
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,10 @@ def reference(root: Path, name: str, version: str, commit: str) -> Reference:
         built = profile.build(train, numeric, categorical, grid=RAW_GRID, sample_rows=CLASSIFIER_ROWS)
     except (UserError, ValueError, KeyError) as exc:
         return Reference(card, None, f"the champion's training split cannot be read ({exc})")
-    return Reference(card, built, holdout=_holdout(root, layout, commit, card))
+    classes: tuple[str, ...] = ()
+    if card.get("task") == "classification" and card.get("target") in train:
+        classes = tuple(sorted({str(v) for v in train[card["target"]].dropna()}))
+    return Reference(card, built, holdout=_holdout(root, layout, commit, card), classes=classes)
 
 
 def _holdout(root: Path, layout: Layout, commit: str, card: dict[str, Any]) -> HoldOut | None:

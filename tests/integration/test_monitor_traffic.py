@@ -18,7 +18,8 @@ from modelops_ci.serve.records import Record
 from tests.helpers.cli import run_cli
 from tests.helpers.deployed import CHAMPION, deployed_repo, deployed_template, deployment, loans_rows
 from tests.helpers.github_server import REPO, FakeGitHub, listing
-from tests.helpers.registry import commit_files
+from tests.helpers.registry import POLICY_FILE, commit_files, with_origin
+from tests.helpers.repos import git
 
 pytestmark = pytest.mark.shared_setup
 
@@ -105,3 +106,63 @@ def test_a_log_with_no_traffic_of_a_deployed_model_and_no_log_at_all(
                     str(H0), "-C", repo.root)
     assert quiet.exit_code == 0, quiet.stdout + quiet.stderr
     assert "loans: 0 windows of 1h (no windows)" in quiet.stdout
+
+
+def test_a_retrain_worthy_drift_opens_a_retraining_pr_with_the_logged_rows_tracked_by_dvc(
+        tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, gh: FakeGitHub) -> None:
+    """The policy marks input drift retrain-worthy: with --retrain the new incident comes with a PR
+    whose branch adds the logged rows (labels mapped back to the target's classes) as a DVC-tracked
+    file pushed to the DVC remote, and the spec reading it as one more source. The work tree is
+    untouched, and a second look opens nothing new."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+    import yaml
+
+    from modelops_ci.serve.records import Feedback
+
+    repo = deployed_repo(deployed_template(tmp_path_factory), tmp_path / "repo")
+    policy = (repo.root / POLICY_FILE).read_text() + "  monitoring:\n    retrain_on: [input_drift]\n"
+    commit_files(repo.root, {"deployments/staging.yaml": deployment(f"    loans: {{champion: {CHAMPION}}}\n"),
+                             POLICY_FILE: policy}, "deploy loans to staging; retrain on drift")
+    store = tmp_path / "dvcstore"
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "store", str(store)],
+                   cwd=repo.root, check=True, capture_output=True)
+    origin = with_origin(repo.root, tmp_path)
+    gh.serve_git(REPO, origin)
+    rows = loans_rows(repo.root)
+    path = tmp_path / "staging.sqlite"
+    with PredictionLog.open(path) as log:
+        for hour in (0, 1):
+            hour_of_traffic(log, rows, hour)
+        hour_of_traffic(log, rows, 2, drift=True)
+        log.add_feedback([Feedback(f"loans-2-{n}", 0, "1" if n % 3 == 0 else "0", H0 + 3 * HOUR)
+                          for n in range(30)]).result()
+    status_before = git("status", "--porcelain", "--untracked-files=no", cwd=repo.root)
+
+    done = run_cli("monitor", "--traffic", "--retrain", "--stage", "staging", "--log", path, "--now",
+                   str(H0 + 3.1 * HOUR), "-C", repo.root)
+    assert done.exit_code == 1, done.stdout + done.stderr
+    [pull] = gh.pulls.values()
+    branch = pull["head"]["ref"]
+    assert f"retraining PR: {pull['html_url']}" in done.stdout
+    assert branch.startswith("retrain/loans-staging-") and pull["base"]["ref"] == "main"
+    stamp = branch.removeprefix("retrain/loans-staging-")
+    data = f"data/retrain/loans/staging-{stamp}.parquet"
+    spec = yaml.safe_load(git("show", f"origin/{branch}:pipelines/loans.yaml", cwd=repo.root))
+    assert spec["spec"]["data"]["source"] == [{"path": "data/raw/loans.csv"}, {"path": data}]
+    pointer = yaml.safe_load(git("show", f"origin/{branch}:{data}.dvc", cwd=repo.root))
+    md5 = pointer["outs"][0]["md5"]
+    pushed = store / "files" / "md5" / md5[:2] / md5[2:]
+    snapshot = pd.read_parquet(pushed)
+    assert len(snapshot) == 3 * PER_HOUR
+    labelled = snapshot["default"].dropna()
+    assert set(labelled) == {"yes", "no"} and len(labelled) == 30 and (labelled == "yes").sum() == 10
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=repo.root) == status_before
+    assert not (repo.root / "data" / "retrain").exists()  # the snapshot was made in a worktree of its own
+    assert "retraining" in pull["body"].lower() or "training data" in pull["body"]
+
+    again = run_cli("monitor", "--traffic", "--retrain", "--stage", "staging", "--log", path, "--now",
+                    str(H0 + 3.2 * HOUR), "-C", repo.root)
+    assert again.exit_code == 1 and len(gh.pulls) == 1, again.stdout + again.stderr
