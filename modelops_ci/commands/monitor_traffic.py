@@ -47,6 +47,7 @@ class TrafficOptions:
     retrain: bool = False  # a new incident of a cause the policy's retrain_on names opens a retraining PR
     base: str = "main"  # the branch a retraining PR targets
     remote: str = "origin"  # where its branch is pushed
+    profiles: Path | None = None  # where window profiles are kept; default .modelops/monitor/STAGE
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Watched:
     retraining: str = ""  # the retraining PR's URL, when one was opened
     classes: tuple[str, ...] = ()  # a classifier's target values, to map labels back for retraining
     rows: Any = None  # the model's logged rows (pd.DataFrame), for a retraining snapshot
+    days: list[Any] = field(default_factory=list)  # Assessments of whole UTC days, merged from kept profiles
 
     @property
     def firing(self) -> list[Action]:
@@ -97,8 +99,10 @@ def monitor_traffic(root: Path, options: TrafficOptions, *, now: float | None = 
     models = [_watched(name, rows, references, policies[name]) for name in deployment.models]
     for watched in models:
         watched.classes = classes.get(watched.model, ())
+    kept = options.profiles or root / ".modelops" / "monitor" / options.stage
     for watched in models:
         problems += watched.watch.problems
+        problems += _keep_profiles(kept, watched, references, now)
     if options.open_as == "issue":
         _alert(root, models, now, client, options)
     else:
@@ -190,6 +194,33 @@ def _rows(root: Path, options: TrafficOptions, deployment: Deployment,
     features = sorted({name for ref in references.values() for name in ref.profile.features})
     records = predlog.read(log if log.is_file() else None, rotated if rotated.is_dir() else None, since=since)
     return logged.from_records(records, features)
+
+
+def _keep_profiles(folder: Path, watched: Watched, references: dict[tuple[str, str], Reference],
+                   now: float) -> list[str]:
+    """Save each ended window's profile under `folder`/MODEL/VERSION, then assess whole days merged
+    from every kept profile (so a day is judged even after its rows were rotated away)."""
+    from modelops_ci.monitor import sketch
+    from modelops_ci.monitor.watch import by_day
+
+    for profile in watched.watch.profiles:
+        if profile.end <= now:  # names are the deployment's (schema-checked), never the log's
+            name = f"{profile.start:.0f}-{profile.end:.0f}.npz"
+            sketch.save(profile, folder / profile.model / profile.version / name)
+    problems, kept = [], []
+    for path in sorted((folder / watched.model).glob("*/*.npz")):
+        try:
+            profile = sketch.load(path)
+        except UserError as exc:
+            problems.append(str(exc))
+            continue
+        if (profile.model, profile.version) != (watched.model, path.parent.name):
+            problems.append(f"{path}: a profile of {profile.model} {profile.version}, not of {watched.model} "
+                            f"{path.parent.name}: left out")
+            continue
+        kept.append(profile)
+    watched.days = by_day(kept, references, watched.monitoring.settings)
+    return problems
 
 
 def _unknown(rows: pd.DataFrame, deployment: Deployment) -> list[str]:
@@ -311,7 +342,7 @@ def _model_json(watched: Watched) -> dict[str, Any]:
             "windows": [a.to_json() for a in watched.watch.assessments],
             "alerts": [{"kind": a.kind, "cause": a.cause, "notify": a.notify, "reason": a.reason,
                         "first_seen": a.first_seen, "url": watched.urls.get(a.cause, "")} for a in watched.actions],
-            "retraining": watched.retraining}
+            "retraining": watched.retraining, "days": [d.to_json() for d in watched.days]}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -323,6 +354,12 @@ def markdown(report: dict[str, Any]) -> str:
             reason = str(window["reason"]).replace("|", "\\|")
             lines.append(f"| {_clock(window['start'])} | {window['version']} | {window['rows']:,} | "
                          f"{window['status']} | {reason} |")
+        if model.get("days"):
+            lines += ["", "| day (UTC, merged windows) | version | rows | verdict | why |", "|---|---|---:|---|---|"]
+            for day in model["days"][-14:]:
+                reason = str(day["reason"]).replace("|", "\\|")
+                lines.append(f"| {_clock(day['start'])[:10]} | {day['version']} | {day['rows']:,} | {day['status']} | "
+                             f"{reason} |")
         for alert in model["alerts"]:
             link = f" ({alert['url']})" if alert["url"] else ""
             lines.append(f"\n**Alert {alert['cause']}: {alert['kind']}**{link}: {alert['reason']}")

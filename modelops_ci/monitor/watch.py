@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from modelops_ci.gates.profile import NotNumericError
 from modelops_ci.monitor import logged
 from modelops_ci.monitor.assess import DEFAULTS, Assessment, Settings, assess
-from modelops_ci.monitor.sketch import WindowProfile
+from modelops_ci.monitor.sketch import WindowProfile, merge_all
 from modelops_ci.monitor.windows import Window, WindowSpec, ordered, tumbling
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from modelops_ci.gates.profile import NumericSummary, Profile
     from modelops_ci.monitor.estimate import Calibration, Estimate
 
+DAY = 86400.0
 MIN_LABELLED = 100  # labelled rows a window needs before its realised metrics replace the estimates
 
 
@@ -73,6 +74,23 @@ def watch(rows: pd.DataFrame, references: dict[tuple[str, str], Reference], spec
         judged = assess(profile, reference.profile, settings, reference.scores)
         found.assessments.append(replace(judged, performance=_performance(rows.iloc[window.rows], reference)))
     return found
+
+
+def by_day(profiles: list[WindowProfile], references: dict[tuple[str, str], Reference],
+           settings: Settings = DEFAULTS) -> list[Assessment]:
+    """Each version's windows merged into UTC days (from their profiles alone: no row is read
+    again) and each day assessed as one window."""
+    groups: dict[tuple[str, str, int], list[WindowProfile]] = {}
+    for profile in profiles:
+        groups.setdefault((profile.model, profile.version, int(profile.start // DAY)), []).append(profile)
+    days = []
+    for (model, version, _), same in sorted(groups.items()):
+        reference = references.get((model, version))
+        if reference is None:
+            continue
+        merged = merge_all(sorted(same, key=lambda p: p.start))
+        days.append(assess(merged, reference.profile, settings, reference.scores))
+    return days
 
 
 def _unwatchable(rows: pd.DataFrame, key: tuple[str, str], references: dict[tuple[str, str], Reference]) -> str:

@@ -91,6 +91,16 @@ def test_drift_opens_one_incident_kept_while_it_lasts_and_closed_when_clear(
     [comment] = gh.calls_to("POST", f"/repos/{REPO}/issues/1/comments")
     assert comment.body["body"].startswith("Resolved: none of 4 features changed significantly")
 
+    kept = sorted(p.name for p in (repo.root / ".modelops/monitor/staging/loans" / CHAMPION).glob("*.npz"))
+    assert kept == [f"{H0 + h * HOUR:.0f}-{H0 + (h + 1) * HOUR:.0f}.npz" for h in range(4)]
+    rotated_away = tmp_path / "empty.sqlite"
+    PredictionLog.open(rotated_away).close()
+    later = run_cli("monitor", "--traffic", "--stage", "staging", "--log", rotated_away, "--open", "none", "--now",
+                    str(H0 + 5 * HOUR), "-C", repo.root)
+    assert later.exit_code == 0, later.stdout + later.stderr
+    [day] = json.loads((repo.root / "reports/monitoring/staging.json").read_text())["models"][0]["days"]
+    assert (day["rows"], day["status"]) == (4 * PER_HOUR, "drift")  # from its four hours' profiles alone, hour 2 in it
+
 
 def test_a_log_with_no_traffic_of_a_deployed_model_and_no_log_at_all(
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:

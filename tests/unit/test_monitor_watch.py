@@ -138,3 +138,13 @@ def test_a_calibrated_classifier_gets_estimates_then_realised_metrics_once_label
                                                                        ("roc_auc", True)])}
     realised_accuracy = next(e for e in found.assessments[3].performance if e.realised and e.metric == "accuracy")
     assert realised_accuracy.n == 800 and realised_accuracy.low <= realised_accuracy.value <= realised_accuracy.high
+
+
+def test_a_day_is_assessed_from_its_windows_profiles_alone(
+        log_rows: pd.DataFrame, references: dict[tuple[str, str], Reference]) -> None:
+    from modelops_ci.monitor.watch import by_day
+
+    found = watch(log_rows, references, parse("1h"), Settings(min_samples=200, max_drifted_share=0.0))
+    [day] = by_day(found.profiles, references, Settings(min_samples=200, max_drifted_share=0.0))
+    assert (day.start, day.end, day.rows) == (10 * HOUR, 14 * HOUR, 3 * 800)
+    assert day.status == "drift" and "income" in day.drifted  # the shifted hour shows in the whole day

@@ -30,6 +30,7 @@ WRITES = {
     ("promote.yml", "request"): {"actions"},
     ("promote.yml", "promote"): {"contents"},
     ("monitor.yml", "drift"): {"issues"},
+    ("monitor.yml", "traffic"): {"issues"},  # one incident issue per model and cause
     ("rollout.yml", "rollout"): {"contents", "pull-requests", "issues"},
 }
 
@@ -143,6 +144,7 @@ ENVIRONMENTS = {
     ("promote.yml", "promote"): "model-signing",
     ("promote.yml", "sync-mlflow"): "mlflow",
     ("monitor.yml", "drift"): "monitoring",
+    ("monitor.yml", "traffic"): "monitoring",
     ("rollout.yml", "rollout"): "rollout",
 }
 
@@ -182,6 +184,19 @@ def test_triggers() -> None:
     assert set(rollout["workflow_dispatch"]["inputs"]) == {"stage", "dry-run"}
 
 
+@pytest.mark.parametrize("workflow", [WORKFLOWS / "monitor.yml", STARTER / "monitor.yml"])
+def test_each_monitor_job_runs_on_a_cron_the_schedule_has(workflow: Path) -> None:
+    """The drift job is daily and the traffic job hourly: each `if:` names its own cron, and a cron
+    that is not in the schedule would leave its job never running."""
+    document = load_workflow(workflow)
+    crons = [entry["cron"] for entry in _triggers(document)["schedule"]]
+    named = {job: re.findall(r"github\.event\.schedule == '([^']+)'", spec["if"])
+             for job, spec in document["jobs"].items()}
+    assert sorted(named) == ["drift", "traffic"]
+    assert sorted(cron for found in named.values() for cron in found) == sorted(crons)
+    assert all(len(found) == 1 for found in named.values())
+
+
 def test_a_merged_rollout_pr_asks_for_no_signing() -> None:
     """A roll-out's PR moves traffic between versions that hold their stage tags already: the
     request job must not treat it as a promotion (which would fail loudly on its branch name)."""
@@ -201,6 +216,7 @@ def test_the_workflows_call_the_toolchains_commands() -> None:
     assert 'modelops-ci verify --newest "$TAG"' in runs["promote.yml"]  # N above every existing one
     assert "modelops-ci registry sync-mlflow" in runs["promote.yml"]
     assert "modelops-ci monitor" in runs["monitor.yml"]
+    assert 'modelops-ci monitor --traffic --stage "$STAGE"' in runs["monitor.yml"]
     assert 'modelops-ci rollout --stage "$STAGE" --base "$DEFAULT_BRANCH" $DRY_RUN' in runs["rollout.yml"]
     upload = [step for _, step in workflow_steps(WORKFLOWS / "ci.yml") if "upload-artifact" in step.get("uses", "")]
     assert upload and upload[0]["with"]["path"] == "reports/\ncompiled/*/dvc.lock\n"
