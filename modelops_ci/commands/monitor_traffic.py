@@ -150,15 +150,16 @@ def _with_holdout(read: Any, problems: list[str], label: str) -> Reference:
     from modelops_ci.monitor.watch import Reference
 
     positive = read.card.get("positive")
+    task = None if read.card.get("task") is None else str(read.card["task"])
     if read.holdout is None:
-        return Reference(read.profile, positive=None if positive is None else str(positive))
+        return Reference(read.profile, positive=None if positive is None else str(positive), task=task)
     try:
         calibration = calibrate(read.holdout.scores, read.holdout.labels)
     except CannotEvaluate as exc:
         problems.append(f"{label}: performance is not estimated: {exc}")
         calibration = None
     return Reference(read.profile, numeric_summary(read.holdout.scores), calibration,
-                     None if positive is None else str(positive))
+                     None if positive is None else str(positive), task)
 
 
 def _monitoring(root: Path, names: list[str]) -> dict[str, Monitoring]:

@@ -11,7 +11,8 @@ on a bootstrap resample of the hold-out, so the interval also holds what the hol
 unknown about the calibration. It assumes what CBPE assumes: the inputs may shift, but the
 probability of the label given the score does not (no concept drift).
 
-After: the realised metric on the labelled rows with the performance gate's bootstrap CI.
+After: the realised metric on the labelled rows with the performance gate's bootstrap CI; for a
+regressor or a forecaster, whose errors cannot be known before the labels, only that (MAE, RMSE).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelops_ci.gates import bootstrap, performance
 from modelops_ci.gates.result import CannotEvaluate
 
 METRICS = ("accuracy", "roc_auc")
+ERRORS = ("mae", "rmse")  # a regressor's or forecaster's, realised on labelled rows
 DRAWS = 400
 CALIBRATION_RESAMPLES = 40
 DEFAULT_CONFIDENCE = 0.95
@@ -150,6 +152,19 @@ def realised(labels: np.ndarray, scores: np.ndarray, metric: str, *, threshold: 
     """`metric` on the labelled rows, with the performance gate's bootstrap CI."""
     labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
     sample = performance.classification_sample(labels, scores, (scores >= threshold).astype(float))
+    value = performance.point(sample, metric)
+    spread = bootstrap.distribution(sample.cells, performance.metric(sample, metric), resamples, seed)
+    low, high = bootstrap.percentile_ci(spread, confidence)
+    return Estimate(metric, value, low, high, sample.rows.n, realised=True)
+
+
+def realised_error(labels: np.ndarray, predictions: np.ndarray, metric: str, *,
+                   confidence: float = DEFAULT_CONFIDENCE, resamples: int = performance.RESAMPLES,
+                   seed: int = 0) -> Estimate:
+    """A regressor's `metric` (mae or rmse) on the labelled rows, with the performance gate's CI."""
+    if metric not in ERRORS:
+        raise CannotEvaluate(f"{metric} is not a regression error (realised: {', '.join(ERRORS)})")
+    sample = performance.regression_sample(np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float))
     value = performance.point(sample, metric)
     spread = bootstrap.distribution(sample.cells, performance.metric(sample, metric), resamples, seed)
     low, high = bootstrap.percentile_ci(spread, confidence)

@@ -37,6 +37,7 @@ class Reference:
     scores: NumericSummary | None = None
     calibration: Calibration | None = None  # a classifier's, from its hold-out: performance is estimated
     positive: str | None = None  # the positive class as the log writes labels (the card's, or 1)
+    task: str | None = None  # the model card's: regression and forecast get realised errors on labels
 
 
 @dataclass
@@ -130,6 +131,8 @@ def _performance(rows: pd.DataFrame, reference: Reference) -> tuple[Estimate, ..
     from modelops_ci.gates.result import CannotEvaluate
     from modelops_ci.monitor.estimate import METRICS, estimated, realised
 
+    if reference.task in ("regression", "forecast"):
+        return _errors(rows)
     if reference.calibration is None or "score" not in rows or not len(rows):
         return ()
     import pandas as pd
@@ -150,6 +153,30 @@ def _performance(rows: pd.DataFrame, reference: Reference) -> tuple[Estimate, ..
                                       threshold=reference.calibration.threshold))
             except CannotEvaluate:
                 continue
+    return tuple(found)
+
+
+def _errors(rows: pd.DataFrame) -> tuple[Estimate, ...]:
+    """A regressor's realised MAE and RMSE on the window's labelled rows (MIN_LABELLED at least)."""
+    import numpy as np
+    import pandas as pd
+
+    from modelops_ci.gates.result import CannotEvaluate
+    from modelops_ci.monitor.estimate import ERRORS, realised_error
+
+    if "label" not in rows or "prediction" not in rows:
+        return ()
+    labels = pd.to_numeric(rows["label"], errors="coerce").to_numpy(dtype=float)
+    predictions = pd.to_numeric(rows["prediction"], errors="coerce").to_numpy(dtype=float)
+    known = np.isfinite(labels) & np.isfinite(predictions)
+    if known.sum() < MIN_LABELLED:
+        return ()
+    found = []
+    for metric in ERRORS:
+        try:
+            found.append(realised_error(labels[known], predictions[known], metric))
+        except CannotEvaluate:
+            continue
     return tuple(found)
 
 

@@ -148,3 +148,21 @@ def test_a_day_is_assessed_from_its_windows_profiles_alone(
     [day] = by_day(found.profiles, references, Settings(min_samples=200, max_drifted_share=0.0))
     assert (day.start, day.end, day.rows) == (10 * HOUR, 14 * HOUR, 3 * 800)
     assert day.status == "drift" and "income" in day.drifted  # the shifted hour shows in the whole day
+
+
+def test_a_regressor_gets_its_realised_errors_once_labels_arrive(
+        log_rows: pd.DataFrame, references: dict[tuple[str, str], Reference]) -> None:
+    rng = np.random.default_rng(8)
+    regression = {key: replace(ref, task="regression") for key, ref in references.items()}
+    rows = log_rows[log_rows["model"] == "credit"].copy()
+    rows["prediction"] = rng.normal(100, 10, len(rows))
+    in_hour_13 = (rows["time"] >= 13 * HOUR).to_numpy()
+    rows["label"] = np.where(in_hour_13, rows["prediction"] + rng.normal(0, 5, len(rows)), np.nan)
+    found = watch(rows, regression, parse("1h"), Settings(min_samples=200))
+    assert [a.performance for a in found.assessments[:3]] == [(), (), ()]
+    mae, rmse = found.assessments[3].performance
+    errors = (rows.loc[in_hour_13, "label"] - rows.loc[in_hour_13, "prediction"]).to_numpy()
+    assert (mae.metric, rmse.metric, mae.realised, mae.n) == ("mae", "rmse", True, 800)
+    assert mae.value == pytest.approx(np.abs(errors).mean())
+    assert rmse.value == pytest.approx(np.sqrt((errors**2).mean()))
+    assert mae.low < mae.value < mae.high
