@@ -120,6 +120,10 @@ def speed(rows: int, ref: Profile, rng: np.random.Generator) -> None:
     print(f"   windows cut {cut - started:.2f} s, profiled {built - cut:.2f} s, assessed {done - built:.2f} s "
           f"({(done - built) / len(windows) * 1000:.1f} ms a window); {sum(f.status == 'drift' for f in found)} "
           "windows flagged (no drift was put in)")
+    with_classifier = watch_with_classifier(frame, ref)
+    print(f"   with the classifier test too (policy classifier_test: true; the window's rows, at most 2,000, against "
+          f"the reference's sample): {with_classifier:.2f} s for the {len(windows)} windows "
+          f"({with_classifier / len(windows) * 1000:.0f} ms a window, profiles and all)")
     size = statistics.median(len(sketch.to_bytes(p)) for p in profiles[:10])
     print(f"   a window's profile: {size / 1024:.0f} KiB stored")
     small = tumbling(frame, parse(f"{max(1, rows // MERGED)} rows"))[:MERGED]
@@ -130,6 +134,17 @@ def speed(rows: int, ref: Profile, rng: np.random.Generator) -> None:
     verdict = "met" if took <= TARGET_MERGE_SECONDS else "MISSED"
     print(f"   {len(many):,} window profiles merged in {took:.3f} s ({verdict}: target {TARGET_MERGE_SECONDS:g} s), "
           f"{merged.rows:,} rows")
+
+
+def watch_with_classifier(frame: pd.DataFrame, ref: Profile) -> float:
+    """Seconds to watch every hour window of `frame` with the classifier test on."""
+    from modelops_ci.monitor.assess import Settings
+    from modelops_ci.monitor.watch import Reference, watch
+    from modelops_ci.monitor.windows import parse
+
+    started = time.perf_counter()
+    watch(frame, {("credit", "v1"): Reference(ref)}, parse("1h"), Settings(classifier_test=True))
+    return time.perf_counter() - started
 
 
 def false_alerts(ref: Profile, rng: np.random.Generator, alpha: float) -> None:

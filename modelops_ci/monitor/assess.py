@@ -29,6 +29,7 @@ class Settings:
     correction: str = DEFAULT_CORRECTION
     max_drifted_share: float = DEFAULT_SHARE
     min_samples: int = DEFAULT_MIN_SAMPLES
+    classifier_test: bool = False  # also the drift gate's classifier test, on the window's raw rows
 
 
 DEFAULTS = Settings()

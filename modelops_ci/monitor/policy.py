@@ -7,6 +7,7 @@
       alpha: 0.05             # the drift gate's statistics (its defaults when absent)
       correction: fdr_bh
       max_drifted_share: 0.3
+      classifier_test: false  # also the classifier two-sample test per window (~0.2 s each)
       alert_on: [input_drift] # and prediction_drift, performance, volume
       retrain_on: [input_drift]  # a new incident of these also opens a retraining PR (--retrain)
       min_rows: 100           # volume: a judged window with fewer rows fires
@@ -54,7 +55,8 @@ def read(block: Mapping[str, Any] | None) -> Monitoring:
     settings = Settings(alpha=float(block.get("alpha", base.alpha)),
                         correction=str(block.get("correction", base.correction)),
                         max_drifted_share=float(block.get("max_drifted_share", base.max_drifted_share)),
-                        min_samples=int(block.get("min_samples", base.min_samples)))
+                        min_samples=int(block.get("min_samples", base.min_samples)),
+                        classifier_test=bool(block.get("classifier_test", base.classifier_test)))
     defaults = AlertPolicy()
     alert_on: frozenset[Cause] = frozenset(c for c in CAUSES if c in (block.get("alert_on") or defaults.alert_on))
     alerts = AlertPolicy(alert_on=alert_on, group_wait=_time(block, "group_wait", defaults.group_wait),

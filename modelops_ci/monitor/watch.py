@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelops_ci.monitor.estimate import Calibration, Estimate
 
 DAY = 86400.0
+CLASSIFIER_SAMPLE = 2000  # a window's rows the classifier test sees at most (~0.2 s a window here)
 MIN_LABELLED = 100  # labelled rows a window needs before its realised metrics replace the estimates
 
 
@@ -73,6 +74,8 @@ def watch(rows: pd.DataFrame, references: dict[tuple[str, str], Reference], spec
             continue
         found.profiles.append(profile)
         judged = assess(profile, reference.profile, settings, reference.scores)
+        if settings.classifier_test and judged.status in ("pass", "drift"):
+            judged = _with_classifier_test(judged, rows.iloc[window.rows], reference.profile, settings)
         found.assessments.append(replace(judged, performance=_performance(rows.iloc[window.rows], reference)))
     return found
 
@@ -154,6 +157,23 @@ def _performance(rows: pd.DataFrame, reference: Reference) -> tuple[Estimate, ..
             except CannotEvaluate:
                 continue
     return tuple(found)
+
+
+def _with_classifier_test(judged: Assessment, rows: pd.DataFrame, reference: Profile,
+                          settings: Settings) -> Assessment:
+    """The drift gate's classifier two-sample test on the window's rows (at most CLASSIFIER_SAMPLE)
+    against the reference's sample; it shares alpha with the share rule as in the gate, and a window
+    it tells apart from the reference is drift."""
+    from modelops_ci.gates.drift.multivariate import CLASSIFIER_ALPHA_SHARE, MIN_CLASSIFIER_ROWS, classifier_test
+
+    if min(len(rows), len(reference.sample)) < MIN_CLASSIFIER_ROWS:
+        return judged
+    current = rows.sample(n=min(len(rows), CLASSIFIER_SAMPLE), random_state=0) if len(rows) else rows
+    check = classifier_test(reference.sample, current, list(reference.numeric), list(reference.categorical),
+                            settings.alpha * CLASSIFIER_ALPHA_SHARE)
+    if check.status != "fail":
+        return replace(judged, checks=[*judged.checks, check])
+    return replace(judged, status="drift", checks=[*judged.checks, check], reason=f"{judged.reason}; {check.reason}")
 
 
 def _errors(rows: pd.DataFrame) -> tuple[Estimate, ...]:

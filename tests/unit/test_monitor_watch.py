@@ -166,3 +166,15 @@ def test_a_regressor_gets_its_realised_errors_once_labels_arrive(
     assert mae.value == pytest.approx(np.abs(errors).mean())
     assert rmse.value == pytest.approx(np.sqrt((errors**2).mean()))
     assert mae.low < mae.value < mae.high
+
+
+def test_the_classifier_test_runs_on_each_windows_rows_when_the_policy_asks(
+        log_rows: pd.DataFrame, references: dict[tuple[str, str], Reference]) -> None:
+    credit = log_rows[log_rows["model"] == "credit"]
+    plain = watch(credit, references, parse("1h"), Settings(min_samples=200))
+    assert all(c.name != "multivariate" for a in plain.assessments for c in a.checks)
+    asked = watch(credit, references, parse("1h"), Settings(min_samples=200, classifier_test=True))
+    tests = {a.start / HOUR: next((c for c in a.checks if c.name == "multivariate"), None) for a in asked.assessments}
+    assert tests[12] is None  # the empty hour is not judged at all
+    assert (tests[10].status, tests[11].status, tests[13].status) == ("pass", "pass", "fail")  # type: ignore[union-attr]
+    assert asked.assessments[3].status == "drift" and "a classifier tells current rows" in asked.assessments[3].reason
