@@ -363,7 +363,8 @@ def markdown(report: dict[str, Any]) -> str:
                              f"{reason} |")
         for alert in model["alerts"]:
             link = f" ({alert['url']})" if alert["url"] else ""
-            lines.append(f"\n**Alert {alert['cause']}: {alert['kind']}**{link}: {alert['reason']}")
+            lines.append(f"\n**Alert {alert['cause']}: {alert['kind']}** (first seen {_clock(alert['first_seen'])} "
+                         f"UTC){link}: {alert['reason']}")
         lines.append("")
     if report["problems"]:
         lines += ["## Not assessed", "", *(f"- {p}" for p in report["problems"]), ""]

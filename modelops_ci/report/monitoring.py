@@ -94,7 +94,7 @@ def _model(index: int, model: dict[str, Any]) -> str:
         chart = metric_chart(drawn, metric)
         if chart is not None:
             figures.append(_figure(chart, f"{metric} per window"))
-    alerts = "".join(f"<li>{escape(a['cause'])}: {escape(a['kind'])}"
+    alerts = "".join(f"<li>{escape(a['cause'])}: {escape(a['kind'])}, first seen {_clock(a['first_seen'])} UTC"
                      + (f' (<a href="{escape(a["url"])}">{escape(clip(a["url"], 200))}</a>)' if a.get("url") else "")
                      + f": {escape(clip(a['reason'], 1000))}</li>\n" for a in model["alerts"])
     alert_list = f'<ul class="findings">\n{alerts}</ul>' if alerts else '<p class="stats">No alert.</p>'

@@ -32,6 +32,12 @@ def rows(rng: np.random.Generator, n: int, hour: int, model: str, shift: float =
 
 
 def monitoring_report(folder: Path, model: str = "credit", stage: str = "production") -> list[Path]:
+    watched, _ = watched_model(model)
+    return write_report(folder, stage, [watched], ["ghost v9 is in the log but no deployment names it"])
+
+
+def watched_model(model: str = "credit") -> tuple[Watched, dict[tuple[str, str], Reference]]:
+    """The model's windows watched and its alerts decided at hour 14, and its reference."""
     rng = np.random.default_rng(11)
     logged = pd.concat([rows(rng, 800, hour, model, shift=1.0 if hour == 13 else 0.0) for hour in (10, 11, 13)],
                        ignore_index=True)
@@ -45,4 +51,4 @@ def monitoring_report(folder: Path, model: str = "credit", stage: str = "product
     found = watch(logged, {(model, "v1"): reference}, monitoring.window, monitoring.settings)
     watched = Watched(model, monitoring, found)
     watched.actions = decide(signals(found.assessments, monitoring.alerts), [], monitoring.alerts, 14 * HOUR)
-    return write_report(folder, stage, [watched], ["ghost v9 is in the log but no deployment names it"])
+    return watched, {(model, "v1"): reference}

@@ -25,7 +25,7 @@ def test_the_page_draws_traffic_each_features_drift_and_the_performance(tmp_path
         assert any(t.startswith(measure) for t in titles), (measure, titles)
     assert found.tags.count("svg") == 1 + len({t for t in titles if t.endswith(" per window")})
     assert '<header class="banner fail">' in text  # the drift alert is open
-    assert "input_drift: open" in "".join(found.text)
+    assert "input_drift: open, first seen 1970-01-01 13:00 UTC" in "".join(found.text)
     assert "ghost v9 is in the log but no deployment names it" in "".join(found.text)
     assert [w["status"] for w in report["models"][0]["windows"]] == ["pass", "pass", "inconclusive", "drift"]
     assert "| 1970-01-01 13:00 | v1 | 800 | drift |" in markdown.read_text()
@@ -36,3 +36,22 @@ def test_hostile_names_are_escaped(tmp_path: Path) -> None:
     found = parsed(page.read_text())
     assert "script" not in found.tags and "b" not in found.tags
     assert any(HOSTILE in t for t in found.text)
+
+
+def test_a_kept_profile_of_another_version_is_left_out_and_named(tmp_path: Path) -> None:
+    """Profiles kept under MODEL/VERSION are read back for the days; one that says it is of another
+    version (moved there by hand, or another tool's) is left out, not merged into the day."""
+    from modelops_ci.commands.monitor_traffic import _keep_profiles
+    from modelops_ci.monitor import sketch
+    from tests.helpers.monitoring import watched_model
+
+    watched, references = watched_model()
+    kept = tmp_path / "kept"
+    problems = _keep_profiles(kept, watched, references, now=20 * 3600.0)
+    assert problems == [] and len(watched.days) == 1
+    stray = sketch.load(next((kept / "credit" / "v1").glob("*.npz")))
+    stray.version = "v2"
+    sketch.save(stray, kept / "credit" / "v1" / "99999-100000.npz")
+    problems = _keep_profiles(kept, watched, references, now=20 * 3600.0)
+    assert problems == [f"{kept}/credit/v1/99999-100000.npz: a profile of credit v2, not of credit v1: left out"]
+    assert watched.days[0].rows == 3 * 800  # the day as it was
