@@ -16,7 +16,7 @@ LAYERS: dict[str, int] = {
     "cli": 0,
     "commands": 1,
     "spec": 2, "transform": 2, "executor": 2, "steps": 2, "gates": 2, "report": 2, "registry": 2,
-    "serve": 2, "rollout": 2, "monitor": 2,
+    "serve": 2, "rollout": 2, "monitor": 2, "optimize": 2,
     "github": 2,  # what is posted to GitHub (comment, annotations, summary) is reporting
     "github.client": 3, "ml": 3,
     "errors": 4, "fsutil": 4, "layout": 4, "git": 4, "offline": 4, "numerics": 4, "hooks": 4,
