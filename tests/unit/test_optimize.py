@@ -106,3 +106,25 @@ def test_a_model_file_is_read_into_the_same_arrays_and_a_bad_one_is_refused(tmp_
         read(garbage)
     with pytest.raises(UserError, match="no such model file"):
         read(tmp_path / "missing.mps")
+
+
+def test_a_scenarios_result_holds_the_solvers_report_and_the_recomputed_violation() -> None:
+    from dataclasses import replace
+
+    from modelops_ci.optimize.evaluate import evaluate
+
+    problem = facility_location()
+    solution = solve(problem)
+    result = evaluate("week-1", problem, solution)
+    assert (result.scenario, result.status, result.objective, result.gap) == ("week-1", "optimal",
+                                                                                solution.objective, 0.0)
+    assert result.violation is not None and result.violation <= 1e-9 and result.worst_row is None
+    assert solution.x is not None
+    lying = replace(solution, x=np.zeros_like(solution.x))  # "optimal", says the solver; nobody is served
+    claimed = evaluate("week-1", problem, lying)
+    assert claimed.status == "optimal" and claimed.violation == pytest.approx(1.0)
+    assert claimed.worst_row is not None and claimed.worst_row.startswith(("row ", "r"))
+    none = evaluate("week-2", problem, replace(solution, x=None, status="infeasible", objective=None))
+    assert (none.violation, none.worst_row) == (None, None)
+    assert set(result.to_json()) == {"scenario", "status", "said", "objective", "bound", "gap", "seconds", "violation",
+                                     "worst_row", "solver"}

@@ -1,0 +1,45 @@
+"""One scenario's result, independent of the solver's word where it can be: the solver's status,
+objective, best bound, gap and time as it reported them, and the violations recomputed from the
+formulation and the solution (optimize/check.py). What the decision gates judge, per scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelops_ci.optimize.check import violations
+from modelops_ci.optimize.problem import Problem
+from modelops_ci.optimize.solve import Solution, Status
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    scenario: str
+    status: Status
+    said: str  # the solver's own words
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    seconds: float
+    violation: float | None  # the largest recomputed violation; None without a solution
+    worst_row: str | None  # the row it is in, by name when the formulation names its rows
+    solver: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "status": self.status, "said": self.said, "objective": self.objective,
+                "bound": self.bound, "gap": self.gap, "seconds": self.seconds, "violation": self.violation,
+                "worst_row": self.worst_row, "solver": self.solver}
+
+
+def evaluate(scenario: str, problem: Problem, solution: Solution) -> ScenarioResult:
+    violation: float | None = None
+    worst: str | None = None
+    if solution.x is not None:
+        found = violations(problem, solution.x)
+        violation = found.largest
+        if found.worst_row is not None:
+            names = problem.row_names
+            worst = names[found.worst_row] if found.worst_row < len(names) and names[found.worst_row] \
+                else f"row {found.worst_row}"
+    return ScenarioResult(scenario, solution.status, solution.said, solution.objective, solution.bound, solution.gap,
+                          solution.seconds, violation, worst, solution.solver)
