@@ -42,6 +42,9 @@ class Solution:
 def solve(problem: Problem, options: Options = Options()) -> Solution:
     import highspy
 
+    # The thread count is the process-wide scheduler's: HiGHS 1.16 refuses to run (status "Not Set")
+    # when it differs from the count the scheduler started with, so the scheduler starts again.
+    highspy.Highs.resetGlobalScheduler(True)
     solver = highspy.Highs()
     solver.silent()
     for name, value in (("time_limit", float(options.time_limit)), ("mip_rel_gap", float(options.mip_gap)),
