@@ -199,10 +199,13 @@ def _rows(root: Path, options: TrafficOptions, deployment: Deployment,
 
 def _keep_profiles(folder: Path, watched: Watched, references: dict[tuple[str, str], Reference],
                    now: float) -> list[str]:
-    """Save each ended window's profile under `folder`/MODEL/VERSION, then assess whole days merged
-    from every kept profile (so a day is judged even after its rows were rotated away)."""
+    """Save each ended window's profile under `folder`/MODEL/VERSION, then assess the whole UTC days
+    the lookback reaches, merged from their kept profiles (so a day is judged even after its rows
+    were rotated away). Older profiles stay on disk and are not read again."""
     from modelops_ci.monitor import sketch
-    from modelops_ci.monitor.watch import by_day
+    from modelops_ci.monitor.watch import DAY, by_day
+
+    first_day = (now - watched.monitoring.lookback) // DAY * DAY
 
     for profile in watched.watch.profiles:
         if profile.end <= now:  # names are the deployment's (schema-checked), never the log's
@@ -210,6 +213,8 @@ def _keep_profiles(folder: Path, watched: Watched, references: dict[tuple[str, s
             sketch.save(profile, folder / profile.model / profile.version / name)
     problems, kept = [], []
     for path in sorted((folder / watched.model).glob("*/*.npz")):
+        if _window_start(path) < first_day:
+            continue
         try:
             profile = sketch.load(path)
         except UserError as exc:
@@ -222,6 +227,14 @@ def _keep_profiles(folder: Path, watched: Watched, references: dict[tuple[str, s
         kept.append(profile)
     watched.days = by_day(kept, references, watched.monitoring.settings)
     return problems
+
+
+def _window_start(path: Path) -> float:
+    """The start a kept profile's name gives (`START-END.npz`); a name of another form is read."""
+    try:
+        return float(path.stem.split("-", 1)[0])
+    except ValueError:
+        return float("inf")
 
 
 def _unknown(rows: pd.DataFrame, deployment: Deployment) -> list[str]:

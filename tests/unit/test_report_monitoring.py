@@ -55,3 +55,6 @@ def test_a_kept_profile_of_another_version_is_left_out_and_named(tmp_path: Path)
     problems = _keep_profiles(kept, watched, references, now=20 * 3600.0)
     assert problems == [f"{kept}/credit/v1/99999-100000.npz: a profile of credit v2, not of credit v1: left out"]
     assert watched.days[0].rows == 3 * 800  # the day as it was
+    _keep_profiles(kept, watched, references, now=3 * 86400.0)  # two days on: the lookback (1d) starts on day 2
+    assert watched.days == []  # day 0's profiles are kept on disk but not read again
+    assert len(list((kept / "credit" / "v1").glob("*.npz"))) == 4 + 1  # four hour windows and the stray
