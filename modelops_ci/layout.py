@@ -88,6 +88,38 @@ class Layout:
     def plots(self) -> str:
         return f"{self.reports}/plots"
 
+    # -- a decision (task: optimize) pipeline's files ------------------------------------------
+
+    @property
+    def inputs(self) -> str:
+        """The tables every scenario shares (`data.inputs`), one parquet file each, by name."""
+        return f"{self._own('data')}/inputs"
+
+    @property
+    def problems(self) -> str:
+        """Each scenario's problem as the formulation built it: plain arrays (optimize/store.py)."""
+        return f"{self._own('data')}/problems.npz"
+
+    @property
+    def formulation(self) -> str:
+        """A decision model's card: the formulation, its code digest, the solver and its options."""
+        return f"{self._own('models')}/formulation.json"
+
+    @property
+    def solutions(self) -> str:
+        """The decisions: every scenario's variable values, as the solver returned them."""
+        return f"{self.reports}/solutions.parquet"
+
+    @property
+    def solved(self) -> str:
+        """What the solver said of each scenario: status, objective, bound, gap, time."""
+        return f"{self.reports}/solved.json"
+
+    @property
+    def results(self) -> str:
+        """Each scenario's result with its violations recomputed (what the decision gates judge)."""
+        return f"{self.reports}/scenarios.json"
+
     @property
     def contract(self) -> str:
         """The data contract (in git) unless the policy names another file."""

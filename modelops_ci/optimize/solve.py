@@ -38,6 +38,16 @@ class Solution:
     x: np.ndarray | None
     solver: str
 
+    def to_json(self) -> dict[str, Any]:
+        """What the solver said, without the values (kept in a table: the decision)."""
+        return {"status": self.status, "said": self.said, "objective": self.objective, "bound": self.bound,
+                "gap": self.gap, "seconds": self.seconds, "solver": self.solver}
+
+    @classmethod
+    def from_json(cls, said: dict[str, Any], x: np.ndarray | None) -> Solution:
+        return cls(said["status"], str(said["said"]), _number(said.get("objective")), _number(said.get("bound")),
+                   _number(said.get("gap")), float(said["seconds"]), x, str(said["solver"]))
+
 
 def solve(problem: Problem, options: Options = Options()) -> Solution:
     import highspy
@@ -73,6 +83,10 @@ def _status(highspy: Any, status: Any) -> Status:
                                 highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible_or_unbounded",
                                 highspy.HighsModelStatus.kTimeLimit: "time_limit"}
     return known.get(status, "other")
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _finite(value: float) -> float | None:

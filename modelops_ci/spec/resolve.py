@@ -20,7 +20,8 @@ from modelops_ci.spec.model import Document, Pipeline
 from modelops_ci.spec.nodes import Mark, MDict, MList, clone, locate, merge, plain
 from modelops_ci.spec.placeholders import LATE_BOUND, PLACEHOLDER, Scope, substitute
 
-CALLABLE_FIELDS = (("data", "source", "plugin"), ("data", "transforms"), ("model", "estimator"))
+CALLABLE_FIELDS = (("data", "source", "plugin"), ("data", "transforms"), ("model", "estimator"),
+                   ("model", "formulation"))
 # A foreach of this many items or more runs as one batched family unless `spec.batch` says otherwise:
 # below it, a pipeline per item costs little and keeps each its own DVC stages.
 BATCH_FROM = 20

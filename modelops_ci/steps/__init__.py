@@ -46,6 +46,31 @@ STEPS = {
         outputs=("model", "model_card", "test"),
         code=("model.estimator",))),  # predicting runs the model's own code
 }
+# A decision pipeline's steps (task: optimize): the model is a formulation, judged on a scenario set.
+DECISION_STEPS = {
+    "ingest": Step("modelops_ci.steps.decision.ingest", Reads(
+        params=("task", "data"),
+        files=(SpecFile("data.source.path"), SpecFile("data.inputs.*.path")),
+        code=("data.source.plugin", "data.inputs.*.plugin"))),
+    "build": Step("modelops_ci.steps.decision.build", Reads(
+        params=("task", "data.scenario", "model"),
+        outputs=("dataset", "inputs"),
+        files=(SpecFile("model.file"),),
+        code=("model.formulation",))),
+    "solve": Step("modelops_ci.steps.decision.solve", Reads(
+        params=("model.solver", "model.options"),
+        outputs=("problems",))),
+    "evaluate": Step("modelops_ci.steps.decision.evaluate", Reads(
+        params=("expect", "model.options"),
+        outputs=("problems", "solved", "solutions"))),
+}
+
+
+def steps_of(task: str) -> dict[str, Step]:
+    """The steps a pipeline of `task` runs, in order."""
+    return DECISION_STEPS if task == "optimize" else STEPS
+
+
 # The `gates` stage: collects every gate's report into the verdict.
 COLLECT = Reads(params=("gates", "governance"))
 
@@ -64,8 +89,8 @@ def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
         if pipeline is None:
             raise UserError("step batch needs a FAMILY")
         return batch.run(root.resolve(), pipeline)
-    known = [*STEPS, "gate-KIND", "gates", "batch", "summary"]
-    if step not in STEPS and step != "gates" and not step.startswith("gate-"):
+    known = [*dict.fromkeys([*STEPS, *DECISION_STEPS]), "gate-KIND", "gates", "batch", "summary"]
+    if step not in known and not step.startswith("gate-"):
         raise UserError(f"unknown step '{step}': use one of {', '.join(known)}")
     if pipeline is None:
         raise UserError(f"step {step} needs a PIPELINE")
@@ -74,6 +99,9 @@ def run_step(root: Path, step: str, pipeline: str | None) -> dict[str, Any]:
         return gate.collect(ctx.reading(COLLECT))
     if step.startswith("gate-"):
         return gate.run_gate(ctx, step.removeprefix("gate-").replace("-", "_"))
-    module = importlib.import_module(STEPS[step].module)
-    summary: dict[str, Any] = module.run(ctx.reading(STEPS[step].reads))
+    steps = steps_of(ctx.task)
+    if step not in steps:
+        raise UserError(f"pipeline '{pipeline}' ({ctx.task}) has no step '{step}': its steps are {', '.join(steps)}")
+    module = importlib.import_module(steps[step].module)
+    summary: dict[str, Any] = module.run(ctx.reading(steps[step].reads))
     return summary

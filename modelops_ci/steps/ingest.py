@@ -56,9 +56,9 @@ def read(ctx: StepContext) -> pd.DataFrame:
 
     source = ctx.data["source"]
     sources = source if isinstance(source, list) else [source]
-    frames = [_read_source(ctx, item, index if isinstance(source, list) else None).reset_index(drop=True)
-              for index, item in enumerate(sources)]
-    labels = [_label(item) for item in sources]
+    frames = [read_source(ctx, item, f"spec.data.source.{index}" if isinstance(source, list) else "spec.data.source")
+              .reset_index(drop=True) for index, item in enumerate(sources)]
+    labels = [label(item) for item in sources]
     # Indexed by (source, row) until the end, so a message can say where a bad value came from.
     frame = pd.concat(frames, keys=labels, names=["source", "row"])
     if frame.empty:
@@ -79,10 +79,10 @@ def prepare(ctx: StepContext, frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame.reset_index(drop=True), rows - len(frame)
 
 
-def _read_source(ctx: StepContext, source: dict[str, Any], index: int | None) -> pd.DataFrame:
+def read_source(ctx: StepContext, source: dict[str, Any], at: str) -> pd.DataFrame:
+    """One source's table (a repo file, a packaged dataset or a plug-in); errors name the spec at `at`."""
     import pandas as pd
 
-    at = "spec.data.source" + (f".{index}" if index is not None else "")
     if "path" in source:
         path = _inside_repo(ctx, str(source["path"]), at + ".path")
         kind = source.get("format") or ("parquet" if path.suffix == ".parquet" else "csv")
@@ -96,7 +96,7 @@ def _read_source(ctx: StepContext, source: dict[str, Any], index: int | None) ->
     return _plugin(ctx, source, at + ".plugin")
 
 
-def _label(source: dict[str, Any]) -> str:
+def label(source: dict[str, Any]) -> str:
     if "path" in source:
         return str(source["path"])
     return f"rdataset {source['rdataset']}" if "rdataset" in source else f"plugin {source['plugin']}"

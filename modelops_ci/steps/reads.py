@@ -87,7 +87,7 @@ def value_at(tree: Mapping[str, Any], dotted: str) -> Any:
 
 def values_under(tree: Any, dotted: str) -> Iterator[Any]:
     """Every value at `a.b.c`, looking into each item of a list on the way (`data.source.path` finds
-    the path of one source or of each of several)."""
+    the path of one source or of each of several); `*` stands for every key of a mapping."""
     if isinstance(tree, list):
         for item in tree:
             yield from values_under(item, dotted)
@@ -97,6 +97,10 @@ def values_under(tree: Any, dotted: str) -> Iterator[Any]:
             yield tree
         return
     head, _, rest = dotted.partition(".")
+    if head == "*" and isinstance(tree, Mapping):  # every value of a mapping (`data.inputs.*.path`)
+        for value in tree.values():
+            yield from values_under(value, rest)
+        return
     if isinstance(tree, Mapping) and head in tree:
         yield from values_under(tree[head], rest)
 

@@ -18,6 +18,7 @@ from modelops_ci.spec.nodes import Mark, MDict, clone, locate
 from modelops_ci.transform import sensitive_inputs
 
 CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier"}
+DECISION_GATES = frozenset({"feasibility", "violations", "optimality", "solve_time"})
 TASK_METRICS = {
     "classification": CLASSIFICATION_METRICS,
     "regression": {"rmse", "mae", "r2"},
@@ -278,6 +279,9 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
                        and (metric is None or metric in gate_metrics(p.gates, gate))), None)
         return f"policy '{policy.name}'" if policy else "this pipeline"
 
+    yield from _task_mismatches(spec, task, gates, owner)
+    if task == "optimize":
+        return
     if "fairness" in gates:
         if task != "classification":
             yield _problem(spec.value_mark("task"), "spec.task", f"{owner('fairness')} requires a "
@@ -307,6 +311,16 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
                 yield _problem(spec.value_mark("metrics"), "spec.metrics", f"{owner(gate, metric)} "
                                f"gates on {metric}, which the pipeline does not compute",
                                f"add {metric} to spec.metrics")
+
+
+def _task_mismatches(spec: MDict, task: str, gates: MDict, owner: Any) -> Iterator[Problem]:
+    """A decision gate on an ML pipeline, or an ML gate on a decision pipeline."""
+    for gate in gates:
+        if (gate in DECISION_GATES) != (task == "optimize"):
+            needs = "a decision pipeline (task: optimize)" if gate in DECISION_GATES else "an ML pipeline"
+            yield _problem(spec.value_mark("task"), "spec.task",
+                           f"{owner(gate)} requires a {gate} gate, which needs {needs}, not task {task}",
+                           "narrow the policy's selector so that it does not select this pipeline")
 
 
 def gate_metrics(gates: Any, gate: str) -> set[str]:

@@ -45,6 +45,8 @@ def setting(gates: MDict) -> str:
 
 def sensitive_inputs(data: MDict) -> Iterator[SensitiveInput]:
     """Each sensitive attribute (or a derived one's source column) the model would take as input."""
+    if "target" not in data:
+        return  # a decision pipeline's data (task: optimize) has no model inputs
     features: MDict = data.get("features") or MDict(data.mark)
     declared = [kind for kind in ("numeric", "categorical") if features.get(kind)]
     excluded = {str(c) for c in [*(features.get("drop") or ()), data["target"]["column"], data.get("time")] if c}

@@ -10,7 +10,8 @@ SERIES = ("japan", "nz", "uk", "us")
 ARRIVALS = tuple(f"arrivals-{s}" for s in SERIES)
 PIPELINES = ("arrivals-japan", "arrivals-nz", "arrivals-uk", "arrivals-us", "credit-risk")
 FAMILIES = ("employment",)  # batched: one compiled folder for its 148 series
-COMPILED = tuple(sorted(PIPELINES + FAMILIES))
+DECISIONS = ("depots",)  # task: optimize, on arrivals-uk's forecasts
+COMPILED = tuple(sorted(PIPELINES + FAMILIES + DECISIONS))
 CORE = ("ingest", "split", "train", "evaluate")
 FINANCE_GATES = ("gate-data-contract", "gate-performance", "gate-compare", "gate-fairness",
                  "gate-drift")

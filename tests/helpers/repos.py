@@ -16,7 +16,7 @@ from tests.helpers.data import loans_csv, sales_csv
 from tests.helpers.paths import BIN, PROJECT
 from tests.helpers.specs import LOANS_SPEC, SALES_SPEC
 
-EXAMPLE_PARTS = ("pipelines", "policies")
+EXAMPLE_PARTS = ("pipelines", "policies", "formulations", "data/facility")
 
 
 def isolate(env: pytest.MonkeyPatch, home: Path) -> None:

@@ -36,6 +36,9 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
     for name in ARRIVALS:
         expected |= {f"compiled/{name}/dvc.yaml:{s}" for s in (*CORE, *FORECAST_GATES, "gates")}
     expected |= {f"compiled/{name}/dvc.yaml:batch" for name in FAMILIES}  # one stage for all its series
+    expected |= {f"compiled/depots/dvc.yaml:{s}" for s in ("ingest", "build", "solve", "evaluate", "gate-feasibility",
+                                                           "gate-violations", "gate-optimality", "gate-solve-time",
+                                                           "gates")}
     assert listed == expected
 
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)";', dvc(example_repo, "dag", "--dot")))
@@ -51,6 +54,11 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
             assert edge(name, a, b) in edges, (name, a, b)
     for name in FAMILIES:
         assert edge(name, "batch", "summary") in edges
+    for a, b in [("ingest", "build"), ("build", "solve"), ("solve", "evaluate"), ("build", "evaluate"),
+                 ("evaluate", "gate-feasibility"), ("gate-solve-time", "gates"), ("gates", "summary")]:
+        assert edge("depots", a, b) in edges, (a, b)
+    # the forecaster's predictions are the decision model's scenarios: DVC runs it first
+    assert ("compiled/arrivals-uk/dvc.yaml:evaluate", "compiled/depots/dvc.yaml:ingest") in edges
     for a, b in [("split", "gate-drift"), ("gate-drift", "gates"),
                  ("evaluate", "gate-fairness"), ("train", "gate-performance"),
                  ("evaluate", "gate-compare"), ("ingest", "gate-data-contract"),

@@ -89,7 +89,7 @@ def test_unknown_key_suggests_the_close_one_at_the_key() -> None:
 def test_unknown_key_without_a_close_one_lists_the_allowed() -> None:
     assert problems(VALID + "  owner: me\n") == [
         f"{SHOWN}:18:3: spec.owner: unknown key 'owner' "
-        "(allowed: batch, data, do, drift, foreach, gates, metrics, model, split, task)",
+        "(allowed: batch, data, do, drift, expect, foreach, gates, metrics, model, split, task)",
     ]
 
 
@@ -133,7 +133,7 @@ def test_all_problems_of_a_file_are_reported_at_once(empty_repo: Path) -> None:
         f"{SHOWN}:11:15: spec.data.target.column: expected string, got integer 5",
         f"{SHOWN}:13:11: spec.split.kind: 'randm' is not allowed (did you mean 'random'?)",
         f"{SHOWN}:18:3: spec.extra: unknown key 'extra' "
-        "(allowed: batch, data, do, drift, foreach, gates, metrics, model, split, task)",
+        "(allowed: batch, data, do, drift, expect, foreach, gates, metrics, model, split, task)",
     ]
     write(empty_repo, SHOWN, text)
     result = run_cli("validate", "-C", empty_repo)

@@ -17,7 +17,7 @@ import yaml
 from modelops_ci.gates import GATES
 from modelops_ci.steps import STEPS
 from modelops_ci.steps.context import load_context
-from tests.helpers.examples import PIPELINES, compile_ok
+from tests.helpers.examples import DECISIONS, PIPELINES, compile_ok
 from tests.helpers.repos import write
 
 PARAMS = "compiled/credit-risk/params.yaml"
@@ -61,15 +61,18 @@ def test_each_stage_lists_the_fields_its_step_reads(example_repo: Path) -> None:
                                                   "models/credit-risk/model.json"]  # forecasts read its MASE scale
 
 
-@pytest.mark.parametrize("name", PIPELINES)
+@pytest.mark.parametrize("name", [*PIPELINES, *DECISIONS])
 def test_a_step_is_handed_exactly_the_params_its_stage_depends_on(example_repo: Path, name: str) -> None:
+    from modelops_ci.steps import steps_of
+
     compile_ok(example_repo)
     full = load_context(example_repo, name)
+    steps = steps_of(full.task)
 
     for stage, body in stages_of(example_repo, name).items():
         if stage == "gates":
             continue
-        declared = STEPS[stage].reads if stage in STEPS else GATES[stage.removeprefix("gate-").replace("-", "_")].reads
+        declared = steps[stage].reads if stage in steps else GATES[stage.removeprefix("gate-").replace("-", "_")].reads
         handed = full.reading(declared).params
         assert sorted(_leaves_listed(handed, params_of(body))) == sorted(params_of(body)), stage
         assert _outside(handed, params_of(body)) == [], f"{stage} sees params its stage does not list"
@@ -113,8 +116,9 @@ def test_a_declared_key_that_is_not_set_leaves_its_section_empty_and_nothing_els
 
 def test_every_place_a_spec_names_code_is_some_steps_code_dependency() -> None:
     from modelops_ci.spec.resolve import CALLABLE_FIELDS
+    from modelops_ci.steps import DECISION_STEPS
 
-    declared = {key for entry in STEPS.values() for key in entry.reads.code}
+    declared = {key for entry in [*STEPS.values(), *DECISION_STEPS.values()] for key in entry.reads.code}
 
     assert {".".join(path) for path in CALLABLE_FIELDS} <= declared
 

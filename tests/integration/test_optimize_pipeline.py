@@ -1,0 +1,159 @@
+"""A decision pipeline (`task: optimize`) run through real DVC stages: scenarios that solve, that the
+formulation refuses or crashes on, that must stay infeasible; the same model under OR-Tools in a
+process that never imports highspy; and what `validate` says of a spec that mixes the two kinds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.helpers.cli import run_cli, run_exe
+from tests.helpers.repos import git, make_ml_repo, write
+
+FORMULATION = '''
+import highspy
+
+from modelops_ci.optimize.formulation import require_positive
+
+
+def build(scenario):
+    """Pick items within the capacity, reaching at least the scenario's `need` of value."""
+    if "boom" in set(scenario.rows["item"]):
+        raise RuntimeError("the catalogue has no price for boom")
+    require_positive(scenario.rows, ["weight"])
+    model = highspy.Highs()
+    model.silent()
+    take = [model.addBinary(name=f"take[{item}]") for item in scenario.rows["item"]]
+    rows = scenario.rows
+    model.addConstr(sum(w * x for w, x in zip(rows["weight"], take)) <= scenario.params["capacity"], name="capacity")
+    model.addConstr(sum(v * x for v, x in zip(rows["value"], take)) >= float(rows["need"].max()), name="need")
+    model.maximize(sum(v * x for v, x in zip(rows["value"], take)))
+    return model
+'''
+ITEMS = """scenario,item,weight,value,need
+small,a,5,3,0
+small,b,4,4,0
+small,c,6,5,0
+small,d,3,6,0
+negative,a,5,3,0
+negative,b,-1,4,0
+broken,boom,1,1,0
+impossible,a,5,3,100
+impossible,b,4,4,100
+"""
+SPEC = """apiVersion: modelops/v1
+kind: Pipeline
+metadata:
+  name: {name}
+  labels: {{domain: planning}}
+spec:
+  task: optimize
+  data:
+    source: {{path: data/items.csv}}
+    scenario: scenario
+  model:
+    formulation: plans.knapsack:build
+    params: {{capacity: 10}}
+    solver: {solver}
+    options: {{time_limit: 20, mip_gap: 0, threads: 1, seed: 3}}
+  expect:
+    infeasible: [impossible]
+"""
+POLICY = """apiVersion: modelops/v1
+kind: Policy
+metadata: {name: planning}
+spec:
+  selector: {labels: {domain: planning}}
+  gates:
+    feasibility: {}
+    violations: {max: 1.0e-6}
+  stages: [dev]
+"""
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A repo with the same knapsack model solved by HiGHS and by OR-Tools, run once."""
+    repo = make_ml_repo(tmp_path_factory.mktemp("optimize") / "repo")
+    for name in ("loans", "sales"):
+        (repo / "pipelines" / f"{name}.yaml").unlink()
+    write(repo, "plans/__init__.py", "")
+    write(repo, "plans/knapsack.py", FORMULATION)
+    write(repo, "data/items.csv", ITEMS)
+    write(repo, "pipelines/plan.yaml", SPEC.format(name="plan", solver="highs"))
+    write(repo, "pipelines/plan-ortools.yaml", SPEC.format(name="plan-ortools", solver="ortools"))
+    write(repo, "policies/planning.yaml", POLICY)
+    assert run_exe("compile", cwd=repo).exit_code == 0
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "plans", cwd=repo)
+    result = run_exe("run", "--all", cwd=repo)
+    return repo, result.stdout + result.stderr
+
+
+def _results(repo: Path, name: str) -> dict[str, dict[str, object]]:
+    loaded = json.loads((repo / f"reports/{name}/scenarios.json").read_text())
+    return {r["scenario"]: r for r in loaded["scenarios"]}
+
+
+@pytest.mark.parametrize("name", ["plan", "plan-ortools"])
+def test_each_scenario_ends_on_its_own_and_bad_ones_say_why(planned: tuple[Path, str], name: str) -> None:
+    repo, output = planned
+    results = _results(repo, name)
+    assert list(results) == ["small", "negative", "broken", "impossible"]
+    small = results["small"]
+    assert small["status"] == "optimal" and small["objective"] == pytest.approx(11.0)  # c + d: weight 9, value 11
+    assert small["violation"] is not None and small["violation"] <= 1e-9
+    assert results["negative"]["status"] == "error"
+    assert results["negative"]["error"] == "weight is -1 in row 2: it must be positive"
+    assert results["broken"]["error"] == "the formulation raised RuntimeError: the catalogue has no price for boom"
+    assert (results["impossible"]["status"], results["impossible"]["expected"]) == ("infeasible", "infeasible")
+    decisions = pd.read_parquet(repo / f"reports/{name}/solutions.parquet")
+    taken = set(decisions[(decisions["scenario"] == "small") & (decisions["value"] > 0.5)]["variable"])
+    assert taken == {"take[c]", "take[d]"}
+    gates = json.loads((repo / f"reports/{name}/gates.json").read_text())
+    status = {g["gate"]: g["status"] for g in gates["gates"]}
+    assert status == {"feasibility": "error", "violations": "pass"}  # two scenarios could not be judged
+    assert "negative" in output and "broken" in output
+
+
+def test_the_card_names_the_formulation_its_digest_the_solver_and_the_scenario_set(planned: tuple[Path, str]) -> None:
+    import hashlib
+
+    repo, _ = planned
+    card = json.loads((repo / "models/plan/formulation.json").read_text())
+    other = json.loads((repo / "models/plan-ortools/formulation.json").read_text())
+    code = repo / "plans/knapsack.py"
+    assert card["formulation"]["formulation"] == "plans.knapsack:build"
+    assert card["formulation"]["sha256"] == other["formulation"]["sha256"] != hashlib.sha256(b"").hexdigest()
+    assert card["solver"]["name"] == "highs" and other["solver"]["name"] == "ortools"
+    assert card["scenarios"] == {"count": 4, "sha256": other["scenarios"]["sha256"]}
+    assert code.read_text() == FORMULATION
+
+
+@pytest.mark.parametrize(("name", "loaded", "absent"), [("plan-ortools", "ortools", "highspy"),
+                                                         ("plan", "highspy", "ortools")])
+def test_each_solver_runs_in_a_process_that_never_imports_the_other(planned: tuple[Path, str], name: str,
+                                                                    loaded: str, absent: str) -> None:
+    """OR-Tools 9.15 and highspy 1.15 crash when imported in one process."""
+    repo, _ = planned
+    probe = ("import sys; from pathlib import Path; from modelops_ci.steps import run_step; "
+             f"run_step(Path('.'), 'solve', {name!r}); print({loaded!r} in sys.modules, {absent!r} in sys.modules)")
+    found = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["True", "False"]
+
+
+def test_validate_refuses_a_spec_mixing_ml_and_decision_fields(planned: tuple[Path, str]) -> None:
+    repo, _ = planned
+    spec = SPEC.format(name="mixed", solver="highs").replace("  expect:", "  split: {kind: random}\n  expect:")
+    write(repo, "pipelines/mixed.yaml", spec)
+    try:
+        result = run_cli("validate", cwd=repo)
+    finally:
+        (repo / "pipelines/mixed.yaml").unlink()
+    assert result.exit_code == 2
+    assert "pipelines/mixed.yaml:" in result.stderr and "has no split" in result.stderr
