@@ -239,7 +239,7 @@ def _outputs(files: Layout, task: str, uncached: dict[str, Any]) -> dict[str, li
     so the YAML names it once)."""
     if task == "optimize":
         return {"ingest": [files.dataset, files.inputs, {files.profile: uncached}],
-                "build": [files.problems, files.formulation],
+                "build": [files.problems, {files.formulation: uncached}],  # the card: git keeps it for the evidence
                 "solve": [files.solutions, files.solved],
                 "evaluate": [{files.results: uncached}]}
     plots = [{f"{files.plots}/{plot}.json": uncached} for plot in PLOTS[task]]

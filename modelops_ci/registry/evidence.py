@@ -15,7 +15,9 @@ it among the ingest stage's deps, a packaged dataset's package, version and file
 records them in profile.json. Tags made before a field existed leave it out and still verify: a
 field added later is compared only when the tag carries it.
 
-A batched family (one version for many series) adds `family` (registry/series.py): every series'
+A decision model (task: optimize) adds `decision`: its card's formulation with the digest of its
+code or file, the solver and its version, and the scenario set's digest (models/<p>/formulation.json,
+which git keeps). A batched family (one version for many series) adds `family` (registry/series.py): every series'
 model sha256 and verdict, as a canonical list listed in the tag up to `series.INLINE_SERIES` series
 and always committed to by its digest, the family's output folders and its params digest.
 """
@@ -39,7 +41,8 @@ BEGIN = "---modelops-evidence v1---"
 END = "---end modelops-evidence---"
 _BLOCK = re.compile(re.escape(BEGIN) + r"\n(?P<body>.*?)\n" + re.escape(END), re.DOTALL)
 POLICY_FILES = ("policies/",)
-LATER_FIELDS = ("recomputed", "sources", "signoffs", "family")  # left out when empty: absent from tags made before them
+# left out when empty: absent from tags made before them
+LATER_FIELDS = ("recomputed", "sources", "signoffs", "family", "decision")
 
 
 class EvidenceError(UserError):
@@ -66,6 +69,7 @@ class Evidence:
     signoffs: dict[str, list[str]] = field(default_factory=dict)  # gate kind -> who signed off its warning
     recomputed: bool = False  # the signing job re-ran the gates at the commit and got this report
     family: dict[str, Any] = field(default_factory=dict)  # a batched family's series (registry/series.py)
+    decision: dict[str, Any] = field(default_factory=dict)  # a decision model's formulation, solver, scenario set
 
     def to_json(self) -> str:
         payload = asdict(self)
@@ -118,7 +122,7 @@ def collect(root: Path, pipeline: str, commit: str, *, version: str, stage: str 
         metrics=metrics, gates_digest=hashlib.sha256(gates).hexdigest() if gates else "",
         verdict=str(json.loads(gates).get("verdict", "")) if gates else "",
         policy_digest=policy_digest(root, commit), pr=pr, approvers=tuple(approvers), signoffs=dict(signoffs or {}),
-        family=family,
+        family=family, decision=decision_claim(git.show_file(root, commit, files.formulation)),
     )
 
 
@@ -130,6 +134,15 @@ def _family(root: Path, pipeline: str, commit: str, lock: dict[str, Any], gates:
         return {}
     compiled, _ = series.compiled_at(root, commit, pipeline)
     return series.claim(pipeline, lock, gates, compiled)
+
+
+def decision_claim(card: bytes | None) -> dict[str, Any]:
+    """What a decision model's card (models/<p>/formulation.json, kept in git) says it is: the
+    formulation with its code or file digest, the solver and its version, the scenario set's digest."""
+    loaded = json.loads(card) if card else {}
+    if not isinstance(loaded, dict):
+        raise EvidenceError("the decision model's card is not a JSON object: re-run its build stage")
+    return {key: loaded[key] for key in ("formulation", "solver", "scenarios") if key in loaded}
 
 
 def warned_gates(report: bytes | None) -> frozenset[str]:

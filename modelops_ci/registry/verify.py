@@ -440,6 +440,8 @@ class Verifier:
             actual = replace(actual, sources={})
         if not claimed.family:
             actual = replace(actual, family={})
+        if not claimed.decision:
+            actual = replace(actual, decision={})
         differ = [f.name for f in fields(ev.Evidence) if getattr(actual, f.name) != getattr(claimed, f.name)]
         if differ:
             raise _Refused("digest", f"the evidence differs from commit {obj.object[:12]} in "

@@ -157,3 +157,28 @@ def test_validate_refuses_a_spec_mixing_ml_and_decision_fields(planned: tuple[Pa
         (repo / "pipelines/mixed.yaml").unlink()
     assert result.exit_code == 2
     assert "pipelines/mixed.yaml:" in result.stderr and "has no split" in result.stderr
+
+
+def test_the_registry_evidence_carries_the_formulation_solver_and_scenario_set(planned: tuple[Path, str]) -> None:
+    """What a tag of a decision model claims, read from git at the commit (so `verify` re-reads it)."""
+    import hashlib
+
+    from modelops_ci.registry import evidence
+
+    repo, _ = planned
+    git("add", "-A", cwd=repo)
+    git("commit", "-qm", "run the plans", cwd=repo)
+    commit = git("rev-parse", "HEAD", cwd=repo).strip()
+    card_file = repo / "models/plan/formulation.json"
+    card = json.loads(card_file.read_text())
+    claimed = evidence.collect(repo, "plan", commit, version="v1.0.0")
+    assert claimed.decision == {"formulation": card["formulation"], "solver": card["solver"],
+                                "scenarios": card["scenarios"]}
+    assert claimed.decision["solver"]["version"] and claimed.decision["scenarios"]["count"] == 4
+    assert claimed.model["models/plan/formulation.json"] == hashlib.md5(card_file.read_bytes()).hexdigest()
+    assert evidence.parse(evidence.message("plan v1.0.0", claimed)) == claimed
+    card["solver"]["version"] = "0.0.1"  # a commit whose card says another solver: another claim
+    card_file.write_text(json.dumps(card))
+    git("commit", "-qam", "another solver", cwd=repo)
+    later = evidence.collect(repo, "plan", git("rev-parse", "HEAD", cwd=repo).strip(), version="v1.0.1")
+    assert later.decision["solver"]["version"] == "0.0.1" and later.decision != claimed.decision

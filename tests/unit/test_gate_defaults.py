@@ -12,6 +12,7 @@ import yaml
 
 from modelops_ci.gates import compare, fairness, performance
 from modelops_ci.gates import drift as drift_gate
+from modelops_ci.gates.decision import optimality, violations
 from modelops_ci.gates.drift import multivariate
 from modelops_ci.gates.result import Check, GateResult
 from modelops_ci.report import html, markdown
@@ -41,6 +42,8 @@ CODE: dict[tuple[str, str], Any] = {
     ("drift", "`correction`"): drift_gate.DEFAULT_CORRECTION,
     ("drift", "`max_drifted_share`"): drift_gate.DEFAULT_SHARE,
     ("drift", "the classifier test's share of alpha"): multivariate.CLASSIFIER_ALPHA_SHARE,
+    ("violations", "`max`"): violations.DEFAULT_MAX,
+    ("optimality", "`max_gap`"): optimality.DEFAULT_MAX_GAP,
 }
 
 
