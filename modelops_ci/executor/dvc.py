@@ -18,7 +18,7 @@ import yaml
 from modelops_ci.errors import UserError
 from modelops_ci.executor import family
 from modelops_ci.fsutil import write_atomic
-from modelops_ci.gates import GATES
+from modelops_ci.gates import gate_kind
 from modelops_ci.layout import COMPILED_DIR, Layout
 from modelops_ci.spec.nodes import plain
 from modelops_ci.steps import COLLECT, steps_of
@@ -229,7 +229,8 @@ def _stages(item: Governed, root: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             gate_reports.append(report)
             # compare also reads the champion: a registry (git tag) state, so it always runs
             changing: dict[str, Any] = {"always_changed": True} if gate == "compare" else {}
-            yield stage(f"gate-{gate.replace('_', '-')}", GATES[gate].reads, [{report: uncached}], **changing)
+            reads = gate_kind(gate, pipeline.task).reads
+            yield stage(f"gate-{gate.replace('_', '-')}", reads, [{report: uncached}], **changing)
     if gate_reports:
         yield stage("gates", COLLECT, [{files.gates: uncached}], inputs=tuple(gate_reports))
 

@@ -23,6 +23,7 @@ _FEATURES = ("data.target.column", "data.time", "data.features", "data.sensitive
 class GateKind:
     module: str
     reads: Reads
+    decision: GateKind | None = None  # how the kind judges a decision model (task: optimize), if it differs
 
 
 GATES = {
@@ -37,7 +38,11 @@ GATES = {
     "compare": GateKind("modelops_ci.gates.compare", Reads(
         params=("gates.compare", "task", _SEED, "governance", "data.target.column", "data.time",
                 "data.sensitive", "model.horizon"),  # the champion predicts as evaluate does
-        outputs=("predictions", "model_card", "test"))),
+        outputs=("predictions", "model_card", "test")),
+        # a decision model's champion solves the current scenarios with its own formulation
+        decision=GateKind("modelops_ci.gates.decision.compare", Reads(
+            params=("gates.compare", "task", "governance", "model.options"),
+            outputs=("results", "dataset", "inputs", "formulation")))),
     "fairness": GateKind("modelops_ci.gates.fairness", Reads(
         params=("gates.fairness", "task", "data.target", "data.sensitive", _SEED),  # target: positive, favorable
         outputs=("predictions", "model_card"))),  # the card names the positive class the model learnt
@@ -61,15 +66,21 @@ class Gate(Protocol):
     def evaluate(self, ctx: GateContext, settings: dict[str, Any]) -> GateResult: ...
 
 
-def gate_module(kind: str) -> Gate:
-    module: Gate = importlib.import_module(GATES[kind].module)
+def gate_kind(kind: str, task: str) -> GateKind:
+    """Gate `kind` as it judges a pipeline of `task`."""
+    entry = GATES[kind]
+    return entry.decision if task == "optimize" and entry.decision else entry
+
+
+def gate_module(kind: str, task: str = "") -> Gate:
+    module: Gate = importlib.import_module(gate_kind(kind, task).module)
     return module
 
 
 def evaluate(kind: str, ctx: GateContext, settings: dict[str, Any]) -> GateResult:
     """Gate `kind` on `ctx`; a gate that cannot be evaluated is its `error` result, never an exception."""
     try:
-        return gate_module(kind).evaluate(ctx, settings)
+        return gate_module(kind, str(ctx.params.get("task", ""))).evaluate(ctx, settings)
     except CannotEvaluate as exc:
         return exc.result(kind)
     except FileNotFoundError as exc:

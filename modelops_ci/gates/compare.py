@@ -203,6 +203,13 @@ def compare_predictions(task: str, y_true: Any, challenger: Any, champion: Any, 
 
 
 def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
+    return against_champion(ctx, settings, _against)
+
+
+def against_champion(ctx: GateContext, settings: dict[str, Any],
+                     judge: Callable[[GateContext, dict[str, Any], Champion], GateResult]) -> GateResult:
+    """`judge` the challenger against the verified champion at the policy's stage (`against`); the
+    gate's result when there is none. The one champion lookup of the ML and the decision compare."""
     from modelops_ci.errors import UserError
     from modelops_ci.registry import state
 
@@ -221,7 +228,7 @@ def evaluate(ctx: GateContext, settings: dict[str, Any]) -> GateResult:
 
     cannot = f"cannot compare with the champion {found.version} ({found.tag})"
     try:
-        result = _against(ctx, settings, found)
+        result = judge(ctx, settings, found)
     except CannotEvaluate as exc:
         raise exc.within(cannot, details=where) from None
     except ModelIntegrityError as exc:  # the challenger's card

@@ -32,9 +32,12 @@ def save(path: Path, built: list[Built]) -> None:
         "scenarios": np.array([b.scenario for b in built], dtype=str),
         "errors": np.array([b.error or "" for b in built], dtype=str),
     }
+    named: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}  # names -> the scenario that stores them
     for index, item in enumerate(built):
         if item.problem is not None:
-            arrays.update(_arrays(f"{index}.", item.problem))
+            names = (item.problem.col_names, item.problem.row_names)
+            owner = named.setdefault(names, index)
+            arrays.update(_arrays(f"{index}.", item.problem, owner))
     buffer = io.BytesIO()
     np.savez_compressed(buffer, allow_pickle=False, **arrays)
     with replacing(path) as temp:
@@ -54,15 +57,19 @@ def load(path: Path) -> list[Built]:
         raise UserError(f"{path}: not a problems file of the build step ({exc}): run the pipeline again") from None
 
 
-def _arrays(prefix: str, problem: Problem) -> dict[str, np.ndarray]:
+def _arrays(prefix: str, problem: Problem, names_of: int) -> dict[str, np.ndarray]:
+    """One problem's arrays; its row and column names only when no earlier scenario has the same
+    (one formulation's scenarios usually share them: 40% of the file when each kept its own)."""
     matrix = problem.matrix.tocsr()
     arrays = {prefix + name: np.asarray(getattr(problem, name)) for name in _ARRAYS}
     arrays.update({prefix + "data": matrix.data, prefix + "indices": matrix.indices, prefix + "indptr": matrix.indptr,
                    prefix + "shape": np.array(matrix.shape, dtype=np.int64),
                    prefix + "meta": np.array([problem.name, "max" if problem.maximise else "min"], dtype=str),
                    prefix + "offset": np.array([problem.offset], dtype=float),
-                   prefix + "col_names": np.array(problem.col_names, dtype=str),
-                   prefix + "row_names": np.array(problem.row_names, dtype=str)})
+                   prefix + "names_of": np.array([names_of], dtype=np.int64)})
+    if prefix == f"{names_of}.":
+        arrays.update({prefix + "col_names": np.array(problem.col_names, dtype=str),
+                       prefix + "row_names": np.array(problem.row_names, dtype=str)})
     return arrays
 
 
@@ -72,6 +79,7 @@ def _built(found: dict[str, np.ndarray], index: int, scenario: str, error: str) 
     from scipy import sparse
 
     prefix = f"{index}."
+    names = f"{int(found[prefix + 'names_of'][0])}."
     name, sense = (str(v) for v in found[prefix + "meta"])
     matrix = sparse.csr_matrix((found[prefix + "data"], found[prefix + "indices"], found[prefix + "indptr"]),
                                shape=tuple(int(v) for v in found[prefix + "shape"]))
@@ -79,4 +87,4 @@ def _built(found: dict[str, np.ndarray], index: int, scenario: str, error: str) 
         name, sense == "max", found[prefix + "cost"], float(found[prefix + "offset"][0]), matrix,
         found[prefix + "row_lower"], found[prefix + "row_upper"], found[prefix + "col_lower"],
         found[prefix + "col_upper"], found[prefix + "integer"].astype(bool),
-        tuple(str(v) for v in found[prefix + "col_names"]), tuple(str(v) for v in found[prefix + "row_names"])))
+        tuple(str(v) for v in found[names + "col_names"]), tuple(str(v) for v in found[names + "row_names"])))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelops_ci import gates
-from modelops_ci.gates import GATES
+from modelops_ci.gates import GATES, gate_kind
 from modelops_ci.gates.context import GateContext
 from modelops_ci.gates.result import GateResult, error
 from modelops_ci.layout import COMPILED_DIR, Layout
@@ -24,7 +24,7 @@ def evaluate(ctx: StepContext, kind: str, frames: dict[str, Any] | None = None,
     """Run gate `kind` with the pipeline's effective (policy-merged) settings, handed only the params
     its stage depends on; `frames` are tables already in memory (a batched series' train, test...),
     `card` the model's card when no file holds it (a batched series)."""
-    ctx = ctx.reading(GATES[kind].reads)
+    ctx = ctx.reading(gate_kind(kind, str(ctx.params.get("task", ""))).reads)
     settings: dict[str, Any] = dict(ctx.params.get("gates", {}).get(kind) or {})
     advisory = bool(settings.get("advisory", False))
     result = gates.evaluate(kind, GateContext(ctx, dict(frames or {}), card), settings)

@@ -19,6 +19,7 @@ from modelops_ci.transform import sensitive_inputs
 
 CLASSIFICATION_METRICS = {"roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier"}
 DECISION_GATES = frozenset({"feasibility", "violations", "optimality", "solve_time"})
+BOTH_KINDS = frozenset({"compare"})  # judges either kind of model, each in its own way
 TASK_METRICS = {
     "classification": CLASSIFICATION_METRICS,
     "regression": {"rmse", "mae", "r2"},
@@ -280,8 +281,16 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
         return f"policy '{policy.name}'" if policy else "this pipeline"
 
     yield from _task_mismatches(spec, task, gates, owner)
+    compared = gates.get("compare")
     if task == "optimize":
+        if isinstance(compared, dict) and "metric" in compared:
+            yield _problem(spec.value_mark("task"), "spec.task", f"{owner('compare')} compares on "
+                           f"{compared['metric']}, but a decision model is compared on its objective",
+                           "leave gates.compare.metric out for decision pipelines (a separate policy)")
         return
+    if isinstance(compared, dict) and "metric" not in compared:
+        yield _problem(spec.value_mark("task"), "spec.task", f"{owner('compare')} requires a compare gate "
+                       "without a metric", "add gates.compare.metric (the metric the champion is compared on)")
     if "fairness" in gates:
         if task != "classification":
             yield _problem(spec.value_mark("task"), "spec.task", f"{owner('fairness')} requires a "
@@ -316,7 +325,7 @@ def _prerequisites(pipeline: Pipeline, gates: MDict,
 def _task_mismatches(spec: MDict, task: str, gates: MDict, owner: Any) -> Iterator[Problem]:
     """A decision gate on an ML pipeline, or an ML gate on a decision pipeline."""
     for gate in gates:
-        if (gate in DECISION_GATES) != (task == "optimize"):
+        if gate not in BOTH_KINDS and (gate in DECISION_GATES) != (task == "optimize"):
             needs = "a decision pipeline (task: optimize)" if gate in DECISION_GATES else "an ML pipeline"
             yield _problem(spec.value_mark("task"), "spec.task",
                            f"{owner(gate)} requires a {gate} gate, which needs {needs}, not task {task}",

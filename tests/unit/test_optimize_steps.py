@@ -139,3 +139,17 @@ def test_solve_options_come_from_the_spec_with_defaults() -> None:
 def test_a_star_in_a_params_key_reaches_every_value_of_a_mapping() -> None:
     params = {"data": {"inputs": {"km": {"path": "a.csv"}, "cities": {"rdataset": "x/y"}, "more": {"path": "b.csv"}}}}
     assert sorted(values_under(params, "data.inputs.*.path")) == ["a.csv", "b.csv"]
+
+
+def test_scenarios_sharing_their_names_store_them_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    problem = facility_location()
+    named = replace(problem, col_names=tuple(f"x{j}" for j in range(problem.shape[1])))
+    path = tmp_path / "problems.npz"
+    store.save(path, [store.Built("a", named), store.Built("b", named), store.Built("c", problem)])
+    with np.load(path, allow_pickle=False) as stored:
+        assert {key for key in stored.files if key.endswith("col_names")} == {"0.col_names", "2.col_names"}
+    loaded = store.load(path)
+    assert [b.problem.col_names for b in loaded if b.problem] == [named.col_names, named.col_names,
+                                                                   problem.col_names]

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 
-from modelops_ci.gates import GATES
 from modelops_ci.steps import STEPS
 from modelops_ci.steps.context import load_context
 from tests.helpers.examples import DECISIONS, PIPELINES, compile_ok
@@ -63,6 +62,7 @@ def test_each_stage_lists_the_fields_its_step_reads(example_repo: Path) -> None:
 
 @pytest.mark.parametrize("name", [*PIPELINES, *DECISIONS])
 def test_a_step_is_handed_exactly_the_params_its_stage_depends_on(example_repo: Path, name: str) -> None:
+    from modelops_ci.gates import gate_kind
     from modelops_ci.steps import steps_of
 
     compile_ok(example_repo)
@@ -72,7 +72,8 @@ def test_a_step_is_handed_exactly_the_params_its_stage_depends_on(example_repo: 
     for stage, body in stages_of(example_repo, name).items():
         if stage == "gates":
             continue
-        declared = steps[stage].reads if stage in steps else GATES[stage.removeprefix("gate-").replace("-", "_")].reads
+        kind = stage.removeprefix("gate-").replace("-", "_")
+        declared = steps[stage].reads if stage in steps else gate_kind(kind, full.task).reads
         handed = full.reading(declared).params
         assert sorted(_leaves_listed(handed, params_of(body))) == sorted(params_of(body)), stage
         assert _outside(handed, params_of(body)) == [], f"{stage} sees params its stage does not list"

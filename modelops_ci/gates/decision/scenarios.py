@@ -182,8 +182,15 @@ def summarize(gate: str, checks: list[Check], *, failed: str, passed: str,
 
 def listing(checks: list[Check]) -> str:
     """The first few checks' reasons, then how many more."""
-    shown = "; ".join(check.reason for check in checks[:FEW])
-    more = len(checks) - FEW
-    if more > 0:
-        return f"{shown}; and {more} more"
-    return shown
+    return _first_few([check.reason for check in checks], "; ")
+
+
+def listing_names(names: list[str]) -> str:
+    """The first few scenarios' names, then how many more."""
+    return _first_few(names, ", ")
+
+
+def _first_few(items: list[str], joint: str) -> str:
+    shown = joint.join(items[:FEW])
+    more = len(items) - FEW
+    return f"{shown}{joint}and {more} more" if more > 0 else shown

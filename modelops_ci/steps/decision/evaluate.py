@@ -13,7 +13,7 @@ import numpy as np
 from modelops_ci.optimize import store
 from modelops_ci.optimize.evaluate import Expected, ScenarioResult, evaluate, failed
 from modelops_ci.steps.context import StepContext
-from modelops_ci.steps.decision.solve import solution_of
+from modelops_ci.steps.decision.solve import options_of, solution_of
 from modelops_ci.steps.frames import read_parquet
 
 
@@ -27,9 +27,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
     records = {str(r["scenario"]): r for r in said["scenarios"]}
     results = [judge(item, records.get(item.scenario, {}), by_scenario.get(item.scenario), said["solver"],
                      "infeasible" if item.scenario in infeasible else "optimal") for item in built]
-    options = ctx.params["model"].get("options") or {}
-    ctx.write_json(ctx.layout.results, {"solver": said["solver"], "time_limit": options.get("time_limit"),
-                                        "mip_gap": options.get("mip_gap"),
+    options = options_of(ctx.params["model"])  # as the solver was run: the spec's, or the defaults
+    maximise = any(item.problem.maximise for item in built if item.problem is not None)
+    ctx.write_json(ctx.layout.results, {"solver": said["solver"], "time_limit": options.time_limit,
+                                        "mip_gap": options.mip_gap, "sense": "max" if maximise else "min",
                                         "scenarios": [r.to_json() for r in results]})
     metrics = summary(results)
     ctx.write_json(ctx.layout.metrics, metrics)
