@@ -2,6 +2,8 @@
 
     POST /v1/models/{name}/predict                   the route's version answers (canary, shadow)
     POST /v1/models/{name}/versions/{version}/predict  that version answers (champion or challenger)
+    POST /v1/models/{name}/solve                     a decision model solves the posted scenario
+    POST /v1/models/{name}/versions/{version}/solve    that version solves it
     GET  /healthz   the process is alive
     GET  /readyz    200 when every version the deployment names is loaded and verified, else 503 and why
     GET  /metrics   Prometheus text format
@@ -21,8 +23,8 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.serve import router
@@ -89,6 +91,8 @@ def build_app(state: ServingState, log_: PredictionLog, settings: Settings | Non
     routes = [
         Route("/v1/models/{name}/predict", server.predict, methods=["POST"]),
         Route("/v1/models/{name}/versions/{version}/predict", server.predict, methods=["POST"]),
+        Route("/v1/models/{name}/solve", server.solve, methods=["POST"]),
+        Route("/v1/models/{name}/versions/{version}/solve", server.solve, methods=["POST"]),
         Route("/v1/feedback", server.feedback, methods=["POST"]),
         Route("/healthz", server.healthz, methods=["GET"]),
         Route("/readyz", server.readyz, methods=["GET"]),
@@ -108,6 +112,8 @@ class _Server:
         self.metrics = Metrics.create()
         self.lanes = Lanes(settings.batching, self._batch_scored, settings.shadow_batching)
         self.shadows = Shadows(log_, self.metrics, settings.shadow_in_flight)
+        # decision models solve one scenario at a time, off the event loop (a solve is seconds of CPU)
+        self.solving = ThreadPoolExecutor(1, thread_name_prefix="solve")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -135,11 +141,47 @@ class _Server:
         batchers = self.lanes.of(served)
         try:
             choice = _chosen(served, request, arrived)
+            if choice.answer.decides:
+                raise BadRequest(400, f"'{arrived.model}' is a decision model: POST one scenario's rows to "
+                                      f"/v1/models/{arrived.model}/solve")
             batcher = batchers[id(choice.answer)]
             rows = await _rows(request, batcher, self.settings.limits)
         except BadRequest as exc:
             return await self._refused(arrived, exc, known=arrived.model in served.routes)
         return await self._answered(arrived, choice, batcher, rows, batchers)
+
+    async def solve(self, request: Request) -> Response:
+        """One scenario solved by the decision model's routed version; logged like an answer."""
+        arrived = _Request(router.request_id(request.headers.get(router.REQUEST_ID_HEADER)),
+                           request.path_params["name"], time.time(), time.perf_counter())
+        served = self.state.current
+        try:
+            choice = _chosen(served, request, arrived)
+            if not choice.answer.decides:
+                raise BadRequest(400, f"'{arrived.model}' is not a decision model: POST its rows to "
+                                      f"/v1/models/{arrived.model}/predict")
+            check_content_type(request.headers.get("content-type"))
+            check_length(request.headers.get("content-length"), self.settings.limits)
+            rows = rows_of(await _body(request, self.settings.limits), choice.answer.model.signature,
+                           self.settings.limits)
+        except BadRequest as exc:
+            return await self._refused(arrived, exc, known=arrived.model in served.routes)
+        version = choice.answer
+        features = json.dumps(rows)
+        started = time.perf_counter()
+        try:
+            result = await asyncio.wrap_future(self.solving.submit(version.model.solve, arrived.id, rows))
+        except Exception as exc:  # the solver's own failure: a 500, logged, never a traceback to the caller
+            log.error("request %s: the solver failed", arrived.id, exc_info=exc)
+            record = _record(arrived, version.version, choice.role, 500, f"the solver failed: {exc}", features)
+            return await self._sent(record, {"error": f"the solver failed (request {arrived.id} is logged)"})
+        refused = result["status"] == "error"  # the formulation refused this scenario's data
+        record = _record(arrived, version.version, choice.role, 422 if refused else 200,
+                         result.get("error") if refused else None, features)
+        record = replace(record, prediction=json.dumps(result))
+        body = {"model": arrived.model, "version": version.version, "result": result}
+        seconds = time.perf_counter() - started
+        return await self._sent(record, body, timing=f"solve;dur={seconds * 1000:.3f}")
 
     async def _answered(self, arrived: _Request, choice: router.Choice, batcher: Batcher, rows: list[Row],
                         batchers: dict[int, Batcher]) -> Response:

@@ -335,7 +335,7 @@ class Lanes:
             old = self._batchers
             shadows = {id(r.challenger) for r in served.routes.values() if r.mode == "shadow" and r.challenger}
             self._batchers = {id(v): self._kept(old.get(id(v)), id(v) in shadows) or self._new(v, id(v) in shadows)
-                              for v in served.versions}
+                              for v in served.versions if not v.decides}  # a decision model solves, unbatched
             self._served = served
         return self._batchers
 

@@ -119,10 +119,22 @@ class Catalog:
         claimed = evidence.collect(self.root, standing.model, commit, version=standing.version)
         if claimed.family:
             raise UserError("a batched family is not served yet: deploy single pipelines")
+        if claimed.decision:
+            return self._decision(standing, commit, claimed)
         digests = {relative: claimed.model.get(relative, "") for relative in (layout.model, layout.model_card)}
         key = (standing.model, commit, digests[layout.model])
         if key not in self.loaded:
             self.loaded[key] = _load(self.root, standing, commit, digests)
+        return self.loaded[key]
+
+
+    def _decision(self, standing: deployed.Standing, commit: str, claimed: evidence.Evidence) -> ServedVersion:
+        from modelops_ci.serve import decision
+
+        key = (standing.model, commit, claimed.model.get(Layout(standing.model).formulation, ""))
+        if key not in self.loaded:
+            model, card = decision.load(self.root, standing.model, commit, claimed)
+            self.loaded[key] = ServedVersion(standing.model, standing.version, model, card)
         return self.loaded[key]
 
 

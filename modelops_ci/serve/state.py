@@ -35,6 +35,11 @@ class ServedVersion:
     model: Any
     card: Mapping[str, Any]
 
+    @property
+    def decides(self) -> bool:
+        """A decision model (task: optimize): it solves a posted scenario, it does not predict."""
+        return self.card.get("task") == "optimize"
+
 
 @dataclass(frozen=True)
 class Route:

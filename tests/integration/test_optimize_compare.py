@@ -109,3 +109,46 @@ def test_a_formulation_is_compared_with_the_champions_on_the_current_scenarios(t
     assert better["status"] == "pass" and better["checks"][0]["ci"][1] < 0
     assert "same_model" not in better["details"]  # solved by the champion's formulation, not skipped
     assert (repo / "data/plan/dataset.parquet").is_file() and git("worktree", "list", cwd=repo).count("\n") == 1
+    _serves_the_verified_formulation(repo, champion)
+
+
+def _serves_the_verified_formulation(repo: Path, champion: dict[str, float]) -> None:
+    """`serve` answers POST /v1/models/plan/solve with the production version's formulation and params
+    (capacity 10, from its commit, whatever the checkout's spec says now), logged like an answer."""
+    import csv
+
+    import httpx
+
+    from modelops_ci.serve import predlog
+    from tests.helpers.deployed import deployment
+    from tests.helpers.servers import model_server
+
+    write(repo, "deployments/production.yaml", deployment("    plan:\n      champion: v1.0.0\n", "production"))
+    with (repo / "data/items.csv").open() as handle:
+        items = [r for r in csv.DictReader(handle) if r["scenario"] == "s3"]
+    rows = [{"item": r["item"], "weight": float(r["weight"]), "value": float(r["value"])} for r in items]
+    log = repo.parent / "solve.sqlite"
+    with model_server(repo, "production", log) as up:
+        server = up.wait("/readyz")
+        solved = httpx.post(f"{server.url}/v1/models/plan/solve", json={"rows": rows},
+                            headers={"X-Request-Id": "plan-1"}, timeout=60)
+        missing = httpx.post(f"{server.url}/v1/models/plan/solve", json={"rows": [{"item": "a", "weight": 1.0}]},
+                             timeout=60)
+        predicted = httpx.post(f"{server.url}/v1/models/plan/predict", json={"rows": rows}, timeout=60)
+    assert solved.status_code == 200, solved.text
+    result = solved.json()["result"]
+    assert solved.json()["version"] == "v1.0.0" and result["status"] == "optimal"
+    assert result["objective"] == pytest.approx(champion["s3"])  # the champion's params, not the checkout's
+    assert result["violation"] <= 1e-9 and all(name.startswith("take[") for name in result["decision"])
+    assert missing.status_code == 422 and "value" in missing.json()["error"]  # as predict refuses bad rows
+    assert predicted.status_code == 400 and "is a decision model" in predicted.json()["error"]
+    logged = predlog.read(log)
+    answer = logged[logged["request_id"] == "plan-1"].iloc[0]
+    assert answer["status"] == 200 and json.loads(answer["prediction"])["objective"] == pytest.approx(champion["s3"])
+
+    (repo / "plans/knapsack.py").write_text(FORMULATION.replace("most value", "most value (edited)"))
+    with model_server(repo, "production", repo.parent / "edited.sqlite") as up:
+        up.wait("/healthz")
+        readiness = httpx.get(f"{up.url}/readyz", timeout=30)
+    assert readiness.status_code == 503  # the version is not served: the checkout's code is not the verified one
+    assert "not the code this version was verified with" in json.dumps(readiness.json())

@@ -32,7 +32,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     inputs = read_inputs(ctx.path(ctx.layout.inputs))
     built = build_all(ctx, frame, inputs)
     store.save(ctx.path(ctx.layout.problems), built)
-    ctx.write_json(ctx.layout.formulation, card(ctx, solver_version, len(built)))
+    ctx.write_json(ctx.layout.formulation, {**card(ctx, solver_version, len(built)), **columns_of(ctx, frame)})
     errors = sum(1 for b in built if b.error)
     return {"scenarios": len(built), "not_built": errors}
 
@@ -104,6 +104,17 @@ def card(ctx: StepContext, solver_version: str, scenarios: int) -> dict[str, Any
         "scenarios": {"count": scenarios, "sha256": scenarios_digest(ctx)},
         "problems_sha256": sha256_file(ctx.path(ctx.layout.problems)),
     }
+
+
+def columns_of(ctx: StepContext, frame: pd.DataFrame) -> dict[str, list[str]]:
+    """A scenario's columns as the server checks a posted scenario's rows (serve/signature.py): the
+    scenario table's, but the column that names the scenarios."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    named = ctx.data.get("scenario")
+    kept = [str(c) for c in frame.columns if c != named]
+    numeric = [c for c in kept if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])]
+    return {"numeric": numeric, "categorical": [c for c in kept if c not in numeric]}
 
 
 def code_digest(ctx: StepContext, model: dict[str, Any]) -> str:

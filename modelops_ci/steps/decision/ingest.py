@@ -24,7 +24,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     column = ctx.data.get("scenario")
     if column:
         require_column(ctx, frame, column, "spec.data.scenario")
-    frame = frame.reset_index(drop=True)
+    frame = _kept_columns(ctx, frame.reset_index(drop=True), column)
     inputs = ctx.data.get("inputs") or {}
     tables = {str(name): ingest.read_source(ctx, item, f"spec.data.inputs.{name}") for name, item in inputs.items()}
     write_parquet(frame, ctx.path(ctx.layout.dataset))
@@ -36,6 +36,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
         profile["sources"] = packaged
     ctx.write_json(ctx.layout.profile, profile)
     return {"rows": len(frame), "scenarios": profile["scenarios"], "inputs": len(tables)}
+
+
+def _kept_columns(ctx: StepContext, frame: pd.DataFrame, scenario: str | None) -> pd.DataFrame:
+    """The columns the formulation reads (`data.columns`), with the one naming the scenarios."""
+    wanted = [str(c) for c in ctx.data.get("columns") or []]
+    for index, name in enumerate(wanted):
+        require_column(ctx, frame, name, f"spec.data.columns.{index}")
+    return frame[list(dict.fromkeys([*([scenario] if scenario else []), *wanted]))] if wanted else frame
 
 
 def scenario_names(frame: pd.DataFrame, column: str | None) -> list[str]:
