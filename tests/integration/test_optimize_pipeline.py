@@ -182,3 +182,49 @@ def test_the_registry_evidence_carries_the_formulation_solver_and_scenario_set(p
     git("commit", "-qam", "another solver", cwd=repo)
     later = evidence.collect(repo, "plan", git("rev-parse", "HEAD", cwd=repo).strip(), version="v1.0.1")
     assert later.decision["solver"]["version"] == "0.0.1" and later.decision != claimed.decision
+
+
+LP_MODEL = """\\ a production plan: two products sharing machine hours
+Maximize
+ profit: 3 chairs + 5 tables
+Subject To
+ hours: 1 chairs + 2 tables <= 14
+ wood: 3 chairs + 1 tables <= 18
+Bounds
+ 0 <= chairs <= 100
+ 0 <= tables <= 100
+General
+ chairs tables
+End
+"""
+BOUNDS = """scenario,row,column,lower,upper
+normal,,,,
+short of wood,wood,,,9
+a big order,,chairs,10,
+"""
+
+
+def test_a_model_file_is_a_formulation_whose_bounds_each_scenario_sets(planned: tuple[Path, str]) -> None:
+    repo, _ = planned
+    write(repo, "models/plan.lp", LP_MODEL)
+    write(repo, "data/bounds.csv", BOUNDS)
+    spec = (SPEC.format(name="from-file", solver="highs")
+            .replace("source: {path: data/items.csv}", "source: {path: data/bounds.csv}")
+            .replace("formulation: plans.knapsack:build\n    params: {capacity: 10}", "file: models/plan.lp")
+            .replace("    infeasible: [impossible]", "    infeasible: [a big order]"))
+    write(repo, "pipelines/from-file.yaml", spec)
+    try:
+        assert run_cli("compile", cwd=repo).exit_code == 0
+        for step in ("ingest", "build", "solve", "evaluate"):
+            done = run_cli("step", step, "from-file", cwd=repo)
+            assert done.exit_code == 0, done.stderr
+        results = _results(repo, "from-file")
+    finally:
+        (repo / "pipelines/from-file.yaml").unlink()
+    # normal: 4 chairs + 5 tables (hours 14, wood 17) = 37; wood 9: 7 tables (hours 14, wood 7) = 35
+    assert results["normal"]["objective"] == pytest.approx(37.0)
+    assert results["short of wood"]["objective"] == pytest.approx(35.0)
+    assert (results["a big order"]["status"], results["a big order"]["expected"]) == ("infeasible", "infeasible")
+    card = json.loads((repo / "models/from-file/formulation.json").read_text())
+    assert card["formulation"] == {"file": "models/plan.lp",
+                                   "sha256": __import__("hashlib").sha256(LP_MODEL.encode()).hexdigest()}

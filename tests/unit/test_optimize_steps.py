@@ -153,3 +153,18 @@ def test_scenarios_sharing_their_names_store_them_once(tmp_path: Path) -> None:
     loaded = store.load(path)
     assert [b.problem.col_names for b in loaded if b.problem] == [named.col_names, named.col_names,
                                                                    problem.col_names]
+
+
+def test_a_solver_stopped_by_its_time_limit_says_so_and_offers_no_unproven_answer() -> None:
+    """A time limit below any solve's start-up (1 ns) stops every run before a solution: no timing race."""
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    weight = rng.integers(10, 100, 200).astype(float)
+    value = weight + rng.integers(0, 10, 200)
+    problem = Problem("knapsack", True, value, 0.0, sparse.csr_matrix(weight.reshape(1, -1)), np.array([-np.inf]),
+                      np.array([weight.sum() / 2]), np.zeros(200), np.ones(200), np.ones(200, dtype=bool))
+    stopped = solve(problem, Options(time_limit=1e-9))
+    assert (stopped.status, stopped.said, stopped.x, stopped.gap) == ("time_limit", "Time limit reached", None, None)
+    judged = evaluate.judge(store.Built("k", problem), {"scenario": "k", **stopped.to_json()}, None, "highs", "optimal")
+    assert (judged.status, judged.objective, judged.violation) == ("time_limit", None, None)
