@@ -11,8 +11,9 @@ columns, 483 rows), solved by HiGHS with the spec's options (one thread, seed 0,
 scenarios here are `--scenarios` (default 100) total demands drawn uniformly in 100,000-230,000
 with a fixed seed. What it measures:
 1. In process, stage by stage, what the pipeline does per scenario: cut the scenario's rows, build
-   (the formulation's own code, which makes a `highspy.Highs` through highspy's expression API; then
-   `from_plugin` turns it into arrays), save and load every problem in one problems.npz, solve
+   (the formulation's own code, which builds its model as numpy/scipy arrays and returns a
+   `Problem`; a formulation returning a `highspy.Highs` is turned into arrays by `from_plugin`,
+   timed apart), save and load every problem in one problems.npz, solve
    (`solvers.solve`: its wall time, and the solver's own time, `Solution.seconds`, HiGHS's run
    time), evaluate (the objective and the violations recomputed) and write the results (the
    decisions' parquet table and two JSON files). Overhead per scenario = (the stages' wall time -
@@ -189,8 +190,8 @@ def in_process(table: pd.DataFrame, inputs: dict[str, pd.DataFrame], params: dic
     written = time.perf_counter()
     run.stages = {
         "cut each scenario's rows": cut - started,
-        "build: the formulation's code (highspy expression API)": build.seconds,
-        "build: HiGHS model -> arrays (getLp, from_highs)": made - cut - build.seconds,
+        "build: the formulation's code": build.seconds,
+        "build: its model as arrays (from_plugin; nothing for a Problem)": made - cut - build.seconds,
         "store: save problems.npz": saved - made,
         "store: load problems.npz": read - saved,
         "solve: around the solver (to_highs, passModel, solution)": solved - read - run.solver_seconds,
