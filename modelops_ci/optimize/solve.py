@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Literal
 
 import numpy as np
@@ -73,7 +74,8 @@ def solve(problem: Problem, options: Options = Options()) -> Solution:
     bound = _finite(info.mip_dual_bound) if problem.integer.any() else objective if status == "optimal" else None
     gap = _finite(info.mip_gap) if problem.integer.any() else 0.0 if status == "optimal" else None
     return Solution(status, solver.modelStatusToString(model_status), objective, bound, gap,
-                    float(solver.getRunTime()), x, f"highs {highspy.Highs().version()}")
+                    float(solver.getRunTime()), x, f"highs {metadata.version('highspy')}")
+
 
 
 def _status(highspy: Any, status: Any) -> Status:

@@ -38,7 +38,7 @@ def test_dvc_accepts_the_compiled_graph(example_repo: Path) -> None:
     expected |= {f"compiled/{name}/dvc.yaml:batch" for name in FAMILIES}  # one stage for all its series
     expected |= {f"compiled/depots/dvc.yaml:{s}" for s in ("ingest", "build", "solve", "evaluate", "gate-feasibility",
                                                            "gate-violations", "gate-optimality", "gate-solve-time",
-                                                           "gates")}
+                                                           "gate-compare", "gates")}
     assert listed == expected
 
     edges = set(re.findall(r'"([^"]+)" -> "([^"]+)";', dvc(example_repo, "dag", "--dot")))

@@ -24,11 +24,16 @@ ALPHA = 0.05
 QUIET = {"multivariate": False, "prediction": False}  # per-feature tests only (fast)
 
 
+def columns(rng: np.random.Generator, rows: int, numeric: int = 3, categorical: int = 1,
+            shift: float = 0.0) -> dict[str, np.ndarray]:
+    drawn: dict[str, np.ndarray] = {f"x{i}": rng.normal(shift if i == 0 else 0.0, 1.0, rows) for i in range(numeric)}
+    drawn.update({f"c{i}": rng.choice(["a", "b", "c", "d"], rows) for i in range(categorical)})
+    return drawn
+
+
 def table(rng: np.random.Generator, rows: int, numeric: int = 3, categorical: int = 1,
           shift: float = 0.0) -> pd.DataFrame:
-    columns: dict[str, Any] = {f"x{i}": rng.normal(shift if i == 0 else 0.0, 1.0, rows) for i in range(numeric)}
-    columns.update({f"c{i}": rng.choice(["a", "b", "c", "d"], rows) for i in range(categorical)})
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns(rng, rows, numeric, categorical, shift))
 
 
 def kinds(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -115,12 +120,13 @@ def side_by_side(datasets: int, rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`datasets` seeded pairs of tables (15 numeric, 5 categorical features; reference and current
     drawn from one distribution) as one wide pair: dataset k's columns are prefixed `dk_`. Each
     feature is tested on its own column, so one profile and one comparison test them all."""
-    references, currents = [], []
-    for seed in range(datasets):
+    references: dict[str, np.ndarray] = {}
+    currents: dict[str, np.ndarray] = {}
+    for seed in range(datasets):  # `table`'s draws, in its order, into one frame a side (not 400 frames joined)
         rng = np.random.default_rng(seed)
-        references.append(table(rng, rows, 15, 5).add_prefix(f"d{seed}_"))
-        currents.append(table(rng, rows, 15, 5).add_prefix(f"d{seed}_"))
-    return pd.concat(references, axis=1), pd.concat(currents, axis=1)
+        for side in (references, currents):
+            side.update({f"d{seed}_{name}": values for name, values in columns(rng, rows, 15, 5).items()})
+    return pd.DataFrame(references), pd.DataFrame(currents)
 
 
 def test_fdr_calibration_on_200_datasets_without_drift() -> None:

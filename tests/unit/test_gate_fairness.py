@@ -4,7 +4,9 @@ pipeline's predictions."""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,20 @@ def assess(frame: pd.DataFrame, features: tuple[str, ...] = ("region", "band"), 
     return fairness.assess(sample(frame, features), settings, seed=seed, resamples=resamples)
 
 
+@pytest.fixture(scope="module")
+def shared_run() -> Callable[..., GateResult]:
+    """The gate on `people(n, unfair=unfair)` with both features, run once per distinct call and shared by
+    the tests (or parametrized cases) that read different parts of that same run; they only read it.
+    `metric` limits the policy to that one metric (at `LENIENT`'s bound); None keeps the defaults."""
+
+    @functools.cache
+    def run(n: int, unfair: float, resamples: int, metric: str | None = None) -> GateResult:
+        settings = {} if metric is None else {"metrics": {metric: LENIENT[metric]}}
+        return assess(people(n, unfair=unfair), resamples=resamples, **settings)
+
+    return run
+
+
 def table(result: GateResult, view: str) -> dict[str, dict[str, Any]]:
     views = {v["name"]: v for v in result.details["views"]}
     return {row["group"]: row for row in views[view]["groups"]}
@@ -69,18 +85,21 @@ def table(result: GateResult, view: str) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("metric", sorted(FAIRLEARN))
 @pytest.mark.parametrize("features", [("region",), ("band",), ("region", "band")])
-def test_point_values_equal_fairlearns_own_functions(metric: str, features: tuple[str, ...]) -> None:
+def test_point_values_equal_fairlearns_own_functions(metric: str, features: tuple[str, ...],
+                                                    shared_run: Callable[..., GateResult]) -> None:
     frame = people(3000, unfair=0.08)
-    result = assess(frame, metrics={metric: LENIENT[metric]}, resamples=50)
+    # the run is the same for every `features` (it always assesses all three views): made once per metric
+    result = shared_run(3000, 0.08, 50, metric)
 
     expected = FAIRLEARN[metric](frame["y_true"], frame["y_pred"], sensitive_features=frame[list(features)])
     assert check(result, f"{' & '.join(features)}: {metric}").statistic == pytest.approx(expected, abs=1e-12)
 
 
 @pytest.mark.parametrize("features", [("region",), ("region", "band")])
-def test_group_table_equals_metricframe_by_group(features: tuple[str, ...]) -> None:
+def test_group_table_equals_metricframe_by_group(features: tuple[str, ...],
+                                                shared_run: Callable[..., GateResult]) -> None:
     frame = people(2000)
-    result = assess(frame, resamples=50)
+    result = shared_run(2000, 0.0, 50)  # one run for both `features`: it holds every view's table
     expected = fl.MetricFrame(
         metrics={"selection_rate": fl.selection_rate, "true_positive_rate": fl.true_positive_rate,
                  "false_positive_rate": fl.false_positive_rate, "n": fl.count},
@@ -100,11 +119,18 @@ def test_group_table_equals_metricframe_by_group(features: tuple[str, ...]) -> N
         assert row["status"] == "ok"
 
 
-@pytest.mark.parametrize("metric", sorted(FAIRLEARN))
-def test_bootstrap_statistic_at_the_observed_counts_is_the_point_value(metric: str) -> None:
+@pytest.fixture(scope="module")
+def region_band_groups() -> tuple[pd.DataFrame, fairness.ViewGroups]:
+    """The region & band view's groups of `people(1500, unfair=0.1)`, built once for every metric."""
     frame = people(1500, unfair=0.1)
     people_ = fairness.population(sample(frame))
-    groups = fairness.view_groups(people_, fairness.View(("region", "band")), 30)
+    return frame, fairness.view_groups(people_, fairness.View(("region", "band")), 30)
+
+
+@pytest.mark.parametrize("metric", sorted(FAIRLEARN))
+def test_bootstrap_statistic_at_the_observed_counts_is_the_point_value(
+        metric: str, region_band_groups: tuple[pd.DataFrame, fairness.ViewGroups]) -> None:
+    frame, groups = region_band_groups
 
     at_sample = fairness.disparity(metric, fairness.rates_from_counts(groups.counts[None, :, :]))
 
@@ -476,9 +502,9 @@ def _adverse_view(result: GateResult, view: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("features", [("region",), ("band",), ("region", "band")])
 def test_adverse_rate_disparities_are_fairlearns_on_the_predictions_and_on_the_labels(
-        features: tuple[str, ...]) -> None:
+        features: tuple[str, ...], shared_run: Callable[..., GateResult]) -> None:
     frame = people(3000, unfair=0.08)
-    found = _adverse_view(assess(frame, resamples=20), " & ".join(features))
+    found = _adverse_view(shared_run(3000, 0.08, 20), " & ".join(features))  # one run holds every view
     groups = frame[list(features)]
 
     for source, y in (("model", frame["y_pred"]), ("labels", frame["y_true"])):

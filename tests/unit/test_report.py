@@ -6,7 +6,9 @@ The last tests render what the gate stages of a real pipeline wrote."""
 from __future__ import annotations
 
 import base64
+import copy
 import dataclasses
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,9 @@ from modelops_ci.report.load import Inputs
 from modelops_ci.report.pages import render_reports
 from modelops_ci.report.words import headline
 from modelops_ci.steps.gate import REPORT_VERSION, gates_report
+from tests.helpers import reports
 from tests.helpers.reports import (
     Page,
-    credit_report,
     drift_gate,
     make_repo,
     performance_gate,
@@ -32,6 +34,18 @@ from tests.helpers.reports import (
     typed,
     write_json,
 )
+
+
+@functools.cache
+def _credit_report(groups: tuple[str, ...] | None, worst: str, best: str) -> dict[str, Any]:
+    return reports.credit_report(groups=None if groups is None else list(groups), worst=worst, best=best)
+
+
+def credit_report(groups: list[str] | None = None, worst: str = "single", best: str = "married") -> dict[str, Any]:
+    """`reports.credit_report`, built once per distinct argument (it runs the performance gate's bootstrap;
+    the report is deterministic): each call gets its own deep copy, as tests change it."""
+    return copy.deepcopy(_credit_report(None if groups is None else tuple(groups), worst, best))
+
 
 HOSTILE = ["<script>alert(1)</script>", "a|b", "@acme/model-risk", "`code`", "$\\frac{x", "**bold**",
            "```", '"quoted" & <b>', "[link](javascript:alert(1))", "%%{init: {'theme':'dark'}}%%"]
