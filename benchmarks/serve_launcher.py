@@ -57,10 +57,10 @@ class TimedLog:
         future: Future[None] = self.inner.append(records)
         return future
 
-    async def write(self, records: Sequence[Record]) -> None:
+    async def write(self, records: Sequence[Record], *, alone: bool = False) -> None:
         started = time.perf_counter()
         try:
-            await self.inner.write(records)
+            await self.inner.write(records, alone=alone)
         finally:
             timings = _timings.get(None)
             if timings is not None and records and records[0].served:

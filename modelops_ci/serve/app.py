@@ -49,7 +49,7 @@ SHADOW_IN_FLIGHT = 2048
 class PredictionLog(Protocol):
     """Where answers go before they are sent (modelops_ci/serve/predlog.py: group commit)."""
 
-    async def write(self, records: Sequence[Record]) -> None: ...
+    async def write(self, records: Sequence[Record], *, alone: bool = False) -> None: ...
 
     def append(self, records: Sequence[Record]) -> Future[None]: ...
 
@@ -114,6 +114,7 @@ class _Server:
         self.shadows = Shadows(log_, self.metrics, settings.shadow_in_flight)
         # decision models solve one scenario at a time, off the event loop (a solve is seconds of CPU)
         self.solving = ThreadPoolExecutor(1, thread_name_prefix="solve")
+        self.in_flight = 0  # requests between arrival and their answer's log record
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Any) -> AsyncIterator[None]:
@@ -135,6 +136,13 @@ class _Server:
                     await watcher
 
     async def predict(self, request: Request) -> Response:
+        self.in_flight += 1
+        try:
+            return await self._predict(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _predict(self, request: Request) -> Response:
         arrived = _Request(router.request_id(request.headers.get(router.REQUEST_ID_HEADER)),
                            request.path_params["name"], time.time(), time.perf_counter())
         served = self.state.current
@@ -215,7 +223,9 @@ class _Server:
 
         status = record.status
         try:
-            await self.log.write([record])
+            # one request in flight: its record is committed on this thread, no hand-off to the
+            # writer and back (~0.1-0.2 ms at one client); with more, the writer's group commit
+            await self.log.write([record], alone=self.in_flight <= 1)
         except Exception:
             log.exception("request %s: the prediction log could not record the answer", record.request_id)
             status = 503

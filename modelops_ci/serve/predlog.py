@@ -120,6 +120,8 @@ class PredictionLog:
         self._connection = connection
         self._pending: deque[_Pending] = deque()
         self._wake = threading.Condition()
+        # held by whoever commits: the writer, or a caller committing alone (`write_now`)
+        self._committing = threading.Lock()
         self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name=f"predlog {path.name}", daemon=True)
         self._writer.start()
@@ -151,12 +153,37 @@ class PredictionLog:
         rows = [tuple(getattr(item, name) for name in FEEDBACK_COLUMNS) for item in items]
         return self._enqueue(_Pending({"feedback": rows}))
 
-    async def write(self, records: Sequence[Record]) -> None:
+    async def write(self, records: Sequence[Record], *, alone: bool = False) -> None:
         """Append from asyncio and wait for the commit. Shielded: a request cancelled while it
-        waits (its client went away) still has its record written."""
+        waits (its client went away) still has its record written. `alone`: the caller knows of no
+        other write coming (one request in flight), so the records may be committed on its thread
+        (`write_now`) rather than handed to the writer and back, two thread hand-offs."""
         import asyncio
 
+        if alone and self.write_now(records):
+            return
         await asyncio.shield(asyncio.wrap_future(self.append(records)))
+
+    def write_now(self, records: Sequence[Record]) -> bool:
+        """Commit `records` on this thread if the writer has nothing queued, is not committing, and
+        the file is not locked by another connection (a rotation): it never waits, since its caller
+        is the event loop. False, with nothing written, otherwise; raises what the commit raised."""
+        if self._pending or self._closing or not self._committing.acquire(blocking=False):
+            return False
+        try:
+            rows = [tuple(getattr(record, name) for name in COLUMNS) for record in records]
+            self._connection.execute("PRAGMA busy_timeout = 0")
+            try:
+                error = self._commit([_Pending({"records": rows})])
+            finally:
+                self._connection.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+        finally:
+            self._committing.release()
+        if _locked(error):
+            return False  # another connection writes: the writer waits for it, off the event loop
+        if error is not None:
+            raise error
+        return True
 
     def close(self) -> None:
         """Write everything queued, then stop the writer and close the file."""
@@ -207,7 +234,8 @@ class PredictionLog:
     def _commit_isolated(self, batch: list[_Pending]) -> None:
         """Commit the batch; if it fails, commit each append alone, so that one bad record fails its
         own caller and not the requests that happened to share its transaction."""
-        error = self._commit(batch)
+        with self._committing:
+            error = self._commit(batch)
         if error is None:
             for pending in batch:
                 pending.future.set_result(None)
@@ -219,6 +247,7 @@ class PredictionLog:
             self._commit_isolated([pending])
 
     def _commit(self, batch: list[_Pending]) -> Exception | None:
+        """Commit `batch` in one transaction; the caller holds `_committing`."""
         if not batch:
             return None
         try:
@@ -230,6 +259,10 @@ class PredictionLog:
         except Exception as exc:  # the writer must outlive any failure, or every later caller would hang
             return exc
         return None
+
+
+def _locked(error: Exception | None) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 def check(path: Path) -> None:

@@ -46,9 +46,11 @@ class Collected:
     def __init__(self) -> None:
         self.records: list[Record] = []
         self.labels: list[Feedback] = []
+        self.alone: list[bool] = []  # what `write` was told of each answer: no other request in flight
 
-    async def write(self, records: Sequence[Record]) -> None:
+    async def write(self, records: Sequence[Record], *, alone: bool = False) -> None:
         self.records.extend(records)
+        self.alone.append(alone)
 
     def append(self, records: Sequence[Record]) -> Future[None]:
         self.records.extend(records)

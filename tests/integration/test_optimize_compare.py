@@ -91,6 +91,12 @@ def test_a_formulation_is_compared_with_the_champions_on_the_current_scenarios(t
         sign_tag(repo, tag, v1, evidence_message(repo, v1, version="v1.0.0", stage=stage, pipeline="plan"),
                  key.signing_key)
     champion = _objectives(repo)
+    # the registry's readers take a decision model unchanged: verify and audit
+    verified = run_cli("verify", "plan@v1.0.0", "plan#staging#1", "plan#production#2", cwd=repo)
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    audited = run_cli("audit", "plan", "--json", cwd=repo)
+    assert audited.exit_code == 0, audited.stderr
+    assert "models/plan/formulation.json" in audited.stdout and "plan#production#2" in audited.stdout
 
     same = _gate(repo)  # the same formulation, solver and options: the same decisions, not solved again
     assert same["status"] == "pass" and same["details"]["champion"]["tag"] == "plan#production#2"

@@ -266,3 +266,33 @@ def test_what_a_record_outlives_sets_how_often_sqlite_syncs(tmp_path: Path, surv
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         connection.close()
+
+
+def test_a_record_alone_commits_on_the_callers_thread_and_waits_for_nothing(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "predictions.db"
+    threads: list[str] = []
+    with PredictionLog.open(path, trace=lambda sql: threads.append(threading.current_thread().name)) as log:
+        threads.clear()
+        assert log.write_now([_record(1)]) is True
+        assert set(threads) == {threading.current_thread().name}  # BEGIN, INSERT, COMMIT: no writer thread
+        asyncio.run(log.write([_record(2)], alone=True))
+        assert set(threads) == {threading.current_thread().name}
+    assert list(read(path)["request_id"]) == ["req-1", "req-2"]
+
+
+def test_a_record_alone_never_waits_for_a_lock_and_a_bad_one_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "predictions.db"
+    broken: Any = {"not": "text"}
+    with PredictionLog.open(path) as log:
+        with _write_lock_held(path):  # another connection writes (a rotation): not on the event loop's time
+            assert log.write_now([_record(0)]) is False
+            queued = log.append([_record(1)])
+            assert log.write_now([_record(0)]) is False  # the writer holds the queue or its own commit
+        queued.result()
+        asyncio.run(log.write([_record(2)], alone=True))  # idle again: committed here
+        with pytest.raises(sqlite3.Error):
+            log.write_now([Record("bad", "credit", "3", "champion", True, 1.0, 1.0, 200, None, broken, "", "")])
+        assert log.write_now([_record(3)]) is True  # the log lives on
+    assert list(read(path)["request_id"]) == ["req-1", "req-2", "req-3"]

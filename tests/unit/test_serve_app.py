@@ -84,6 +84,7 @@ def test_the_champion_answers_with_its_version_scores_and_a_logged_record(models
     assert json.loads(record.features) == rows
     assert len(json.loads(record.prediction)) == len(json.loads(record.score)) == 2
     assert 0 < model_ms[0] < record.latency_ms  # the model call is part of the answer's time
+    assert log.alone == [True]  # the only request in flight: its record may commit without a hand-off
 
 
 def test_canary_answers_by_the_sticky_split_of_the_request_id_or_route_key(models: tuple[Any, Any]) -> None:
@@ -235,6 +236,7 @@ def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows
     assert len(gated.calls) <= 2  # one call per request without batching: 32
     assert sum(gated.calls) == len(rows)
     assert len(log.records) == 32
+    assert log.alone.count(False) >= 31  # answers of one batch go to the writer's group commit
 
 
 def test_a_call_waits_for_the_clients_that_arrived_while_the_last_one_scored(models: tuple[Any, Any]) -> None:
