@@ -126,21 +126,25 @@ def main() -> int:
 
     import uvicorn
 
+    from modelops_ci.commands.serve import open_connections
     from modelops_ci.serve.app import Settings, build_app
     from modelops_ci.serve.batcher import SHADOW_BATCHING, Batching
     from modelops_ci.serve.predlog import PredictionLog
 
     state = served(args.model, args.card, args.name, args.shadow)
     shadow = replace(SHADOW_BATCHING, cpu_share=args.shadow_cpu)
+    running: list[uvicorn.Server] = []  # as `modelops-ci serve` runs it: the app knows its connections
     settings = Settings(batching=Batching(max_rows=args.max_rows, max_wait_ms=args.max_wait_ms),
-                        shadow_batching=shadow)
+                        shadow_batching=shadow, connections=lambda: open_connections(running))
     profiler = cProfile.Profile() if args.profile else None
     with PredictionLog.open(args.log) as log:
         app = timed(build_app(state, TimedLog(log), settings))
         if profiler is not None:
             profiler.enable()
+        running.append(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, workers=1,
+                                                     log_level="warning", access_log=False)))
         try:
-            uvicorn.run(app, host="127.0.0.1", port=args.port, workers=1, log_level="warning", access_log=False)
+            running[0].run()
         except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it stopped on
             pass
         finally:

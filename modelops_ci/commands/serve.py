@@ -11,7 +11,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelops_ci.errors import UserError
 from modelops_ci.serve.budget import SHADOW_CPU_SHARE
@@ -62,11 +62,20 @@ def serve(root: Path, options: Options) -> None:
     for problem in first.problems:
         logging.getLogger("modelops_ci.serve").warning("not served: %s", problem)
     with PredictionLog.open(options.log or default_log(root, options.stage), survives=options.log_survives) as log:
+        running: list[uvicorn.Server] = []
         settings = Settings(batching=Batching(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
                             shadow_batching=replace(SHADOW_BATCHING, cpu_share=options.shadow_cpu),
-                            fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll)
+                            fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll,
+                            connections=lambda: open_connections(running))
         app = build_app(ServingState(first), log, settings)
-        uvicorn.run(app, host=options.host, port=options.port, workers=1, log_level="warning", access_log=False)
+        running.append(uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, workers=1,
+                                                     log_level="warning", access_log=False)))
+        running[0].run()
+
+
+def open_connections(running: list[Any]) -> int:
+    """The uvicorn server's open client connections (its `server_state`); before it runs, "many"."""
+    return len(running[0].server_state.connections) if running else 2
 
 
 def _check_host(host: str) -> None:

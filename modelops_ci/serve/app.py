@@ -69,6 +69,8 @@ class Settings:
     fingerprint: Callable[[], str | None] | None = None
     load: Loader | None = None
     poll: float = 1.0  # seconds between looks at `fingerprint`
+    # how many clients are connected (the server's open connections); None: unknown, assume many
+    connections: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,16 @@ class _Server:
         seconds = time.perf_counter() - started
         return await self._sent(record, body, timing=f"solve;dur={seconds * 1000:.3f}")
 
+    def _one_client(self) -> bool:
+        """One client connected and this its only request: nobody else can be waiting for the loop."""
+        connections = self.settings.connections
+        return connections is not None and self.in_flight == 1 and connections() == 1
+
     async def _answered(self, arrived: _Request, choice: router.Choice, batcher: Batcher, rows: list[Row],
                         batchers: dict[int, Batcher]) -> Response:
         version = choice.answer.version
         try:
-            answer = await batcher.score(rows)
+            answer = await batcher.score(rows, alone=self._one_client())
         except ScoringFailed as exc:
             log.error("request %s: %s", arrived.id, exc, exc_info=exc.__cause__)
             record = _record(arrived, version, choice.role, 500, str(exc), json.dumps(rows))

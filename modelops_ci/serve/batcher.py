@@ -102,9 +102,36 @@ class Batcher:
         """Requests waiting for the next model call (not counting the one being scored)."""
         return len(self._queue)
 
-    async def score(self, rows: Sequence[Row]) -> Answer:
-        """This request's answer, from the next batch the worker scores."""
+    async def score(self, rows: Sequence[Row], *, alone: bool = False) -> Answer:
+        """This request's answer, from the next batch the worker scores; or, `alone` (its client is
+        the only one connected) with nothing queued or scoring, from a call on this thread."""
+        if alone and self._draining is None and not self._queue and self._budget is None \
+                and not self._batching.patient:
+            return self._scored_here(rows)
         return await self.enqueue(rows)
+
+    def _scored_here(self, rows: Sequence[Row]) -> Answer:
+        """The model call on the event loop's thread. With one client connected nobody else can be
+        waiting for the loop, and the call saves the hand-off to the worker and back (~0.2 ms) and
+        the worker thread's cold wake-up; with more, requests batch on the worker as before."""
+        self.calls += 1
+        started = time.perf_counter()
+        try:
+            answer = self._model.score(rows)
+        except Exception as exc:
+            raise self._failed(exc) from exc
+        finally:
+            self._last_call_end = asyncio.get_running_loop().time()
+            self._expected = 1
+        if self._on_batch is not None:
+            self._on_batch(len(rows))
+        return Answer(answer.predictions, answer.scores, (time.perf_counter() - started) * 1000)
+
+    def _failed(self, exc: Exception) -> ScoringFailed:
+        failed = ScoringFailed(f"model {self.version.name} {self.version.version} failed to score: "
+                               f"{type(exc).__name__}")
+        failed.__cause__ = exc
+        return failed
 
     def enqueue(self, rows: Sequence[Row]) -> asyncio.Future[Answer]:
         """Queue `rows` for the next batch; the future holds their answer (or ScoringFailed)."""
@@ -175,9 +202,7 @@ class Batcher:
         try:
             answer, cpu_seconds = await loop.run_in_executor(self._worker, self._model.score_timed, rows)
         except Exception as exc:
-            failed = ScoringFailed(f"model {self.version.name} {self.version.version} failed to score: "
-                                   f"{type(exc).__name__}")
-            failed.__cause__ = exc
+            failed = self._failed(exc)
             for job in batch:
                 _settle(job, failed)
             return

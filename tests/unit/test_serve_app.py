@@ -265,11 +265,14 @@ def test_a_call_waits_for_the_clients_that_arrived_while_the_last_one_scored(mod
     assert gated.calls == [1, 4]
 
 
-def test_a_model_error_fails_its_batch_with_a_plain_500_and_is_logged(models: tuple[Any, Any]) -> None:
+@pytest.mark.parametrize("connected", [None, 1])  # on the worker, and on the loop's thread for one client
+def test_a_model_error_fails_its_batch_with_a_plain_500_and_is_logged(models: tuple[Any, Any],
+                                                                      connected: int | None) -> None:
     log = Collected()
+    settings = Settings(connections=None if connected is None else lambda: connected)
 
     async def scenario() -> None:
-        async with client(state_of(version("v1", Gated(models[0], fail=True))), log) as (http, _):
+        async with client(state_of(version("v1", Gated(models[0], fail=True))), log, settings) as (http, _):
             answer = await http.post(PREDICT, json={"row": ROW}, headers={"X-Request-Id": "boom"})
             assert answer.status_code == 500
             assert answer.json() == {"request_id": "boom", "error": "model loans v1 failed to score: ValueError "
@@ -433,3 +436,42 @@ def test_feedback_is_accepted_in_its_three_forms_and_bad_labels_are_a_422(models
     run(scenario)
     assert [(f.request_id, f.row, f.label) for f in log.labels] == [
         ("req-1", 0, '"yes"'), ("req-2", 0, "1"), ("req-2", 1, "0"), ("req-3", 2, "true")]
+
+
+class _Threads:
+    """A model that notes the thread each of its calls runs on."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.classes_ = inner.classes_
+        self.threads: list[str] = []
+
+    def predict(self, frame: Any) -> Any:
+        return self.inner.predict(frame)
+
+    def predict_proba(self, frame: Any) -> Any:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return self.inner.predict_proba(frame)
+
+
+@pytest.mark.parametrize(("connected", "on_the_loop"), [(1, True), (2, False)])
+def test_one_connected_client_is_scored_on_the_loops_thread_more_are_batched_on_the_worker(
+        models: tuple[Any, Any], connected: int, on_the_loop: bool) -> None:
+    import threading
+
+    noted = _Threads(models[0])
+    served = version("v1", noted)
+
+    async def scenario() -> None:
+        async with client(state_of(served), Collected(), Settings(connections=lambda: connected)) as (http, server):
+            for n in range(3):
+                answer = await http.post(PREDICT, json={"row": {**ROW, "income": 10.0 + n}})
+                assert answer.status_code == 200 and answer.headers["server-timing"].startswith("model;dur=")
+            assert batcher_of(server, served).calls == 3
+
+    run(scenario)
+    loop_thread = threading.current_thread().name  # asyncio.run's loop runs on this thread
+    assert (set(noted.threads) == {loop_thread}) is on_the_loop
+    assert all(name.startswith("score-") for name in noted.threads) is not on_the_loop
