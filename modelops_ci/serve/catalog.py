@@ -148,12 +148,13 @@ def _bytes(path: Path) -> bytes:
 def _load(root: Path, standing: deployed.Standing, commit: str, digests: dict[str, str]) -> ServedVersion:
     from modelops_ci.ml.model_types import policy_types
 
-    trusted = policy_types(_params(root, commit, Layout(standing.model)))
+    trusted = policy_types(params_at(root, commit, Layout(standing.model)))
     model, card = load_model_at(root, standing.model, commit, digests, extra_types=trusted)
     return ServedVersion(standing.model, standing.version, model, card)
 
 
-def _params(root: Path, commit: str, layout: Layout) -> dict[str, Any]:
+def params_at(root: Path, commit: str, layout: Layout) -> dict[str, Any]:
+    """The pipeline's compiled params as `commit` holds them (empty when there are none)."""
     import yaml
 
     from modelops_ci import git

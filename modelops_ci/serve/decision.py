@@ -70,6 +70,7 @@ def load(root: Path, pipeline: str, commit: str, claimed: Evidence) -> tuple[Dec
     """The decision model `claimed` (a verified tag's evidence) names, as its commit holds it, and its card."""
     from modelops_ci import git
     from modelops_ci.registry.dvc_cache import md5_of
+    from modelops_ci.serve.catalog import params_at
     from modelops_ci.serve.signature import Signature
     from modelops_ci.steps.decision.solve import options_of
 
@@ -83,26 +84,21 @@ def load(root: Path, pipeline: str, commit: str, claimed: Evidence) -> tuple[Dec
         raise UserError(f"its solver is {card['solver']['name']}: the server solves with {SERVED_SOLVER} only "
                         "(OR-Tools and highspy cannot share a process)")
     build = _formulation(root, card)
-    params = _params_at(root, commit, layout)
+    params = params_at(root, commit, layout)
     model = params.get("model") or {}
     return DecisionModel(build, dict(model.get("params") or {}), _inputs(root, commit, layout, claimed),
                          options_of(model), Signature.of(card)), card
 
 
 def _formulation(root: Path, card: dict[str, Any]) -> Callable[[Any], Any]:
-    from modelops_ci.steps.decision.build import module_files
+    from modelops_ci.steps.decision.build import module_digest
     from modelops_ci.steps.estimators import CannotLoad
     from modelops_ci.steps.estimators import load as load_callable
 
     dotted = card["formulation"].get("formulation")
     if not dotted:
         raise UserError("a model-file formulation is not served yet: serve a formulation callable")
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in module_files(str(dotted), root):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    if digest.hexdigest() != card["formulation"]["sha256"]:
+    if module_digest(str(dotted), root) != card["formulation"]["sha256"]:
         raise UserError(f"the code of {dotted} in this checkout is not the code this version was verified with "
                         "(its sha256 differs from the card's): check out the version's commit to serve it")
     try:
@@ -110,16 +106,6 @@ def _formulation(root: Path, card: dict[str, Any]) -> Callable[[Any], Any]:
     except CannotLoad as exc:
         raise UserError(f"{dotted}: {exc.message}") from None
     return found
-
-
-def _params_at(root: Path, commit: str, layout: Layout) -> dict[str, Any]:
-    import yaml
-
-    from modelops_ci import git
-
-    raw = git.show_file(root, commit, layout.params)
-    loaded = yaml.safe_load(raw) if raw else None
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _inputs(root: Path, commit: str, layout: Layout, claimed: Evidence) -> dict[str, pd.DataFrame]:

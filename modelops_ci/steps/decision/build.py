@@ -122,8 +122,14 @@ def code_digest(ctx: StepContext, model: dict[str, Any]) -> str:
     `__init__.py` files too, when the module is in the repository)."""
     if "file" in model:
         return sha256_file(_inside(ctx, str(model["file"])))
+    return module_digest(str(model["formulation"]), ctx.root)
+
+
+def module_digest(dotted: str, root: Path) -> str:
+    """sha256 over the source files importing `dotted`'s module runs (the card's, and what `serve`
+    checks the checkout's code against)."""
     digest = hashlib.sha256()
-    for path in module_files(str(model["formulation"]), ctx.root):
+    for path in module_files(dotted, root):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

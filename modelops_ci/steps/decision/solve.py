@@ -24,7 +24,7 @@ def options_of(model: dict[str, Any]) -> Options:
 def run(ctx: StepContext) -> dict[str, Any]:
     model = ctx.params["model"]
     solver = str(model.get("solver", DEFAULT_SOLVER))
-    solvers.version(solver)
+    named = solvers.version(solver)  # not installed: exit 2 naming the package, before any work
     options = options_of(model)
     said: list[dict[str, Any]] = []
     decisions: list[Any] = []
@@ -33,7 +33,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         said.append(record)
         decisions.append(decision)
     write_parquet(_table(decisions), ctx.path(ctx.layout.solutions))
-    ctx.write_json(ctx.layout.solved, {"solver": solvers.version(solver), "scenarios": said})
+    ctx.write_json(ctx.layout.solved, {"solver": named, "scenarios": said})
     return {"scenarios": len(said), "solved": sum(1 for s in said if s.get("objective") is not None)}
 
 
