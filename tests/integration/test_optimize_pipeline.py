@@ -228,3 +228,28 @@ def test_a_model_file_is_a_formulation_whose_bounds_each_scenario_sets(planned: 
     card = json.loads((repo / "models/from-file/formulation.json").read_text())
     assert card["formulation"] == {"file": "models/plan.lp",
                                    "sha256": __import__("hashlib").sha256(LP_MODEL.encode()).hexdigest()}
+
+
+def test_a_solver_that_is_not_installed_stops_the_step_with_exit_2_naming_the_package(
+        planned: tuple[Path, str], tmp_path: Path) -> None:
+    """This venv's packages, OR-Tools left out (links to every other entry of site-packages): a real
+    environment without the solver, nothing of ours patched."""
+    import sysconfig
+
+    from tests.helpers.paths import PROJECT
+
+    repo, _ = planned
+    site = Path(sysconfig.get_paths()["purelib"])
+    without = tmp_path / "site-packages"
+    without.mkdir()
+    for entry in site.iterdir():
+        if not entry.name.startswith("ortools"):
+            (without / entry.name).symlink_to(entry)
+    stdlib = [p for p in sys.path if p and not p.startswith(str(site)) and "__editable__" not in p]
+    probe = (f"import sys; sys.path[:] = {[*stdlib, str(PROJECT), str(without)]!r}; "
+             "from modelops_ci.cli.main import main; main(['step', 'solve', 'plan-ortools'])")
+    done = subprocess.run([sys.executable, "-I", "-c", probe], cwd=repo, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert "the solver 'ortools' is not installed: pip install ortools" in done.stderr
+    assert "Traceback" not in done.stderr
