@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelops_ci.registry import tags
 from modelops_ci.registry.state import VerifiedRegistry
 from modelops_ci.spec.deployment import Deployment
+
+if TYPE_CHECKING:
+    from modelops_ci.layout import Layout
 
 Role = Literal["champion", "challenger"]
 
@@ -91,3 +95,14 @@ def _unregistered(registry: VerifiedRegistry, name: str, version: str) -> str:
         return f"{refused[0].tag} does not verify [{refused[0].rule}]: {refused[0].reason}"
     live = ", ".join(v.version for v in artifact.versions if v.active) if artifact else ""
     return f"{name}@{version} is not registered (registered: {live or 'none'})"
+
+
+def params_at(root: Path, commit: str, layout: Layout) -> dict[str, Any]:
+    """The pipeline's compiled params as `commit` holds them (empty when there are none)."""
+    import yaml
+
+    from modelops_ci import git
+
+    raw = git.show_file(root, commit, layout.params)
+    loaded = yaml.safe_load(raw) if raw else None
+    return loaded if isinstance(loaded, dict) else {}

@@ -16,11 +16,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from modelops_ci.errors import ModelopsError, SpecError, UserError
 from modelops_ci.layout import Layout
 from modelops_ci.registry import deployed, evidence, state
+from modelops_ci.registry.deployed import params_at
 from modelops_ci.registry.dvc_cache import load_model_at
 from modelops_ci.registry.promote import policy_stages
 from modelops_ci.serve.state import Route, Served, ServedVersion
@@ -151,17 +151,6 @@ def _load(root: Path, standing: deployed.Standing, commit: str, digests: dict[st
     trusted = policy_types(params_at(root, commit, Layout(standing.model)))
     model, card = load_model_at(root, standing.model, commit, digests, extra_types=trusted)
     return ServedVersion(standing.model, standing.version, model, card)
-
-
-def params_at(root: Path, commit: str, layout: Layout) -> dict[str, Any]:
-    """The pipeline's compiled params as `commit` holds them (empty when there are none)."""
-    import yaml
-
-    from modelops_ci import git
-
-    raw = git.show_file(root, commit, layout.params)
-    loaded = yaml.safe_load(raw) if raw else None
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _route(model: ModelDeployment, versions: Mapping[tuple[str, str], ServedVersion], last: Route | None) -> Route:

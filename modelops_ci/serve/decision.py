@@ -69,8 +69,8 @@ class DecisionModel:
 def load(root: Path, pipeline: str, commit: str, claimed: Evidence) -> tuple[DecisionModel, dict[str, Any]]:
     """The decision model `claimed` (a verified tag's evidence) names, as its commit holds it, and its card."""
     from modelops_ci import git
+    from modelops_ci.registry.deployed import params_at
     from modelops_ci.registry.dvc_cache import md5_of
-    from modelops_ci.serve.catalog import params_at
     from modelops_ci.serve.signature import Signature
     from modelops_ci.steps.decision.solve import options_of
 
