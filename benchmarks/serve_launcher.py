@@ -24,7 +24,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +117,7 @@ def main() -> int:
     parser.add_argument("--max-rows", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     parser.add_argument("--shadow-cpu", type=float, default=SHADOW_CPU_SHARE,
-                        help="the share of one CPU the shadow's model calls may take (serve --shadow-cpu)")
+                        help="the shadow's share of the CPU the rest of the server uses (serve --shadow-cpu)")
     parser.add_argument("--profile", type=Path, help="cProfile stats of the event loop's thread, written at exit")
     args = parser.parse_args()
 
@@ -128,11 +127,12 @@ def main() -> int:
 
     from modelops_ci.commands.serve import open_connections
     from modelops_ci.serve.app import Settings, build_app
-    from modelops_ci.serve.batcher import SHADOW_BATCHING, Batching
+    from modelops_ci.serve.batcher import Batching
     from modelops_ci.serve.predlog import PredictionLog
+    from modelops_ci.serve.shadow import ShadowBatching
 
     state = served(args.model, args.card, args.name, args.shadow)
-    shadow = replace(SHADOW_BATCHING, cpu_share=args.shadow_cpu)
+    shadow = ShadowBatching(cpu_share=args.shadow_cpu)
     running: list[uvicorn.Server] = []  # as `modelops-ci serve` runs it: the app knows its connections
     settings = Settings(batching=Batching(max_rows=args.max_rows, max_wait_ms=args.max_wait_ms),
                         shadow_batching=shadow, connections=lambda: open_connections(running))

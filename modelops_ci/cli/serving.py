@@ -33,8 +33,9 @@ def register_commands(cli: click.Group) -> None:
 @click.option("--max-wait-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="How long a batch may wait for more requests while the model is busy.")
 @click.option("--shadow-cpu", type=click.FloatRange(min=0, min_open=True, max=1), default=0.05, show_default=True,
-              help="The share of one CPU a shadow challenger's model calls may take; copies it cannot score in "
-                   "time are dropped and counted (modelops_shadow_dropped_total).")
+              help="A shadow challenger's work may take at most this share of the CPU the rest of the server uses "
+                   "(at least 1% of a CPU when it is idle); copies it cannot score in time are dropped and counted "
+                   "(modelops_shadow_dropped_total).")
 @click.option("--poll", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
               help="Seconds between looks at the deployment file and the tags for a change.")
 @click.option("--log-survives", type=click.Choice(["process", "power"]), default="process", show_default=True,

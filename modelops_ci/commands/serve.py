@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ class Options:
     log: Path | None = None  # the prediction log (SQLite); default .modelops/serve/<stage>.sqlite
     max_rows: int = 256
     max_wait_ms: float = 2.0
-    shadow_cpu: float = SHADOW_CPU_SHARE  # the share of one CPU a shadow's model calls may take
+    shadow_cpu: float = SHADOW_CPU_SHARE  # a shadow's share of the CPU the rest of the server uses
     poll: float = 2.0
     log_survives: Survives = "process"  # what an answered request's record outlives (predlog.SYNC)
 
@@ -51,9 +51,10 @@ def serve(root: Path, options: Options) -> None:
     import uvicorn
 
     from modelops_ci.serve.app import Settings, build_app
-    from modelops_ci.serve.batcher import SHADOW_BATCHING, Batching
+    from modelops_ci.serve.batcher import Batching
     from modelops_ci.serve.catalog import Catalog
     from modelops_ci.serve.predlog import PredictionLog
+    from modelops_ci.serve.shadow import ShadowBatching
     from modelops_ci.serve.state import ServingState
 
     _check_host(options.host)
@@ -64,7 +65,7 @@ def serve(root: Path, options: Options) -> None:
     with PredictionLog.open(options.log or default_log(root, options.stage), survives=options.log_survives) as log:
         running: list[uvicorn.Server] = []
         settings = Settings(batching=Batching(max_rows=options.max_rows, max_wait_ms=options.max_wait_ms),
-                            shadow_batching=replace(SHADOW_BATCHING, cpu_share=options.shadow_cpu),
+                            shadow_batching=ShadowBatching(cpu_share=options.shadow_cpu),
                             fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll,
                             connections=lambda: open_connections(running))
         app = build_app(ServingState(first), log, settings)

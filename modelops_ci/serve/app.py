@@ -28,10 +28,11 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelops_ci.serve import router
-from modelops_ci.serve.batcher import SHADOW_BATCHING, Answer, Batcher, Batching, Lanes, ScoringFailed
+from modelops_ci.serve.batcher import Answer, Batcher, Batching, ScoringFailed
+from modelops_ci.serve.lanes import Lanes, Scorers
 from modelops_ci.serve.metrics import CONTENT_TYPE, Metrics
 from modelops_ci.serve.records import Feedback, Record, Role
-from modelops_ci.serve.shadow import Copy, Shadows
+from modelops_ci.serve.shadow import Copy, ShadowBatching
 from modelops_ci.serve.signature import BadRequest, Limits, Row, check_content_type, check_length, rows_of, too_large
 from modelops_ci.serve.state import Loader, Served, ServedVersion, ServingState
 
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 log = logging.getLogger(__name__)
-# shadow copies queued or scoring at once (~2 s of a 1,000 req/s stream at the shadow's 200 ms
-# batching); more are dropped, not kept in memory
-SHADOW_IN_FLIGHT = 2048
 
 
 class PredictionLog(Protocol):
@@ -62,8 +60,7 @@ class Settings:
 
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
-    shadow_batching: Batching = SHADOW_BATCHING
-    shadow_in_flight: int = SHADOW_IN_FLIGHT
+    shadow_batching: ShadowBatching = field(default_factory=ShadowBatching)
     # what the served state was loaded from (the deployment file, the registry's tags), as a digest:
     # a change reloads with `load`
     fingerprint: Callable[[], str | None] | None = None
@@ -112,8 +109,7 @@ class _Server:
         self.log = log_
         self.settings = settings
         self.metrics = Metrics.create()
-        self.lanes = Lanes(settings.batching, self._batch_scored, settings.shadow_batching)
-        self.shadows = Shadows(log_, self.metrics, settings.shadow_in_flight)
+        self.lanes = Lanes(log_, self.metrics, settings.batching, settings.shadow_batching)
         # decision models solve one scenario at a time, off the event loop (a solve is seconds of CPU)
         self.solving = ThreadPoolExecutor(1, thread_name_prefix="solve")
         self.in_flight = 0  # requests between arrival and their answer's log record
@@ -148,17 +144,17 @@ class _Server:
         arrived = _Request(router.request_id(request.headers.get(router.REQUEST_ID_HEADER)),
                            request.path_params["name"], time.time(), time.perf_counter())
         served = self.state.current
-        batchers = self.lanes.of(served)
+        scorers = self.lanes.of(served)
         try:
             choice = _chosen(served, request, arrived)
             if choice.answer.decides:
                 raise BadRequest(400, f"'{arrived.model}' is a decision model: POST one scenario's rows to "
                                       f"/v1/models/{arrived.model}/solve")
-            batcher = batchers[id(choice.answer)]
+            batcher = scorers.batchers[id(choice.answer)]
             rows = await _rows(request, batcher, self.settings.limits)
         except BadRequest as exc:
             return await self._refused(arrived, exc, known=arrived.model in served.routes)
-        return await self._answered(arrived, choice, batcher, rows, batchers)
+        return await self._answered(arrived, choice, batcher, rows, scorers)
 
     async def solve(self, request: Request) -> Response:
         """One scenario solved by the decision model's routed version; logged like an answer."""
@@ -199,7 +195,7 @@ class _Server:
         return connections is not None and self.in_flight == 1 and connections() == 1
 
     async def _answered(self, arrived: _Request, choice: router.Choice, batcher: Batcher, rows: list[Row],
-                        batchers: dict[int, Batcher]) -> Response:
+                        scorers: Scorers) -> Response:
         version = choice.answer.version
         try:
             answer = await batcher.score(rows, alone=self._one_client())
@@ -209,8 +205,7 @@ class _Server:
             return await self._sent(record, {"error": f"{exc} (request {arrived.id} is logged)"})
         features = json.dumps(rows)
         if choice.shadow is not None:
-            copy = Copy(arrived.id, arrived.model, arrived.time, features)
-            self.shadows.send(copy, batchers[id(choice.shadow)], rows)
+            scorers.shadows[id(choice.shadow)].send(Copy(arrived.id, arrived.model, arrived.time, features, rows))
         record = _record(arrived, version, choice.role, 200, None, features, answer)
         body = {"model": arrived.model, "version": version, "predictions": answer.predictions,
                 "scores": answer.scores}
@@ -244,9 +239,6 @@ class _Server:
         if timing is not None and status == 200:
             headers["server-timing"] = timing
         return Response(content, status, headers=headers, media_type="application/json")
-
-    def _batch_scored(self, version: ServedVersion, rows: int) -> None:
-        self.metrics.batch_rows.labels(version.name, version.version).observe(rows)
 
     async def feedback(self, request: Request) -> Response:
         """Labels known later, joined to the logged answers by request id (202 once committed)."""

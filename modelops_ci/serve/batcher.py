@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelops_ci.errors import ModelopsError
-from modelops_ci.serve.budget import SHADOW_CPU_SHARE, CpuBudget
 from modelops_ci.serve.signature import Row, Signature, frame
-from modelops_ci.serve.state import Served, ServedVersion
+from modelops_ci.serve.state import ServedVersion
 
 MAX_BATCH_ROWS = 256
 MAX_WAIT_MS = 2.0
@@ -35,22 +34,10 @@ MAX_WAIT_MS = 2.0
 
 @dataclass(frozen=True)
 class Batching:
-    """How long and how large a batch may grow. `patient`: always wait out `max_wait_ms` (or a full
-    batch) rather than go as soon as the last call's count is queued: for shadow copies, which nobody
-    waits for, so that one model call scores many of them. `cpu_share`: the share of one CPU the
-    version's model calls may take on average (serve/budget.py); None: no limit."""
+    """How long and how large a batch may grow."""
 
     max_rows: int = MAX_BATCH_ROWS
     max_wait_ms: float = MAX_WAIT_MS
-    patient: bool = False
-    cpu_share: float | None = None
-
-
-# A shadow copy is off the response path: batching it for up to 200 ms makes each of its model calls
-# score many rows, and a call's fixed cost (the preprocessing pipeline's checks: ~4 of the credit
-# model's ~6 ms for one row) is what a shadow would otherwise take from the champion's CPU. Its
-# calls are held to SHADOW_CPU_SHARE of a CPU, whatever the challenger costs.
-SHADOW_BATCHING = Batching(max_rows=1024, max_wait_ms=200.0, patient=True, cpu_share=SHADOW_CPU_SHARE)
 
 
 @dataclass(frozen=True)
@@ -93,9 +80,7 @@ class Batcher:
         self._wake: asyncio.Future[None] | None = None
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"score-{version.name}-{version.version}")
         self._worker.submit(one_thread)  # finds the thread pools (~40 ms) before the first request does
-        self._model = _Scorer(version)
-        self._budget = None if batching.cpu_share is None else CpuBudget(batching.cpu_share)
-        self.held_for_budget = False  # waiting for the CPU budget before the next call
+        self._model = Scorer(version)
 
     @property
     def queued(self) -> int:
@@ -105,8 +90,7 @@ class Batcher:
     async def score(self, rows: Sequence[Row], *, alone: bool = False) -> Answer:
         """This request's answer, from the next batch the worker scores; or, `alone` (its client is
         the only one connected) with nothing queued or scoring, from a call on this thread."""
-        if alone and self._draining is None and not self._queue and self._budget is None \
-                and not self._batching.patient:
+        if alone and self._draining is None and not self._queue:
             return self._scored_here(rows)
         return await self.enqueue(rows)
 
@@ -119,19 +103,13 @@ class Batcher:
         try:
             answer = self._model.score(rows)
         except Exception as exc:
-            raise self._failed(exc) from exc
+            raise scoring_failed(self.version, exc) from exc
         finally:
             self._last_call_end = asyncio.get_running_loop().time()
             self._expected = 1
         if self._on_batch is not None:
             self._on_batch(len(rows))
         return Answer(answer.predictions, answer.scores, (time.perf_counter() - started) * 1000)
-
-    def _failed(self, exc: Exception) -> ScoringFailed:
-        failed = ScoringFailed(f"model {self.version.name} {self.version.version} failed to score: "
-                               f"{type(exc).__name__}")
-        failed.__cause__ = exc
-        return failed
 
     def enqueue(self, rows: Sequence[Row]) -> asyncio.Future[Answer]:
         """Queue `rows` for the next batch; the future holds their answer (or ScoringFailed)."""
@@ -152,7 +130,6 @@ class Batcher:
         try:
             while self._queue:
                 await self._gathered()
-                await self._within_budget()
                 await self._run(self._taken())
         finally:
             self._draining = None
@@ -162,26 +139,13 @@ class Batcher:
         `max_wait_ms` has passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._batching.max_wait_ms / 1000
-        while self._queued_rows < self._batching.max_rows and (self._batching.patient
-                                                               or len(self._queue) < self._expected):
+        while self._queued_rows < self._batching.max_rows and len(self._queue) < self._expected:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
             self._wake = loop.create_future()
             await asyncio.wait({self._wake}, timeout=remaining)
             self._wake = None
-
-    async def _within_budget(self) -> None:
-        """Wait until the CPU budget allows another call (more requests queue meanwhile)."""
-        if self._budget is None:
-            return
-        loop = asyncio.get_running_loop()
-        while (wait := self._budget.wait(loop.time())) > 0:
-            self.held_for_budget = True
-            try:
-                await asyncio.sleep(wait)
-            finally:
-                self.held_for_budget = False
 
     def _taken(self) -> list[_Job]:
         batch = [self._queue.popleft()]  # at least one request, however many rows it has
@@ -200,20 +164,25 @@ class Batcher:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            answer, cpu_seconds = await loop.run_in_executor(self._worker, self._model.score_timed, rows)
+            answer = await loop.run_in_executor(self._worker, self._model.score, rows)
         except Exception as exc:
-            failed = self._failed(exc)
+            failed = scoring_failed(self.version, exc)
             for job in batch:
                 _settle(job, failed)
             return
         finally:
             self._last_call_end = loop.time()
             self._expected = len(batch) + self._arrived_in_call
-        if self._budget is not None:
-            self._budget.spent(cpu_seconds, loop.time())
         if self._on_batch is not None:
             self._on_batch(len(rows))
         _split(batch, answer, (time.perf_counter() - started) * 1000)
+
+
+def scoring_failed(version: ServedVersion, exc: Exception) -> ScoringFailed:
+    """What every request of a batch the model raised on gets (`exc`, the traceback, is its cause)."""
+    failed = ScoringFailed(f"model {version.name} {version.version} failed to score: {type(exc).__name__}")
+    failed.__cause__ = exc
+    return failed
 
 
 def _split(batch: list[_Job], answer: Answer, batch_ms: float) -> None:
@@ -234,7 +203,7 @@ def _settle(job: _Job, outcome: Answer | BaseException) -> None:
         job.done.set_result(outcome)
 
 
-class _Scorer:
+class Scorer:
     """One model call for a batch of rows: predictions and, for a classifier, positive-class scores.
     A pipeline's preparation (the costly pandas part) runs once for both."""
 
@@ -244,12 +213,6 @@ class _Scorer:
         self.prepare, self.final = _split_pipeline(version.model)
         self.positive = _positive_column(self.final, version.card) if self.classifier else None
         self.one_pass = self.positive is not None and _labels_from_probabilities(self.final)
-
-    def score_timed(self, rows: Sequence[Row]) -> tuple[Answer, float]:
-        """`score`, and the CPU seconds it took on this thread."""
-        started = time.thread_time()
-        answer = self.score(rows)
-        return answer, time.thread_time() - started
 
     def score(self, rows: Sequence[Row]) -> Answer:
         data = frame(rows, self.signature)
@@ -338,38 +301,3 @@ def one_thread() -> AbstractContextManager[Any]:
             _threads_seen_at = len(sys.modules)
         limiter: AbstractContextManager[Any] = _threads.limit(limits=1)
     return limiter
-
-
-class Lanes:
-    """One batcher per version of the state being served; a version kept across a reload (the same
-    loaded object) keeps its batcher. A request takes its batchers with its state, so it finishes
-    on them even after a reload."""
-
-    def __init__(self, batching: Batching = Batching(),
-                 on_batch: Callable[[ServedVersion, int], None] | None = None,
-                 shadow_batching: Batching = SHADOW_BATCHING) -> None:
-        self._batching = batching
-        self._shadow_batching = shadow_batching
-        self._on_batch = on_batch
-        self._served: Served | None = None
-        self._batchers: dict[int, Batcher] = {}
-
-    def of(self, served: Served) -> dict[int, Batcher]:
-        """The batchers of `served`'s versions, keyed by `id(version)`."""
-        if served is not self._served:
-            old = self._batchers
-            shadows = {id(r.challenger) for r in served.routes.values() if r.mode == "shadow" and r.challenger}
-            self._batchers = {id(v): self._kept(old.get(id(v)), id(v) in shadows) or self._new(v, id(v) in shadows)
-                              for v in served.versions if not v.decides}  # a decision model solves, unbatched
-            self._served = served
-        return self._batchers
-
-    def _kept(self, batcher: Batcher | None, shadow: bool) -> Batcher | None:
-        """The version's batcher, if it still scores in the same role (a shadow batches patiently)."""
-        wanted = self._shadow_batching if shadow else self._batching
-        return batcher if batcher is not None and batcher.batching == wanted else None
-
-    def _new(self, version: ServedVersion, shadow: bool) -> Batcher:
-        on_batch = self._on_batch
-        observe = None if on_batch is None else (lambda rows: on_batch(version, rows))
-        return Batcher(version, self._shadow_batching if shadow else self._batching, observe)

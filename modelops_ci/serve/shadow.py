@@ -1,34 +1,52 @@
-"""Shadow copies: a challenger scores copies of answered requests off the response path.
+"""Shadow challengers: each scores copies of answered requests on its own thread, off the response path.
 
-A copy costs the champion as little as it can, since it shares the champion's process (and GIL):
-no task of its own, only a place in the shadow's batcher, which waits for many copies before it
-calls the model (SHADOW_BATCHING); the answers of one call are logged in one append and counted
-once per version. Copies in flight are bounded; over the bound they are dropped and counted, never
-kept in memory.
+A shadow shares the champion's process and CPU, so what a copy costs the event loop is kept to a
+list append: everything else (the frame, the model call, the records and their metrics) runs on
+the shadow's own thread, in batches that gather copies for up to `max_wait_ms` (nobody waits for a
+shadow's answer, and a call's fixed cost is most of what one row costs), and all of that thread's
+CPU time is charged to a budget (serve/budget.py): at most `cpu_share` of what the rest of the
+process spends. A shadow over its budget waits while its next batch grows; copies over `limit` in
+flight are dropped and counted, never kept in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Protocol
 
-from modelops_ci.serve.batcher import Answer, Batcher, ScoringFailed
+from modelops_ci.serve.batcher import Answer, Scorer, ScoringFailed, one_thread, scoring_failed
+from modelops_ci.serve.budget import IDLE_FLOOR, SHADOW_CPU_SHARE, CpuBudget
 from modelops_ci.serve.metrics import Metrics
 from modelops_ci.serve.records import Record
 from modelops_ci.serve.signature import Row
+from modelops_ci.serve.state import ServedVersion
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ShadowBatching:
+    """How a shadow gathers its copies and how much CPU it may take. A call waits `max_wait_ms`
+    from the first copy it will take, or goes at `max_rows`: the credit model's shadow costs 45 µs
+    a row in calls of 200 rows and 22 µs in calls of 1,000, each with its records. `limit`: copies
+    waiting or being scored at once (~4 s of a 1,000 req/s stream), over which they are dropped."""
+
+    max_rows: int = 1024
+    max_wait_ms: float = 1000.0
+    cpu_share: float = SHADOW_CPU_SHARE
+    cpu_floor: float = IDLE_FLOOR
+    limit: int = 4096
+
+
 class Appender(Protocol):
-    """The prediction log's non-blocking append (modelops_ci/serve/predlog.py)."""
+    """The prediction log's non-blocking append (modelops_ci/serve/predlog.py), safe from any thread."""
 
     def append(self, records: Sequence[Record]) -> Future[None]: ...
 
@@ -41,58 +59,137 @@ class Copy:
     model: str
     time: float  # unix seconds when the request arrived
     features: str  # the rows as JSON, as the champion's record holds them
+    rows: Sequence[Row]
 
 
-class Shadows:
-    """The copies sent to shadow challengers, their records and their metrics."""
+class ShadowLane:
+    """One shadow challenger's copies: gathered on the event loop, scored and logged on its thread."""
 
-    def __init__(self, log_: Appender, metrics: Metrics, limit: int) -> None:
+    def __init__(self, version: ServedVersion, log_: Appender, metrics: Metrics,
+                 batching: ShadowBatching = ShadowBatching()) -> None:
+        self.version = version
+        self.batching = batching
+        self.calls = 0
+        self.in_flight = 0  # copies waiting or being scored
+        self.held_for_budget = False  # the next call waits for the CPU budget
         self._log = log_
         self._metrics = metrics
-        self._limit = limit
-        self.in_flight = 0  # copies queued or being scored
-        self._outbox: list[Record] = []
+        self._scorer = Scorer(version)
+        self._pending: list[Copy] = []
+        self._pending_rows = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._scoring = False
+        self._budget = CpuBudget(batching.cpu_share, batching.cpu_floor)
+        self._spent = 0.0  # CPU seconds this shadow's thread has used, all calls
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"shadow-{version.name}-{version.version}")
+        self._worker.submit(one_thread)
 
-    def send(self, copy: Copy, batcher: Batcher, rows: Sequence[Row]) -> None:
-        """Queue `rows` for the shadow `batcher`; its answer is logged, never returned."""
-        version = batcher.version
-        if self.in_flight >= self._limit:
-            self._metrics.shadow_dropped.labels(version.name, version.version).inc()
+    @property
+    def queued(self) -> int:
+        """Copies waiting for the next call (not counting those being scored)."""
+        return len(self._pending)
+
+    def send(self, copy: Copy) -> None:
+        """Queue a copy (on the event loop); its answer is logged, never returned."""
+        if self.in_flight >= self.batching.limit:
+            self._metrics.shadow_dropped.labels(self.version.name, self.version.version).inc()
             return
         self.in_flight += 1
-        sent = time.perf_counter()
-        answer = batcher.enqueue(rows)
-        answer.add_done_callback(lambda done: self._scored(copy, version.version, sent, done))
+        self._pending.append(copy)
+        self._pending_rows += len(copy.rows)
+        if self._scoring:
+            return  # the call that ends next schedules this one
+        if self._pending_rows >= self.batching.max_rows:
+            self._go_in(0.0)
+        elif self._timer is None:
+            self._go_in(self.batching.max_wait_ms / 1000)
 
-    def _scored(self, copy: Copy, version: str, sent: float, done: asyncio.Future[Answer]) -> None:
-        self.in_flight -= 1
-        if done.cancelled():  # the server is stopping
+    def _go_in(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._go)
+
+    def _go(self) -> None:
+        self._timer = None
+        if self._scoring or not self._pending:
             return
-        self._outbox.append(_record(copy, version, sent, done))
-        if len(self._outbox) == 1:  # the first of this batch's answers: log them all once they are in
-            asyncio.get_running_loop().call_soon(self._flush)
+        wait = self._budget.wait(time.monotonic(), self._others())
+        self.held_for_budget = wait > 0
+        if wait > 0:
+            self._go_in(wait)
+            return
+        batch = self._taken()
+        self._scoring = True
+        self.calls += 1
+        done = asyncio.get_running_loop().run_in_executor(self._worker, self._score_and_log, batch)
+        done.add_done_callback(lambda finished: self._scored(finished, len(batch)))
 
-    def _flush(self) -> None:
-        records, self._outbox = self._outbox, []
+    def _taken(self) -> list[Copy]:
+        count, rows = 1, len(self._pending[0].rows)  # at least one copy, however many rows it has
+        while count < len(self._pending) and rows + len(self._pending[count].rows) <= self.batching.max_rows:
+            rows += len(self._pending[count].rows)
+            count += 1
+        batch, self._pending = self._pending[:count], self._pending[count:]
+        self._pending_rows -= rows
+        return batch
+
+    def _scored(self, finished: asyncio.Future[float], copies: int) -> None:
+        self._scoring = False
+        self.in_flight -= copies
+        if finished.cancelled():  # the server is stopping
+            return
+        cpu = 0.0
+        error = finished.exception()
+        if error is not None:  # a bug of ours, not the model's (that is a record): say so, go on
+            log.error("shadow %s %s: copies not logged", self.version.name, self.version.version, exc_info=error)
+        else:
+            cpu = finished.result()
+        self._spent += cpu
+        self._budget.spent(cpu, time.monotonic(), self._others())
+        if self._pending:
+            full = self._pending_rows >= self.batching.max_rows
+            self._go_in(0.0 if full else self.batching.max_wait_ms / 1000)
+
+    def _others(self) -> float:
+        """The CPU seconds the rest of the process has used: what this shadow's budget earns from."""
+        return time.process_time() - self._spent
+
+    def _score_and_log(self, batch: list[Copy]) -> float:
+        """On the shadow's thread: score the batch, log a record per copy, count them; the CPU
+        seconds all of that took."""
+        cpu = time.thread_time()
+        started = time.perf_counter()
+        rows = list(itertools.chain.from_iterable(copy.rows for copy in batch))
+        try:
+            records = _answered(batch, self.version.version, self._scorer.score(rows), started)
+        except Exception as exc:
+            records = _failed(batch, self.version, exc, started)
         self._log.append(records).add_done_callback(_unwritten)
-        # one batch's records share model, version and status
-        for (model, version, status), same in groupby(records, key=lambda r: (r.model, r.version, r.status)):
-            self._metrics.answered_many(model, version or "", "shadow", status, [r.latency_ms / 1000 for r in same])
+        self._metrics.batch_rows.labels(self.version.name, self.version.version).observe(len(rows))
+        self._metrics.answered_many(self.version.name, self.version.version, "shadow", records[0].status,
+                                    [record.latency_ms / 1000 for record in records])
+        return time.thread_time() - cpu
 
 
-def _record(copy: Copy, version: str, sent: float, done: asyncio.Future[Answer]) -> Record:
-    error = done.exception()
-    if error is not None:
-        log.warning("request %s: the shadow %s", copy.request_id, error, exc_info=error.__cause__)
-        message = str(error) if isinstance(error, ScoringFailed) else f"the shadow failed: {type(error).__name__}"
-        waited = (time.perf_counter() - sent) * 1000
-        return Record(copy.request_id, copy.model, version, "shadow", False, copy.time, waited, 500, message,
-                      copy.features, "", "")
-    answer = done.result()
-    scores = "" if answer.scores is None else json.dumps(answer.scores)
-    # its latency is its model call's: the copy waited for a batch on purpose (SHADOW_BATCHING)
-    return Record(copy.request_id, copy.model, version, "shadow", False, copy.time, answer.batch_ms, 200, None,
-                  copy.features, json.dumps(answer.predictions), scores)
+def _answered(batch: list[Copy], version: str, answer: Answer, started: float) -> list[Record]:
+    # each record's latency is the model call's: the copy waited for a batch on purpose
+    call_ms = (time.perf_counter() - started) * 1000
+    records, start = [], 0
+    for copy in batch:
+        end = start + len(copy.rows)
+        scores = "" if answer.scores is None else json.dumps(answer.scores[start:end])
+        records.append(Record(copy.request_id, copy.model, version, "shadow", False, copy.time, call_ms, 200, None,
+                              copy.features, json.dumps(answer.predictions[start:end]), scores))
+        start = end
+    return records
+
+
+def _failed(batch: list[Copy], version: ServedVersion, exc: Exception, started: float) -> list[Record]:
+    failed: ScoringFailed = scoring_failed(version, exc)
+    log.warning("shadow %s %s: %s", version.name, version.version, failed, exc_info=exc)
+    call_ms = (time.perf_counter() - started) * 1000
+    return [Record(copy.request_id, copy.model, version.version, "shadow", False, copy.time, call_ms, 500,
+                   str(failed), copy.features, "", "") for copy in batch]
 
 
 def _unwritten(appended: Future[None]) -> None:

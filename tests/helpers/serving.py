@@ -47,6 +47,7 @@ class Collected:
         self.records: list[Record] = []
         self.labels: list[Feedback] = []
         self.alone: list[bool] = []  # what `write` was told of each answer: no other request in flight
+        self.appended_by: list[str] = []  # the thread of each `append`
 
     async def write(self, records: Sequence[Record], *, alone: bool = False) -> None:
         self.records.extend(records)
@@ -54,6 +55,7 @@ class Collected:
 
     def append(self, records: Sequence[Record]) -> Future[None]:
         self.records.extend(records)
+        self.appended_by.append(threading.current_thread().name)
         return _done()
 
     def add_feedback(self, items: Sequence[Feedback]) -> Future[None]:

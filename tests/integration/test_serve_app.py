@@ -79,7 +79,7 @@ def test_concurrent_clients_each_get_their_own_logged_answer(served: tuple[str, 
         asked = pool.map(lambda n: ask(client, n), range(REQUESTS))
         # The model holds its first call until every client's request is in it or queued behind it:
         # then the next call takes them together, whatever the timing.
-        batcher = server.lanes.of(server.state.current)[id(server.state.current.routes["loans"].champion)]
+        batcher = server.lanes.of(server.state.current).batchers[id(server.state.current.routes["loans"].champion)]
         _wait_for(lambda: bool(model.calls) and model.calls[0] + batcher.queued == CLIENTS)
         model.release.set()
         answers = list(asked)

@@ -18,6 +18,7 @@ from modelops_ci.errors import UserError
 from modelops_ci.serve.app import Settings, build_app
 from modelops_ci.serve.batcher import Batcher, Batching
 from modelops_ci.serve.router import bucket
+from modelops_ci.serve.shadow import ShadowBatching, ShadowLane
 from modelops_ci.serve.signature import Limits
 from modelops_ci.serve.state import Route, Served, ServedVersion, ServingState, digest
 from tests.helpers.serving import CATEGORICAL, NUMERIC, PREDICT, ROW, Collected, Gated, fitted_loans, state_of, version
@@ -42,8 +43,17 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
 
 
 def batcher_of(server: Any, served: ServedVersion) -> Batcher:
-    batcher: Batcher = server.lanes.of(server.state.current)[id(served)]
+    batcher: Batcher = server.lanes.of(server.state.current).batchers[id(served)]
     return batcher
+
+
+def shadow_of(server: Any, served: ServedVersion) -> ShadowLane:
+    lane: ShadowLane = server.lanes.of(server.state.current).shadows[id(served)]
+    return lane
+
+
+def shadows_idle(server: Any) -> bool:
+    return all(lane.in_flight == 0 for lane in server.lanes.of(server.state.current).shadows.values())
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -120,7 +130,7 @@ def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_not
             assert log.roles("shadow") == []
             stuck.release.set()
             await until(lambda: len(log.roles("shadow")) == 5)
-            await until(lambda: server.shadows.in_flight == 0)
+            await until(lambda: shadows_idle(server))
         state = state_of(version("v1", models[0]), version("v3", failing), "shadow", 100)
         async with client(state, log) as (http, server):
             answer = await http.post(PREDICT, json={"row": ROW})
@@ -139,12 +149,12 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
-        async with client(state, log, Settings(shadow_in_flight=2)) as (http, server):
+        async with client(state, log, Settings(shadow_batching=ShadowBatching(limit=2))) as (http, server):
             for _ in range(5):
                 assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
             metrics = (await http.get("/metrics")).text
             stuck.release.set()
-            await until(lambda: server.shadows.in_flight == 0)
+            await until(lambda: shadows_idle(server))
         assert 'modelops_shadow_dropped_total{model="loans",version="v2"} 3.0' in metrics
 
     run(scenario)
@@ -153,21 +163,28 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
 
 def test_shadow_copies_wait_for_a_batch_and_log_their_model_calls_time(models: tuple[Any, Any]) -> None:
     """Nobody waits for a shadow, so its copies are gathered (here: until 20 rows) and scored in one
-    call; each shadow record's latency is that call's, not the wait."""
+    call, their records made and appended on the shadow's own thread; each shadow record's latency
+    is that call's, not the wait. The shadow version asked by name answers at once, from its
+    batcher, not from the shadow's gathering."""
     log = Collected()
     shadow = Gated(models[1])
-    gathered = Batching(max_rows=20, max_wait_ms=600_000, patient=True)  # only a full batch goes
+    gathered = ShadowBatching(max_rows=20, max_wait_ms=600_000)  # only a full batch goes
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), version("v2", shadow), "shadow", 100)
         async with client(state, log, Settings(shadow_batching=gathered)) as (http, server):
             for n in range(20):
+                if n == 10:  # ten copies are gathering: a bound only against a hang
+                    pinned = await asyncio.wait_for(http.post("/v1/models/loans/versions/v2/predict",
+                                                              json={"row": ROW}), timeout=60)
+                    assert (pinned.status_code, pinned.json()["version"]) == (200, "v2")
                 assert (await http.post(PREDICT, json={"row": {**ROW, "income": float(n)}})).status_code == 200
             await until(lambda: len(log.roles("shadow")) == 20)
-            await until(lambda: server.shadows.in_flight == 0)
+            await until(lambda: shadows_idle(server))
 
     run(scenario)
-    assert shadow.calls == [20]
+    assert shadow.calls == [1, 20]  # the pinned request's, then the shadow's one call
+    assert set(log.appended_by) == {"shadow-loans-v2_0"}
     champion_latency = max(r.latency_ms for r in log.roles("champion"))
     latencies = {r.latency_ms for r in log.roles("shadow")}
     assert len(latencies) == 1 and latencies.pop() > 0  # one call's time, the same for all 20
@@ -195,12 +212,13 @@ def test_a_shadow_over_its_cpu_budget_is_held_and_its_copies_wait_while_the_cham
     log = Collected()
     costly = _Burning(models[1], cpu_seconds=0.08)  # over the budget's 50 ms burst in one call
     served_shadow = version("v2", costly)
-    tight = Batching(max_rows=1, max_wait_ms=0, patient=True, cpu_share=1e-6)  # ~a day to earn 80 ms back
+    # 1e-6 of the rest's CPU or of the clock: ~a day to earn the 80 ms back
+    tight = ShadowBatching(max_rows=1, max_wait_ms=0, cpu_share=1e-6, cpu_floor=1e-6)
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), served_shadow, "shadow", 100)
         async with client(state, log, Settings(shadow_batching=tight)) as (http, server):
-            shadow = batcher_of(server, served_shadow)
+            shadow = shadow_of(server, served_shadow)
             assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
             await until(lambda: len(log.roles("shadow")) == 1)
             answers = [await http.post(PREDICT, json={"row": ROW}) for _ in range(3)]
