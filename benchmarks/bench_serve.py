@@ -3,7 +3,8 @@
 Run with the project's venv: `.venv/bin/python benchmarks/bench_serve.py [--rounds N] [--model-dir D]
 [--rows FILE] [--profile DIR] [--no-mlflow] [--no-pin] [--keep]`. Loopback only; every load is
 bounded in requests and seconds. With two CPUs or more, every server runs pinned to one CPU (one
-worker per CPU, as such servers are deployed) and this process, the client, to another.
+worker per CPU, as such servers are deployed) and this process, the client, to another (the bare
+predict moves to the servers' CPU while it runs).
 
 What it does:
 1. Reads the example credit model (models/credit-risk/model.skops + model.json, through
@@ -21,14 +22,19 @@ What it does:
 3. Warms each up (16 clients, 200 requests), then `--rounds` times, interleaved: 1 client sequential
    and 16 concurrent clients on each, from a raw asyncio HTTP/1.1 client on keep-alive connections
    (its CPU per request is shown: it is not the bottleneck), the same client on our /healthz, and,
-   just before our 1-client run, the bare `predict_proba` of one row in this process (one
-   BLAS/OpenMP thread, a one-row frame built beforehand). The app's scorer on one-row batches (frame
-   from the JSON row, the pipeline once, labels and scores) is timed in process once.
+   just before our 1-client run, the bare `predict_proba` of one row in this process, on the
+   servers' CPU while they idle (one BLAS/OpenMP thread, a one-row frame built beforehand, typed as
+   the model was trained on it: pandas 3 reads the categories as `str`; the same with them cast to
+   object is shown beside it). The app's scorer on one-row batches (frame from the JSON row, the
+   pipeline once, labels and scores) is timed in process once, on the servers' CPU. Each round
+   ends with ours and ours + shadow loaded at once, 16 clients each, on their shared CPU (`paired`):
+   the shadow's cost.
 4. Prints one table: requests, req/s (median of rounds), p50 and p99 of all rounds' requests, for
    ours the server-side time read from timing headers the launcher adds (app: the request reaching
    the app to its response starting; log: the wait for the record's commit within it), the
    server's CPU per request (its whole process tree, from psutil) and the client's; the rows per
-   model call; then the issue's targets, met or not, and the machine's load around the rounds.
+   model call; then the issue's targets, met or not, the paired runs, and the machine's load
+   around the rounds.
 It exits non-zero only when an answer is not a 200, or one of the first 20 answers of a run scores
 (or labels) a row otherwise than the model in process; never for a missed target.
 """
@@ -92,7 +98,8 @@ class Example:
     card: dict[str, Any]
     columns: list[str]
     rows: list[dict[str, Any]]  # JSON-ready, the card's columns only
-    frames: list[Any]  # the same rows, one single-row DataFrame each (for the bare predict)
+    frames: list[Any]  # the same rows, one single-row DataFrame each, as the parquet file types them
+    object_frames: list[Any]  # the same, their categories cast to object (for comparison)
     scores: list[float]  # the positive class's probability per row, in process
     labels: list[Any]  # `predict` per row, in process
 
@@ -111,14 +118,15 @@ def example(model_dir: Path, rows_file: Path) -> Example:
     trusted = json.loads(card_file.read_text(encoding="utf-8")).get("trusted_types", [])
     model, card = load(model_file, card_file, extra_types=trusted)
     columns = [*card["numeric"], *card["categorical"]]
+    # the rows as the model was trained on them: pandas 3 reads categories as strings (`str`)
     table = pd.read_parquet(rows_file)[columns].dropna().reset_index(drop=True)
-    for name in card["categorical"]:
-        table[name] = table[name].astype(object)
-    rows = [{name: _plain(value) for name, value in row.items()} for row in table.to_dict("records")]
+    as_object = table.astype({name: object for name in card["categorical"]})
+    rows = [{name: _plain(value) for name, value in row.items()} for row in as_object.to_dict("records")]
     frames = [table.iloc[[index]] for index in range(len(table))]
+    object_frames = [as_object.iloc[[index]] for index in range(len(table))]
     positive = _positive_column(model[-1], card)  # the app's rule: 1 is "bad" in the credit example
     scores = [float(s) for s in model.predict_proba(table)[:, positive]]
-    return Example(model, card, columns, rows, frames, scores, model.predict(table).tolist())
+    return Example(model, card, columns, rows, frames, object_frames, scores, model.predict(table).tolist())
 
 
 def _plain(value: Any) -> Any:
@@ -139,26 +147,48 @@ class Timed:
         self.wall.append(time.perf_counter() - wall)
 
 
-def bare_predict(ex: Example, timed: Timed) -> None:
-    """`predict_proba` of one row, one thread: what a model call costs with no server."""
+@dataclass
+class Bare:
+    """The bare predict on rows typed as the model was trained on them, and with object categories."""
+
+    as_trained: Timed = field(default_factory=Timed)
+    as_object: Timed = field(default_factory=Timed)
+
+
+def bare_predict(frames: list[Any], model: Any, timed: Timed, cpu: int | None) -> None:
+    """`predict_proba` of one row, one thread, on `cpu` (the servers' CPU, idle meanwhile): what a
+    model call costs with no server, on the CPU the server's calls run on."""
     from modelops_ci.serve.batcher import one_thread
 
-    with one_thread():
+    with on_cpu(cpu):
+        one_thread()
         for index in range(BARE_CALLS):
-            frame = ex.frames[index % len(ex.frames)]
-            timed.call(ex.model.predict_proba, frame)
+            timed.call(model.predict_proba, frames[index % len(frames)])
 
 
-def app_scorer(ex: Example) -> Timed:
-    """One-row batches through the app's scorer: the frame from JSON rows, the model, the answer."""
+@contextmanager
+def on_cpu(cpu: int | None) -> Iterator[None]:
+    """This process on `cpu` meanwhile (None: where it is)."""
+    mine = os.sched_getaffinity(0)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mine)
+
+
+def app_scorer(ex: Example, cpu: int | None) -> Timed:
+    """One-row batches through the app's scorer on `cpu`: the frame from JSON rows, the model, the answer."""
     from modelops_ci.serve.batcher import Scorer
     from modelops_ci.serve.state import ServedVersion
 
     scorer = Scorer(ServedVersion(NAME, "v1", ex.model, ex.card))
     timed = Timed()
-    for index in range(BARE_CALLS):
-        row = [ex.rows[index % len(ex.rows)]]
-        timed.call(scorer.score, row)
+    with on_cpu(cpu):
+        for index in range(BARE_CALLS):
+            row = [ex.rows[index % len(ex.rows)]]
+            timed.call(scorer.score, row)
     return timed
 
 
@@ -469,11 +499,12 @@ def batch_calls(port: int) -> dict[str, tuple[float, float]]:
 # Reporting ---------------------------------------------------------------------------------------
 
 
-def report(lines: dict[str, Line], bare: Timed, scorer: Timed, batches: dict[str, dict[str, list[float]]],
+def report(lines: dict[str, Line], bare: Bare, scorer: Timed, batches: dict[str, dict[str, list[float]]],
            pairs: list[Pair]) -> None:
     print(f"\n{'':40} {'requests':>8} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'app p50':>7} {'log p50':>7} "
           f"{'CPU/req':>7} {'client':>7}")
-    for label, timed in (("bare predict_proba, 1 row, in process", bare),
+    for label, timed in (("bare predict_proba, 1 row, in process", bare.as_trained),
+                         ("  the same, its categories as object", bare.as_object),
                          ("app's scorer, 1-row batch, in process", scorer)):
         print(f"{label:40} {len(timed.wall):>8} {1 / statistics.median(timed.wall):6.0f} "
               f"{statistics.median(timed.wall) * 1000:7.2f} {percentile(timed.wall, 99) * 1000:7.2f} {'':7} {'':7} "
@@ -492,7 +523,7 @@ def report(lines: dict[str, Line], bare: Timed, scorer: Timed, batches: dict[str
         if dropped:
             shown += f"; {dropped:.0f} shadow copies dropped (over its CPU budget)"
         print(f"{lines[key].label}: {shown}")
-    targets(lines, bare, pairs)
+    targets(lines, bare.as_trained, pairs)
 
 
 def targets(lines: dict[str, Line], bare: Timed, pairs: list[Pair]) -> None:
@@ -600,7 +631,7 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         os.sched_setaffinity(0, {args.pin[1]})
     ex = example(args.model_dir, args.rows)
     print(f"{len(ex.rows)} complete test rows; timing the app's scorer in process...", flush=True)
-    scorer = app_scorer(ex)
+    scorer = app_scorer(ex, None if args.pin is None else args.pin[0])
     env = environment(work / "home")
     with ExitStack() as stack:
         servers = stack.enter_context(_servers(args, work, env, ex))
@@ -611,10 +642,11 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
         for server in by_label.values():
             check_answers(server, load(server.port, server.request, CLIENTS, (WARM_UP, 60.0)), ex)
         load_before = os.getloadavg()[0]
-        lines, bare, batches, pairs = measure(args.rounds, by_label, ex)
+        lines, bare, batches, pairs = measure(args.rounds, by_label, ex, None if args.pin is None else args.pin[0])
     report(lines, bare, scorer, batches, pairs)
     where = "the OS placed every process" if args.pin is None else \
-        f"every server pinned to CPU {args.pin[0]}, this client and the bare predict to CPU {args.pin[1]}"
+        f"every server and the bare predict (while the servers idle) pinned to CPU {args.pin[0]}, this client to " \
+        f"CPU {args.pin[1]}"
     print(f"\nCPUs: {where}")
     print(f"\nthe machine's load average (1 min): {load_before:.1f} before the rounds, {os.getloadavg()[0]:.1f} after "
           f"({os.cpu_count()} CPUs)")
@@ -653,8 +685,8 @@ def _servers(args: argparse.Namespace, work: Path, env: dict[str, str],
         yield servers
 
 
-def measure(rounds: int, servers: dict[str, Server],
-            ex: Example) -> tuple[dict[str, Line], Timed, dict[str, dict[str, list[float]]], list[Pair]]:
+def measure(rounds: int, servers: dict[str, Server], ex: Example,
+            cpu: int | None) -> tuple[dict[str, Line], Bare, dict[str, dict[str, list[float]]], list[Pair]]:
     """Every load on every server, `rounds` times, interleaved; the bare predict is timed in each
     round just before our 1-client run, under the same load from the rest of the machine; and in
     each round ours and ours + shadow loaded together (`paired`)."""
@@ -675,13 +707,14 @@ def measure(rounds: int, servers: dict[str, Server],
                   MANY_CLIENTS)]
     lines = {key: Line(label) for key, label, *_ in plan}
     batches: dict[str, dict[str, list[float]]] = {"ours16": {}, "shadow16": {}}
-    bare = Timed()
+    bare = Bare()
     pairs = []
     for round_ in range(rounds):
         print(f"round {round_ + 1} of {rounds}...", flush=True)
         for key, _, server, requests, clients, bounds in plan:
             if key == "ours1":
-                bare_predict(ex, bare)
+                bare_predict(ex.frames, ex.model, bare.as_trained, cpu)
+                bare_predict(ex.object_frames, ex.model, bare.as_object, cpu)
             before = batch_calls(server.port) if key in batches else {}
             run = load(server.port, requests or server.request, clients, bounds, server.process)
             if requests is None:

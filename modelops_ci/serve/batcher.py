@@ -20,7 +20,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,15 +215,15 @@ class Scorer:
 
     def score(self, rows: Sequence[Row]) -> Answer:
         data = frame(rows, self.signature)
-        with one_thread():
-            prepared = data if self.prepare is None else self.prepare.transform(data)
-            if self.one_pass:
-                probabilities = self.final.predict_proba(prepared)
-                predictions = _labels(self.final, prepared, probabilities)
-                scores = probabilities[:, self.positive]
-            else:
-                predictions = self.final.predict(prepared)
-                scores = self.final.predict_proba(prepared)[:, self.positive] if self.positive is not None else None
+        one_thread()
+        prepared = data if self.prepare is None else self.prepare.transform(data)
+        if self.one_pass:
+            probabilities = self.final.predict_proba(prepared)
+            predictions = _labels(self.final, prepared, probabilities)
+            scores = probabilities[:, self.positive]
+        else:
+            predictions = self.final.predict(prepared)
+            scores = self.final.predict_proba(prepared)[:, self.positive] if self.positive is not None else None
         return Answer(_plain(predictions), None if scores is None else _plain(scores))
 
 
@@ -286,12 +285,15 @@ def _plain(values: Any) -> list[Any]:
 _threads_lock = threading.Lock()
 _threads: Any = None
 _threads_seen_at = -1
+_this_thread = threading.local()  # the controller whose limit this thread has set
 
 
-def one_thread() -> AbstractContextManager[Any]:
-    """One BLAS/OpenMP thread for the call in this worker (threadpoolctl; the steps do the same for
-    fits). Finding the libraries takes ~40 ms, so it is done again only when modules were imported
-    since (a newly loaded model may bring a new thread pool); the limit itself costs ~50 µs."""
+def one_thread() -> None:
+    """One BLAS/OpenMP thread for the model calls on this thread from now on (threadpoolctl; the
+    steps do the same for fits). The threads that call it only score, so the limit is set once and
+    never restored (~50 µs a call saved). Finding the libraries takes ~40 ms, so it is done again,
+    and the limit set again, only when modules were imported since (a newly loaded model may bring
+    a new thread pool)."""
     global _threads, _threads_seen_at
     from threadpoolctl import ThreadpoolController
 
@@ -299,5 +301,7 @@ def one_thread() -> AbstractContextManager[Any]:
         if len(sys.modules) != _threads_seen_at:
             _threads = ThreadpoolController()
             _threads_seen_at = len(sys.modules)
-        limiter: AbstractContextManager[Any] = _threads.limit(limits=1)
-    return limiter
+        controller = _threads
+    if getattr(_this_thread, "controller", None) is not controller:
+        controller.limit(limits=1)  # OpenMP's count is this thread's; OpenBLAS's, the process's
+        _this_thread.controller = controller

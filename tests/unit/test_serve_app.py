@@ -457,12 +457,13 @@ def test_feedback_is_accepted_in_its_three_forms_and_bad_labels_are_a_422(models
 
 
 class _Threads:
-    """A model that notes the thread each of its calls runs on."""
+    """A model that notes the thread each of its calls runs on, and that thread's OpenMP threads."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.classes_ = inner.classes_
         self.threads: list[str] = []
+        self.openmp: list[int] = []
 
     def predict(self, frame: Any) -> Any:
         return self.inner.predict(frame)
@@ -470,7 +471,10 @@ class _Threads:
     def predict_proba(self, frame: Any) -> Any:
         import threading
 
+        from threadpoolctl import threadpool_info
+
         self.threads.append(threading.current_thread().name)
+        self.openmp.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")
         return self.inner.predict_proba(frame)
 
 
@@ -493,3 +497,4 @@ def test_one_connected_client_is_scored_on_the_loops_thread_more_are_batched_on_
     loop_thread = threading.current_thread().name  # asyncio.run's loop runs on this thread
     assert (set(noted.threads) == {loop_thread}) is on_the_loop
     assert all(name.startswith("score-") for name in noted.threads) is not on_the_loop
+    assert noted.openmp and set(noted.openmp) == {1}  # one OpenMP thread wherever it scores
