@@ -142,7 +142,7 @@ def main() -> int:
         if profiler is not None:
             profiler.enable()
         running.append(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port, workers=1,
-                                                     log_level="warning", access_log=False)))
+                                                     log_level="warning", access_log=False, proxy_headers=False)))
         try:
             running[0].run()
         except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it stopped on

@@ -69,8 +69,10 @@ def serve(root: Path, options: Options) -> None:
                             fingerprint=catalog.fingerprint, load=catalog.load, poll=options.poll,
                             connections=lambda: open_connections(running))
         app = build_app(ServingState(first), log, settings)
+        # proxy_headers off: nothing here reads the client's address, so X-Forwarded-* headers are
+        # neither trusted nor parsed (one middleware layer less on every request)
         running.append(uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, workers=1,
-                                                     log_level="warning", access_log=False)))
+                                                     log_level="warning", access_log=False, proxy_headers=False)))
         running[0].run()
 
 

@@ -116,6 +116,10 @@ def test_canary_answers_by_the_sticky_split_of_the_request_id_or_route_key(model
     assert 0 < len(log.roles("challenger")) < len(ids)
 
 
+# shadow copies gathered for 10 ms, not a second: the tests need no big batches, only their records
+PROMPT = Settings(shadow_batching=ShadowBatching(max_wait_ms=10))
+
+
 def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_nothing(models: tuple[Any, Any]) -> None:
     log = Collected()
     stuck = Gated(models[1], held=True)
@@ -123,7 +127,7 @@ def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_not
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
-        async with client(state, log) as (http, server):
+        async with client(state, log, PROMPT) as (http, server):
             answers = [await http.post(PREDICT, json={"row": ROW}) for _ in range(5)]
             # every answer came back while the shadow's model is still held
             assert {a.json()["version"] for a in answers} == {"v1"}
@@ -132,7 +136,7 @@ def test_a_shadow_is_logged_never_returned_and_a_stuck_or_failing_one_delays_not
             await until(lambda: len(log.roles("shadow")) == 5)
             await until(lambda: shadows_idle(server))
         state = state_of(version("v1", models[0]), version("v3", failing), "shadow", 100)
-        async with client(state, log) as (http, server):
+        async with client(state, log, PROMPT) as (http, server):
             answer = await http.post(PREDICT, json={"row": ROW})
             assert (answer.status_code, answer.json()["version"]) == (200, "v1")
             await until(lambda: any(r.version == "v3" for r in log.records))
@@ -149,7 +153,7 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
-        async with client(state, log, Settings(shadow_batching=ShadowBatching(limit=2))) as (http, server):
+        async with client(state, log, Settings(shadow_batching=ShadowBatching(max_wait_ms=10, limit=2))) as (http, server):
             for _ in range(5):
                 assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
             metrics = (await http.get("/metrics")).text
