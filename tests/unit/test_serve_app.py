@@ -153,7 +153,8 @@ def test_a_shadow_falling_behind_drops_copies_and_counts_them(models: tuple[Any,
 
     async def scenario() -> None:
         state = state_of(version("v1", models[0]), version("v2", stuck), "shadow", 100)
-        async with client(state, log, Settings(shadow_batching=ShadowBatching(max_wait_ms=10, limit=2))) as (http, server):
+        bounded = Settings(shadow_batching=ShadowBatching(max_wait_ms=10, limit=2))
+        async with client(state, log, bounded) as (http, server):
             for _ in range(5):
                 assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
             metrics = (await http.get("/metrics")).text
