@@ -66,6 +66,8 @@ class Settings:
     fingerprint: Callable[[], str | None] | None = None
     load: Loader | None = None
     poll: float = 1.0  # seconds between looks at `fingerprint`
+    # how long a stopping server may take to score and log the shadow copies it holds
+    shadow_drain_seconds: float = 10.0
     # how many clients are connected (the server's open connections); None: unknown, assume many
     connections: Callable[[], int] | None = None
 
@@ -132,6 +134,8 @@ class _Server:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            # every answer was sent (uvicorn finishes them before this): the shadows' copies are left
+            await self.lanes.drain(self.settings.shadow_drain_seconds)
 
     async def predict(self, request: Request) -> Response:
         self.in_flight += 1

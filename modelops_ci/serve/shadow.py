@@ -78,7 +78,8 @@ class ShadowLane:
         self._pending: list[Copy] = []
         self._pending_rows = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._scoring = False
+        self._call: asyncio.Future[float] | None = None  # the batch being scored
+        self._stopping = False
         self._budget = CpuBudget(batching.cpu_share, batching.cpu_floor)
         self._spent = 0.0  # CPU seconds this shadow's thread has used, all calls
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"shadow-{version.name}-{version.version}")
@@ -97,7 +98,7 @@ class ShadowLane:
         self.in_flight += 1
         self._pending.append(copy)
         self._pending_rows += len(copy.rows)
-        if self._scoring:
+        if self._call is not None or self._stopping:
             return  # the call that ends next schedules this one
         if self._pending_rows >= self.batching.max_rows:
             self._go_in(0.0)
@@ -111,18 +112,34 @@ class ShadowLane:
 
     def _go(self) -> None:
         self._timer = None
-        if self._scoring or not self._pending:
+        if self._call is not None or not self._pending:
             return
         wait = self._budget.wait(time.monotonic(), self._others())
         self.held_for_budget = wait > 0
         if wait > 0:
             self._go_in(wait)
             return
-        batch = self._taken()
-        self._scoring = True
+        self._start(self._taken())
+
+    def _start(self, batch: list[Copy]) -> None:
         self.calls += 1
-        done = asyncio.get_running_loop().run_in_executor(self._worker, self._score_and_log, batch)
-        done.add_done_callback(lambda finished: self._scored(finished, len(batch)))
+        self._call = asyncio.get_running_loop().run_in_executor(self._worker, self._score_and_log, batch)
+        self._call.add_done_callback(lambda finished: self._scored(finished, len(batch)))
+
+    async def drain(self) -> None:
+        """Score and log every copy taken, now, whatever the budget: a server that stops loses no
+        copy it took. The caller bounds the wait (a model may never return)."""
+        self._stopping = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._call is not None or self._pending:
+            if self._call is None:
+                self._start(self._taken())
+            assert self._call is not None
+            # `_scored` runs before this resumes (it was added first); shielded, a caller that
+            # gives up does not cancel the call's bookkeeping
+            await asyncio.wait([asyncio.shield(self._call)])
 
     def _taken(self) -> list[Copy]:
         count, rows = 1, len(self._pending[0].rows)  # at least one copy, however many rows it has
@@ -134,7 +151,7 @@ class ShadowLane:
         return batch
 
     def _scored(self, finished: asyncio.Future[float], copies: int) -> None:
-        self._scoring = False
+        self._call = None
         self.in_flight -= copies
         if finished.cancelled():  # the server is stopping
             return
@@ -146,7 +163,7 @@ class ShadowLane:
             cpu = finished.result()
         self._spent += cpu
         self._budget.spent(cpu, time.monotonic(), self._others())
-        if self._pending:
+        if self._pending and not self._stopping:
             full = self._pending_rows >= self.batching.max_rows
             self._go_in(0.0 if full else self.batching.max_wait_ms / 1000)
 

@@ -230,10 +230,39 @@ def test_a_shadow_over_its_cpu_budget_is_held_and_its_copies_wait_while_the_cham
             assert {a.status_code for a in answers} == {200}
             await until(lambda: shadow.held_for_budget and shadow.queued == 3)
             assert costly.calls == [1]
+            assert len(log.roles("shadow")) == 1  # the other three wait for the budget
 
     run(scenario)
     assert len(log.roles("champion")) == 4
-    assert len(log.roles("shadow")) == 1  # the other three were still waiting for the budget
+    # the server stopped: what the shadow held was scored and logged then, budget or not
+    assert costly.calls == [1, 1, 1, 1] and len(log.roles("shadow")) == 4
+
+
+def test_a_stopping_server_logs_the_shadow_copies_it_holds_and_waits_for_a_stuck_one_no_longer_than_its_bound(
+        models: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
+    log = Collected()
+    gathering = Settings(shadow_batching=ShadowBatching(max_wait_ms=600_000))  # the copies never go by time
+    stuck = Gated(models[1], held=True)
+    bounded = Settings(shadow_batching=ShadowBatching(max_wait_ms=0), shadow_drain_seconds=0.05)
+
+    async def scenario() -> None:
+        state = state_of(version("v1", models[0]), version("v2", models[1]), "shadow", 100)
+        async with client(state, log, gathering) as (http, _):
+            for _ in range(3):
+                assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
+            assert log.roles("shadow") == []
+        assert len(log.roles("shadow")) == 3  # scored and logged as the server stopped
+        state = state_of(version("v1", models[0]), version("v3", stuck), "shadow", 100)
+        async with client(state, log, bounded) as (http, _):
+            assert (await http.post(PREDICT, json={"row": ROW})).status_code == 200
+            await until(lambda: stuck.calls == [1])
+        # the stop did not wait for the held model
+        assert [r.version for r in log.roles("shadow")] == ["v2"] * 3
+        stuck.release.set()
+
+    with caplog.at_level("WARNING", logger="modelops_ci.serve.lanes"):
+        run(scenario)
+    assert "stopping: 1 shadow copies not scored within" in caplog.text
 
 
 def test_concurrent_requests_are_scored_in_fewer_calls_each_getting_its_own_rows(models: tuple[Any, Any]) -> None:
