@@ -158,7 +158,7 @@ class Bare:
 def bare_predict(frames: list[Any], model: Any, timed: Timed, cpu: int | None) -> None:
     """`predict_proba` of one row, one thread, on `cpu` (the servers' CPU, idle meanwhile): what a
     model call costs with no server, on the CPU the server's calls run on."""
-    from modelops_ci.serve.batcher import one_thread
+    from modelops_ci.numerics import one_thread
 
     with on_cpu(cpu):
         one_thread()

@@ -17,8 +17,10 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 # NumPy >= 2.4's names for its AVX-512 kernels. AVX-512 is never part of NumPy's baseline, so NumPy
 # does not refuse these names. It only warns about a name it does not dispatch, so a CPU without
@@ -59,3 +61,29 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+_threads_lock = threading.Lock()
+_threads: Any = None
+_threads_seen_at = -1
+_this_thread = threading.local()  # the controller whose limit this thread has set
+
+
+def one_thread() -> None:
+    """One BLAS/OpenMP thread for this thread's numeric work from now on (threadpoolctl): the same
+    bytes whichever worker fits, and one core per serving worker. Its callers (a series worker's
+    fits, a server's scoring threads) do nothing else, so the limit is set once and never restored
+    (~50 µs a model call saved). Finding the libraries takes ~5-40 ms, so it is done again, and the
+    limit set again, only when modules were imported since (a new estimator or model may bring a
+    new thread pool)."""
+    global _threads, _threads_seen_at
+    from threadpoolctl import ThreadpoolController
+
+    with _threads_lock:
+        if len(sys.modules) != _threads_seen_at:
+            _threads = ThreadpoolController()
+            _threads_seen_at = len(sys.modules)
+        controller = _threads
+    if getattr(_this_thread, "controller", None) is not controller:
+        controller.limit(limits=1)  # OpenMP's count is this thread's; OpenBLAS's, the process's
+        _this_thread.controller = controller

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelops_ci.errors import ModelopsError
+from modelops_ci.numerics import one_thread
 from modelops_ci.serve.signature import Row, Signature, frame
 from modelops_ci.serve.state import ServedVersion
 
@@ -280,28 +279,3 @@ def _plain(values: Any) -> list[Any]:
 
     items: list[Any] = np.asarray(values).tolist()
     return [None if isinstance(v, float) and not np.isfinite(v) else v for v in items]
-
-
-_threads_lock = threading.Lock()
-_threads: Any = None
-_threads_seen_at = -1
-_this_thread = threading.local()  # the controller whose limit this thread has set
-
-
-def one_thread() -> None:
-    """One BLAS/OpenMP thread for the model calls on this thread from now on (threadpoolctl; the
-    steps do the same for fits). The threads that call it only score, so the limit is set once and
-    never restored (~50 µs a call saved). Finding the libraries takes ~40 ms, so it is done again,
-    and the limit set again, only when modules were imported since (a newly loaded model may bring
-    a new thread pool)."""
-    global _threads, _threads_seen_at
-    from threadpoolctl import ThreadpoolController
-
-    with _threads_lock:
-        if len(sys.modules) != _threads_seen_at:
-            _threads = ThreadpoolController()
-            _threads_seen_at = len(sys.modules)
-        controller = _threads
-    if getattr(_this_thread, "controller", None) is not controller:
-        controller.limit(limits=1)  # OpenMP's count is this thread's; OpenBLAS's, the process's
-        _this_thread.controller = controller

@@ -21,7 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelops_ci.serve.batcher import Answer, Scorer, ScoringFailed, one_thread, scoring_failed
+from modelops_ci.numerics import one_thread
+from modelops_ci.serve.batcher import Answer, Scorer, ScoringFailed, scoring_failed
 from modelops_ci.serve.budget import IDLE_FLOOR, SHADOW_CPU_SHARE, CpuBudget
 from modelops_ci.serve.metrics import Metrics
 from modelops_ci.serve.records import Record

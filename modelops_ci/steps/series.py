@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelops_ci import numerics
 from modelops_ci.errors import UserError
 from modelops_ci.steps.context import StepContext
 from modelops_ci.steps.frames import json_table
@@ -95,21 +95,11 @@ def _run(ctx: StepContext, rows: pd.DataFrame, key: str) -> SeriesRecord:
                         results, card, json_table(predictions))
 
 
-_threads_limited_at = -1  # how many modules were loaded when the limit was last set
-
-
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
-    """One BLAS/OpenMP thread for the whole worker process: the same bytes whichever worker fits a
-    series (steps/parallel.py). Entered as a fit begins (scikit-learn imported: threadpoolctl limits
-    only loaded libraries); finding them takes ~5 ms, so it is done again only when modules were
-    imported since (a new estimator may load a new thread pool)."""
-    global _threads_limited_at
-    if len(sys.modules) != _threads_limited_at:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-        _threads_limited_at = len(sys.modules)
+    """One BLAS/OpenMP thread for the worker: the same bytes whichever worker fits a series
+    (steps/parallel.py). Entered as a fit begins: threadpoolctl limits only loaded libraries."""
+    numerics.one_thread()
     yield
 
 

@@ -45,8 +45,9 @@ def compare(reference: Profile, current: pd.DataFrame) -> list[Check]:
     def categorical(name: str) -> Check:
         return categorical_drift(name, reference.categorical[name], profile.categorical_summary(current[name]))
 
-    return [*profile.parallel(numeric, list(reference.numeric)),
-            *profile.parallel(categorical, list(reference.categorical))]
+    rows = len(current)
+    return [*profile.parallel(numeric, list(reference.numeric), rows),
+            *profile.parallel(categorical, list(reference.categorical), rows)]
 
 
 # -- numeric features -----------------------------------------------------------------------------
